@@ -1,0 +1,67 @@
+"""vluna_client: a sync, typed client for the Vluna billing and usage-gate API.
+
+Start with :class:`ServiceClient` (server-to-server, ``/mgt/v1``) or :class:`BearerClient` (end-user token,
+``/api/v1``). API areas (``client.gate``, ``client.wallet``, ...) and their models load on first use, so this
+import stays cheap.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._client import BearerClient, ServiceClient
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    InsufficientFundsError,
+    InvalidRequestError,
+    LeaseError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    ValidationError,
+    VlunaError,
+)
+from ._lease import Lease
+from ._open_enum import OpenEnum
+from ._result import Hint, Page, Result
+from ._retry import NO_RETRIES, RetryPolicy
+from ._transport import Timeout
+
+__all__ = [
+    "NO_RETRIES",
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BearerClient",
+    "ConfigurationError",
+    "ConflictError",
+    "Hint",
+    "InsufficientFundsError",
+    "InvalidRequestError",
+    "Lease",
+    "LeaseError",
+    "NotFoundError",
+    "OpenEnum",
+    "Page",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "Result",
+    "RetryPolicy",
+    "ServerError",
+    "ServiceClient",
+    "Timeout",
+    "ValidationError",
+    "VlunaError",
+    "__version__",
+]

@@ -1,0 +1,87 @@
+"""Reading Vluna's response envelope ``{ok, code, message, data, hints, meta}`` into results or errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Optional
+
+import attrs
+
+from ._errors import APIError, error_class
+from ._result import Hint
+
+
+@attrs.frozen
+class Envelope:
+    """The decoded parts of one answer."""
+
+    status: int
+    ok: bool
+    code: Optional[str]
+    message: str
+    data: Any
+    hints: tuple[Hint, ...]
+    meta: Mapping[str, Any]
+    raw: Any
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")
+
+
+def decode(status: int, body: bytes) -> Envelope:
+    """Decode a body of any shape the server (or a proxy in front of it) may send."""
+    try:
+        raw: Any = json.loads(body) if body else None
+    except ValueError:
+        raw = _text(body)
+    if not isinstance(raw, Mapping):
+        # Not an envelope (proxy error page, empty body): the status alone decides.
+        text = raw if isinstance(raw, str) else ""
+        return Envelope(status, 200 <= status < 300, None, text[:500], raw, (), {}, raw)
+    hints = tuple(Hint.from_wire(h) for h in raw.get("hints") or () if h is not None)
+    meta = raw.get("meta") if isinstance(raw.get("meta"), Mapping) else {}
+    code = raw.get("code")
+    message = raw.get("message")
+    if isinstance(message, list):  # NestJS outside production may send a list of messages
+        message = "; ".join(str(m) for m in message)
+    # Outside production the server sends `{statusCode, message}` without `ok`; trust the status then.
+    ok = bool(raw.get("ok", 200 <= status < 300)) and 200 <= status < 300
+    return Envelope(
+        status=status,
+        ok=ok,
+        code=str(code) if code is not None else None,
+        message=str(message) if message is not None else "",
+        data=raw.get("data"),
+        hints=hints,
+        meta=meta,
+        raw=raw,
+    )
+
+
+def to_error(
+    env: Envelope,
+    *,
+    operation: str,
+    idempotency_key: Optional[str],
+    request_id: Optional[str],
+    retry_after: Optional[float] = None,
+) -> APIError:
+    """The exception for a failed answer, with every envelope field kept."""
+    status = env.status if env.status >= 400 else 500  # an `ok:false` body under a 2xx status is still a failure
+    meta = dict(env.meta)
+    if retry_after is not None:
+        meta.setdefault("retry_after", retry_after)
+    message = env.message or f"HTTP {env.status}"
+    return error_class(status)(
+        message,
+        status=status,
+        code=env.code,
+        hints=env.hints,
+        meta=meta,
+        operation=operation,
+        idempotency_key=idempotency_key,
+        request_id=request_id,
+        body=env.raw,
+    )

@@ -1,0 +1,206 @@
+"""One exception hierarchy for everything the client can raise.
+
+Every error that came from the server carries what a person needs to act on it: HTTP status, Vluna error code,
+message, hints, meta, the operation, the Idempotency-Key that was sent and the request id when the server gave one.
+None of them ever carries a header, the service-key secret or a bearer token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    from ._result import Hint
+
+
+class VlunaError(Exception):
+    """Base class of every exception raised by vluna_client."""
+
+
+class ConfigurationError(VlunaError, ValueError):
+    """The client is set up wrongly (missing base URL, malformed secret, bad timeout...)."""
+
+
+class ValidationError(VlunaError, ValueError):
+    """A request was refused before it left the machine, or the server refused it as invalid (400/422).
+
+    Raised locally, nothing was sent. ``field`` names the offending argument as a dotted path when known.
+    """
+
+    def __init__(self, message: str, *, field: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class LeaseError(VlunaError):
+    """A gate lease was used in a way that could charge twice or lose usage (e.g. a second commit)."""
+
+
+class APIError(VlunaError):
+    """The server answered with an error envelope (any non-2xx status).
+
+    Attributes:
+        status: HTTP status code.
+        code: Vluna error code such as ``AUTH.INVALID_SERVICE_SIGNATURE`` (``None`` if the body had none).
+        message: The server's message.
+        hints: Machine-readable hints the error carried (e.g. ``rate.limit``).
+        meta: The envelope's ``meta`` mapping.
+        operation: The client operation, e.g. ``gate.authorize``.
+        idempotency_key: The key sent with the write, to retry it safely later.
+        request_id: The server's request id, when it sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: Optional[str] = None,
+        hints: Sequence[Hint] = (),
+        meta: Optional[Mapping[str, Any]] = None,
+        operation: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        request_id: Optional[str] = None,
+        body: Any = None,
+    ) -> None:
+        if isinstance(self, ValidationError):
+            ValidationError.__init__(self, message)
+        else:
+            super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.hints = tuple(hints)
+        self.meta: Mapping[str, Any] = dict(meta or {})
+        self.operation = operation
+        self.idempotency_key = idempotency_key
+        self.request_id = request_id
+        self.body = body
+
+    def __str__(self) -> str:
+        parts = [f"{self.status}"]
+        if self.code:
+            parts.append(self.code)
+        text = " ".join(parts) + (f": {self.message}" if self.message else "")
+        extra = [f"operation={self.operation}"] if self.operation else []
+        if self.idempotency_key:
+            extra.append(f"idempotency_key={self.idempotency_key}")
+        if self.request_id:
+            extra.append(f"request_id={self.request_id}")
+        if self.hints:
+            extra.append("hints=" + ",".join(h.type for h in self.hints))
+        return text + (f" ({', '.join(extra)})" if extra else "")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, message={self.message!r})"
+
+
+class AuthenticationError(APIError):
+    """401: the signature, key or bearer token was refused, or a runtime binding was missing."""
+
+
+class PermissionDeniedError(APIError):
+    """403: authenticated, but not allowed (realm, account, entitlement, seat limit...)."""
+
+
+class PaymentRequiredError(APIError):
+    """402: funding, quota or budget does not allow the work; see ``hints`` for the shortfall."""
+
+
+InsufficientFundsError = PaymentRequiredError
+
+
+class NotFoundError(APIError):
+    """404: unknown route, realm or resource."""
+
+
+class ConflictError(APIError):
+    """409: the Idempotency-Key was reused with a different body, or the resource changed."""
+
+    @property
+    def is_idempotency_conflict(self) -> bool:
+        """True when the server refused a key reuse with a different body."""
+        return self.code == "WRITE.INVALID_PAYLOAD"
+
+
+class InvalidRequestError(APIError, ValidationError):
+    """400/422: the server refused the request as invalid."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests. ``retry_after`` is the wait the server asked for, in seconds, when known."""
+
+    @property
+    def retry_after(self) -> Optional[float]:
+        """Seconds to wait, from the ``Retry-After`` header or the ``rate.limit`` hint."""
+        value = self.meta.get("retry_after")
+        if isinstance(value, (int, float)):
+            return float(value)
+        for hint in self.hints:
+            seconds = hint.get("seconds")
+            if hint.type == "rate.limit" and isinstance(seconds, (int, float)):
+                return float(seconds)
+        return None
+
+
+class ServerError(APIError):
+    """5xx: the server failed. Writes were retried with the same Idempotency-Key before this was raised."""
+
+
+class APIConnectionError(VlunaError):
+    """No usable answer: the connection failed or broke. A write may or may not have been applied.
+
+    Retrying with the same ``idempotency_key`` is safe: the server answers a replay with the first result.
+    """
+
+    def __init__(self, message: str, *, operation: Optional[str] = None, idempotency_key: Optional[str] = None):
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.idempotency_key = idempotency_key
+
+    def __str__(self) -> str:
+        extra = [f"operation={self.operation}"] if self.operation else []
+        if self.idempotency_key:
+            extra.append(f"idempotency_key={self.idempotency_key}")
+        return self.message + (f" ({', '.join(extra)})" if extra else "")
+
+
+class APITimeoutError(APIConnectionError):
+    """The server did not answer within the timeout."""
+
+
+class ResponseDecodeError(VlunaError):
+    """The server accepted the call (2xx) but its answer did not match the expected shape.
+
+    The call took effect: do not retry it with a new key. ``raw`` holds the decoded JSON (or text).
+    """
+
+    def __init__(self, message: str, *, status: int, raw: Any, operation: Optional[str] = None,
+                 idempotency_key: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.raw = raw
+        self.operation = operation
+        self.idempotency_key = idempotency_key
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: InvalidRequestError,
+    429: RateLimitError,
+}
+
+
+def error_class(status: int) -> type[APIError]:
+    """The exception class for an HTTP error status."""
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIError)

@@ -1,0 +1,54 @@
+"""The description of one API operation that generated endpoint code hands to the core."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Generic, Optional, TypeVar
+
+import attrs
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Operation(Generic[T]):
+    """Everything the core needs to send one operation: route, schemas, bindings, result type.
+
+    Attributes:
+        name: ``area.method`` as seen from Python, used in errors and logs.
+        operation_id: The spec's operationId.
+        method: HTTP method.
+        path: Path relative to the client's base URL (``/gate/authorize``), or absolute for ``surface="root"``.
+        surface: ``service`` (``/mgt/v1``), ``bearer`` (``/api/v1``) or ``root`` (``/health``).
+        write: The server deduplicates it by Idempotency-Key; the client sends one and may retry it.
+        required_bindings: Context values the call cannot go without (e.g. principal_id and user_id).
+        requires_one_of: At least one of these bindings must be present.
+        path_params: Wire names of the path parameters, in path order.
+        query_schema: Validation schema per query parameter.
+        body_schema: Validation schema of the JSON body, or ``None`` for a body-less request.
+        result_type: Type the ``data`` is structured into (the item type for paginated operations).
+        pagination: ``meta`` or ``items`` for cursor-paginated lists.
+        not_served: In the contract, but the open-source server has no route for it.
+        success_status: The status the server answers on success.
+    """
+
+    name: str
+    operation_id: str
+    method: str
+    path: str
+    surface: str
+    write: bool
+    required_bindings: tuple[str, ...]
+    requires_one_of: tuple[str, ...]
+    path_params: tuple[str, ...]
+    query_schema: Mapping[str, Mapping[str, Any]]
+    body_schema: Optional[Mapping[str, Any]]
+    result_type: Any
+    pagination: Optional[str]
+    not_served: bool
+    success_status: int
+
+    @property
+    def retry_safe(self) -> bool:
+        """Whether repeating the request after an unclear failure cannot apply it twice."""
+        return self.method in ("GET", "HEAD", "DELETE") or self.write

@@ -1,0 +1,97 @@
+"""What a successful call returns: typed data plus the envelope's hints and meta."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable, Generic, Optional, TypeVar
+
+import attrs
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Hint:
+    """A machine-readable signal from the server, e.g. ``quota.remaining`` or ``rate.limit``.
+
+    ``type`` names it; every other field the server sent is in ``fields`` and readable with ``hint["seconds"]``
+    or ``hint.get("seconds")``. Hint numbers are JSON numbers (not strings).
+    """
+
+    type: str
+    fields: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @classmethod
+    def from_wire(cls, raw: Any) -> Hint:
+        """Build from one element of an envelope's ``hints`` array; tolerant of odd shapes."""
+        if not isinstance(raw, Mapping):
+            return cls(type="unknown", fields={"value": raw})
+        fields = {k: v for k, v in raw.items() if k != "type"}
+        return cls(type=str(raw.get("type", "unknown")), fields=fields)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """A field of the hint, or ``default``."""
+        return self.fields.get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+
+@attrs.frozen
+class Result(Generic[T]):
+    """A successful answer.
+
+    Attributes:
+        data: The typed payload (an attrs model, a list of them, or plain JSON for untyped routes).
+        hints: Signals the server attached (quota left, pricing drift...). Log them; they are how Vluna tells
+            you about state without failing the call.
+        meta: The envelope's ``meta`` (pagination and the like).
+        status_code: The HTTP status (some writes answer 201).
+        operation: The client operation, e.g. ``gate.commit``.
+        idempotency_key: The key the write was sent with (``None`` for reads).
+        request_id: The server's request id, when it sent one.
+    """
+
+    data: T
+    hints: tuple[Hint, ...] = ()
+    meta: Mapping[str, Any] = attrs.field(factory=dict)
+    status_code: int = 200
+    operation: str = ""
+    idempotency_key: Optional[str] = None
+    request_id: Optional[str] = None
+
+    def hint(self, type: str) -> Optional[Hint]:
+        """The first hint of this type, or ``None``."""
+        return next((h for h in self.hints if h.type == type), None)
+
+
+@attrs.frozen
+class Page(Result[list[T]]):
+    """One page of a cursor-paginated list; ``data`` holds its items.
+
+    ``auto_paging_iter()`` yields every item of this page and of the following ones, fetching each next page
+    (with the same arguments and a new cursor) only when the previous one is used up.
+    """
+
+    next_cursor: Optional[str] = None
+    has_more: bool = False
+    fetch_next: Optional[Callable[[str], Page[T]]] = attrs.field(default=None, repr=False, eq=False)
+
+    def next_page(self) -> Optional[Page[T]]:
+        """The following page, or ``None`` on the last one."""
+        if not self.next_cursor or self.fetch_next is None:
+            return None
+        return self.fetch_next(self.next_cursor)
+
+    def auto_paging_iter(self) -> Iterator[T]:
+        """Iterate over all items of all pages, starting with this one."""
+        page: Optional[Page[T]] = self
+        seen: set[str] = set()
+        while page is not None:
+            yield from page.data
+            cursor = page.next_cursor
+            # A server that hands back a cursor it already gave would loop forever; stop instead.
+            if not cursor or cursor in seen:
+                return
+            seen.add(cursor)
+            page = page.next_page()
