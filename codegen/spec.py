@@ -97,7 +97,7 @@ def _is_class_schema(schema: dict[str, Any]) -> bool:
     """Whether datamodel-code-generator renders this named schema as a class (object or enum)."""
     if "enum" in schema:
         return True
-    return schema.get("type") == "object" and bool(schema.get("properties")) or "allOf" in schema
+    return (schema.get("type") == "object" and bool(schema.get("properties"))) or "allOf" in schema
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
@@ -129,9 +129,7 @@ class TypeWriter:
         types = _types(node)
         nullable = "null" in types
         types = [t for t in types if t != "null"]
-        if len(types) > 1:
-            inner = "Any"
-        elif not types:
+        if len(types) > 1 or not types:
             inner = "Any"
         else:
             t = types[0]
@@ -286,9 +284,11 @@ class Area:
 
     @property
     def class_name(self) -> str:
-        return CLIENT_CLASSES[self.client].replace("Client", "") + "".join(
-            p.capitalize() for p in self.name.split("_")
-        ) + "Api"
+        return (
+            CLIENT_CLASSES[self.client].replace("Client", "")
+            + "".join(p.capitalize() for p in self.name.split("_"))
+            + "Api"
+        )
 
 
 @dataclass
@@ -412,8 +412,9 @@ def _operation(
                     location="body",
                     required=prop in required,
                     type_hint=writer.argument(pschema, bfile2),
-                    description=_first_sentence(resolver.deref(pschema, bfile2)[0].get("description", "")
-                                                or pschema.get("description", "")),
+                    description=_first_sentence(
+                        resolver.deref(pschema, bfile2)[0].get("description", "") or pschema.get("description", "")
+                    ),
                 )
             )
         body_literal = literal(validation_schema(resolver, content["schema"], bfile))

@@ -24,6 +24,7 @@ from ._errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
+    InputValidationError,
     ResponseDecodeError,
     ValidationError,
 )
@@ -61,15 +62,15 @@ def _user_agent() -> str:
 def _header_value(name: str, value: str) -> str:
     """Header values travel signed and raw: refuse what would be mangled or split on the way."""
     if not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string, got {type(value).__name__}", field=name)
+        raise InputValidationError(f"{name} must be a string, got {type(value).__name__}", field=name)
     if not value.strip():
-        raise ValidationError(f"{name} must not be empty", field=name)
+        raise InputValidationError(f"{name} must not be empty", field=name)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValidationError(f"{name} must not contain control characters", field=name)
+        raise InputValidationError(f"{name} must not contain control characters", field=name)
     try:
         value.encode("latin-1")
     except UnicodeEncodeError:
-        raise ValidationError(f"{name} must be latin-1 text to travel in an HTTP header", field=name) from None
+        raise InputValidationError(f"{name} must be latin-1 text to travel in an HTTP header", field=name) from None
     return value
 
 
@@ -77,7 +78,7 @@ def _idempotency_key(value: Optional[str]) -> str:
     if value is None:
         return str(uuid.uuid4())
     if not isinstance(value, str) or not 1 <= len(value) <= 255 or not all(0x21 <= ord(c) <= 0x7E for c in value):
-        raise ValidationError(
+        raise InputValidationError(
             "idempotency_key must be 1 to 255 visible ASCII characters without spaces", field="idempotency_key"
         )
     return value
@@ -225,7 +226,7 @@ class _BaseClient(AreaHost):
         for name in op.path_params:
             value = path.get(name)
             if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
-                raise ValidationError(f"{op.name}: path parameter {name} is required", field=name)
+                raise InputValidationError(f"{op.name}: path parameter {name} is required", field=name)
             route = route.replace("{" + name + "}", quote(str(value), safe=""))
 
         pairs: list[tuple[str, str]] = []
@@ -247,20 +248,20 @@ class _BaseClient(AreaHost):
             resolved[name] = value
             if name == "realm_admin":
                 if not isinstance(value, bool):
-                    raise ValidationError("realm_admin must be a bool", field="realm_admin")
+                    raise InputValidationError("realm_admin must be a bool", field="realm_admin")
                 if value:
                     headers["X-Realm-Admin"] = "true"
             else:
                 headers[_BINDING_HEADERS[name]] = _header_value(name, value)
         missing = [name for name in op.required_bindings if name not in resolved]
         if missing:
-            raise ValidationError(
+            raise InputValidationError(
                 f"{op.name} needs {' and '.join(op.required_bindings)}: missing {', '.join(missing)} "
                 "(pass it to the call or use client.bind(...))",
                 field=missing[0],
             )
         if op.requires_one_of and not any(name in resolved for name in op.requires_one_of):
-            raise ValidationError(
+            raise InputValidationError(
                 f"{op.name} needs at least one of {', '.join(op.requires_one_of)}", field=op.requires_one_of[0]
             )
 
@@ -273,7 +274,7 @@ class _BaseClient(AreaHost):
                     document, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
                 ).encode("utf-8")
             except (TypeError, ValueError) as exc:
-                raise ValidationError(f"{op.name}: the body is not JSON-serialisable ({exc})") from None
+                raise InputValidationError(f"{op.name}: the body is not JSON-serialisable ({exc})") from None
             headers["Content-Type"] = "application/json"
 
         key = None
@@ -323,13 +324,17 @@ class _BaseClient(AreaHost):
                 response = self._attempt(call, call_timeout, bearer_token)
                 raw_body = response.content
             except requests.exceptions.RequestException as exc:
-                error, unsent = self._connection_error(op, call, exc)
+                failure, unsent = self._connection_error(op, call, exc)
                 delay = self._retry_delay(op, attempt, started, None, safe=op.retry_safe or unsent)
                 if delay is None:
-                    raise error from None
+                    raise failure from None
                 logger.warning(
                     "vluna %s failed (%s); retry %d in %.2fs with idempotency key %s",
-                    op.name, type(exc).__name__, attempt, delay, call.idempotency_key,
+                    op.name,
+                    type(exc).__name__,
+                    attempt,
+                    delay,
+                    call.idempotency_key,
                 )
                 _sleep(delay)
                 continue
@@ -337,7 +342,12 @@ class _BaseClient(AreaHost):
             request_id = response.headers.get("X-Request-Id") or None
             logger.debug(
                 "vluna %s %s -> %d in %.0f ms (attempt %d, idempotency key %s)",
-                op.name, call.method, status, (time.monotonic() - t0) * 1000, attempt, call.idempotency_key,
+                op.name,
+                call.method,
+                status,
+                (time.monotonic() - t0) * 1000,
+                attempt,
+                call.idempotency_key,
             )
             env = decode(status, raw_body)
             if 200 <= status < 300 and env.ok:
@@ -360,7 +370,11 @@ class _BaseClient(AreaHost):
                 if delay is not None:
                     logger.warning(
                         "vluna %s answered %d; retry %d in %.2fs with idempotency key %s",
-                        op.name, status, attempt, delay, call.idempotency_key,
+                        op.name,
+                        status,
+                        attempt,
+                        delay,
+                        call.idempotency_key,
                     )
                     _sleep(delay)
                     continue
@@ -387,16 +401,21 @@ class _BaseClient(AreaHost):
         """The error to raise, and whether the request certainly never reached the server."""
         target = f"{call.method} {urlsplit(call.url).path}"
         if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return APITimeoutError(f"connecting for {target} timed out", operation=op.name,
-                                   idempotency_key=call.idempotency_key), True
+            return APITimeoutError(
+                f"connecting for {target} timed out", operation=op.name, idempotency_key=call.idempotency_key
+            ), True
         if isinstance(exc, requests.exceptions.Timeout):
-            return APITimeoutError(f"no answer to {target} within the read timeout", operation=op.name,
-                                   idempotency_key=call.idempotency_key), False
+            return APITimeoutError(
+                f"no answer to {target} within the read timeout",
+                operation=op.name,
+                idempotency_key=call.idempotency_key,
+            ), False
         reason = getattr(exc.args[0], "reason", None) if exc.args else None
         unsent = type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
         kind = "could not connect" if unsent else "the connection failed"
-        return APIConnectionError(f"{kind} for {target} ({type(exc).__name__})", operation=op.name,
-                                  idempotency_key=call.idempotency_key), unsent
+        return APIConnectionError(
+            f"{kind} for {target} ({type(exc).__name__})", operation=op.name, idempotency_key=call.idempotency_key
+        ), unsent
 
     def _result(
         self,
@@ -518,8 +537,10 @@ class ServiceClient(ServiceAreas, _BaseClient):
         retry: Optional[RetryPolicy] = None,
         user_agent: Optional[str] = None,
     ) -> ServiceClient:
-        """Build from ``VLUNA_SERVICE_BASE_URL``, ``VLUNA_REALM_ID``, ``VLUNA_SERVICE_KEY_ID`` and
-        ``VLUNA_SERVICE_KEY_SECRET``; keyword arguments override the environment.
+        """Build from the environment; keyword arguments override it.
+
+        Reads ``VLUNA_SERVICE_BASE_URL``, ``VLUNA_REALM_ID``, ``VLUNA_SERVICE_KEY_ID`` and
+        ``VLUNA_SERVICE_KEY_SECRET``.
         """
         return cls(
             base_url=_env("VLUNA_SERVICE_BASE_URL", base_url),
@@ -542,9 +563,7 @@ class ServiceClient(ServiceAreas, _BaseClient):
         if isinstance(body, str):
             body = body.encode("utf-8")
         prep.headers["Content-Digest"] = content_digest(body)
-        prep.headers["Authorization"] = self._signer.authorization(
-            prep.method or "GET", prep.path_url, prep.headers
-        )
+        prep.headers["Authorization"] = self._signer.authorization(prep.method or "GET", prep.path_url, prep.headers)
 
     def health(self, *, timeout: TimeoutTypes = None) -> Result[Any]:
         """``GET /health`` of the deployment (no authentication)."""

@@ -41,7 +41,8 @@ def decode(status: int, body: bytes) -> Envelope:
         text = raw if isinstance(raw, str) else ""
         return Envelope(status, 200 <= status < 300, None, text[:500], raw, (), {}, raw)
     hints = tuple(Hint.from_wire(h) for h in raw.get("hints") or () if h is not None)
-    meta = raw.get("meta") if isinstance(raw.get("meta"), Mapping) else {}
+    raw_meta = raw.get("meta")
+    meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
     code = raw.get("code")
     message = raw.get("message")
     if isinstance(message, list):  # NestJS outside production may send a list of messages

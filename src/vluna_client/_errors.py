@@ -23,10 +23,19 @@ class ConfigurationError(VlunaError, ValueError):
 
 
 class ValidationError(VlunaError, ValueError):
-    """A request was refused before it left the machine, or the server refused it as invalid (400/422).
+    """Invalid input, refused locally or by the server; catch this to handle both.
 
-    Raised locally, nothing was sent. ``field`` names the offending argument as a dotted path when known.
+    :class:`InputValidationError` is raised before any I/O; :class:`InvalidRequestError` is the server's 400/422.
+
+    ``field`` names the offending argument as a dotted path when known.
     """
+
+    field: Optional[str] = None
+    message: str = ""
+
+
+class InputValidationError(ValidationError):
+    """A call's arguments were refused before anything was sent; nothing happened on the server."""
 
     def __init__(self, message: str, *, field: Optional[str] = None) -> None:
         super().__init__(message)
@@ -65,10 +74,7 @@ class APIError(VlunaError):
         request_id: Optional[str] = None,
         body: Any = None,
     ) -> None:
-        if isinstance(self, ValidationError):
-            ValidationError.__init__(self, message)
-        else:
-            super().__init__(message)
+        super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
@@ -178,8 +184,15 @@ class ResponseDecodeError(VlunaError):
     The call took effect: do not retry it with a new key. ``raw`` holds the decoded JSON (or text).
     """
 
-    def __init__(self, message: str, *, status: int, raw: Any, operation: Optional[str] = None,
-                 idempotency_key: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        raw: Any,
+        operation: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.raw = raw

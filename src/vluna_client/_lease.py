@@ -46,7 +46,7 @@ class Lease:
     ) -> None:
         self._client = client
         self._feature_code = feature_code
-        self._bindings = {"principal_id": principal_id, "user_id": user_id}
+        self._bindings: dict[str, Any] = {"principal_id": principal_id, "user_id": user_id}
         self._authorize_args: dict[str, Any] = {
             "feature_code": feature_code,
             "estimated_quantity_minor": estimated_quantity_minor,
@@ -144,7 +144,7 @@ class Lease:
             LeaseError: the lease is already committed or cancelled, or a different commit is attempted after one
                 whose outcome is unknown.
         """
-        args = {"quantity_minor": quantity_minor, "meters": meters, "labels": labels}
+        args: dict[str, Any] = {"quantity_minor": quantity_minor, "meters": meters, "labels": labels}
         with self._lock:
             if self._state == _UNKNOWN:
                 if args != self._commit_args or (idempotency_key not in (None, self._commit_key)):

@@ -11,11 +11,7 @@ from cattrs.strategies import configure_union_passthrough
 
 
 def _renames(cls: type) -> dict[str, Any]:
-    return {
-        f.name: override(rename=f.metadata["wire"])
-        for f in attrs.fields(cls)
-        if "wire" in f.metadata
-    }
+    return {f.name: override(rename=f.metadata["wire"]) for f in attrs.fields(cls) if "wire" in f.metadata}
 
 
 def _build() -> cattrs.Converter:
@@ -23,9 +19,7 @@ def _build() -> cattrs.Converter:
     conv = cattrs.Converter()
     # Unions of JSON scalars (e.g. a value that is a string or a number) pass through as they are.
     configure_union_passthrough(Union[str, int, float, bool, None], conv)
-    conv.register_structure_hook_factory(
-        attrs.has, lambda cls: make_dict_structure_fn(cls, conv, **_renames(cls))
-    )
+    conv.register_structure_hook_factory(attrs.has, lambda cls: make_dict_structure_fn(cls, conv, **_renames(cls)))
     # Optional fields default to None, meaning "absent on the wire": they are left out, never sent as null.
     conv.register_unstructure_hook_factory(
         attrs.has,

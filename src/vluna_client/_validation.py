@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import attrs
 
-from ._errors import ValidationError
+from ._errors import InputValidationError, ValidationError
 from ._serde import unstructure
 
 # The server parses integer strings as JavaScript doubles: above this they silently lose precision.
@@ -39,8 +39,8 @@ def _where(path: str) -> str:
     return path or "value"
 
 
-def _fail(path: str, reason: str) -> ValidationError:
-    return ValidationError(f"{_where(path)}: {reason}", field=path or None)
+def _fail(path: str, reason: str) -> InputValidationError:
+    return InputValidationError(f"{_where(path)}: {reason}", field=path or None)
 
 
 def _is_type(value: Any, name: str) -> bool:
