@@ -23,7 +23,7 @@ API_DOCS = ROOT / "docs" / "api.md"
 # Pinned so that generated code is byte-stable whoever runs the generator.
 CODEGEN_DEPS = ["datamodel-code-generator==0.89.0", "ruff==0.17.6", "jinja2==3.1.6", "pyyaml==6.0.3"]
 LINT_DEPS = ["ruff==0.17.6"]
-TYPE_DEPS = ["mypy==2.4.1", "types-requests"]
+TYPE_DEPS = ["mypy==2.4.1", "types-requests", "pytest>=8"]
 TEST_DEPS = ["pytest>=8", "responses>=0.25", "pyyaml>=6"]
 
 nox.options.sessions = ["lint", "typecheck", "specs", "codegen_check", "tests"]

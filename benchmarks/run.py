@@ -1,0 +1,72 @@
+"""Print the figures we track: import cost, first use of each API area, and per-call overhead.
+
+Figures, not assertions: run with `nox -s bench`. Every import figure is the best of several fresh interpreters.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+RUNS = 7
+SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+CLIENT = (
+    "from vluna_client import ServiceClient, BearerClient;"
+    f"c = ServiceClient(base_url='http://127.0.0.1:9/mgt/v1', realm_id='r', key_id='pk-bench', key_secret='{SECRET}');"
+    "b = BearerClient(base_url='http://127.0.0.1:9/api/v1', realm_id='r', access_token='t');"
+)
+
+
+def fresh(code: str) -> float:
+    """Best-of-RUNS seconds printed by `code` in a fresh interpreter."""
+    best = float("inf")
+    for _ in range(RUNS):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        best = min(best, float(out.stdout.strip()))
+    return best
+
+
+def import_time(module: str) -> float:
+    return fresh(f"import time; t=time.perf_counter(); import {module}; print(time.perf_counter()-t)")
+
+
+def area_time(client: str, area: str) -> float:
+    code = f"import time;{CLIENT} t=time.perf_counter(); {client}.{area}; print(time.perf_counter()-t)"
+    return fresh(code)
+
+
+def main() -> None:
+    from vluna_client._generated.operations import OPERATIONS
+
+    print(f"python {sys.version.split()[0]}; best of {RUNS} fresh interpreters")
+    base = import_time("requests")
+    ours = import_time("vluna_client")
+    print(f"import requests      {base * 1000:7.1f} ms")
+    print(f"import vluna_client  {ours * 1000:7.1f} ms  (includes requests, attrs, cattrs)")
+    print("first use of each area (imports its endpoint and model modules):")
+    areas = sorted({(client, area) for client, area, *_ in OPERATIONS})
+    for client, area in areas:
+        var = "c" if client == "service" else "b"
+        print(f"  {client:7} {area:18} {area_time(var, area) * 1000:7.1f} ms")
+
+    from vluna_client.testing import Emulator
+
+    with Emulator() as emu, emu.service_client() as client:
+        gate = client.bind(principal_id="org_bench", user_id="user_bench")
+        gate.gate.authorize(feature_code="bench.feature")  # warm up: connection, hooks
+        samples = []
+        for _ in range(200):
+            t = time.perf_counter()
+            lease = gate.gate.authorize(feature_code="bench.feature").data
+            gate.gate.commit(lease_token=lease.lease_token, feature_code="bench.feature", quantity_minor=1)
+            samples.append((time.perf_counter() - t) / 2)
+        print(
+            f"authorize+commit over loopback to the emulator: median {statistics.median(samples) * 1000:.2f} ms/call, "
+            f"p95 {sorted(samples)[int(len(samples) * 0.95)] * 1000:.2f} ms/call (200 pairs)"
+        )
+
+
+if __name__ == "__main__":
+    main()
