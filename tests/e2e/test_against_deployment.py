@@ -12,8 +12,13 @@ import pytest
 
 from vluna_client import BearerClient, LeaseError, ServiceClient
 
-REQUIRED = ("VLUNA_SERVICE_BASE_URL", "VLUNA_BEARER_BASE_URL", "VLUNA_REALM_ID", "VLUNA_SERVICE_KEY_ID",
-            "VLUNA_SERVICE_KEY_SECRET")
+REQUIRED = (
+    "VLUNA_SERVICE_BASE_URL",
+    "VLUNA_BEARER_BASE_URL",
+    "VLUNA_REALM_ID",
+    "VLUNA_SERVICE_KEY_ID",
+    "VLUNA_SERVICE_KEY_SECRET",
+)
 missing = [name for name in REQUIRED if not os.environ.get(name)]
 pytestmark = [
     pytest.mark.e2e,
