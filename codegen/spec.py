@@ -255,6 +255,7 @@ class Operation:
     merged_body: list[str] = field(default_factory=list)
     merged_schemas: dict[str, str] = field(default_factory=dict)
     whole_body: bool = False
+    replay_hangs: bool = False
     model_modules: set[str] = field(default_factory=set)
     constant: str = ""
 
@@ -494,11 +495,49 @@ def _operation(
                 merged_body=merged_body,
                 merged_schemas=merged_schemas,
                 whole_body=whole_body,
+                replay_hangs=bool(op.get("x-vluna-replay-hangs")),
             )
         )
     for o in ops:
         o.model_modules = set(writer.modules)
     return ops
+
+
+def _walk(node: Any) -> Any:
+    """Every mapping inside a document, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def check_unions(resolver: Resolver, file: str) -> None:
+    """Refuse ``oneOf``/``anyOf`` unions the converter could not tell apart by shape.
+
+    JSON scalars, arrays and null are told apart by their JSON type. Object members need a required property
+    no other object member requires (cattrs then dispatches on it); discriminated unions would need a generated
+    hook and are refused until one is needed.
+    """
+    for node in _walk(resolver.doc(file).get("components", {}).get("schemas", {})):
+        for key in ("oneOf", "anyOf"):
+            if key not in node:
+                continue
+            if "discriminator" in node:
+                raise SpecError(f"{file}: discriminated {key} is not supported by the generator yet")
+            objects = []
+            for member in node[key]:
+                schema, _ = resolver.deref(member, file)
+                if schema.get("type") == "object" or "properties" in schema:
+                    objects.append(set(schema.get("required", [])))
+            for i, required in enumerate(objects):
+                others = set().union(*(r for j, r in enumerate(objects) if j != i)) if len(objects) > 1 else set()
+                if len(objects) > 1 and not required - others:
+                    raise SpecError(
+                        f"{file}: a {key} member has no required property of its own; add one or a discriminator"
+                    )
 
 
 def load_api() -> Api:
@@ -508,6 +547,7 @@ def load_api() -> Api:
     seen: dict[tuple[str, str, str], str] = {}
     for spec in sorted(SPEC_DIR.glob("*.yaml")):
         doc = resolver.doc(spec.name)
+        check_unions(resolver, spec.name)
         for path, item in sorted((doc.get("paths") or {}).items()):
             for http_method in HTTP_METHODS:
                 if http_method not in item:

@@ -30,6 +30,8 @@ class Operation(Generic[T]):
         pagination: ``meta`` or ``items`` for cursor-paginated lists.
         not_served: In the contract, but the open-source server has no route for it.
         success_status: The status the server answers on success.
+        replay_hangs: The server leaves a replayed key unanswered (its handler writes the reply itself), so a
+            retry after a lost answer would hang: only failures that certainly did not reach it are retried.
     """
 
     name: str
@@ -47,8 +49,11 @@ class Operation(Generic[T]):
     pagination: Optional[str]
     not_served: bool
     success_status: int
+    replay_hangs: bool = False
 
     @property
     def retry_safe(self) -> bool:
         """Whether repeating the request after an unclear failure cannot apply it twice."""
-        return self.method in ("GET", "HEAD", "DELETE") or self.write
+        if self.method in ("GET", "HEAD", "DELETE"):
+            return True
+        return self.write and not self.replay_hangs

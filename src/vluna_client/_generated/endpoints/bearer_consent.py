@@ -27,6 +27,7 @@ _OP_RECORD: Operation[m_billing_public.ConsentRecordResponse] = Operation(
     result_type=m_billing_public.ConsentRecordResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 

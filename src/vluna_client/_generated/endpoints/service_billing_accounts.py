@@ -36,6 +36,7 @@ _OP_CREATE_USER: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=201,
 )
 
@@ -54,6 +55,7 @@ _OP_GET_SEAT_SUMMARY: Operation[m_billing_mgt.BillingAccountSeatSummary] = Opera
     result_type=m_billing_mgt.BillingAccountSeatSummary,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -83,6 +85,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingAccount] = Operation(
     result_type=m_billing_mgt.BillingAccount,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -108,6 +111,7 @@ _OP_LIST_USERS: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -130,6 +134,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingAccount] = Operation(
     result_type=m_billing_mgt.BillingAccount,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -186,6 +191,7 @@ _OP_UPDATE_BILLING_DETAILS: Operation[m_billing_mgt.BillingAccountBillingDetails
     result_type=m_billing_mgt.BillingAccountBillingDetailsMasked,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -207,23 +213,26 @@ class ServiceBillingAccountsApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingUser]:
         """Add a user of yours to a billing account.
 
-                Creates the billing user for `user_id`, or returns the existing one: an existing user is re-
-                activated if it was disabled or deleted, and the metadata you send is merged into its metadata.
-                Activating a user takes a seat, so a full account answers 403 `SEAT.CAPACITY_EXCEEDED`. The server
-                answers 201 in both cases. Known server issue: this handler writes its own reply, so a retry that
-                reuses an Idempotency-Key the route has already answered gets no response until the client times
-                out. After a timeout, read the resource back before calling again.
+        Creates the billing user for `user_id`, or returns the existing one: an existing user is re-
+        activated if it was disabled or deleted, and the metadata you send is merged into its metadata.
+        Activating a user takes a seat, so a full account answers 403 `SEAT.CAPACITY_EXCEEDED`. The server
+        answers 201 in both cases. Known server issue: this handler writes its own reply, so a retry that
+        reuses an Idempotency-Key the route has already answered gets no response until the client times
+        out. After a timeout, read the resource back before calling again.
 
-                ``POST /mgt/v1/billing-accounts/{billing_account_id}/users``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/billing-accounts/{billing_account_id}/users``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_account_id: Vluna's id of the billing account (a UUID).
-                    user_id: Your id of the user, the value you send as X-User-Id on runtime calls.
-                    display_name: The display_name body value.
-                    email: The email body value.
-                    metadata: Merged into the user's metadata.
+        Args:
+            billing_account_id: Vluna's id of the billing account (a UUID).
+            user_id: Your id of the user, the value you send as X-User-Id on runtime calls.
+            display_name: The display_name body value.
+            email: The email body value.
+            metadata: Merged into the user's metadata.
         """
         return self._send(
             _OP_CREATE_USER,
@@ -253,14 +262,14 @@ class ServiceBillingAccountsApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingAccountSeatSummary]:
         """Show the seat limit of an account and how many seats are used.
 
-                Counts the active, disabled and deleted billing users of the account against its seat limit.
+        Counts the active, disabled and deleted billing users of the account against its seat limit.
 
-                ``GET /mgt/v1/billing-accounts/{billing_account_id}/seat-summary``.
+        ``GET /mgt/v1/billing-accounts/{billing_account_id}/seat-summary``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_account_id: Vluna's id of the billing account (a UUID).
+        Args:
+            billing_account_id: Vluna's id of the billing account (a UUID).
         """
         return self._send(
             _OP_GET_SEAT_SUMMARY,
@@ -294,26 +303,26 @@ class ServiceBillingAccountsApi(AreaApi):
     ) -> Page[m_billing_mgt.BillingAccount]:
         """List the billing accounts of the realm.
 
-                Realm-wide listing, one page at a time. By default the page is ordered by `billing_account_id`; with
-                `sort_by=created_at` the cursor is a creation time, so keep the same `sort_by` and `sort_order`
-                while paging. `q` matches parts of the account id or of the principal id. Add `expand` to embed the
-                masked billing details and/or the seat usage of each account.
+        Realm-wide listing, one page at a time. By default the page is ordered by `billing_account_id`; with
+        `sort_by=created_at` the cursor is a creation time, so keep the same `sort_by` and `sort_order`
+        while paging. `q` matches parts of the account id or of the principal id. Add `expand` to embed the
+        masked billing details and/or the seat usage of each account.
 
-                ``GET /mgt/v1/billing-accounts``.
+        ``GET /mgt/v1/billing-accounts``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
-                    q: Case-insensitive substring of the billing account id or the principal id.
-                    billing_account_id: Only these accounts (repeat the parameter for several).
-                    billing_principal_id: Only the account of this principal id.
-                    created_after: Only accounts created after this time.
-                    created_before: Only accounts created before this time.
-                    sort_by: Sort key (default `billing_account_id`).
-                    sort_order: Sort direction (default `asc`).
-                    expand: `billing_details` adds the masked billing details, `seat_summary` the seat usage.
+        Args:
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
+            q: Case-insensitive substring of the billing account id or the principal id.
+            billing_account_id: Only these accounts (repeat the parameter for several).
+            billing_principal_id: Only the account of this principal id.
+            created_after: Only accounts created after this time.
+            created_before: Only accounts created before this time.
+            sort_by: Sort key (default `billing_account_id`).
+            sort_order: Sort direction (default `asc`).
+            expand: `billing_details` adds the masked billing details, `seat_summary` the seat usage.
         """
         return self._send_page(
             _OP_LIST,
@@ -353,21 +362,21 @@ class ServiceBillingAccountsApi(AreaApi):
     ) -> Page[m_billing_mgt.BillingUser]:
         """List the billing users of an account.
 
-                Ordered by `billing_user_id`. `q` matches parts of the billing user id, your user id, the display
-                name or the email.
+        Ordered by `billing_user_id`. `q` matches parts of the billing user id, your user id, the display
+        name or the email.
 
-                ``GET /mgt/v1/billing-accounts/{billing_account_id}/users``.
+        ``GET /mgt/v1/billing-accounts/{billing_account_id}/users``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_account_id: Vluna's id of the billing account (a UUID).
-                    q: Case-insensitive substring of the billing user id, user id, display name or email.
-                    user_id: Only the user with this id of yours.
-                    business_user_id: Same as `user_id` (used when `user_id` is absent).
-                    status: Only users in these states (repeat the parameter for several).
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            billing_account_id: Vluna's id of the billing account (a UUID).
+            q: Case-insensitive substring of the billing user id, user id, display name or email.
+            user_id: Only the user with this id of yours.
+            business_user_id: Same as `user_id` (used when `user_id` is absent).
+            status: Only users in these states (repeat the parameter for several).
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST_USERS,
@@ -401,17 +410,17 @@ class ServiceBillingAccountsApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingAccount]:
         """Set the seat limit of a billing account.
 
-                Changes how many billing users may be active at once; `null` removes the limit. Lowering the limit
-                below the current number of active users does not disable anyone, it only blocks new activations.
-                The answer is the account without `seat_summary` or `billing_details`.
+        Changes how many billing users may be active at once; `null` removes the limit. Lowering the limit
+        below the current number of active users does not disable anyone, it only blocks new activations.
+        The answer is the account without `seat_summary` or `billing_details`.
 
-                ``PATCH /mgt/v1/billing-accounts/{billing_account_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/billing-accounts/{billing_account_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_account_id: Vluna's id of the billing account (a UUID).
-                    seat_limit: The new seat limit; null removes the limit.
+        Args:
+            billing_account_id: Vluna's id of the billing account (a UUID).
+            seat_limit: The new seat limit; null removes the limit.
         """
         return self._send(
             _OP_UPDATE,
@@ -447,22 +456,22 @@ class ServiceBillingAccountsApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingAccountBillingDetailsMasked]:
         """Create or change the invoicing details of a billing account.
 
-                Only the fields you send are changed; send `null` to clear one. At least one field is required (422
-                otherwise). `default_address` is replaced as a whole and needs `line1`, `city` and `country_code`.
-                The answer masks tax id values, keeping the last four characters.
+        Only the fields you send are changed; send `null` to clear one. At least one field is required (422
+        otherwise). `default_address` is replaced as a whole and needs `line1`, `city` and `country_code`.
+        The answer masks tax id values, keeping the last four characters.
 
-                ``PATCH /mgt/v1/billing-accounts/{billing_account_id}/billing-details``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/billing-accounts/{billing_account_id}/billing-details``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_account_id: Vluna's id of the billing account (a UUID).
-                    billing_email: The billing_email body value.
-                    legal_name: The legal_name body value.
-                    entity_type: The entity_type body value.
-                    default_address: Replaces the whole address; null removes it.
-                    tax_ids: Replaces all tax numbers; null removes them.
-                    metadata: Replaces the metadata of the details.
+        Args:
+            billing_account_id: Vluna's id of the billing account (a UUID).
+            billing_email: The billing_email body value.
+            legal_name: The legal_name body value.
+            entity_type: The entity_type body value.
+            default_address: Replaces the whole address; null removes it.
+            tax_ids: Replaces all tax numbers; null removes them.
+            metadata: Replaces the metadata of the details.
         """
         return self._send(
             _OP_UPDATE_BILLING_DETAILS,

@@ -27,6 +27,7 @@ _OP_DISABLE: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -45,6 +46,7 @@ _OP_GET: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -63,6 +65,7 @@ _OP_GET_SUMMARY: Operation[m_billing_mgt.BillingUserSummary] = Operation(
     result_type=m_billing_mgt.BillingUserSummary,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -83,6 +86,7 @@ _OP_GET_WALLET: Operation[m_billing_mgt.BillingUserWallet] = Operation(
     result_type=m_billing_mgt.BillingUserWallet,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -105,6 +109,7 @@ _OP_LIST_ACTIVITY: Operation[m_billing_mgt.BillingUserActivityItem] = Operation(
     result_type=m_billing_mgt.BillingUserActivityItem,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -123,6 +128,7 @@ _OP_RESTORE: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -149,6 +155,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -166,16 +173,16 @@ class ServiceBillingUsersApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingUser]:
         """Disable a billing user.
 
-                The user's seat is freed and runtime calls for this user are refused (403
-                `AUTH.BILLING_USER_DISABLED`) until it is restored. Disabling a disabled user changes nothing. The
-                server answers 201 (the contract says 200).
+        The user's seat is freed and runtime calls for this user are refused (403
+        `AUTH.BILLING_USER_DISABLED`) until it is restored. Disabling a disabled user changes nothing. The
+        server answers 201 (the contract says 200).
 
-                ``POST /mgt/v1/billing-users/{billing_user_id}/disable``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/billing-users/{billing_user_id}/disable``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_user_id: Vluna's id of the billing user (a UUID).
+        Args:
+            billing_user_id: Vluna's id of the billing user (a UUID).
         """
         return self._send(
             _OP_DISABLE,
@@ -200,14 +207,14 @@ class ServiceBillingUsersApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingUser]:
         """Read one billing user.
 
-                Looks the user up by Vluna's billing user id, in any account of the realm.
+        Looks the user up by Vluna's billing user id, in any account of the realm.
 
-                ``GET /mgt/v1/billing-users/{billing_user_id}``.
+        ``GET /mgt/v1/billing-users/{billing_user_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_user_id: Vluna's id of the billing user (a UUID).
+        Args:
+            billing_user_id: Vluna's id of the billing user (a UUID).
         """
         return self._send(
             _OP_GET,
@@ -232,15 +239,15 @@ class ServiceBillingUsersApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingUserSummary]:
         """Show an overview of a billing user.
 
-                The user, its wallet, counts of its grants, grant assignments and budgets, its usage over the last
-                30 days and the time of its latest activity.
+        The user, its wallet, counts of its grants, grant assignments and budgets, its usage over the last
+        30 days and the time of its latest activity.
 
-                ``GET /mgt/v1/billing-users/{billing_user_id}/summary``.
+        ``GET /mgt/v1/billing-users/{billing_user_id}/summary``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_user_id: Vluna's id of the billing user (a UUID).
+        Args:
+            billing_user_id: Vluna's id of the billing user (a UUID).
         """
         return self._send(
             _OP_GET_SUMMARY,
@@ -266,16 +273,16 @@ class ServiceBillingUsersApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingUserWallet]:
         """Read a billing user's ledger balance and grants.
 
-                Amounts are XUSD integer strings (1 XUSD = 10^-6 USD). Only grants that are neither expired nor
-                suspended are listed.
+        Amounts are XUSD integer strings (1 XUSD = 10^-6 USD). Only grants that are neither expired nor
+        suspended are listed.
 
-                ``GET /mgt/v1/billing-users/{billing_user_id}/wallet``.
+        ``GET /mgt/v1/billing-users/{billing_user_id}/wallet``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_user_id: Vluna's id of the billing user (a UUID).
-                    refresh_grants: Issue the grants the user's plans entitle it to before reading (active users only).
+        Args:
+            billing_user_id: Vluna's id of the billing user (a UUID).
+            refresh_grants: Issue the grants the user's plans entitle it to before reading (active users only).
         """
         return self._send(
             _OP_GET_WALLET,
@@ -305,19 +312,19 @@ class ServiceBillingUsersApi(AreaApi):
     ) -> Page[m_billing_mgt.BillingUserActivityItem]:
         """List what happened to a billing user, newest first.
 
-                Merges events, ratings, allocations, grants, ledger entries and budgets into one time line. The
-                cursor is a timestamp: entries strictly older than it come next.
+        Merges events, ratings, allocations, grants, ledger entries and budgets into one time line. The
+        cursor is a timestamp: entries strictly older than it come next.
 
-                ``GET /mgt/v1/billing-users/{billing_user_id}/activity``.
+        ``GET /mgt/v1/billing-users/{billing_user_id}/activity``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_user_id: Vluna's id of the billing user (a UUID).
-                    kind: Only these kinds of entries (repeat the parameter for several); all kinds by
-                        default.
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            billing_user_id: Vluna's id of the billing user (a UUID).
+            kind: Only these kinds of entries (repeat the parameter for several); all kinds by
+                default.
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST_ACTIVITY,
@@ -347,15 +354,15 @@ class ServiceBillingUsersApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingUser]:
         """Re-activate a disabled or deleted billing user.
 
-                Takes a seat again, so a full account answers 403 `SEAT.CAPACITY_EXCEEDED`. Restoring an active user
-                changes nothing. The server answers 201 (the contract says 200).
+        Takes a seat again, so a full account answers 403 `SEAT.CAPACITY_EXCEEDED`. Restoring an active user
+        changes nothing. The server answers 201 (the contract says 200).
 
-                ``POST /mgt/v1/billing-users/{billing_user_id}/restore``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/billing-users/{billing_user_id}/restore``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_user_id: Vluna's id of the billing user (a UUID).
+        Args:
+            billing_user_id: Vluna's id of the billing user (a UUID).
         """
         return self._send(
             _OP_RESTORE,
@@ -385,20 +392,20 @@ class ServiceBillingUsersApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingUser]:
         """Change a billing user's display data or status.
 
-                `display_name` and `email` are kept in the user's metadata (send `null` or an empty string to remove
-                one); `metadata` is merged key by key into the existing metadata. Setting `status` to `active` takes
-                a seat and can answer 403 `SEAT.CAPACITY_EXCEEDED`.
+        `display_name` and `email` are kept in the user's metadata (send `null` or an empty string to remove
+        one); `metadata` is merged key by key into the existing metadata. Setting `status` to `active` takes
+        a seat and can answer 403 `SEAT.CAPACITY_EXCEEDED`.
 
-                ``PATCH /mgt/v1/billing-users/{billing_user_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/billing-users/{billing_user_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_user_id: Vluna's id of the billing user (a UUID).
-                    display_name: Null or an empty string removes it.
-                    email: Null or an empty string removes it.
-                    status: Only `active` users hold a seat and may use the runtime routes.
-                    metadata: Merged key by key into the user's metadata.
+        Args:
+            billing_user_id: Vluna's id of the billing user (a UUID).
+            display_name: Null or an empty string removes it.
+            email: Null or an empty string removes it.
+            status: Only `active` users hold a seat and may use the runtime routes.
+            metadata: Merged key by key into the user's metadata.
         """
         return self._send(
             _OP_UPDATE,

@@ -30,6 +30,7 @@ _OP_CLOSE: Operation[m_billing.BudgetOpResponse] = Operation(
     result_type=m_billing.BudgetOpResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -62,6 +63,7 @@ _OP_CREATE: Operation[m_billing.Budget] = Operation(
     result_type=m_billing.Budget,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -83,6 +85,7 @@ _OP_GET: Operation[m_billing.Budget] = Operation(
     result_type=m_billing.Budget,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -117,6 +120,7 @@ _OP_LIST: Operation[m_billing.Budget] = Operation(
     result_type=m_billing.Budget,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -138,19 +142,19 @@ class ServiceBudgetsApi(AreaApi):
     ) -> Result[m_billing.BudgetOpResponse]:
         """Close a budget and settle what was spent from it.
 
-                Marks the budget closed (closing an already closed budget is allowed) and settles its pending
-                commits before answering, so the call can take a while on busy budgets. `reason` is kept as
-                `close_reason` in the budget's metadata, together with the given metadata. The body is optional. The
-                server answers 201 (the contract says 200).
+        Marks the budget closed (closing an already closed budget is allowed) and settles its pending
+        commits before answering, so the call can take a while on busy budgets. `reason` is kept as
+        `close_reason` in the budget's metadata, together with the given metadata. The body is optional. The
+        server answers 201 (the contract says 200).
 
-                ``POST /mgt/v1/budgets/{budget_id}/close``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/budgets/{budget_id}/close``; a write: an Idempotency-Key is sent and kept across retries.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    budget_id: The budget's id (a UUID).
-                    reason: Stored as `close_reason` in the budget's metadata.
-                    metadata: Merged into the budget's metadata.
+        Args:
+            budget_id: The budget's id (a UUID).
+            reason: Stored as `close_reason` in the budget's metadata.
+            metadata: Merged into the budget's metadata.
         """
         return self._send(
             _OP_CLOSE,
@@ -189,25 +193,25 @@ class ServiceBudgetsApi(AreaApi):
     ) -> Result[m_billing.Budget]:
         """Create a spending budget in XUSD for the user.
 
-                A budget caps what leases that name its `budget_id` may spend. Without `limit_xusd` it is unlimited
-                (it only tracks consumption). A `feature` scope needs `scope_payload.feature` (an existing feature
-                code); a `feature_set` scope needs `scope_payload.feature_set`. The server answers 201, also for a
-                replay of the same Idempotency-Key.
+        A budget caps what leases that name its `budget_id` may spend. Without `limit_xusd` it is unlimited
+        (it only tracks consumption). A `feature` scope needs `scope_payload.feature` (an existing feature
+        code); a `feature_set` scope needs `scope_payload.feature_set`. The server answers 201, also for a
+        replay of the same Idempotency-Key.
 
-                ``POST /mgt/v1/budgets``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/budgets``; a write: an Idempotency-Key is sent and kept across retries.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    name: The name body value.
-                    scope_kind: The scope_kind body value.
-                    scope_payload: `{"feature": "<code>"}` for a feature scope, `{"feature_set": "<id>"}` for a
-                        feature-set scope.
-                    limit_xusd: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
-                        (the server parses it as a double).
-                    window_start: The window_start body value.
-                    window_end: The window_end body value.
-                    metadata: Free-form; a `feature` key here also works for a feature scope.
+        Args:
+            name: The name body value.
+            scope_kind: The scope_kind body value.
+            scope_payload: `{"feature": "<code>"}` for a feature scope, `{"feature_set": "<id>"}` for a
+                feature-set scope.
+            limit_xusd: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
+                (the server parses it as a double).
+            window_start: The window_start body value.
+            window_end: The window_end body value.
+            metadata: Free-form; a `feature` key here also works for a feature scope.
         """
         return self._send(
             _OP_CREATE,
@@ -242,12 +246,12 @@ class ServiceBudgetsApi(AreaApi):
     ) -> Result[m_billing.Budget]:
         """Read one of the user's budgets.
 
-                ``GET /mgt/v1/budgets/{budget_id}``.
+        ``GET /mgt/v1/budgets/{budget_id}``.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    budget_id: The budget's id (a UUID; anything else is refused with 422).
+        Args:
+            budget_id: The budget's id (a UUID; anything else is refused with 422).
         """
         return self._send(
             _OP_GET,
@@ -287,26 +291,26 @@ class ServiceBudgetsApi(AreaApi):
     ) -> Page[m_billing.Budget]:
         """List the user's budgets, newest first.
 
-                Returns one page as `{items, next_cursor}`; `next_cursor` is absent on the last page. Budgets are
-                private to the billing user that created them.
+        Returns one page as `{items, next_cursor}`; `next_cursor` is absent on the last page. Budgets are
+        private to the billing user that created them.
 
-                ``GET /mgt/v1/budgets``.
+        ``GET /mgt/v1/budgets``.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    limit: Page size (the server caps it at 200).
-                    cursor: The `next_cursor` of the previous page.
-                    status: Only budgets in these states (`closed` also matches budgets still closing).
-                    scope_kind: Only budgets of this scope.
-                    feature: Only budgets bound to this feature code.
-                    name: Case-insensitive substring of the budget name.
-                    window_start_ge: Window starts at or after this time (budgets without a start always match).
-                    window_start_le: Window starts at or before this time (budgets without a start always match).
-                    window_end_ge: Window ends at or after this time (budgets without an end always match).
-                    window_end_le: Window ends at or before this time (budgets without an end always match).
-                    created_at_ge: Created at or after this time.
-                    created_at_le: Created at or before this time.
+        Args:
+            limit: Page size (the server caps it at 200).
+            cursor: The `next_cursor` of the previous page.
+            status: Only budgets in these states (`closed` also matches budgets still closing).
+            scope_kind: Only budgets of this scope.
+            feature: Only budgets bound to this feature code.
+            name: Case-insensitive substring of the budget name.
+            window_start_ge: Window starts at or after this time (budgets without a start always match).
+            window_start_le: Window starts at or before this time (budgets without a start always match).
+            window_end_ge: Window ends at or after this time (budgets without an end always match).
+            window_end_le: Window ends at or before this time (budgets without an end always match).
+            created_at_ge: Created at or after this time.
+            created_at_le: Created at or before this time.
         """
         return self._send_page(
             _OP_LIST,

@@ -38,6 +38,7 @@ _OP_LIST_PRICES: Operation[m_billing.CatalogPrice] = Operation(
     result_type=m_billing.CatalogPrice,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -65,6 +66,7 @@ _OP_LIST_PRODUCTS: Operation[m_billing.CatalogProduct] = Operation(
     result_type=m_billing.CatalogProduct,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -89,21 +91,21 @@ class ServiceCatalogApi(AreaApi):
     ) -> Page[m_billing.CatalogPrice]:
         """List the prices of one or more catalog products.
 
-                Sorted by display priority, then amount. At least one valid `product_id` (a UUID) is required,
-                otherwise the call fails with 422.
+        Sorted by display priority, then amount. At least one valid `product_id` (a UUID) is required,
+        otherwise the call fails with 422.
 
-                ``GET /mgt/v1/catalog/prices``.
+        ``GET /mgt/v1/catalog/prices``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    product_id: The catalog products whose prices to list.
-                    currency: Only prices in this currency.
-                    recurring_interval: Only prices billed per month or per year.
-                    recurring_count: Only prices billed every this many intervals.
-                    limit: Page size (the server caps it at 200).
-                    cursor: The `meta.next_cursor` of the previous page.
-                    expand: Inline the feature families or the account's subscription state of each price.
+        Args:
+            product_id: The catalog products whose prices to list.
+            currency: Only prices in this currency.
+            recurring_interval: Only prices billed per month or per year.
+            recurring_count: Only prices billed every this many intervals.
+            limit: Page size (the server caps it at 200).
+            cursor: The `meta.next_cursor` of the previous page.
+            expand: Inline the feature families or the account's subscription state of each price.
         """
         return self._send_page(
             _OP_LIST_PRICES,
@@ -142,22 +144,22 @@ class ServiceCatalogApi(AreaApi):
     ) -> Page[m_billing.CatalogProduct]:
         """List the products of the realm's catalog.
 
-                Products the realm sells (plans and credit packs), in display order. The billing account chosen by
-                the headers is only used for `subscription_state`, which tells whether the account may buy the
-                product or should manage an existing subscription instead.
+        Products the realm sells (plans and credit packs), in display order. The billing account chosen by
+        the headers is only used for `subscription_state`, which tells whether the account may buy the
+        product or should manage an existing subscription instead.
 
-                ``GET /mgt/v1/catalog/products``.
+        ``GET /mgt/v1/catalog/products``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    kind: Only subscription plans or only credit packs; `all` (the default) returns both.
-                    currency: Only consider prices in this currency (ISO code, e.g.
-                    limit: Page size (the server caps it at 200).
-                    cursor: The `meta.next_cursor` of the previous page.
-                    expand: Inline related data: `prices` (all prices, implies `default_price`),
-                        `default_price`, `feature_families`, `subscription_state`,
-                        `prices.subscription_state`.
+        Args:
+            kind: Only subscription plans or only credit packs; `all` (the default) returns both.
+            currency: Only consider prices in this currency (ISO code, e.g.
+            limit: Page size (the server caps it at 200).
+            cursor: The `meta.next_cursor` of the previous page.
+            expand: Inline related data: `prices` (all prices, implies `default_price`),
+                `default_price`, `feature_families`, `subscription_state`,
+                `prices.subscription_state`.
         """
         return self._send_page(
             _OP_LIST_PRODUCTS,

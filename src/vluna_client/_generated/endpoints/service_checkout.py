@@ -52,6 +52,7 @@ _OP_CREATE_SESSION: Operation[m_billing.CreateCheckoutSessionResponse] = Operati
     result_type=m_billing.CreateCheckoutSessionResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -76,22 +77,22 @@ class ServiceCheckoutApi(AreaApi):
     ) -> Result[m_billing.CreateCheckoutSessionResponse]:
         """Start a hosted checkout for the billing account and get the URL to send the customer to.
 
-                Reference each item by `catalog_price_id` (preferred) or by the provider's `price_id`. The account
-                is the one chosen by the headers. When the account already holds a subscription that conflicts with
-                the items, the server opens a billing-portal session instead: `checkout_url` is then the portal URL
-                and `meta.conflict` is true. `meta.location` repeats the URL.
+        Reference each item by `catalog_price_id` (preferred) or by the provider's `price_id`. The account
+        is the one chosen by the headers. When the account already holds a subscription that conflicts with
+        the items, the server opens a billing-portal session instead: `checkout_url` is then the portal URL
+        and `meta.conflict` is true. `meta.location` repeats the URL.
 
-                ``POST /mgt/v1/checkout/sessions``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/checkout/sessions``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    items: The items body value.
-                    success_url: The success_url body value.
-                    cancel_url: The cancel_url body value.
-                    display_currency_code: Accepted for compatibility; the OSS server ignores it.
-                    settlement_currency_code: Accepted for compatibility; the OSS server ignores it.
-                    metadata: Passed to the payment provider; do not put personal data here.
+        Args:
+            items: The items body value.
+            success_url: The success_url body value.
+            cancel_url: The cancel_url body value.
+            display_currency_code: Accepted for compatibility; the OSS server ignores it.
+            settlement_currency_code: Accepted for compatibility; the OSS server ignores it.
+            metadata: Passed to the payment provider; do not put personal data here.
         """
         return self._send(
             _OP_CREATE_SESSION,

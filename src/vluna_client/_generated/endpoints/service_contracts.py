@@ -30,6 +30,7 @@ _OP_GET: Operation[m_billing_mgt.BillingContract] = Operation(
     result_type=m_billing_mgt.BillingContract,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -55,6 +56,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingContract] = Operation(
     result_type=m_billing_mgt.BillingContract,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -81,6 +83,7 @@ _OP_LIST_TERMS: Operation[m_billing_mgt.ContractTermList] = Operation(
     result_type=m_billing_mgt.ContractTermList,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -109,6 +112,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingContract] = Operation(
     result_type=m_billing_mgt.BillingContract,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -139,6 +143,7 @@ _OP_UPSERT: Operation[m_billing_mgt.BillingContract] = Operation(
     result_type=m_billing_mgt.BillingContract,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -174,6 +179,7 @@ _OP_UPSERT_TERM: Operation[m_billing_mgt.ContractTerm] = Operation(
     result_type=m_billing_mgt.ContractTerm,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -192,14 +198,14 @@ class ServiceContractsApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingContract]:
         """Read one contract of a billing account.
 
-                The contract must belong to the account of the bindings (404 otherwise).
+        The contract must belong to the account of the bindings (404 otherwise).
 
-                ``GET /mgt/v1/contracts/{contract_id}``.
+        ``GET /mgt/v1/contracts/{contract_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    contract_id: The contract's id (a UUID).
+        Args:
+            contract_id: The contract's id (a UUID).
         """
         return self._send(
             _OP_GET,
@@ -230,19 +236,19 @@ class ServiceContractsApi(AreaApi):
     ) -> Page[m_billing_mgt.BillingContract]:
         """List the commercial contracts of a billing account.
 
-                Newest `effective_at` first; the cursor is an `effective_at` time. The server applies the `status`
-                filter only when the parameter arrives repeated: a single `status` value is ignored, so to filter on
-                one state pass it twice (for example `["active", "active"]`).
+        Newest `effective_at` first; the cursor is an `effective_at` time. The server applies the `status`
+        filter only when the parameter arrives repeated: a single `status` value is ignored, so to filter on
+        one state pass it twice (for example `["active", "active"]`).
 
-                ``GET /mgt/v1/contracts``.
+        ``GET /mgt/v1/contracts``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
-                    status: Only contracts in these states; the server ignores a single value (see the
-                        description).
+        Args:
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
+            status: Only contracts in these states; the server ignores a single value (see the
+                description).
         """
         return self._send_page(
             _OP_LIST,
@@ -277,21 +283,21 @@ class ServiceContractsApi(AreaApi):
     ) -> Result[m_billing_mgt.ContractTermList]:
         """List the terms of a contract.
 
-                All matching terms in one answer, ordered by `term_key` then newest `effective_at` first;
-                `next_cursor` is always null. With `latest` only the newest term per key that is in effect at
-                `as_of` (default now) is returned. The server treats any non-empty `latest` value, even `false`, as
-                true: leave it out to get every version.
+        All matching terms in one answer, ordered by `term_key` then newest `effective_at` first;
+        `next_cursor` is always null. With `latest` only the newest term per key that is in effect at
+        `as_of` (default now) is returned. The server treats any non-empty `latest` value, even `false`, as
+        true: leave it out to get every version.
 
-                ``GET /mgt/v1/contracts/{contract_id}/terms``.
+        ``GET /mgt/v1/contracts/{contract_id}/terms``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    contract_id: The contract's id (a UUID).
-                    term_key: Only these keys (repeat the parameter for several).
-                    kind: Only terms of this kind.
-                    as_of: The time `latest` looks at (default now).
-                    latest: Only the version in effect per key (see above).
+        Args:
+            contract_id: The contract's id (a UUID).
+            term_key: Only these keys (repeat the parameter for several).
+            kind: Only terms of this kind.
+            as_of: The time `latest` looks at (default now).
+            latest: Only the version in effect per key (see above).
         """
         return self._send(
             _OP_LIST_TERMS,
@@ -329,18 +335,18 @@ class ServiceContractsApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingContract]:
         """Change the status, name or metadata of a contract.
 
-                Only the fields you send change; `metadata` is replaced as a whole. This is a POST and the server
-                answers 201 (the contract says 200).
+        Only the fields you send change; `metadata` is replaced as a whole. This is a POST and the server
+        answers 201 (the contract says 200).
 
-                ``POST /mgt/v1/contracts/{contract_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/contracts/{contract_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    contract_id: The contract's id (a UUID).
-                    status: The status body value.
-                    name: The name body value.
-                    metadata: Replaces the whole metadata.
+        Args:
+            contract_id: The contract's id (a UUID).
+            status: The status body value.
+            name: The name body value.
+            metadata: Replaces the whole metadata.
         """
         return self._send(
             _OP_UPDATE,
@@ -377,21 +383,24 @@ class ServiceContractsApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingContract]:
         """Create a contract for a billing account, or update the one with the same start time.
 
-                Keyed by the account and `effective_at`: 201 when the contract is new, 200 when the existing one was
-                updated. On update `status` and `metadata` are overwritten (omitted means `active` and an empty
-                object); an omitted `name` is kept. Known server issue: this handler writes its own reply, so a
-                retry that reuses an Idempotency-Key the route has already answered gets no response until the
-                client times out. After a timeout, read the resource back before calling again.
+        Keyed by the account and `effective_at`: 201 when the contract is new, 200 when the existing one was
+        updated. On update `status` and `metadata` are overwritten (omitted means `active` and an empty
+        object); an omitted `name` is kept. Known server issue: this handler writes its own reply, so a
+        retry that reuses an Idempotency-Key the route has already answered gets no response until the
+        client times out. After a timeout, read the resource back before calling again.
 
-                ``POST /mgt/v1/contracts``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/contracts``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    effective_at: When the contract starts; with the account it identifies the contract.
-                    status: The status body value.
-                    name: The name body value.
-                    metadata: The metadata body value.
+        Args:
+            effective_at: When the contract starts; with the account it identifies the contract.
+            status: The status body value.
+            name: The name body value.
+            metadata: The metadata body value.
         """
         return self._send(
             _OP_UPSERT,
@@ -428,23 +437,26 @@ class ServiceContractsApi(AreaApi):
     ) -> Result[m_billing_mgt.ContractTerm]:
         """Add a term version to a contract.
 
-                A term is identified by `kind`, `term_key` and `effective_at` and cannot change: evolve it by adding
-                a version with a later `effective_at`. Sending an identical existing term answers 200; the same
-                identity with a different `value_json` answers 409 `CONFLICT`; a new term answers 201. An unknown
-                `kind` is stored as `e2r_param`. Known server issue: this handler writes its own reply, so a retry
-                that reuses an Idempotency-Key the route has already answered gets no response until the client
-                times out. After a timeout, read the resource back before calling again.
+        A term is identified by `kind`, `term_key` and `effective_at` and cannot change: evolve it by adding
+        a version with a later `effective_at`. Sending an identical existing term answers 200; the same
+        identity with a different `value_json` answers 409 `CONFLICT`; a new term answers 201. An unknown
+        `kind` is stored as `e2r_param`. Known server issue: this handler writes its own reply, so a retry
+        that reuses an Idempotency-Key the route has already answered gets no response until the client
+        times out. After a timeout, read the resource back before calling again.
 
-                ``POST /mgt/v1/contracts/{contract_id}/terms``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/contracts/{contract_id}/terms``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    contract_id: The contract's id (a UUID).
-                    kind: `pricing` for prices, `e2r_param` for parameters read by event rating policies.
-                    term_key: The term's name; the server lower-cases it.
-                    effective_at: From when this version applies.
-                    value_json: Any JSON value (object, array, string, number, boolean or null).
+        Args:
+            contract_id: The contract's id (a UUID).
+            kind: `pricing` for prices, `e2r_param` for parameters read by event rating policies.
+            term_key: The term's name; the server lower-cases it.
+            effective_at: From when this version applies.
+            value_json: Any JSON value (object, array, string, number, boolean or null).
         """
         return self._send(
             _OP_UPSERT_TERM,

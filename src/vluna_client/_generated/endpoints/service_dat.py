@@ -37,6 +37,7 @@ _OP_CREATE_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapToken] = Operation(
     result_type=m_dat.DatBootstrapToken,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -59,6 +60,7 @@ _OP_INTROSPECT_SESSION: Operation[m_dat.DatSessionIntrospection] = Operation(
     result_type=m_dat.DatSessionIntrospection,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -86,6 +88,7 @@ _OP_ISSUE_SESSION: Operation[m_dat.DatSessionIssueResponse] = Operation(
     result_type=m_dat.DatSessionIssueResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -104,6 +107,7 @@ _OP_LIST_BOOTSTRAP_TOKENS: Operation[m_dat.DatBootstrapTokenList] = Operation(
     result_type=m_dat.DatBootstrapTokenList,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -122,6 +126,7 @@ _OP_REVEAL_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapTokenSecret] = Operation
     result_type=m_dat.DatBootstrapTokenSecret,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -140,6 +145,7 @@ _OP_REVOKE_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapTokenRevokeResult] = Ope
     result_type=m_dat.DatBootstrapTokenRevokeResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -165,6 +171,7 @@ _OP_REVOKE_SESSION: Operation[m_dat.DatSessionRevokeResult] = Operation(
     result_type=m_dat.DatSessionRevokeResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 

@@ -41,6 +41,7 @@ _OP_RECORD: Operation[m_billing.BillingEvent] = Operation(
     result_type=m_billing.BillingEvent,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -85,6 +86,7 @@ _OP_RECORD_BATCH: Operation[m_billing.BillingEventBatchResponse] = Operation(
     result_type=m_billing.BillingEventBatchResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=207,
 )
 
@@ -109,26 +111,29 @@ class ServiceEventsApi(AreaApi):
     ) -> Result[m_billing.BillingEvent]:
         """Record one business event (an activity or an outcome) for the user.
 
-                Events are facts, not charges; rating policies may turn them into usage later. The server
-                deduplicates by content: the same user, kind, type, time, subject and payload give the same event. A
-                new event answers 201, a duplicate answers 200 with the stored event. Caution: the OSS server never
-                answers a request that reuses an Idempotency-Key it has already answered (the request hangs until
-                the timeout). After a timeout, call again (a new call gets a new key); the content deduplication
-                makes that safe. Invalid field values (kind, type, time) answer 500 `SERVER.UNEXPECTED` in the OSS
-                server, not 422.
+        Events are facts, not charges; rating policies may turn them into usage later. The server
+        deduplicates by content: the same user, kind, type, time, subject and payload give the same event. A
+        new event answers 201, a duplicate answers 200 with the stored event. Caution: the OSS server never
+        answers a request that reuses an Idempotency-Key it has already answered (the request hangs until
+        the timeout). After a timeout, call again (a new call gets a new key); the content deduplication
+        makes that safe. Invalid field values (kind, type, time) answer 500 `SERVER.UNEXPECTED` in the OSS
+        server, not 422.
 
-                ``POST /mgt/v1/events``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/events``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    semantic_kind: `activity` for something the user did, `outcome` for a result (a job succeeded,
-                        ...).
-                    event_type: Your name for the event, for example `outcome.job_succeeded`.
-                    occurred_at: The occurred_at body value.
-                    subject_ref: What the event is about (a job or request id).
-                    payload: Free-form details; part of the deduplication.
-                    labels: Tags of an event; values are strings, numbers or booleans.
+        Args:
+            semantic_kind: `activity` for something the user did, `outcome` for a result (a job succeeded,
+                ...).
+            event_type: Your name for the event, for example `outcome.job_succeeded`.
+            occurred_at: The occurred_at body value.
+            subject_ref: What the event is about (a job or request id).
+            payload: Free-form details; part of the deduplication.
+            labels: Tags of an event; values are strings, numbers or booleans.
         """
         return self._send(
             _OP_RECORD,
@@ -163,16 +168,19 @@ class ServiceEventsApi(AreaApi):
     ) -> Result[m_billing.BillingEventBatchResponse]:
         """Record several business events for the user in one call.
 
-                Every event is validated and stored on its own; the answer is always 207 and says per event (by its
-                position) whether it was `accepted`, a `duplicate` of a stored event, `invalid` or `failed`. The
-                same Idempotency-Key caution as for `events.record` applies.
+        Every event is validated and stored on its own; the answer is always 207 and says per event (by its
+        position) whether it was `accepted`, a `duplicate` of a stored event, `invalid` or `failed`. The
+        same Idempotency-Key caution as for `events.record` applies.
 
-                ``POST /mgt/v1/events/batch``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/events/batch``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    events: The events body value.
+        Args:
+            events: The events body value.
         """
         return self._send(
             _OP_RECORD_BATCH,

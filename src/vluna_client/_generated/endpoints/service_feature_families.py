@@ -27,6 +27,7 @@ _OP_DELETE: Operation[m_billing_mgt.FeatureFamilyDeleteResult] = Operation(
     result_type=m_billing_mgt.FeatureFamilyDeleteResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -45,6 +46,7 @@ _OP_GET: Operation[m_billing_mgt.FeatureFamily] = Operation(
     result_type=m_billing_mgt.FeatureFamily,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -68,6 +70,7 @@ _OP_LIST: Operation[m_billing_mgt.FeatureFamily] = Operation(
     result_type=m_billing_mgt.FeatureFamily,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -95,6 +98,7 @@ _OP_UPDATE: Operation[m_billing_mgt.FeatureFamily] = Operation(
     result_type=m_billing_mgt.FeatureFamily,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -124,6 +128,7 @@ _OP_UPSERT: Operation[m_billing_mgt.FeatureFamily] = Operation(
     result_type=m_billing_mgt.FeatureFamily,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -140,14 +145,14 @@ class ServiceFeatureFamiliesApi(AreaApi):
     ) -> Result[m_billing_mgt.FeatureFamilyDeleteResult]:
         """Delete a feature family, or deactivate it while features still use it.
 
-                A family that still has features is only set inactive (`soft_deleted: true`).
+        A family that still has features is only set inactive (`soft_deleted: true`).
 
-                ``DELETE /mgt/v1/feature-families/{feature_family_id}``.
+        ``DELETE /mgt/v1/feature-families/{feature_family_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    feature_family_id: The feature family's id (a UUID).
+        Args:
+            feature_family_id: The feature family's id (a UUID).
         """
         return self._send(
             _OP_DELETE,
@@ -172,14 +177,14 @@ class ServiceFeatureFamiliesApi(AreaApi):
     ) -> Result[m_billing_mgt.FeatureFamily]:
         """Read one feature family.
 
-                `is_fallback` marks the system family that collects auto-registered features.
+        `is_fallback` marks the system family that collects auto-registered features.
 
-                ``GET /mgt/v1/feature-families/{feature_family_id}``.
+        ``GET /mgt/v1/feature-families/{feature_family_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    feature_family_id: The feature family's id (a UUID).
+        Args:
+            feature_family_id: The feature family's id (a UUID).
         """
         return self._send(
             _OP_GET,
@@ -207,17 +212,17 @@ class ServiceFeatureFamiliesApi(AreaApi):
     ) -> Page[m_billing_mgt.FeatureFamily]:
         """List the feature families of the realm.
 
-                Ordered by `feature_family_id`.
+        Ordered by `feature_family_id`.
 
-                ``GET /mgt/v1/feature-families``.
+        ``GET /mgt/v1/feature-families``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    q: Case-insensitive substring of the family code or the name.
-                    active: Only active (`true`) or only inactive (`false`) entries.
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            q: Case-insensitive substring of the family code or the name.
+            active: Only active (`true`) or only inactive (`false`) entries.
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST,
@@ -251,20 +256,20 @@ class ServiceFeatureFamiliesApi(AreaApi):
     ) -> Result[m_billing_mgt.FeatureFamily]:
         """Change a feature family.
 
-                Only the fields you send change; `metadata` is replaced as a whole. System fallback families cannot
-                be changed (422).
+        Only the fields you send change; `metadata` is replaced as a whole. System fallback families cannot
+        be changed (422).
 
-                ``PATCH /mgt/v1/feature-families/{feature_family_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/feature-families/{feature_family_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    feature_family_id: The feature family's id (a UUID).
-                    name: The name body value.
-                    entitlement_required: The entitlement_required body value.
-                    description: Null stores an empty string.
-                    active: The active body value.
-                    metadata: Free-form annotations of a feature family.
+        Args:
+            feature_family_id: The feature family's id (a UUID).
+            name: The name body value.
+            entitlement_required: The entitlement_required body value.
+            description: Null stores an empty string.
+            active: The active body value.
+            metadata: Free-form annotations of a feature family.
         """
         return self._send(
             _OP_UPDATE,
@@ -301,24 +306,27 @@ class ServiceFeatureFamiliesApi(AreaApi):
     ) -> Result[m_billing_mgt.FeatureFamily]:
         """Create a feature family, or overwrite the one with the same code.
 
-                Keyed by `feature_family_code`: 201 when new, 200 when the existing family was overwritten. On
-                overwrite the omitted fields are reset too (`name` to the code, `description` to empty,
-                `entitlement_required` and `active` to true, `metadata` to empty); use update to change single
-                fields. System fallback families cannot be changed (422). Known server issue: this handler writes
-                its own reply, so a retry that reuses an Idempotency-Key the route has already answered gets no
-                response until the client times out. After a timeout, read the resource back before calling again.
+        Keyed by `feature_family_code`: 201 when new, 200 when the existing family was overwritten. On
+        overwrite the omitted fields are reset too (`name` to the code, `description` to empty,
+        `entitlement_required` and `active` to true, `metadata` to empty); use update to change single
+        fields. System fallback families cannot be changed (422). Known server issue: this handler writes
+        its own reply, so a retry that reuses an Idempotency-Key the route has already answered gets no
+        response until the client times out. After a timeout, read the resource back before calling again.
 
-                ``POST /mgt/v1/feature-families``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/feature-families``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    feature_family_code: Identifies the family.
-                    name: Defaults to the code.
-                    description: Defaults to an empty string.
-                    entitlement_required: The entitlement_required body value.
-                    active: The active body value.
-                    metadata: Free-form annotations of a feature family.
+        Args:
+            feature_family_code: Identifies the family.
+            name: Defaults to the code.
+            description: Defaults to an empty string.
+            entitlement_required: The entitlement_required body value.
+            active: The active body value.
+            metadata: Free-form annotations of a feature family.
         """
         return self._send(
             _OP_UPSERT,

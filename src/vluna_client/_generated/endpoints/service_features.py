@@ -27,6 +27,7 @@ _OP_DELETE: Operation[m_billing_mgt.FeatureDeleteResult] = Operation(
     result_type=m_billing_mgt.FeatureDeleteResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -45,6 +46,7 @@ _OP_GET: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -69,6 +71,7 @@ _OP_LIST: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -93,6 +96,7 @@ _OP_LIST_NEEDS_CONFIG: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -180,6 +184,7 @@ _OP_UPDATE: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -265,6 +270,7 @@ _OP_UPSERT: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -281,14 +287,14 @@ class ServiceFeaturesApi(AreaApi):
     ) -> Result[m_billing_mgt.FeatureDeleteResult]:
         """Delete a feature, or deactivate it while plans still reference it.
 
-                A feature that a billing plan entitlement still names is only set inactive (`soft_deleted: true`).
+        A feature that a billing plan entitlement still names is only set inactive (`soft_deleted: true`).
 
-                ``DELETE /mgt/v1/features/{feature_id}``.
+        ``DELETE /mgt/v1/features/{feature_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    feature_id: The feature's id (a UUID).
+        Args:
+            feature_id: The feature's id (a UUID).
         """
         return self._send(
             _OP_DELETE,
@@ -313,14 +319,14 @@ class ServiceFeaturesApi(AreaApi):
     ) -> Result[m_billing_mgt.Feature]:
         """Read one feature with its meters and prices.
 
-                `meters` lists every meter mapped to the feature with its current price.
+        `meters` lists every meter mapped to the feature with its current price.
 
-                ``GET /mgt/v1/features/{feature_id}``.
+        ``GET /mgt/v1/features/{feature_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    feature_id: The feature's id (a UUID).
+        Args:
+            feature_id: The feature's id (a UUID).
         """
         return self._send(
             _OP_GET,
@@ -349,18 +355,18 @@ class ServiceFeaturesApi(AreaApi):
     ) -> Page[m_billing_mgt.Feature]:
         """List the features of the realm with their meters.
 
-                Ordered by `feature_id`. Each feature carries its meters and their current prices.
+        Ordered by `feature_id`. Each feature carries its meters and their current prices.
 
-                ``GET /mgt/v1/features``.
+        ``GET /mgt/v1/features``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    q: Case-insensitive substring of the feature code or the name.
-                    active: Only active (`true`) or only inactive (`false`) entries.
-                    feature_family_code: Only features of this family.
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            q: Case-insensitive substring of the feature code or the name.
+            active: Only active (`true`) or only inactive (`false`) entries.
+            feature_family_code: Only features of this family.
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST,
@@ -393,19 +399,19 @@ class ServiceFeaturesApi(AreaApi):
     ) -> Page[m_billing_mgt.Feature]:
         """List the features that still need pricing or a real family.
 
-                Features in the auto-registry family or with a meter that has no complete price;
-                `missing_price_reason` says which. Same filters and paging as the feature list.
+        Features in the auto-registry family or with a meter that has no complete price;
+        `missing_price_reason` says which. Same filters and paging as the feature list.
 
-                ``GET /mgt/v1/features/needs-config``.
+        ``GET /mgt/v1/features/needs-config``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    q: Case-insensitive substring of the feature code or the name.
-                    active: Only active (`true`) or only inactive (`false`) entries.
-                    feature_family_code: Only features of this family.
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            q: Case-insensitive substring of the feature code or the name.
+            active: Only active (`true`) or only inactive (`false`) entries.
+            feature_family_code: Only features of this family.
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST_NEEDS_CONFIG,
@@ -445,26 +451,26 @@ class ServiceFeaturesApi(AreaApi):
     ) -> Result[m_billing_mgt.Feature]:
         """Change a feature, upsert its meters or unlink meters from it.
 
-                Only the fields you send change; `metadata` is replaced as a whole. `meters` upserts meters and maps
-                them to the feature; `delete_meters` unlinks meters by code (the primary meter cannot be unlinked,
-                and a code cannot be in both lists). A meter price you send replaces the current price as a whole.
+        Only the fields you send change; `metadata` is replaced as a whole. `meters` upserts meters and maps
+        them to the feature; `delete_meters` unlinks meters by code (the primary meter cannot be unlinked,
+        and a code cannot be in both lists). A meter price you send replaces the current price as a whole.
 
-                ``PATCH /mgt/v1/features/{feature_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/features/{feature_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    feature_id: The feature's id (a UUID).
-                    feature_family_id: Move the feature to this family.
-                    feature_family_code: Move the feature to the family with this code.
-                    name: The name body value.
-                    description: The description body value.
-                    entitlement_required: The entitlement_required body value.
-                    active: The active body value.
-                    metadata: Free-form annotations of a feature.
-                    unit: Unit of the primary meter when no `meters` entry gives one.
-                    meters: Meters to create or update and map to the feature.
-                    delete_meters: Codes of meters to unlink from the feature (not the primary meter).
+        Args:
+            feature_id: The feature's id (a UUID).
+            feature_family_id: Move the feature to this family.
+            feature_family_code: Move the feature to the family with this code.
+            name: The name body value.
+            description: The description body value.
+            entitlement_required: The entitlement_required body value.
+            active: The active body value.
+            metadata: Free-form annotations of a feature.
+            unit: Unit of the primary meter when no `meters` entry gives one.
+            meters: Meters to create or update and map to the feature.
+            delete_meters: Codes of meters to unlink from the feature (not the primary meter).
         """
         return self._send(
             _OP_UPDATE,
@@ -510,30 +516,33 @@ class ServiceFeaturesApi(AreaApi):
     ) -> Result[m_billing_mgt.Feature]:
         """Create a feature with its meters, or update the feature with the same code.
 
-                Keyed by `feature_code`: 201 when new, 200 when the existing feature was updated (then it behaves
-                like update, with an omitted `name` reset to the code and an omitted `description` to empty). Give
-                the family with `feature_family_id` or `feature_family_code` (one is required). The primary meter
-                has the feature's own code: at most one `meters` entry may describe it (no `meter_code`, or the
-                feature's code); when none does, it is created from the other entries or from defaults. An omitted
-                `active` keeps the current state. Known server issue: this handler writes its own reply, so a retry
-                that reuses an Idempotency-Key the route has already answered gets no response until the client
-                times out. After a timeout, read the resource back before calling again.
+        Keyed by `feature_code`: 201 when new, 200 when the existing feature was updated (then it behaves
+        like update, with an omitted `name` reset to the code and an omitted `description` to empty). Give
+        the family with `feature_family_id` or `feature_family_code` (one is required). The primary meter
+        has the feature's own code: at most one `meters` entry may describe it (no `meter_code`, or the
+        feature's code); when none does, it is created from the other entries or from defaults. An omitted
+        `active` keeps the current state. Known server issue: this handler writes its own reply, so a retry
+        that reuses an Idempotency-Key the route has already answered gets no response until the client
+        times out. After a timeout, read the resource back before calling again.
 
-                ``POST /mgt/v1/features``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/features``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    feature_family_id: The feature_family_id body value.
-                    feature_family_code: The feature_family_code body value.
-                    feature_code: A feature or meter identifier.
-                    name: Defaults to the feature code.
-                    description: Defaults to an empty string.
-                    entitlement_required: Leave out to inherit the family's setting.
-                    active: Leave out to keep the current state (true for a new feature).
-                    metadata: Free-form annotations of a feature.
-                    unit: Unit of the primary meter when no `meters` entry gives one.
-                    meters: The meters body value.
+        Args:
+            feature_family_id: The feature_family_id body value.
+            feature_family_code: The feature_family_code body value.
+            feature_code: A feature or meter identifier.
+            name: Defaults to the feature code.
+            description: Defaults to an empty string.
+            entitlement_required: Leave out to inherit the family's setting.
+            active: Leave out to keep the current state (true for a new feature).
+            metadata: Free-form annotations of a feature.
+            unit: Unit of the primary meter when no `meters` entry gives one.
+            meters: The meters body value.
         """
         return self._send(
             _OP_UPSERT,

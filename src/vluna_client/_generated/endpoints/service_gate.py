@@ -45,6 +45,7 @@ _OP_AUTHORIZE: Operation[m_gate.AuthorizeResponse] = Operation(
     result_type=m_gate.AuthorizeResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -70,6 +71,7 @@ _OP_CANCEL: Operation[m_gate.CancelResponse] = Operation(
     result_type=m_gate.CancelResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -125,6 +127,7 @@ _OP_COMMIT: Operation[m_gate.CommitResponse] = Operation(
     result_type=m_gate.CommitResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -195,6 +198,7 @@ _OP_COMMIT_BATCH: Operation[m_gate.BatchCommitResponse] = Operation(
     result_type=m_gate.BatchCommitResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -251,6 +255,7 @@ _OP_INGEST: Operation[m_gate.CommitResponse] = Operation(
     result_type=m_gate.CommitResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -277,6 +282,7 @@ _OP_LIMITS: Operation[list[m_gate.FeatureLimit]] = Operation(
     result_type=list[m_gate.FeatureLimit],
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -307,6 +313,7 @@ _OP_METERS: Operation[list[m_gate.MeterLimit]] = Operation(
     result_type=list[m_gate.MeterLimit],
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -329,22 +336,22 @@ class ServiceGateApi(AreaApi):
     ) -> Result[m_gate.AuthorizeResponse]:
         """Reserve the right to do one piece of paid work.
 
-                Checks entitlement, funding, quota and rate windows for the feature and, when they allow it, opens a
-                lease. Keep the returned `lease_token`: commit the real usage with it, or cancel it when the work
-                fails. A replay with the same Idempotency-Key and the same body returns the same lease.
+        Checks entitlement, funding, quota and rate windows for the feature and, when they allow it, opens a
+        lease. Keep the returned `lease_token`: commit the real usage with it, or cancel it when the work
+        fails. A replay with the same Idempotency-Key and the same body returns the same lease.
 
-                ``POST /mgt/v1/gate/authorize``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/gate/authorize``; a write: an Idempotency-Key is sent and kept across retries.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    feature_code: A feature or meter identifier.
-                    feature_family_code: Family to file the feature under when the server registers unknown features
-                        automatically.
-                    estimated_quantity_minor: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
-                        (the server parses it as a double).
-                    budget_id: Spend from this budget; it must exist and be active for the user.
-                    labels: Free-form string tags.
+        Args:
+            feature_code: A feature or meter identifier.
+            feature_family_code: Family to file the feature under when the server registers unknown features
+                automatically.
+            estimated_quantity_minor: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
+                (the server parses it as a double).
+            budget_id: Spend from this budget; it must exist and be active for the user.
+            labels: Free-form string tags.
         """
         return self._send(
             _OP_AUTHORIZE,
@@ -376,15 +383,15 @@ class ServiceGateApi(AreaApi):
     ) -> Result[m_gate.CancelResponse]:
         """Give a lease back when the work did not happen.
 
-                Closes an active lease without usage. Cancelling a lease that is already closed answers `cancelled:
-                false`, so the call is safe to repeat.
+        Closes an active lease without usage. Cancelling a lease that is already closed answers `cancelled:
+        false`, so the call is safe to repeat.
 
-                ``POST /mgt/v1/gate/cancel``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/gate/cancel``; a write: an Idempotency-Key is sent and kept across retries.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    lease_token: The lease_token body value.
+        Args:
+            lease_token: The lease_token body value.
         """
         return self._send(
             _OP_CANCEL,
@@ -417,24 +424,24 @@ class ServiceGateApi(AreaApi):
     ) -> Result[m_gate.CommitResponse]:
         """Report the actual usage of a lease and get the priced result.
 
-                Records the usage measured after the work and prices it, one line per meter. The server never
-                refuses a commit for business reasons (expired lease, quota overrun, missing price): it records it
-                and explains with hints. A replay with the same Idempotency-Key and body returns the stored result;
-                a second commit on the same lease with another key would be recorded again, so commit each lease
-                once.
+        Records the usage measured after the work and prices it, one line per meter. The server never
+        refuses a commit for business reasons (expired lease, quota overrun, missing price): it records it
+        and explains with hints. A replay with the same Idempotency-Key and body returns the stored result;
+        a second commit on the same lease with another key would be recorded again, so commit each lease
+        once.
 
-                ``POST /mgt/v1/gate/commits``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/gate/commits``; a write: an Idempotency-Key is sent and kept across retries.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    lease_token: The token returned by authorize.
-                    feature_code: A feature or meter identifier.
-                    quantity_minor: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
-                        (the server parses it as a double).
-                    labels: Free-form string tags.
-                    as_of: Accepted for compatibility; the server prices at commit time.
-                    meters: Per-meter breakdown.
+        Args:
+            lease_token: The token returned by authorize.
+            feature_code: A feature or meter identifier.
+            quantity_minor: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
+                (the server parses it as a double).
+            labels: Free-form string tags.
+            as_of: Accepted for compatibility; the server prices at commit time.
+            meters: Per-meter breakdown.
         """
         return self._send(
             _OP_COMMIT,
@@ -468,16 +475,16 @@ class ServiceGateApi(AreaApi):
     ) -> Result[m_gate.BatchCommitResponse]:
         """Commit the usage of several leases in one call.
 
-                Each item is committed on its own, in order, with its own `idempotency_key`; the answer says per
-                item whether it was committed or why not. The HTTP status is 200 even when every item failed.
+        Each item is committed on its own, in order, with its own `idempotency_key`; the answer says per
+        item whether it was committed or why not. The HTTP status is 200 even when every item failed.
 
-                ``POST /mgt/v1/gate/commits/batch``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/gate/commits/batch``; a write: an Idempotency-Key is sent and kept across retries.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    items: The items body value.
-                    merge_advice: Accepted for compatibility; the server does not merge lines.
+        Args:
+            items: The items body value.
+            merge_advice: Accepted for compatibility; the server does not merge lines.
         """
         return self._send(
             _OP_COMMIT_BATCH,
@@ -512,22 +519,22 @@ class ServiceGateApi(AreaApi):
     ) -> Result[m_gate.CommitResponse]:
         """Record priced usage without a lease.
 
-                For usage that was not gated beforehand (background jobs, imports). Entitlement is checked; quota,
-                rate and balance are not. Replays with the same Idempotency-Key return the stored result.
+        For usage that was not gated beforehand (background jobs, imports). Entitlement is checked; quota,
+        rate and balance are not. Replays with the same Idempotency-Key return the stored result.
 
-                ``POST /mgt/v1/gate/ingest``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/gate/ingest``; a write: an Idempotency-Key is sent and kept across retries.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    feature_code: A feature or meter identifier.
-                    occurred_at: When the usage happened; used for rating and attribution.
-                    quantity_minor: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
-                        (the server parses it as a double).
-                    budget_id: A budget to attribute the usage to (a UUID).
-                    labels: Free-form string tags.
-                    meters: The meters body value.
-                    metadata: Accepted for compatibility; the server ignores it.
+        Args:
+            feature_code: A feature or meter identifier.
+            occurred_at: When the usage happened; used for rating and attribution.
+            quantity_minor: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
+                (the server parses it as a double).
+            budget_id: A budget to attribute the usage to (a UUID).
+            labels: Free-form string tags.
+            meters: The meters body value.
+            metadata: Accepted for compatibility; the server ignores it.
         """
         return self._send(
             _OP_INGEST,
@@ -563,17 +570,17 @@ class ServiceGateApi(AreaApi):
     ) -> Result[list[m_gate.FeatureLimit]]:
         """Show the quota and rate windows of the features the user may use.
 
-                Only features the caller is entitled to are listed, sorted by code. Not paginated.
+        Only features the caller is entitled to are listed, sorted by code. Not paginated.
 
-                ``GET /mgt/v1/gate/limits``.
+        ``GET /mgt/v1/gate/limits``.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    feature_code: Only these features.
-                    feature_family_code: Only features of these families.
-                    as_of: Evaluate the windows at this time instead of now.
-                    expand: Include the quota windows, the rate windows, or both.
+        Args:
+            feature_code: Only these features.
+            feature_family_code: Only features of these families.
+            as_of: Evaluate the windows at this time instead of now.
+            expand: Include the quota windows, the rate windows, or both.
         """
         return self._send(
             _OP_LIMITS,
@@ -610,25 +617,25 @@ class ServiceGateApi(AreaApi):
     ) -> Result[list[m_gate.MeterLimit]]:
         """Show the meters the user may consume, with prices and an estimate of what the balance covers.
 
-                Sorted by meter code. `expand=pricing` adds the current price (its `fingerprint` can be sent back as
-                `client_pricing_etag` on commit); `expand=coverage` adds an advisory estimate of how much the
-                balance or a budget still covers. The query names are the ones the server reads.
+        Sorted by meter code. `expand=pricing` adds the current price (its `fingerprint` can be sent back as
+        `client_pricing_etag` on commit); `expand=coverage` adds an advisory estimate of how much the
+        balance or a budget still covers. The query names are the ones the server reads.
 
-                ``GET /mgt/v1/gate/meters``.
+        ``GET /mgt/v1/gate/meters``.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    meter_code: Only these meters.
-                    feature_code: Only meters allowed for these features.
-                    feature_family_code: Only meters of features in these families.
-                    expand: `limits` (quota and rate windows), `limits.quotas`, `limits.rates`, `pricing`,
-                        `coverage`.
-                    coverage_basis: Estimate coverage from the wallet balance (`xusd`, default) or from a budget
-                        (`budget`).
-                    coverage_budget_id: The budget to use when `coverage_basis=budget`.
-                    coverage_profile: `optimistic` adds an optimistic estimate; anything else is conservative.
-                    coverage_as_of: Evaluate entitlements, windows and coverage at this time instead of now.
+        Args:
+            meter_code: Only these meters.
+            feature_code: Only meters allowed for these features.
+            feature_family_code: Only meters of features in these families.
+            expand: `limits` (quota and rate windows), `limits.quotas`, `limits.rates`, `pricing`,
+                `coverage`.
+            coverage_basis: Estimate coverage from the wallet balance (`xusd`, default) or from a budget
+                (`budget`).
+            coverage_budget_id: The budget to use when `coverage_basis=budget`.
+            coverage_profile: `optimistic` adds an optimistic estimate; anything else is conservative.
+            coverage_as_of: Evaluate entitlements, windows and coverage at this time instead of now.
         """
         return self._send(
             _OP_METERS,

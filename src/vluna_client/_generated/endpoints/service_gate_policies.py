@@ -55,6 +55,7 @@ _OP_CREATE: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=201,
 )
 
@@ -73,6 +74,7 @@ _OP_DELETE: Operation[m_gate_policies.GatePolicyDeleteResult] = Operation(
     result_type=m_gate_policies.GatePolicyDeleteResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -91,6 +93,7 @@ _OP_GET: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -118,6 +121,7 @@ _OP_LIST: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -161,6 +165,7 @@ _OP_UPDATE: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -190,38 +195,41 @@ class ServiceGatePoliciesApi(AreaApi):
     ) -> Result[m_gate_policies.GatePolicy]:
         """Add a quota or rate policy to a bundle.
 
-                Name the bundle with `bundle_id` or `bundle_key` (an unknown key is refused with 422). A quota
-                policy needs `limit_minor` (`"-1"` means unlimited), `window_sec` > 0 and no `limit_count`; a rate
-                policy needs `limit_count` and no `limit_minor`, and should have `window_sec` > 0 (the server
-                accepts 0 but the gate then fails on it). `status` defaults to `assignable`. The feature code is
-                stored exactly as sent (the gate compares lower-case codes, so send it in lower case).
-                `enforcement_mode` is refused with 422. Answers 201. Known server bug: a retry with an Idempotency-
-                Key whose first call already succeeded never gets an answer (the call runs into the client timeout);
-                check with `list` before retrying a create that timed out.
+        Name the bundle with `bundle_id` or `bundle_key` (an unknown key is refused with 422). A quota
+        policy needs `limit_minor` (`"-1"` means unlimited), `window_sec` > 0 and no `limit_count`; a rate
+        policy needs `limit_count` and no `limit_minor`, and should have `window_sec` > 0 (the server
+        accepts 0 but the gate then fails on it). `status` defaults to `assignable`. The feature code is
+        stored exactly as sent (the gate compares lower-case codes, so send it in lower case).
+        `enforcement_mode` is refused with 422. Answers 201. Known server bug: a retry with an Idempotency-
+        Key whose first call already succeeded never gets an answer (the call runs into the client timeout);
+        check with `list` before retrying a create that timed out.
 
-                ``POST /mgt/v1/gate/policies``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/gate/policies``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    bundle_id: The bundle to add the policy to.
-                    bundle_key: The bundle to add the policy to, by key.
-                    name: Must be non-empty (the server refuses null and blank names, although the contract
-                        allows null).
-                    description: A free-text note (accepted by the server, not listed in the contract).
-                    feature_code: The feature to cap, in lower case, or `__wildcard_feature__` for every feature.
-                    kind: `quota` caps the quantity used per window; `rate` caps the number of authorize calls
-                        per window.
-                    subject_scope: Whether the policy's counter runs per billing user or is shared by the whole billing
-                        account.
-                    unit: The unit body value.
-                    window_sec: Window length in seconds; > 0 for quota policies.
-                    limit_count: Calls allowed per window; required for rate policies, left out or null for quotas.
-                    limit_minor: Quantity allowed per window in minor units (`"-1"` = unlimited); required for quota
-                        policies, left out or null for rates.
-                    status: How the policy takes part at the gate; `disabled` policies are ignored, `ceiling`
-                        marks a hard upper bound.
-                    metadata: Free-form data kept with the policy; a few keys are read by the gate.
+        Args:
+            bundle_id: The bundle to add the policy to.
+            bundle_key: The bundle to add the policy to, by key.
+            name: Must be non-empty (the server refuses null and blank names, although the contract
+                allows null).
+            description: A free-text note (accepted by the server, not listed in the contract).
+            feature_code: The feature to cap, in lower case, or `__wildcard_feature__` for every feature.
+            kind: `quota` caps the quantity used per window; `rate` caps the number of authorize calls
+                per window.
+            subject_scope: Whether the policy's counter runs per billing user or is shared by the whole billing
+                account.
+            unit: The unit body value.
+            window_sec: Window length in seconds; > 0 for quota policies.
+            limit_count: Calls allowed per window; required for rate policies, left out or null for quotas.
+            limit_minor: Quantity allowed per window in minor units (`"-1"` = unlimited); required for quota
+                policies, left out or null for rates.
+            status: How the policy takes part at the gate; `disabled` policies are ignored, `ceiling`
+                marks a hard upper bound.
+            metadata: Free-form data kept with the policy; a few keys are read by the gate.
         """
         return self._send(
             _OP_CREATE,
@@ -259,15 +267,15 @@ class ServiceGatePoliciesApi(AreaApi):
     ) -> Result[m_gate_policies.GatePolicyDeleteResult]:
         """Delete a gate policy.
 
-                Removes the policy for good. Deleting an unknown policy gives 404; the built-in base policy gives
-                422.
+        Removes the policy for good. Deleting an unknown policy gives 404; the built-in base policy gives
+        422.
 
-                ``DELETE /mgt/v1/gate/policies/{policy_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``DELETE /mgt/v1/gate/policies/{policy_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id (a UUID).
+        Args:
+            policy_id: The policy's id (a UUID).
         """
         return self._send(
             _OP_DELETE,
@@ -292,14 +300,14 @@ class ServiceGatePoliciesApi(AreaApi):
     ) -> Result[m_gate_policies.GatePolicy]:
         """Read one gate policy.
 
-                An id that is not a UUID gives 422; an unknown one gives 404 (`NOT_FOUND`).
+        An id that is not a UUID gives 422; an unknown one gives 404 (`NOT_FOUND`).
 
-                ``GET /mgt/v1/gate/policies/{policy_id}``.
+        ``GET /mgt/v1/gate/policies/{policy_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id (a UUID).
+        Args:
+            policy_id: The policy's id (a UUID).
         """
         return self._send(
             _OP_GET,
@@ -331,23 +339,23 @@ class ServiceGatePoliciesApi(AreaApi):
     ) -> Page[m_gate_policies.GatePolicy]:
         """List the realm's gate policies, one page at a time.
 
-                Sorted by policy id. The filters combine with AND. The built-in base policy is removed from the page
-                after it was read, so a page can hold fewer items than `limit` while `next_cursor` is still set. The
-                cursor is a policy id; a cursor that is not a UUID is refused with 422.
+        Sorted by policy id. The filters combine with AND. The built-in base policy is removed from the page
+        after it was read, so a page can hold fewer items than `limit` while `next_cursor` is still set. The
+        cursor is a policy id; a cursor that is not a UUID is refused with 422.
 
-                ``GET /mgt/v1/gate/policies``.
+        ``GET /mgt/v1/gate/policies``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    bundle_id: Only policies of this bundle.
-                    bundle_key: Only policies of the bundle with this key.
-                    feature_code: Only policies on this feature code (exact match).
-                    kind: Only quota or only rate policies.
-                    subject_scope: Only policies counted per user or per billing account.
-                    status: Only policies in this status.
-                    limit: Page size; 50 when left out, at most 200.
-                    cursor: The `next_cursor` of the previous page.
+        Args:
+            bundle_id: Only policies of this bundle.
+            bundle_key: Only policies of the bundle with this key.
+            feature_code: Only policies on this feature code (exact match).
+            kind: Only quota or only rate policies.
+            subject_scope: Only policies counted per user or per billing account.
+            status: Only policies in this status.
+            limit: Page size; 50 when left out, at most 200.
+            cursor: The `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST,
@@ -391,34 +399,34 @@ class ServiceGatePoliciesApi(AreaApi):
     ) -> Result[m_gate_policies.GatePolicy]:
         """Change fields of a gate policy.
 
-                Fields left out keep their value; the merged policy must still satisfy the quota/rate rules of
-                `create`, so switching `kind` means sending the new limit and `null` for the other one. A policy
-                cannot move to another bundle. `metadata`, when sent, replaces the stored object. The built-in base
-                policy and `enforcement_mode` are refused with 422.
+        Fields left out keep their value; the merged policy must still satisfy the quota/rate rules of
+        `create`, so switching `kind` means sending the new limit and `null` for the other one. A policy
+        cannot move to another bundle. `metadata`, when sent, replaces the stored object. The built-in base
+        policy and `enforcement_mode` are refused with 422.
 
-                ``PATCH /mgt/v1/gate/policies/{policy_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/gate/policies/{policy_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id (a UUID).
-                    name: A new, non-empty name (null is refused by the server).
-                    description: A new note, or null to clear it (accepted by the server, not listed in the
-                        contract).
-                    feature_code: The feature_code body value.
-                    kind: `quota` caps the quantity used per window; `rate` caps the number of authorize calls
-                        per window.
-                    subject_scope: Whether the policy's counter runs per billing user or is shared by the whole billing
-                        account.
-                    unit: The unit body value.
-                    window_sec: The window_sec body value.
-                    limit_count: New call limit, or null to clear it (needed when turning a rate policy into a
-                        quota).
-                    limit_minor: New quantity limit, or null to clear it (needed when turning a quota policy into a
-                        rate).
-                    status: How the policy takes part at the gate; `disabled` policies are ignored, `ceiling`
-                        marks a hard upper bound.
-                    metadata: Free-form data kept with the policy; a few keys are read by the gate.
+        Args:
+            policy_id: The policy's id (a UUID).
+            name: A new, non-empty name (null is refused by the server).
+            description: A new note, or null to clear it (accepted by the server, not listed in the
+                contract).
+            feature_code: The feature_code body value.
+            kind: `quota` caps the quantity used per window; `rate` caps the number of authorize calls
+                per window.
+            subject_scope: Whether the policy's counter runs per billing user or is shared by the whole billing
+                account.
+            unit: The unit body value.
+            window_sec: The window_sec body value.
+            limit_count: New call limit, or null to clear it (needed when turning a rate policy into a
+                quota).
+            limit_minor: New quantity limit, or null to clear it (needed when turning a quota policy into a
+                rate).
+            status: How the policy takes part at the gate; `disabled` policies are ignored, `ceiling`
+                marks a hard upper bound.
+            metadata: Free-form data kept with the policy; a few keys are read by the gate.
         """
         return self._send(
             _OP_UPDATE,

@@ -47,6 +47,7 @@ _OP_CREATE: Operation[m_ops.LedgerGrantAdminView] = Operation(
     result_type=m_ops.LedgerGrantAdminView,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -85,6 +86,7 @@ _OP_CREATE_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
     result_type=m_ops.GrantAssignment,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -122,6 +124,7 @@ _OP_CREATE_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
     result_type=m_ops.GrantCampaign,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -164,6 +167,7 @@ _OP_CREATE_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
     result_type=m_ops.GrantProgram,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -182,6 +186,7 @@ _OP_DELETE_CAMPAIGN: Operation[m_ops.GrantCampaignDeleteResult] = Operation(
     result_type=m_ops.GrantCampaignDeleteResult,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -200,6 +205,7 @@ _OP_GET: Operation[m_ops.LedgerGrantAdminView] = Operation(
     result_type=m_ops.LedgerGrantAdminView,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -218,6 +224,7 @@ _OP_GET_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
     result_type=m_ops.GrantAssignment,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -236,6 +243,7 @@ _OP_GET_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
     result_type=m_ops.GrantCampaign,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -254,6 +262,7 @@ _OP_GET_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
     result_type=m_ops.GrantProgram,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -294,6 +303,7 @@ _OP_LIST: Operation[m_ops.LedgerGrantAdminView] = Operation(
     result_type=m_ops.LedgerGrantAdminView,
     pagination="items",
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -325,6 +335,7 @@ _OP_LIST_ASSIGNMENTS: Operation[m_ops.GrantAssignment] = Operation(
     result_type=m_ops.GrantAssignment,
     pagination="items",
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -349,6 +360,7 @@ _OP_LIST_CAMPAIGNS: Operation[m_ops.GrantCampaign] = Operation(
     result_type=m_ops.GrantCampaign,
     pagination="items",
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -381,6 +393,7 @@ _OP_LIST_CONSUMPTION_ENTRIES: Operation[m_ops.GrantConsumptionEntry] = Operation
     result_type=m_ops.GrantConsumptionEntry,
     pagination="items",
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -407,6 +420,7 @@ _OP_LIST_PROGRAMS: Operation[m_ops.GrantProgram] = Operation(
     result_type=m_ops.GrantProgram,
     pagination="items",
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -432,6 +446,7 @@ _OP_UPDATE: Operation[m_ops.LedgerGrantAdminView] = Operation(
     result_type=m_ops.LedgerGrantAdminView,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -457,6 +472,7 @@ _OP_UPDATE_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
     result_type=m_ops.GrantAssignment,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -492,6 +508,7 @@ _OP_UPDATE_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
     result_type=m_ops.GrantCampaign,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -530,6 +547,7 @@ _OP_UPDATE_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
     result_type=m_ops.GrantProgram,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -558,29 +576,29 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.LedgerGrantAdminView]:
         """Issue a grant of credit to a billing user.
 
-                In the contract only; the open-source server has no such route and answers 404. `mode=manual`
-                (default) needs `amount_xusd`; `mode=program` needs `program_id` or `grant_program_code`.
+        In the contract only; the open-source server has no such route and answers 404. `mode=manual`
+        (default) needs `amount_xusd`; `mode=program` needs `program_id` or `grant_program_code`.
 
-                ``POST /mgt/v1/grants``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/grants``; a write: an Idempotency-Key is sent and kept across retries.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_account_id: The billing_account_id body value.
-                    billing_user_id: The billing_user_id body value.
-                    kind: Overrides the grant's category.
-                    priority: Overrides the consumption priority; lower is consumed first.
-                    mode: `manual` when omitted.
-                    amount_xusd: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
-                        (the server parses it as a double).
-                    program_id: With `mode=program`, the programme to issue from.
-                    grant_program_code: Alternative to `program_id`.
-                    window_start: The window_start body value.
-                    window_end: The window_end body value.
-                    source: Where the grant comes from.
-                    metadata: Flat metadata whose values are strings, numbers or booleans.
+        Args:
+            billing_account_id: The billing_account_id body value.
+            billing_user_id: The billing_user_id body value.
+            kind: Overrides the grant's category.
+            priority: Overrides the consumption priority; lower is consumed first.
+            mode: `manual` when omitted.
+            amount_xusd: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
+                (the server parses it as a double).
+            program_id: With `mode=program`, the programme to issue from.
+            grant_program_code: Alternative to `program_id`.
+            window_start: The window_start body value.
+            window_end: The window_end body value.
+            source: Where the grant comes from.
+            metadata: Flat metadata whose values are strings, numbers or booleans.
         """
         return self._send(
             _OP_CREATE,
@@ -624,23 +642,23 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantAssignment]:
         """Attach a grant programme to a billing user.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``POST /mgt/v1/grant-assignments``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/grant-assignments``; a write: an Idempotency-Key is sent and kept across retries.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_account_id: The billing_account_id body value.
-                    billing_user_id: The billing_user_id body value.
-                    program_id: The program_id body value.
-                    source_kind: The source_kind body value.
-                    source_ref: The source_ref body value.
-                    window_start: The window_start body value.
-                    window_end: The window_end body value.
-                    metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
+        Args:
+            billing_account_id: The billing_account_id body value.
+            billing_user_id: The billing_user_id body value.
+            program_id: The program_id body value.
+            source_kind: The source_kind body value.
+            source_ref: The source_ref body value.
+            window_start: The window_start body value.
+            window_end: The window_end body value.
+            metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
         """
         return self._send(
             _OP_CREATE_ASSIGNMENT,
@@ -678,21 +696,21 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantCampaign]:
         """Create a grant campaign (a time-boxed promotion that hands out grants).
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``POST /mgt/v1/grant-campaigns``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/grant-campaigns``; a write: an Idempotency-Key is sent and kept across retries.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    name: The name body value.
-                    status: `scheduled` when omitted.
-                    window_start: The window_start body value.
-                    window_end: The window_end body value.
-                    target_filter: The target_filter body value.
-                    metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
+        Args:
+            name: The name body value.
+            status: `scheduled` when omitted.
+            window_start: The window_start body value.
+            window_end: The window_end body value.
+            target_filter: The target_filter body value.
+            metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
         """
         return self._send(
             _OP_CREATE_CAMPAIGN,
@@ -738,33 +756,33 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantProgram]:
         """Create a grant programme (a recipe for issuing credit).
 
-                In the contract only; the open-source server has no such route and answers 404. The programme's
-                settings apply to grants issued after the change.
+        In the contract only; the open-source server has no such route and answers 404. The programme's
+        settings apply to grants issued after the change.
 
-                ``POST /mgt/v1/grant-programs``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/grant-programs``; a write: an Idempotency-Key is sent and kept across retries.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    program_code: The program_code body value.
-                    name: The name body value.
-                    active: true when omitted.
-                    cadence: The cadence body value.
-                    issue_anchor: The issue_anchor body value.
-                    amount_xusd: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
-                        (the server parses it as a double).
-                    window_kind: The window_kind body value.
-                    window_default_seconds: The window_default_seconds body value.
-                    priority: 0 when omitted; lower is consumed first.
-                    on_ledger: false when omitted.
-                    issuance_mode: The issuance_mode body value.
-                    periodic_accounting: false when omitted.
-                    accrual_mode: The accrual_mode body value.
-                    eligibility_kind: `manual` when omitted.
-                    eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`.
-                    metadata: The metadata body value.
+        Args:
+            program_code: The program_code body value.
+            name: The name body value.
+            active: true when omitted.
+            cadence: The cadence body value.
+            issue_anchor: The issue_anchor body value.
+            amount_xusd: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
+                (the server parses it as a double).
+            window_kind: The window_kind body value.
+            window_default_seconds: The window_default_seconds body value.
+            priority: 0 when omitted; lower is consumed first.
+            on_ledger: false when omitted.
+            issuance_mode: The issuance_mode body value.
+            periodic_accounting: false when omitted.
+            accrual_mode: The accrual_mode body value.
+            eligibility_kind: `manual` when omitted.
+            eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`.
+            metadata: The metadata body value.
         """
         return self._send(
             _OP_CREATE_PROGRAM,
@@ -804,18 +822,18 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantCampaignDeleteResult]:
         """Delete a grant campaign, or end it when it is already in use.
 
-                In the contract only; the open-source server has no such route and answers 404. A campaign without
-                assignments is removed; otherwise it is ended now (`soft_deleted: true`). No Idempotency-Key is
-                used.
+        In the contract only; the open-source server has no such route and answers 404. A campaign without
+        assignments is removed; otherwise it is ended now (`soft_deleted: true`). No Idempotency-Key is
+        used.
 
-                ``DELETE /mgt/v1/grant-campaigns/{campaign_id}``.
+        ``DELETE /mgt/v1/grant-campaigns/{campaign_id}``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    campaign_id: The campaign_id path value.
+        Args:
+            campaign_id: The campaign_id path value.
         """
         return self._send(
             _OP_DELETE_CAMPAIGN,
@@ -840,16 +858,16 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.LedgerGrantAdminView]:
         """Read one issued grant with its balances.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``GET /mgt/v1/grants/{grant_id}``.
+        ``GET /mgt/v1/grants/{grant_id}``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    grant_id: Numeric id, as a string.
+        Args:
+            grant_id: Numeric id, as a string.
         """
         return self._send(
             _OP_GET,
@@ -874,16 +892,16 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantAssignment]:
         """Read one grant assignment.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``GET /mgt/v1/grant-assignments/{assignment_id}``.
+        ``GET /mgt/v1/grant-assignments/{assignment_id}``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    assignment_id: Numeric id, as a string.
+        Args:
+            assignment_id: Numeric id, as a string.
         """
         return self._send(
             _OP_GET_ASSIGNMENT,
@@ -908,16 +926,16 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantCampaign]:
         """Read one grant campaign.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``GET /mgt/v1/grant-campaigns/{campaign_id}``.
+        ``GET /mgt/v1/grant-campaigns/{campaign_id}``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    campaign_id: Numeric id, as a string.
+        Args:
+            campaign_id: Numeric id, as a string.
         """
         return self._send(
             _OP_GET_CAMPAIGN,
@@ -942,16 +960,16 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantProgram]:
         """Read one grant programme.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``GET /mgt/v1/grant-programs/{program_id}``.
+        ``GET /mgt/v1/grant-programs/{program_id}``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    program_id: Numeric id, as a string.
+        Args:
+            program_id: Numeric id, as a string.
         """
         return self._send(
             _OP_GET_PROGRAM,
@@ -996,38 +1014,38 @@ class ServiceGrantsApi(AreaApi):
     ) -> Page[m_ops.LedgerGrantAdminView]:
         """Search issued grants (credit lots) across users, accounts or the realm.
 
-                In the contract only; the open-source server has no such route and answers 404. The contract's list
-                has no `next_cursor`; the client follows one when a deployment sends it.
+        In the contract only; the open-source server has no such route and answers 404. The contract's list
+        has no `next_cursor`; the client follows one when a deployment sends it.
 
-                ``GET /mgt/v1/grants``.
+        ``GET /mgt/v1/grants``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    q: Free text matched against ids, programme code and name, source reference and
-                        metadata.
-                    billing_account_id: The billing_account_id query value.
-                    billing_user_id: The billing_user_id query value.
-                    issuance_status: The issuance_status query value.
-                    grant_program_code: The grant_program_code query value.
-                    program_id: The program_id query value.
-                    campaign_id: The campaign_id query value.
-                    kind: The kind query value.
-                    on_ledger: The on_ledger query value.
-                    created_after: The created_after query value.
-                    created_before: The created_before query value.
-                    window_start_after: The window_start_after query value.
-                    window_start_before: The window_start_before query value.
-                    window_end_before: The window_end_before query value.
-                    window_end_after: The window_end_after query value.
-                    min_amount_xusd: Smallest issued amount, in XUSD (10^-6 USD).
-                    max_amount_xusd: Largest issued amount, in XUSD.
-                    sort_by: The sort_by query value.
-                    sort_order: The sort_order query value.
-                    limit: The limit query value.
-                    cursor: The cursor query value.
+        Args:
+            q: Free text matched against ids, programme code and name, source reference and
+                metadata.
+            billing_account_id: The billing_account_id query value.
+            billing_user_id: The billing_user_id query value.
+            issuance_status: The issuance_status query value.
+            grant_program_code: The grant_program_code query value.
+            program_id: The program_id query value.
+            campaign_id: The campaign_id query value.
+            kind: The kind query value.
+            on_ledger: The on_ledger query value.
+            created_after: The created_after query value.
+            created_before: The created_before query value.
+            window_start_after: The window_start_after query value.
+            window_start_before: The window_start_before query value.
+            window_end_before: The window_end_before query value.
+            window_end_after: The window_end_after query value.
+            min_amount_xusd: Smallest issued amount, in XUSD (10^-6 USD).
+            max_amount_xusd: Largest issued amount, in XUSD.
+            sort_by: The sort_by query value.
+            sort_order: The sort_order query value.
+            limit: The limit query value.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST,
@@ -1083,28 +1101,28 @@ class ServiceGrantsApi(AreaApi):
     ) -> Page[m_ops.GrantAssignment]:
         """List grant assignments (programmes attached to billing users).
 
-                In the contract only; the open-source server has no such route and answers 404. The contract's list
-                has no `next_cursor`; the client follows one when a deployment sends it.
+        In the contract only; the open-source server has no such route and answers 404. The contract's list
+        has no `next_cursor`; the client follows one when a deployment sends it.
 
-                ``GET /mgt/v1/grant-assignments``.
+        ``GET /mgt/v1/grant-assignments``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_account_id: The billing_account_id query value.
-                    billing_user_id: The billing_user_id query value.
-                    program_id: The program_id query value.
-                    campaign_id: The campaign_id query value.
-                    grant_program_code: The grant_program_code query value.
-                    status: The status query value.
-                    source_kind: The source_kind query value.
-                    source_ref: The source_ref query value.
-                    window_end_before: The window_end_before query value.
-                    window_end_after: The window_end_after query value.
-                    limit: The limit query value.
-                    cursor: The cursor query value.
+        Args:
+            billing_account_id: The billing_account_id query value.
+            billing_user_id: The billing_user_id query value.
+            program_id: The program_id query value.
+            campaign_id: The campaign_id query value.
+            grant_program_code: The grant_program_code query value.
+            status: The status query value.
+            source_kind: The source_kind query value.
+            source_ref: The source_ref query value.
+            window_end_before: The window_end_before query value.
+            window_end_after: The window_end_after query value.
+            limit: The limit query value.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_ASSIGNMENTS,
@@ -1144,21 +1162,21 @@ class ServiceGrantsApi(AreaApi):
     ) -> Page[m_ops.GrantCampaign]:
         """List grant campaigns.
 
-                In the contract only; the open-source server has no such route and answers 404. The contract's list
-                has no `next_cursor`; the client follows one when a deployment sends it.
+        In the contract only; the open-source server has no such route and answers 404. The contract's list
+        has no `next_cursor`; the client follows one when a deployment sends it.
 
-                ``GET /mgt/v1/grant-campaigns``.
+        ``GET /mgt/v1/grant-campaigns``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    status: The status query value.
-                    window_end_before: The window_end_before query value.
-                    window_end_after: The window_end_after query value.
-                    limit: The limit query value.
-                    cursor: The cursor query value.
+        Args:
+            status: The status query value.
+            window_end_before: The window_end_before query value.
+            window_end_after: The window_end_after query value.
+            limit: The limit query value.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_CAMPAIGNS,
@@ -1200,30 +1218,30 @@ class ServiceGrantsApi(AreaApi):
     ) -> Page[m_ops.GrantConsumptionEntry]:
         """List what was spent from one grant.
 
-                In the contract only; the open-source server has no such route and answers 404. The contract's list
-                has no `next_cursor`; the client follows one when a deployment sends it.
+        In the contract only; the open-source server has no such route and answers 404. The contract's list
+        has no `next_cursor`; the client follows one when a deployment sends it.
 
-                ``GET /mgt/v1/grants/{grant_id}/consumption-entries``.
+        ``GET /mgt/v1/grants/{grant_id}/consumption-entries``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    grant_id: The grant_id path value.
-                    billing_account_id: The billing_account_id query value.
-                    billing_user_id: The billing_user_id query value.
-                    status: The status query value.
-                    source_kind: The source_kind query value.
-                    occurred_after: The occurred_after query value.
-                    occurred_before: The occurred_before query value.
-                    feature_code: The feature_code query value.
-                    budget_id: The budget_id query value.
-                    meter_id: The meter_id query value.
-                    sort_by: The sort_by query value.
-                    sort_order: The sort_order query value.
-                    limit: The limit query value.
-                    cursor: The cursor query value.
+        Args:
+            grant_id: The grant_id path value.
+            billing_account_id: The billing_account_id query value.
+            billing_user_id: The billing_user_id query value.
+            status: The status query value.
+            source_kind: The source_kind query value.
+            occurred_after: The occurred_after query value.
+            occurred_before: The occurred_before query value.
+            feature_code: The feature_code query value.
+            budget_id: The budget_id query value.
+            meter_id: The meter_id query value.
+            sort_by: The sort_by query value.
+            sort_order: The sort_order query value.
+            limit: The limit query value.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_CONSUMPTION_ENTRIES,
@@ -1268,23 +1286,23 @@ class ServiceGrantsApi(AreaApi):
     ) -> Page[m_ops.GrantProgram]:
         """List the realm's grant programmes.
 
-                In the contract only; the open-source server has no such route and answers 404. The contract's list
-                has no `next_cursor`; the client follows one when a deployment sends it.
+        In the contract only; the open-source server has no such route and answers 404. The contract's list
+        has no `next_cursor`; the client follows one when a deployment sends it.
 
-                ``GET /mgt/v1/grant-programs``.
+        ``GET /mgt/v1/grant-programs``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    campaign_id: The campaign_id query value.
-                    active: The active query value.
-                    cadence: The cadence query value.
-                    issuance_mode: The issuance_mode query value.
-                    program_code: The program_code query value.
-                    limit: The limit query value.
-                    cursor: The cursor query value.
+        Args:
+            campaign_id: The campaign_id query value.
+            active: The active query value.
+            cadence: The cadence query value.
+            issuance_mode: The issuance_mode query value.
+            program_code: The program_code query value.
+            limit: The limit query value.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_PROGRAMS,
@@ -1319,19 +1337,19 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.LedgerGrantAdminView]:
         """Suspend, close or annotate an issued grant.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``PATCH /mgt/v1/grants/{grant_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/grants/{grant_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    grant_id: The grant_id path value.
-                    issuance_status: The issuance_status body value.
-                    closure_kind: The closure_kind body value.
-                    metadata: Flat metadata whose values are strings, numbers or booleans.
+        Args:
+            grant_id: The grant_id path value.
+            issuance_status: The issuance_status body value.
+            closure_kind: The closure_kind body value.
+            metadata: Flat metadata whose values are strings, numbers or booleans.
         """
         return self._send(
             _OP_UPDATE,
@@ -1364,19 +1382,19 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantAssignment]:
         """Pause, cancel, re-time or annotate a grant assignment.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``PATCH /mgt/v1/grant-assignments/{assignment_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/grant-assignments/{assignment_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    assignment_id: The assignment_id path value.
-                    window_end: The window_end body value.
-                    status: The status body value.
-                    metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
+        Args:
+            assignment_id: The assignment_id path value.
+            window_end: The window_end body value.
+            status: The status body value.
+            metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
         """
         return self._send(
             _OP_UPDATE_ASSIGNMENT,
@@ -1411,21 +1429,21 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantCampaign]:
         """Change some fields of a grant campaign.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``PATCH /mgt/v1/grant-campaigns/{campaign_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/grant-campaigns/{campaign_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    campaign_id: The campaign_id path value.
-                    name: The name body value.
-                    status: The status body value.
-                    window_end: The window_end body value.
-                    target_filter: The target_filter body value.
-                    metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
+        Args:
+            campaign_id: The campaign_id path value.
+            name: The name body value.
+            status: The status body value.
+            window_end: The window_end body value.
+            target_filter: The target_filter body value.
+            metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
         """
         return self._send(
             _OP_UPDATE_CAMPAIGN,
@@ -1470,30 +1488,30 @@ class ServiceGrantsApi(AreaApi):
     ) -> Result[m_ops.GrantProgram]:
         """Change some settings of a grant programme.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``PATCH /mgt/v1/grant-programs/{program_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/grant-programs/{program_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    program_id: The program_id path value.
-                    name: The name body value.
-                    active: The active body value.
-                    amount_xusd: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
-                        (the server parses it as a double).
-                    window_kind: The window_kind body value.
-                    window_default_seconds: The window_default_seconds body value.
-                    priority: The priority body value.
-                    on_ledger: The on_ledger body value.
-                    issuance_mode: The issuance_mode body value.
-                    periodic_accounting: The periodic_accounting body value.
-                    accrual_mode: The accrual_mode body value.
-                    eligibility_kind: The eligibility_kind body value.
-                    eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`.
-                    metadata: The metadata body value.
+        Args:
+            program_id: The program_id path value.
+            name: The name body value.
+            active: The active body value.
+            amount_xusd: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
+                (the server parses it as a double).
+            window_kind: The window_kind body value.
+            window_default_seconds: The window_default_seconds body value.
+            priority: The priority body value.
+            on_ledger: The on_ledger body value.
+            issuance_mode: The issuance_mode body value.
+            periodic_accounting: The periodic_accounting body value.
+            accrual_mode: The accrual_mode body value.
+            eligibility_kind: The eligibility_kind body value.
+            eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`.
+            metadata: The metadata body value.
         """
         return self._send(
             _OP_UPDATE_PROGRAM,

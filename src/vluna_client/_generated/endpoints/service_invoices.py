@@ -32,6 +32,7 @@ _OP_GET: Operation[m_billing.InvoiceDetail] = Operation(
     result_type=m_billing.InvoiceDetail,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -59,6 +60,7 @@ _OP_LIST: Operation[m_billing.Invoice] = Operation(
     result_type=m_billing.Invoice,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -78,16 +80,16 @@ class ServiceInvoicesApi(AreaApi):
     ) -> Result[m_billing.InvoiceDetail]:
         """Read one invoice with its lines.
 
-                The contract's `billing_account_id` query parameter is left out for the same reason as in
-                `invoices.list`.
+        The contract's `billing_account_id` query parameter is left out for the same reason as in
+        `invoices.list`.
 
-                ``GET /mgt/v1/invoices/{invoice_id}``.
+        ``GET /mgt/v1/invoices/{invoice_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    invoice_id: Vluna's invoice id.
-                    expand: `line_items.catalog_price` inlines the catalog price of each line.
+        Args:
+            invoice_id: Vluna's invoice id.
+            expand: `line_items.catalog_price` inlines the catalog price of each line.
         """
         return self._send(
             _OP_GET,
@@ -122,22 +124,22 @@ class ServiceInvoicesApi(AreaApi):
     ) -> Page[m_billing.Invoice]:
         """List the billing account's invoices, newest first.
 
-                The account is the one chosen by the headers. The contract's `billing_account_id` query parameter is
-                left out here: with a service key the server does not need it (row-level security already limits the
-                answer to the header's account), and its name would clash with the X-Billing-Account-Id argument.
-                With `realm_admin=True` the list covers every account of the realm. Amounts are integers in minor
-                units of `currency`.
+        The account is the one chosen by the headers. The contract's `billing_account_id` query parameter is
+        left out here: with a service key the server does not need it (row-level security already limits the
+        answer to the header's account), and its name would clash with the X-Billing-Account-Id argument.
+        With `realm_admin=True` the list covers every account of the realm. Amounts are integers in minor
+        units of `currency`.
 
-                ``GET /mgt/v1/invoices``.
+        ``GET /mgt/v1/invoices``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    subscription_id: Only invoices of this subscription (Vluna's id).
-                    status: Only invoices in this state.
-                    q: Case-insensitive search in the invoice id, number and provider invoice id.
-                    limit: Page size (the server caps it at 100).
-                    cursor: The `meta.next_cursor` of the previous page.
+        Args:
+            subscription_id: Only invoices of this subscription (Vluna's id).
+            status: Only invoices in this state.
+            q: Case-insensitive search in the invoice id, number and provider invoice id.
+            limit: Page size (the server caps it at 100).
+            cursor: The `meta.next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST,

@@ -27,6 +27,7 @@ _OP_GET: Operation[m_billing_mgt.Meter] = Operation(
     result_type=m_billing_mgt.Meter,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -53,6 +54,7 @@ _OP_LIST: Operation[m_billing_mgt.Meter] = Operation(
     result_type=m_billing_mgt.Meter,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -101,6 +103,7 @@ _OP_UPDATE: Operation[m_billing_mgt.Meter] = Operation(
     result_type=m_billing_mgt.Meter,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -156,6 +159,7 @@ _OP_UPSERT: Operation[m_billing_mgt.Meter] = Operation(
     result_type=m_billing_mgt.Meter,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -172,14 +176,14 @@ class ServiceMetersApi(AreaApi):
     ) -> Result[m_billing_mgt.Meter]:
         """Read one meter with its price.
 
-                `meter_prices` is absent when the meter has no price.
+        `meter_prices` is absent when the meter has no price.
 
-                ``GET /mgt/v1/meters/{meter_id}``.
+        ``GET /mgt/v1/meters/{meter_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    meter_id: The meter's id (a UUID).
+        Args:
+            meter_id: The meter's id (a UUID).
         """
         return self._send(
             _OP_GET,
@@ -210,20 +214,20 @@ class ServiceMetersApi(AreaApi):
     ) -> Page[m_billing_mgt.Meter]:
         """List the meters of the realm with their prices.
 
-                Ordered by `meter_id`. `feature_code` on a meter is the feature it is the primary meter of.
+        Ordered by `meter_id`. `feature_code` on a meter is the feature it is the primary meter of.
 
-                ``GET /mgt/v1/meters``.
+        ``GET /mgt/v1/meters``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    q: Case-insensitive substring of the meter code.
-                    active: Only active (`true`) or only inactive (`false`) entries.
-                    feature_code: Only meters mapped to this feature.
-                    semantic_kind: Only meters of this kind.
-                    unit: Only meters with this unit.
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            q: Case-insensitive substring of the meter code.
+            active: Only active (`true`) or only inactive (`false`) entries.
+            feature_code: Only meters mapped to this feature.
+            semantic_kind: Only meters of this kind.
+            unit: Only meters with this unit.
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST,
@@ -263,25 +267,25 @@ class ServiceMetersApi(AreaApi):
     ) -> Result[m_billing_mgt.Meter]:
         """Change a meter or its price.
 
-                Only the fields you send change (the meter code cannot change; the contract's `meter_code` field is
-                ignored by the server and is left out here). A `meter_prices` object replaces the current price as a
-                whole, as on upsert.
+        Only the fields you send change (the meter code cannot change; the contract's `meter_code` field is
+        ignored by the server and is left out here). A `meter_prices` object replaces the current price as a
+        whole, as on upsert.
 
-                ``PATCH /mgt/v1/meters/{meter_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/meters/{meter_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    meter_id: The meter's id (a UUID).
-                    feature_code: A feature or meter identifier.
-                    unit: The unit body value.
-                    scale: The scale body value.
-                    rounding: How reported quantities are rounded to the meter's scale.
-                    semantic_kind: `outcome` meters are the ones event rating policies may rate.
-                    active: The active body value.
-                    metadata: Free-form annotations of a meter.
-                    meter_prices: A new price for a meter, in XUSD integer strings (convert user-facing prices first:
-                        1 USD = 1000000 XUSD).
+        Args:
+            meter_id: The meter's id (a UUID).
+            feature_code: A feature or meter identifier.
+            unit: The unit body value.
+            scale: The scale body value.
+            rounding: How reported quantities are rounded to the meter's scale.
+            semantic_kind: `outcome` meters are the ones event rating policies may rate.
+            active: The active body value.
+            metadata: Free-form annotations of a meter.
+            meter_prices: A new price for a meter, in XUSD integer strings (convert user-facing prices first:
+                1 USD = 1000000 XUSD).
         """
         return self._send(
             _OP_UPDATE,
@@ -324,29 +328,32 @@ class ServiceMetersApi(AreaApi):
     ) -> Result[m_billing_mgt.Meter]:
         """Create a meter, or update the meter with the same code.
 
-                Keyed by `meter_code` (stored in lower case): 201 when new, 200 when an existing meter was updated.
-                Omitted fields keep their current values, or get defaults for a new meter (`unit` `unit`, `scale` 0,
-                `rounding` `round`, `semantic_kind` `activity`, active). `feature_code` maps the meter to that
-                feature. A `meter_prices` object replaces the current price as a whole: omitted price fields are
-                derived again (`unit_cost_xusd` 0, `effective_at` now, ...). Known server issue: this handler writes
-                its own reply, so a retry that reuses an Idempotency-Key the route has already answered gets no
-                response until the client times out. After a timeout, read the resource back before calling again.
+        Keyed by `meter_code` (stored in lower case): 201 when new, 200 when an existing meter was updated.
+        Omitted fields keep their current values, or get defaults for a new meter (`unit` `unit`, `scale` 0,
+        `rounding` `round`, `semantic_kind` `activity`, active). `feature_code` maps the meter to that
+        feature. A `meter_prices` object replaces the current price as a whole: omitted price fields are
+        derived again (`unit_cost_xusd` 0, `effective_at` now, ...). Known server issue: this handler writes
+        its own reply, so a retry that reuses an Idempotency-Key the route has already answered gets no
+        response until the client times out. After a timeout, read the resource back before calling again.
 
-                ``POST /mgt/v1/meters``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/meters``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    meter_code: A feature or meter identifier.
-                    feature_code: A feature or meter identifier.
-                    unit: Defaults to `unit` for a new meter.
-                    scale: Decimal places of the quantities; defaults to 0 for a new meter.
-                    rounding: How reported quantities are rounded to the meter's scale.
-                    semantic_kind: `outcome` meters are the ones event rating policies may rate.
-                    active: Defaults to true for a new meter.
-                    metadata: Free-form annotations of a meter.
-                    meter_prices: A new price for a meter, in XUSD integer strings (convert user-facing prices first:
-                        1 USD = 1000000 XUSD).
+        Args:
+            meter_code: A feature or meter identifier.
+            feature_code: A feature or meter identifier.
+            unit: Defaults to `unit` for a new meter.
+            scale: Decimal places of the quantities; defaults to 0 for a new meter.
+            rounding: How reported quantities are rounded to the meter's scale.
+            semantic_kind: `outcome` meters are the ones event rating policies may rate.
+            active: Defaults to true for a new meter.
+            metadata: Free-form annotations of a meter.
+            meter_prices: A new price for a meter, in XUSD integer strings (convert user-facing prices first:
+                1 USD = 1000000 XUSD).
         """
         return self._send(
             _OP_UPSERT,

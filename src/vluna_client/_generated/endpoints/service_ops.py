@@ -56,6 +56,7 @@ _OP_CREATE_CATALOG_PRICE: Operation[m_ops.OpsCatalogPrice] = Operation(
     result_type=m_ops.OpsCatalogPrice,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=201,
 )
 
@@ -101,6 +102,7 @@ _OP_CREATE_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProduct] = Operation(
     result_type=m_ops.OpsCatalogProduct,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=201,
 )
 
@@ -122,6 +124,7 @@ _OP_DELETE_CATALOG_PRICE: Operation[m_ops.OpsCatalogPriceDeleteResult] = Operati
     result_type=m_ops.OpsCatalogPriceDeleteResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -143,6 +146,7 @@ _OP_DELETE_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProductDeleteResult] = Ope
     result_type=m_ops.OpsCatalogProductDeleteResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -168,6 +172,7 @@ _OP_GET_ALLOCATION: Operation[m_ops.OpsAllocation] = Operation(
     result_type=m_ops.OpsAllocation,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -189,6 +194,7 @@ _OP_GET_ATTRIBUTION: Operation[m_ops.OpsAttribution] = Operation(
     result_type=m_ops.OpsAttribution,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -212,6 +218,7 @@ _OP_GET_CATALOG_PRICE: Operation[m_ops.OpsCatalogPrice] = Operation(
     result_type=m_ops.OpsCatalogPrice,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -235,6 +242,7 @@ _OP_GET_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProduct] = Operation(
     result_type=m_ops.OpsCatalogProduct,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -260,6 +268,7 @@ _OP_GET_EVENT: Operation[m_ops.OpsEvent] = Operation(
     result_type=m_ops.OpsEvent,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -284,6 +293,7 @@ _OP_GET_RATED_RECORD: Operation[m_ops.OpsRatedRecord] = Operation(
     result_type=m_ops.OpsRatedRecord,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -309,6 +319,7 @@ _OP_GET_RATING: Operation[m_ops.OpsRating] = Operation(
     result_type=m_ops.OpsRating,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -355,6 +366,7 @@ _OP_LIST_ALLOCATIONS: Operation[m_ops.OpsAllocation] = Operation(
     result_type=m_ops.OpsAllocation,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -382,6 +394,7 @@ _OP_LIST_ATTRIBUTIONS: Operation[m_ops.OpsAttribution] = Operation(
     result_type=m_ops.OpsAttribution,
     pagination="meta",
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -417,6 +430,7 @@ _OP_LIST_CATALOG_PRICES: Operation[m_ops.OpsCatalogPrice] = Operation(
     result_type=m_ops.OpsCatalogPrice,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -450,6 +464,7 @@ _OP_LIST_CATALOG_PRODUCTS: Operation[m_ops.OpsCatalogProduct] = Operation(
     result_type=m_ops.OpsCatalogProduct,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -485,6 +500,7 @@ _OP_LIST_EVENTS: Operation[m_ops.OpsEvent] = Operation(
     result_type=m_ops.OpsEvent,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -521,6 +537,7 @@ _OP_LIST_RATED_RECORDS: Operation[m_ops.OpsRatedRecord] = Operation(
     result_type=m_ops.OpsRatedRecord,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -559,6 +576,7 @@ _OP_LIST_RATINGS: Operation[m_ops.OpsRating] = Operation(
     result_type=m_ops.OpsRating,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -588,6 +606,7 @@ _OP_LIST_RECONCILIATIONS: Operation[m_ops.ReconciliationSummary] = Operation(
     result_type=m_ops.ReconciliationSummary,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -630,6 +649,7 @@ _OP_REVENUE_REPORT: Operation[list[m_ops.OpsRevenueReportRow]] = Operation(
     result_type=list[m_ops.OpsRevenueReportRow],
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -677,6 +697,7 @@ _OP_UPDATE_CATALOG_PRICE: Operation[m_ops.OpsCatalogPrice] = Operation(
     result_type=m_ops.OpsCatalogPrice,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -721,6 +742,7 @@ _OP_UPDATE_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProduct] = Operation(
     result_type=m_ops.OpsCatalogProduct,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -750,28 +772,31 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsCatalogPrice]:
         """Add a price to a catalog product.
 
-                A recurring price needs `recurring_interval`, `recurring_count` and `subscription_group_key`
-                together; the group is created on first use. Price codes are unique across the whole database. Same
-                server limitation as `create_catalog_product`: a replay of a key that already succeeded never gets
-                an answer.
+        A recurring price needs `recurring_interval`, `recurring_count` and `subscription_group_key`
+        together; the group is created on first use. Price codes are unique across the whole database. Same
+        server limitation as `create_catalog_product`: a replay of a key that already succeeded never gets
+        an answer.
 
-                ``POST /mgt/v1/ops/catalog/prices``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/ops/catalog/prices``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    catalog_product_id: The product the price belongs to; must exist in the realm.
-                    price_code: Your stable code for the price; unique.
-                    provider_price_id: The provider_price_id body value.
-                    status: `active` when omitted.
-                    currency: The currency body value.
-                    unit_amount: Price in the currency's minor units.
-                    recurring_interval: Set together with `recurring_count` and `subscription_group_key` for a subscription
-                        price.
-                    recurring_count: The recurring_count body value.
-                    display_priority: 100 when omitted.
-                    metadata: Free-form price metadata with a few keys the server understands.
-                    subscription_group_key: Group of mutually exclusive subscriptions; created on first use.
+        Args:
+            catalog_product_id: The product the price belongs to; must exist in the realm.
+            price_code: Your stable code for the price; unique.
+            provider_price_id: The provider_price_id body value.
+            status: `active` when omitted.
+            currency: The currency body value.
+            unit_amount: Price in the currency's minor units.
+            recurring_interval: Set together with `recurring_count` and `subscription_group_key` for a subscription
+                price.
+            recurring_count: The recurring_count body value.
+            display_priority: 100 when omitted.
+            metadata: Free-form price metadata with a few keys the server understands.
+            subscription_group_key: Group of mutually exclusive subscriptions; created on first use.
         """
         return self._send(
             _OP_CREATE_CATALOG_PRICE,
@@ -820,26 +845,29 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsCatalogProduct]:
         """Add a product to the realm's catalog.
 
-                Product codes are unique across the whole database, not only the realm. Known server limitation: a
-                retry that reuses the Idempotency-Key of a request that already succeeded gets no answer at all (the
-                connection stays open until the client's read timeout), so treat a timeout on a retry as "probably
-                created" and check with `list_catalog_products(product_code=...)`.
+        Product codes are unique across the whole database, not only the realm. Known server limitation: a
+        retry that reuses the Idempotency-Key of a request that already succeeded gets no answer at all (the
+        connection stays open until the client's read timeout), so treat a timeout on a retry as "probably
+        created" and check with `list_catalog_products(product_code=...)`.
 
-                ``POST /mgt/v1/ops/catalog/products``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/ops/catalog/products``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    product_code: Your stable code for the product; unique.
-                    provider: The provider body value.
-                    provider_product_id: The provider_product_id body value.
-                    kind: The kind body value.
-                    status: The status body value.
-                    display_priority: 100 when omitted.
-                    name: The name body value.
-                    default_currency: Three-letter upper-case currency code.
-                    presentation_config: The presentation_config body value.
-                    metadata: Free-form product metadata with a few keys the server understands.
+        Args:
+            product_code: Your stable code for the product; unique.
+            provider: The provider body value.
+            provider_product_id: The provider_product_id body value.
+            kind: The kind body value.
+            status: The status body value.
+            display_priority: 100 when omitted.
+            name: The name body value.
+            default_currency: Three-letter upper-case currency code.
+            presentation_config: The presentation_config body value.
+            metadata: Free-form product metadata with a few keys the server understands.
         """
         return self._send(
             _OP_CREATE_CATALOG_PRODUCT,
@@ -877,15 +905,15 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsCatalogPriceDeleteResult]:
         """Archive a catalog price.
 
-                Nothing is removed: the price's status becomes `archived`. Repeating the call is harmless (no
-                Idempotency-Key is used on this route).
+        Nothing is removed: the price's status becomes `archived`. Repeating the call is harmless (no
+        Idempotency-Key is used on this route).
 
-                ``DELETE /mgt/v1/ops/catalog/prices/{catalog_price_id}``.
+        ``DELETE /mgt/v1/ops/catalog/prices/{catalog_price_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    catalog_price_id: The catalog_price_id path value.
+        Args:
+            catalog_price_id: The catalog_price_id path value.
         """
         return self._send(
             _OP_DELETE_CATALOG_PRICE,
@@ -914,15 +942,15 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsCatalogProductDeleteResult]:
         """Archive a catalog product.
 
-                Nothing is removed: the product's status becomes `archived`. Repeating the call is harmless (no
-                Idempotency-Key is used on this route).
+        Nothing is removed: the product's status becomes `archived`. Repeating the call is harmless (no
+        Idempotency-Key is used on this route).
 
-                ``DELETE /mgt/v1/ops/catalog/products/{catalog_product_id}``.
+        ``DELETE /mgt/v1/ops/catalog/products/{catalog_product_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    catalog_product_id: The catalog_product_id path value.
+        Args:
+            catalog_product_id: The catalog_product_id path value.
         """
         return self._send(
             _OP_DELETE_CATALOG_PRODUCT,
@@ -953,14 +981,14 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsAllocation]:
         """Read one funding allocation.
 
-                ``GET /mgt/v1/ops/allocations/{allocation_id}``.
+        ``GET /mgt/v1/ops/allocations/{allocation_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    allocation_id: The allocation_id path value.
-                    billing_user_id: The billing_user_id query value.
-                    expand: `rating` embeds the rating; `rating.rated_records` also embeds its rated records.
+        Args:
+            allocation_id: The allocation_id path value.
+            billing_user_id: The billing_user_id query value.
+            expand: `rating` embeds the rating; `rating.rated_records` also embeds its rated records.
         """
         return self._send(
             _OP_GET_ALLOCATION,
@@ -993,18 +1021,18 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsAttribution]:
         """Read one rating attribution.
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``GET /mgt/v1/ops/attributions/{attribution_row_id}``.
+        ``GET /mgt/v1/ops/attributions/{attribution_row_id}``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    attribution_row_id: The attribution_row_id path value.
-                    billing_account_id: The billing_account_id query value.
-                    billing_user_id: The billing_user_id query value.
+        Args:
+            attribution_row_id: The attribution_row_id path value.
+            billing_account_id: The billing_account_id query value.
+            billing_user_id: The billing_user_id query value.
         """
         return self._send(
             _OP_GET_ATTRIBUTION,
@@ -1035,13 +1063,13 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsCatalogPrice]:
         """Read one catalog price.
 
-                ``GET /mgt/v1/ops/catalog/prices/{catalog_price_id}``.
+        ``GET /mgt/v1/ops/catalog/prices/{catalog_price_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    catalog_price_id: The catalog_price_id path value.
-                    expand: `product` embeds the price's product.
+        Args:
+            catalog_price_id: The catalog_price_id path value.
+            expand: `product` embeds the price's product.
         """
         return self._send(
             _OP_GET_CATALOG_PRICE,
@@ -1073,13 +1101,13 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsCatalogProduct]:
         """Read one catalog product.
 
-                ``GET /mgt/v1/ops/catalog/products/{catalog_product_id}``.
+        ``GET /mgt/v1/ops/catalog/products/{catalog_product_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    catalog_product_id: The catalog_product_id path value.
-                    expand: `prices` embeds all prices; `default_price` embeds the one in the default currency.
+        Args:
+            catalog_product_id: The catalog_product_id path value.
+            expand: `prices` embeds all prices; `default_price` embeds the one in the default currency.
         """
         return self._send(
             _OP_GET_CATALOG_PRODUCT,
@@ -1112,14 +1140,14 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsEvent]:
         """Read one usage event.
 
-                ``GET /mgt/v1/ops/events/{event_id}``.
+        ``GET /mgt/v1/ops/events/{event_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    event_id: The event_id path value.
-                    billing_user_id: Only find the event if it belongs to this billing user.
-                    expand: `labels` adds the event's labels.
+        Args:
+            event_id: The event_id path value.
+            billing_user_id: Only find the event if it belongs to this billing user.
+            expand: `labels` adds the event's labels.
         """
         return self._send(
             _OP_GET_EVENT,
@@ -1153,13 +1181,13 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsRatedRecord]:
         """Read one rated record.
 
-                ``GET /mgt/v1/ops/rated-records/{rated_record_id}``.
+        ``GET /mgt/v1/ops/rated-records/{rated_record_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    rated_record_id: The rated_record_id path value.
-                    billing_user_id: The billing_user_id query value.
+        Args:
+            rated_record_id: The rated_record_id path value.
+            billing_user_id: The billing_user_id query value.
         """
         return self._send(
             _OP_GET_RATED_RECORD,
@@ -1193,14 +1221,14 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsRating]:
         """Read one rating, optionally with its rated records.
 
-                ``GET /mgt/v1/ops/ratings/{rating_id}``.
+        ``GET /mgt/v1/ops/ratings/{rating_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    rating_id: The rating_id path value.
-                    billing_user_id: The billing_user_id query value.
-                    expand: `rated_records` adds the per-meter lines.
+        Args:
+            rating_id: The rating_id path value.
+            billing_user_id: The billing_user_id query value.
+            expand: `rated_records` adds the per-meter lines.
         """
         return self._send(
             _OP_GET_RATING,
@@ -1255,37 +1283,37 @@ class ServiceOpsApi(AreaApi):
     ) -> Page[m_ops.OpsAllocation]:
         """List funding allocations (which grant, cash or credit paid for each rating).
 
-                The cursor is tied to `sort_by` and `sort_order`. Following `next_cursor` drops one row per page
-                (see `list_events`).
+        The cursor is tied to `sort_by` and `sort_order`. Following `next_cursor` drops one row per page
+        (see `list_events`).
 
-                ``GET /mgt/v1/ops/allocations``.
+        ``GET /mgt/v1/ops/allocations``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    billing_user_id: The billing_user_id query value.
-                    rating_id: The rating_id query value.
-                    grant_id: The grant_id query value.
-                    budget_id: The budget_id query value.
-                    feature_code: The feature_code query value.
-                    meter_code: Only allocations whose rating has a rated record for this meter.
-                    funding_kind: The funding_kind query value.
-                    application_status: The application_status query value.
-                    settlement_state: The settlement_state query value.
-                    late_rating: The late_rating query value.
-                    rated_after: The rated_after query value.
-                    rated_before: The rated_before query value.
-                    decided_after: The decided_after query value.
-                    decided_before: The decided_before query value.
-                    settlement_scope_kind: The settlement_scope_kind query value.
-                    settlement_scope_key: The settlement_scope_key query value.
-                    engine: The engine query value.
-                    entry_id: Only allocations settled by this ledger entry.
-                    sort_by: Defaults to `rated_at`.
-                    sort_order: Defaults to `desc`.
-                    expand: `rating` embeds the rating; `rating.rated_records` also embeds its rated records.
-                    limit: Page size; 50 by default, at most 200.
-                    cursor: The cursor query value.
+        Args:
+            billing_user_id: The billing_user_id query value.
+            rating_id: The rating_id query value.
+            grant_id: The grant_id query value.
+            budget_id: The budget_id query value.
+            feature_code: The feature_code query value.
+            meter_code: Only allocations whose rating has a rated record for this meter.
+            funding_kind: The funding_kind query value.
+            application_status: The application_status query value.
+            settlement_state: The settlement_state query value.
+            late_rating: The late_rating query value.
+            rated_after: The rated_after query value.
+            rated_before: The rated_before query value.
+            decided_after: The decided_after query value.
+            decided_before: The decided_before query value.
+            settlement_scope_kind: The settlement_scope_kind query value.
+            settlement_scope_key: The settlement_scope_key query value.
+            engine: The engine query value.
+            entry_id: Only allocations settled by this ledger entry.
+            sort_by: Defaults to `rated_at`.
+            sort_order: Defaults to `desc`.
+            expand: `rating` embeds the rating; `rating.rated_records` also embeds its rated records.
+            limit: Page size; 50 by default, at most 200.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_ALLOCATIONS,
@@ -1342,23 +1370,23 @@ class ServiceOpsApi(AreaApi):
     ) -> Page[m_ops.OpsAttribution]:
         """List rating attributions (which plan or subscription a rating was billed under).
 
-                In the contract only; the open-source server has no such route and answers 404.
+        In the contract only; the open-source server has no such route and answers 404.
 
-                ``GET /mgt/v1/ops/attributions``.
+        ``GET /mgt/v1/ops/attributions``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    billing_account_id: The billing_account_id query value.
-                    billing_user_id: The billing_user_id query value.
-                    rating_id: The rating_id query value.
-                    attribution_kind: The attribution_kind query value.
-                    attribution_id: The attribution_id query value.
-                    sort_order: The sort_order query value.
-                    limit: The limit query value.
-                    cursor: The cursor query value.
+        Args:
+            billing_account_id: The billing_account_id query value.
+            billing_user_id: The billing_user_id query value.
+            rating_id: The rating_id query value.
+            attribution_kind: The attribution_kind query value.
+            attribution_id: The attribution_id query value.
+            sort_order: The sort_order query value.
+            limit: The limit query value.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_ATTRIBUTIONS,
@@ -1404,28 +1432,28 @@ class ServiceOpsApi(AreaApi):
     ) -> Page[m_ops.OpsCatalogPrice]:
         """List every catalog price of the realm, whatever its status.
 
-                Realm-wide, ordered by display priority, then amount, then id. Server bug: the cursor only compares
-                price ids (and starts after the first unreturned row), so pages after the first can skip or repeat
-                prices; ask for a large `limit` when you need them all.
+        Realm-wide, ordered by display priority, then amount, then id. Server bug: the cursor only compares
+        price ids (and starts after the first unreturned row), so pages after the first can skip or repeat
+        prices; ask for a large `limit` when you need them all.
 
-                ``GET /mgt/v1/ops/catalog/prices``.
+        ``GET /mgt/v1/ops/catalog/prices``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    product_id: Only prices of these catalog products.
-                    price_code: The price_code query value.
-                    status: The status query value.
-                    provider_price_id: The provider_price_id query value.
-                    q: Case-insensitive substring of the price code or provider price id.
-                    currency: The currency query value.
-                    recurring_interval: The recurring_interval query value.
-                    recurring_count: The recurring_count query value.
-                    subscription_group_id: The subscription_group_id query value.
-                    subscription_group_key: The subscription_group_key query value.
-                    expand: `product` embeds each price's product.
-                    limit: Page size; 50 by default, at most 200.
-                    cursor: The cursor query value.
+        Args:
+            product_id: Only prices of these catalog products.
+            price_code: The price_code query value.
+            status: The status query value.
+            provider_price_id: The provider_price_id query value.
+            q: Case-insensitive substring of the price code or provider price id.
+            currency: The currency query value.
+            recurring_interval: The recurring_interval query value.
+            recurring_count: The recurring_count query value.
+            subscription_group_id: The subscription_group_id query value.
+            subscription_group_key: The subscription_group_key query value.
+            expand: `product` embeds each price's product.
+            limit: Page size; 50 by default, at most 200.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_CATALOG_PRICES,
@@ -1476,26 +1504,26 @@ class ServiceOpsApi(AreaApi):
     ) -> Page[m_ops.OpsCatalogProduct]:
         """List every catalog product of the realm, whatever its status.
 
-                Realm-wide (the account headers only satisfy the guard), ordered by product id. Unlike the customer-
-                facing catalog, drafts and archived products are included unless `status` filters them out.
-                Following `next_cursor` drops one product per page (see `list_events`); ask for a large `limit`.
+        Realm-wide (the account headers only satisfy the guard), ordered by product id. Unlike the customer-
+        facing catalog, drafts and archived products are included unless `status` filters them out.
+        Following `next_cursor` drops one product per page (see `list_events`); ask for a large `limit`.
 
-                ``GET /mgt/v1/ops/catalog/products``.
+        ``GET /mgt/v1/ops/catalog/products``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    kind: The kind query value.
-                    status: The status query value.
-                    provider: The provider query value.
-                    product_code: The product_code query value.
-                    q: Case-insensitive substring of the product code, name or provider product id.
-                    provider_product_id: The provider_product_id query value.
-                    name: Exact name.
-                    default_currency: The default_currency query value.
-                    expand: `prices` embeds all prices; `default_price` embeds the one in the default currency.
-                    limit: Page size; 50 by default, at most 200.
-                    cursor: The cursor query value.
+        Args:
+            kind: The kind query value.
+            status: The status query value.
+            provider: The provider query value.
+            product_code: The product_code query value.
+            q: Case-insensitive substring of the product code, name or provider product id.
+            provider_product_id: The provider_product_id query value.
+            name: Exact name.
+            default_currency: The default_currency query value.
+            expand: `prices` embeds all prices; `default_price` embeds the one in the default currency.
+            limit: Page size; 50 by default, at most 200.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_CATALOG_PRODUCTS,
@@ -1545,29 +1573,29 @@ class ServiceOpsApi(AreaApi):
     ) -> Page[m_ops.OpsEvent]:
         """List recorded usage events, newest first by default.
 
-                Pages through the usage events the server stored (gate commits, ingests and `POST /events`). The
-                cursor is tied to `sort_by` and `sort_order`: change either and start again without a cursor (an
-                unusable cursor is silently treated as the first page). Server bug: the row just after each page is
-                never returned (the cursor names it and the next page starts after it), so following `next_cursor`
-                drops one row per page; use a large `limit` or narrower time filters when completeness matters.
+        Pages through the usage events the server stored (gate commits, ingests and `POST /events`). The
+        cursor is tied to `sort_by` and `sort_order`: change either and start again without a cursor (an
+        unusable cursor is silently treated as the first page). Server bug: the row just after each page is
+        never returned (the cursor names it and the next page starts after it), so following `next_cursor`
+        drops one row per page; use a large `limit` or narrower time filters when completeness matters.
 
-                ``GET /mgt/v1/ops/events``.
+        ``GET /mgt/v1/ops/events``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    billing_user_id: Only events of this billing user.
-                    semantic_kind: The semantic_kind query value.
-                    event_type: Only these event types.
-                    subject_ref: The subject_ref query value.
-                    request_hash: The request_hash query value.
-                    occurred_after: Inclusive lower bound on `occurred_at`.
-                    occurred_before: Inclusive upper bound on `occurred_at`.
-                    sort_by: Defaults to `occurred_at`.
-                    sort_order: Defaults to `desc`.
-                    expand: `labels` adds each event's labels.
-                    limit: Page size; 50 by default, at most 200.
-                    cursor: The `meta.next_cursor` of the previous page.
+        Args:
+            billing_user_id: Only events of this billing user.
+            semantic_kind: The semantic_kind query value.
+            event_type: Only these event types.
+            subject_ref: The subject_ref query value.
+            request_hash: The request_hash query value.
+            occurred_after: Inclusive lower bound on `occurred_at`.
+            occurred_before: Inclusive upper bound on `occurred_at`.
+            sort_by: Defaults to `occurred_at`.
+            sort_order: Defaults to `desc`.
+            expand: `labels` adds each event's labels.
+            limit: Page size; 50 by default, at most 200.
+            cursor: The `meta.next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST_EVENTS,
@@ -1620,27 +1648,27 @@ class ServiceOpsApi(AreaApi):
     ) -> Page[m_ops.OpsRatedRecord]:
         """List rated records (the per-meter lines of ratings), newest first by default.
 
-                The cursor is tied to `sort_by` and `sort_order`. Following `next_cursor` drops one row per page
-                (see `list_events`).
+        The cursor is tied to `sort_by` and `sort_order`. Following `next_cursor` drops one row per page
+        (see `list_events`).
 
-                ``GET /mgt/v1/ops/rated-records``.
+        ``GET /mgt/v1/ops/rated-records``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    billing_user_id: The billing_user_id query value.
-                    rating_id: The rating_id query value.
-                    meter_code: The meter_code query value.
-                    feature_code: The feature_code query value.
-                    direction: The direction query value.
-                    pricing_fingerprint: The pricing_fingerprint query value.
-                    cost_fingerprint: The cost_fingerprint query value.
-                    rated_after: Inclusive lower bound on the rating's `rated_at`.
-                    rated_before: Inclusive upper bound on the rating's `rated_at`.
-                    sort_by: Defaults to `created_at`.
-                    sort_order: Defaults to `desc`.
-                    limit: Page size; 50 by default, at most 200.
-                    cursor: The cursor query value.
+        Args:
+            billing_user_id: The billing_user_id query value.
+            rating_id: The rating_id query value.
+            meter_code: The meter_code query value.
+            feature_code: The feature_code query value.
+            direction: The direction query value.
+            pricing_fingerprint: The pricing_fingerprint query value.
+            cost_fingerprint: The cost_fingerprint query value.
+            rated_after: Inclusive lower bound on the rating's `rated_at`.
+            rated_before: Inclusive upper bound on the rating's `rated_at`.
+            sort_by: Defaults to `created_at`.
+            sort_order: Defaults to `desc`.
+            limit: Page size; 50 by default, at most 200.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_RATED_RECORDS,
@@ -1696,30 +1724,30 @@ class ServiceOpsApi(AreaApi):
     ) -> Page[m_ops.OpsRating]:
         """List ratings (one priced usage fact each), newest first by default.
 
-                A rating is the priced result of one commit or ingest; its per-meter lines are rated records. The
-                cursor is tied to `sort_by` and `sort_order`. Following `next_cursor` drops one row per page (see
-                `list_events`).
+        A rating is the priced result of one commit or ingest; its per-meter lines are rated records. The
+        cursor is tied to `sort_by` and `sort_order`. Following `next_cursor` drops one row per page (see
+        `list_events`).
 
-                ``GET /mgt/v1/ops/ratings``.
+        ``GET /mgt/v1/ops/ratings``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    billing_user_id: The billing_user_id query value.
-                    rating_kind: The rating_kind query value.
-                    meter_code: Only ratings with a rated record for this meter.
-                    feature_code: The feature_code query value.
-                    direction: The direction query value.
-                    budget_id: The budget_id query value.
-                    pricing_fingerprint: The pricing_fingerprint query value.
-                    idempotency_id: The internal idempotency record the rating came from.
-                    source_ref: The source_ref query value.
-                    rated_after: Inclusive lower bound on `rated_at`.
-                    rated_before: Inclusive upper bound on `rated_at`.
-                    sort_by: Defaults to `rated_at`.
-                    sort_order: Defaults to `desc`.
-                    limit: Page size; 50 by default, at most 200.
-                    cursor: The cursor query value.
+        Args:
+            billing_user_id: The billing_user_id query value.
+            rating_kind: The rating_kind query value.
+            meter_code: Only ratings with a rated record for this meter.
+            feature_code: The feature_code query value.
+            direction: The direction query value.
+            budget_id: The budget_id query value.
+            pricing_fingerprint: The pricing_fingerprint query value.
+            idempotency_id: The internal idempotency record the rating came from.
+            source_ref: The source_ref query value.
+            rated_after: Inclusive lower bound on `rated_at`.
+            rated_before: Inclusive upper bound on `rated_at`.
+            sort_by: Defaults to `rated_at`.
+            sort_order: Defaults to `desc`.
+            limit: Page size; 50 by default, at most 200.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_RATINGS,
@@ -1768,21 +1796,21 @@ class ServiceOpsApi(AreaApi):
     ) -> Page[m_ops.ReconciliationSummary]:
         """List reconciliation diffs between Vluna and the payment provider.
 
-                The open-source server only has a placeholder here: it answers `{items, next_cursor}` (not an array
-                with `meta` as the contract says) holding one synthetic `pending` row for the account, echoing
-                `kind`, and ignores the other filters and the paging parameters.
+        The open-source server only has a placeholder here: it answers `{items, next_cursor}` (not an array
+        with `meta` as the contract says) holding one synthetic `pending` row for the account, echoing
+        `kind`, and ignores the other filters and the paging parameters.
 
-                ``GET /mgt/v1/ops/reconciliations``.
+        ``GET /mgt/v1/ops/reconciliations``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    status: The status query value.
-                    kind: The kind query value.
-                    from_: The from query value.
-                    to: The to query value.
-                    limit: The limit query value.
-                    cursor: The cursor query value.
+        Args:
+            status: The status query value.
+            kind: The kind query value.
+            from_: The from query value.
+            to: The to query value.
+            limit: The limit query value.
+            cursor: The cursor query value.
         """
         return self._send_page(
             _OP_LIST_RECONCILIATIONS,
@@ -1824,28 +1852,28 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[list[m_ops.OpsRevenueReportRow]]:
         """Sum invoice revenue per time bucket and chosen dimensions.
 
-                A read-only query sent as a POST (no Idempotency-Key; safe to repeat). Buckets invoices by
-                `time_basis` over [from, to). Without `group_by` rows are grouped by bucket and currency; without
-                `status` only paid invoices count. Grouping by `line_kind`, `meter_code` or `catalog_price_id`, or
-                filtering on `line_kinds`, sums invoice lines: rows then carry `line_total_minor` and no
-                subtotal/tax/total. The contract reserves this report for realm admins; with a service key the
-                server itself does not limit it to the bound account (only the database's row-level policies may,
-                unless X-Realm-Admin is set), so pass `billing_account_id` to narrow it. The server answers 201.
+        A read-only query sent as a POST (no Idempotency-Key; safe to repeat). Buckets invoices by
+        `time_basis` over [from, to). Without `group_by` rows are grouped by bucket and currency; without
+        `status` only paid invoices count. Grouping by `line_kind`, `meter_code` or `catalog_price_id`, or
+        filtering on `line_kinds`, sums invoice lines: rows then carry `line_total_minor` and no
+        subtotal/tax/total. The contract reserves this report for realm admins; with a service key the
+        server itself does not limit it to the bound account (only the database's row-level policies may,
+        unless X-Realm-Admin is set), so pass `billing_account_id` to narrow it. The server answers 201.
 
-                ``POST /mgt/v1/ops/reports/revenue``.
+        ``POST /mgt/v1/ops/reports/revenue``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    time: The reporting window and bucket size.
-                    time_basis: The invoice timestamp that picks the bucket; `paid_at` by default.
-                    status: Invoice statuses to count; only `paid` when omitted.
-                    currency: The currency body value.
-                    billing_account_ids: Only invoices of these billing accounts.
-                    subscription_id: The subscription_id body value.
-                    group_by: Dimensions to group by besides the bucket (which is always one); `[bucket_start,
-                        currency]` when omitted.
-                    line_kinds: Only invoice lines of these kinds (switches the report to line totals).
+        Args:
+            time: The reporting window and bucket size.
+            time_basis: The invoice timestamp that picks the bucket; `paid_at` by default.
+            status: Invoice statuses to count; only `paid` when omitted.
+            currency: The currency body value.
+            billing_account_ids: Only invoices of these billing accounts.
+            subscription_id: The subscription_id body value.
+            group_by: Dimensions to group by besides the bucket (which is always one); `[bucket_start,
+                currency]` when omitted.
+            line_kinds: Only invoice lines of these kinds (switches the report to line totals).
         """
         return self._send(
             _OP_REVENUE_REPORT,
@@ -1894,28 +1922,28 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsCatalogPrice]:
         """Change some fields of a catalog price.
 
-                Only the fields present in the body change. Setting `recurring_interval` to null turns the price
-                into a one-time price and clears its subscription group; the recurring trio must stay consistent
-                after the change.
+        Only the fields present in the body change. Setting `recurring_interval` to null turns the price
+        into a one-time price and clears its subscription group; the recurring trio must stay consistent
+        after the change.
 
-                ``PATCH /mgt/v1/ops/catalog/prices/{catalog_price_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/ops/catalog/prices/{catalog_price_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    catalog_price_id: The catalog_price_id path value.
-                    catalog_product_id: Move the price to another product of the realm.
-                    price_code: The price_code body value.
-                    provider_price_id: The provider_price_id body value.
-                    status: The status body value.
-                    currency: The currency body value.
-                    unit_amount: The unit_amount body value.
-                    recurring_interval: The recurring_interval body value.
-                    recurring_count: The recurring_count body value.
-                    display_priority: The display_priority body value.
-                    metadata: Free-form price metadata with a few keys the server understands.
-                    subscription_group_id: Accepted by the contract but ignored; the group follows `subscription_group_key`.
-                    subscription_group_key: The subscription_group_key body value.
+        Args:
+            catalog_price_id: The catalog_price_id path value.
+            catalog_product_id: Move the price to another product of the realm.
+            price_code: The price_code body value.
+            provider_price_id: The provider_price_id body value.
+            status: The status body value.
+            currency: The currency body value.
+            unit_amount: The unit_amount body value.
+            recurring_interval: The recurring_interval body value.
+            recurring_count: The recurring_count body value.
+            display_priority: The display_priority body value.
+            metadata: Free-form price metadata with a few keys the server understands.
+            subscription_group_id: Accepted by the contract but ignored; the group follows `subscription_group_key`.
+            subscription_group_key: The subscription_group_key body value.
         """
         return self._send(
             _OP_UPDATE_CATALOG_PRICE,
@@ -1968,24 +1996,24 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsCatalogProduct]:
         """Change some fields of a catalog product.
 
-                Only the fields present in the body change; an empty body returns the product unchanged.
+        Only the fields present in the body change; an empty body returns the product unchanged.
 
-                ``PATCH /mgt/v1/ops/catalog/products/{catalog_product_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/ops/catalog/products/{catalog_product_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    catalog_product_id: The catalog_product_id path value.
-                    product_code: The product_code body value.
-                    provider: The provider body value.
-                    provider_product_id: The provider_product_id body value.
-                    kind: The kind body value.
-                    status: The status body value.
-                    display_priority: The display_priority body value.
-                    name: The name body value.
-                    default_currency: The default_currency body value.
-                    presentation_config: The presentation_config body value.
-                    metadata: Free-form product metadata with a few keys the server understands.
+        Args:
+            catalog_product_id: The catalog_product_id path value.
+            product_code: The product_code body value.
+            provider: The provider body value.
+            provider_product_id: The provider_product_id body value.
+            kind: The kind body value.
+            status: The status body value.
+            display_priority: The display_priority body value.
+            name: The name body value.
+            default_currency: The default_currency body value.
+            presentation_config: The presentation_config body value.
+            metadata: Free-form product metadata with a few keys the server understands.
         """
         return self._send(
             _OP_UPDATE_CATALOG_PRODUCT,

@@ -29,6 +29,7 @@ _OP_GET: Operation[m_billing.Payment] = Operation(
     result_type=m_billing.Payment,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -56,6 +57,7 @@ _OP_LIST: Operation[m_billing.Payment] = Operation(
     result_type=m_billing.Payment,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -74,15 +76,15 @@ class ServicePaymentsApi(AreaApi):
     ) -> Result[m_billing.Payment]:
         """Read one payment.
 
-                The contract's `billing_account_id` query parameter is left out for the same reason as in
-                `invoices.list`.
+        The contract's `billing_account_id` query parameter is left out for the same reason as in
+        `invoices.list`.
 
-                ``GET /mgt/v1/payments/{payment_id}``.
+        ``GET /mgt/v1/payments/{payment_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    payment_id: Vluna's payment id.
+        Args:
+            payment_id: Vluna's payment id.
         """
         return self._send(
             _OP_GET,
@@ -115,21 +117,21 @@ class ServicePaymentsApi(AreaApi):
     ) -> Page[m_billing.Payment]:
         """List the billing account's payments, newest first.
 
-                The account is the one chosen by the headers; the contract's `billing_account_id` query parameter is
-                left out for the same reason as in `invoices.list`. Provider states are folded into `succeeded`
-                (including refunded), `failed` (including canceled) and `pending` (everything else); the `status`
-                filter uses the same folding.
+        The account is the one chosen by the headers; the contract's `billing_account_id` query parameter is
+        left out for the same reason as in `invoices.list`. Provider states are folded into `succeeded`
+        (including refunded), `failed` (including canceled) and `pending` (everything else); the `status`
+        filter uses the same folding.
 
-                ``GET /mgt/v1/payments``.
+        ``GET /mgt/v1/payments``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    invoice_id: Only payments of this invoice (Vluna's id).
-                    status: Only payments in this state.
-                    q: Case-insensitive search in the payment id and provider payment id.
-                    limit: Page size (the server caps it at 100).
-                    cursor: The `meta.next_cursor` of the previous page.
+        Args:
+            invoice_id: Only payments of this invoice (Vluna's id).
+            status: Only payments in this state.
+            q: Case-insensitive search in the payment id and provider payment id.
+            limit: Page size (the server caps it at 100).
+            cursor: The `meta.next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST,

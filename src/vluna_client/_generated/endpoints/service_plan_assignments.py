@@ -62,6 +62,7 @@ _OP_CREATE: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     result_type=m_billing_mgt.BillingPlanAssignment,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=201,
 )
 
@@ -101,6 +102,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     result_type=m_billing_mgt.BillingPlanAssignment,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -147,6 +149,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     result_type=m_billing_mgt.BillingPlanAssignment,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -175,31 +178,34 @@ class ServicePlanAssignmentsApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingPlanAssignment]:
         """Assign a billing plan to an account or to one of its users.
 
-                The body's `billing_account_id` is the account that gets the plan; send the same account as the
-                binding (X-Billing-Account-Id, or the principal that owns it). User assignments need a
-                `billing_user_id` of that account, account assignments must not have one. An assignment with the
-                same plan, `source_kind` and `source_ref` for the same account (or user) is updated instead: its
-                window grows to cover both, and `status`, `metadata` and `subscription_item_id` are overwritten. The
-                server answers 201 either way. Known server issue: this handler writes its own reply, so a retry
-                that reuses an Idempotency-Key the route has already answered gets no response until the client
-                times out. After a timeout, read the resource back before calling again.
+        The body's `billing_account_id` is the account that gets the plan; send the same account as the
+        binding (X-Billing-Account-Id, or the principal that owns it). User assignments need a
+        `billing_user_id` of that account, account assignments must not have one. An assignment with the
+        same plan, `source_kind` and `source_ref` for the same account (or user) is updated instead: its
+        window grows to cover both, and `status`, `metadata` and `subscription_item_id` are overwritten. The
+        server answers 201 either way. Known server issue: this handler writes its own reply, so a retry
+        that reuses an Idempotency-Key the route has already answered gets no response until the client
+        times out. After a timeout, read the resource back before calling again.
 
-                ``POST /mgt/v1/billing-plan-assignments``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/billing-plan-assignments``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    assignment_scope: `account` assignments apply to the whole account (and its users); `user` assignments
-                        to one billing user.
-                    billing_user_id: Required for `user` scope, must be left out for `account` scope.
-                    plan_id: The plan_id body value.
-                    subscription_item_id: The subscription_item_id body value.
-                    source_kind: What created an assignment.
-                    source_ref: The source_ref body value.
-                    window_start: The window_start body value.
-                    window_end: Leave out or null for an open-ended assignment.
-                    status: The status body value.
-                    metadata: Source annotations and billing overrides of an assignment.
+        Args:
+            assignment_scope: `account` assignments apply to the whole account (and its users); `user` assignments
+                to one billing user.
+            billing_user_id: Required for `user` scope, must be left out for `account` scope.
+            plan_id: The plan_id body value.
+            subscription_item_id: The subscription_item_id body value.
+            source_kind: What created an assignment.
+            source_ref: The source_ref body value.
+            window_start: The window_start body value.
+            window_end: Leave out or null for an open-ended assignment.
+            status: The status body value.
+            metadata: Source annotations and billing overrides of an assignment.
         """
         return self._send(
             _OP_CREATE,
@@ -254,33 +260,33 @@ class ServicePlanAssignmentsApi(AreaApi):
     ) -> Page[m_billing_mgt.BillingPlanAssignment]:
         """List the plan assignments of a billing account.
 
-                The account is the one named by X-Billing-Account-Id or resolved from X-Principal-Id. The server
-                also reads a `billing_account_id` query parameter that overrides the header account; it is left out
-                here because it would collide with the `billing_account_id` binding, which selects the same account.
-                Ordered by `assignment_id`.
+        The account is the one named by X-Billing-Account-Id or resolved from X-Principal-Id. The server
+        also reads a `billing_account_id` query parameter that overrides the header account; it is left out
+        here because it would collide with the `billing_account_id` binding, which selects the same account.
+        Ordered by `assignment_id`.
 
-                ``GET /mgt/v1/billing-plan-assignments``.
+        ``GET /mgt/v1/billing-plan-assignments``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    billing_user_id: Only assignments of this billing user (a UUID).
-                    assignment_scope: Only account-wide or only user assignments.
-                    plan_id: Only assignments of this plan (a UUID).
-                    plan_code: Only assignments of the plan with this code.
-                    subscription_item_id: Only assignments linked to this subscription item.
-                    provider_subscription_id: Only assignments whose metadata names this provider subscription.
-                    provider_price_id: Only assignments whose metadata names this provider price.
-                    provider: Only assignments whose metadata names this payment provider.
-                    grant_program_id: Only assignments with a grant assignment of this grant program (a UUID).
-                    grant_program_code: Only assignments with a grant assignment of the program with this code.
-                    campaign_id: Only assignments with a grant assignment from this campaign (a UUID).
-                    status: Only assignments in this state.
-                    window_start: Only assignments starting at or after this time.
-                    window_end: Only assignments that end at or before this time, or never end.
-                    source_kind: Only assignments from this source.
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            billing_user_id: Only assignments of this billing user (a UUID).
+            assignment_scope: Only account-wide or only user assignments.
+            plan_id: Only assignments of this plan (a UUID).
+            plan_code: Only assignments of the plan with this code.
+            subscription_item_id: Only assignments linked to this subscription item.
+            provider_subscription_id: Only assignments whose metadata names this provider subscription.
+            provider_price_id: Only assignments whose metadata names this provider price.
+            provider: Only assignments whose metadata names this payment provider.
+            grant_program_id: Only assignments with a grant assignment of this grant program (a UUID).
+            grant_program_code: Only assignments with a grant assignment of the program with this code.
+            campaign_id: Only assignments with a grant assignment from this campaign (a UUID).
+            status: Only assignments in this state.
+            window_start: Only assignments starting at or after this time.
+            window_end: Only assignments that end at or before this time, or never end.
+            source_kind: Only assignments from this source.
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST,
@@ -331,20 +337,20 @@ class ServicePlanAssignmentsApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingPlanAssignment]:
         """Change the window, status, subscription link or metadata of a plan assignment.
 
-                Only the fields you send change; `metadata` is replaced as a whole and must not carry runtime gate
-                bundle keys. With a service key the assignment is found in any account of the realm.
+        Only the fields you send change; `metadata` is replaced as a whole and must not carry runtime gate
+        bundle keys. With a service key the assignment is found in any account of the realm.
 
-                ``PATCH /mgt/v1/billing-plan-assignments/{assignment_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/billing-plan-assignments/{assignment_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    assignment_id: The assignment's id (a UUID).
-                    subscription_item_id: The subscription_item_id body value.
-                    window_start: The window_start body value.
-                    window_end: Null makes the assignment open-ended.
-                    status: The status body value.
-                    metadata: Source annotations and billing overrides of an assignment.
+        Args:
+            assignment_id: The assignment's id (a UUID).
+            subscription_item_id: The subscription_item_id body value.
+            window_start: The window_start body value.
+            window_end: Null makes the assignment open-ended.
+            status: The status body value.
+            metadata: Source annotations and billing overrides of an assignment.
         """
         return self._send(
             _OP_UPDATE,

@@ -30,6 +30,7 @@ _OP_DELETE_ENTITLEMENT: Operation[m_billing_mgt.BillingPlanEntitlement] = Operat
     result_type=m_billing_mgt.BillingPlanEntitlement,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -48,6 +49,7 @@ _OP_GET: Operation[m_billing_mgt.BillingPlan] = Operation(
     result_type=m_billing_mgt.BillingPlan,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -83,6 +85,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingPlan] = Operation(
     result_type=m_billing_mgt.BillingPlan,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -104,6 +107,7 @@ _OP_LIST_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlement] = Operati
     result_type=m_billing_mgt.BillingPlanEntitlement,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -152,6 +156,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingPlan] = Operation(
     result_type=m_billing_mgt.BillingPlan,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -201,6 +206,7 @@ _OP_UPSERT: Operation[m_billing_mgt.BillingPlan] = Operation(
     result_type=m_billing_mgt.BillingPlan,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -236,6 +242,7 @@ _OP_UPSERT_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlementList] = O
     result_type=m_billing_mgt.BillingPlanEntitlementList,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -254,15 +261,15 @@ class ServicePlansApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingPlanEntitlement]:
         """Remove one entitlement from a billing plan.
 
-                The answer is the entitlement as it was before removal.
+        The answer is the entitlement as it was before removal.
 
-                ``DELETE /mgt/v1/billing-plans/{plan_id}/entitlements/{bpe_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``DELETE /mgt/v1/billing-plans/{plan_id}/entitlements/{bpe_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    plan_id: The plan's id (a UUID).
-                    bpe_id: The entitlement's id (a UUID).
+        Args:
+            plan_id: The plan's id (a UUID).
+            bpe_id: The entitlement's id (a UUID).
         """
         return self._send(
             _OP_DELETE_ENTITLEMENT,
@@ -288,14 +295,14 @@ class ServicePlansApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingPlan]:
         """Read one billing plan with its entitled feature and family codes.
 
-                Includes `feature_codes` and `feature_family_codes`.
+        Includes `feature_codes` and `feature_family_codes`.
 
-                ``GET /mgt/v1/billing-plans/{plan_id}``.
+        ``GET /mgt/v1/billing-plans/{plan_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    plan_id: The plan's id (a UUID).
+        Args:
+            plan_id: The plan's id (a UUID).
         """
         return self._send(
             _OP_GET,
@@ -335,32 +342,32 @@ class ServicePlansApi(AreaApi):
     ) -> Page[m_billing_mgt.BillingPlan]:
         """List the billing plans of the realm.
 
-                The cursor is a plan id and always continues in `plan_id` order, so page with the default
-                `sort=plan_id` (other sort keys only order a single page). Filters that take several values accept a
-                comma-separated list. `feature_codes` and `feature_family_codes` are included unless `include` is
-                given without `entitlements`.
+        The cursor is a plan id and always continues in `plan_id` order, so page with the default
+        `sort=plan_id` (other sort keys only order a single page). Filters that take several values accept a
+        comma-separated list. `feature_codes` and `feature_family_codes` are included unless `include` is
+        given without `entitlements`.
 
-                ``GET /mgt/v1/billing-plans``.
+        ``GET /mgt/v1/billing-plans``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
-                    sort: Sort key (default `plan_id`).
-                    order: Sort direction (default `asc`).
-                    include: Comma-separated extras; `entitlements` adds the entitled feature and family codes.
-                    kind: Comma-separated plan kinds (`base`, `addon`, `promo`).
-                    active: Only active (`true`) or only inactive (`false`) entries.
-                    plan_id: Comma-separated plan ids.
-                    plan_code: Comma-separated plan codes.
-                    q: Case-insensitive substring of the name or the plan code.
-                    feature_family_code: Comma-separated family codes; plans entitling at least one of them.
-                    feature_code: Comma-separated feature codes; plans entitling at least one of them.
-                    gate_bundle_key: Plans whose `metadata.gate_bundle_key` equals this.
-                    grant_program_code: Comma-separated grant program codes; plans granting at least one of them.
-                    issue_anchor: Plans whose `metadata.billing_defaults.period.issue_anchor` equals this.
-                    billing_mode: Plans whose `metadata.billing_defaults.period.billing_mode` equals this.
+        Args:
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
+            sort: Sort key (default `plan_id`).
+            order: Sort direction (default `asc`).
+            include: Comma-separated extras; `entitlements` adds the entitled feature and family codes.
+            kind: Comma-separated plan kinds (`base`, `addon`, `promo`).
+            active: Only active (`true`) or only inactive (`false`) entries.
+            plan_id: Comma-separated plan ids.
+            plan_code: Comma-separated plan codes.
+            q: Case-insensitive substring of the name or the plan code.
+            feature_family_code: Comma-separated family codes; plans entitling at least one of them.
+            feature_code: Comma-separated feature codes; plans entitling at least one of them.
+            gate_bundle_key: Plans whose `metadata.gate_bundle_key` equals this.
+            grant_program_code: Comma-separated grant program codes; plans granting at least one of them.
+            issue_anchor: Plans whose `metadata.billing_defaults.period.issue_anchor` equals this.
+            billing_mode: Plans whose `metadata.billing_defaults.period.billing_mode` equals this.
         """
         return self._send_page(
             _OP_LIST,
@@ -402,16 +409,16 @@ class ServicePlansApi(AreaApi):
     ) -> Page[m_billing_mgt.BillingPlanEntitlement]:
         """List the entitlements of a billing plan.
 
-                Each entitlement allows or denies one feature or one whole feature family. Ordered by `bpe_id`.
+        Each entitlement allows or denies one feature or one whole feature family. Ordered by `bpe_id`.
 
-                ``GET /mgt/v1/billing-plans/{plan_id}/entitlements``.
+        ``GET /mgt/v1/billing-plans/{plan_id}/entitlements``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    plan_id: The plan's id (a UUID).
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            plan_id: The plan's id (a UUID).
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST_ENTITLEMENTS,
@@ -448,25 +455,25 @@ class ServicePlansApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingPlan]:
         """Change a billing plan.
 
-                Only the fields you send change; `metadata` is replaced as a whole. Sending `feature_codes` or
-                `feature_family_codes` (even one of them) replaces all entitlements of the plan with allow
-                entitlements for the codes given.
+        Only the fields you send change; `metadata` is replaced as a whole. Sending `feature_codes` or
+        `feature_family_codes` (even one of them) replaces all entitlements of the plan with allow
+        entitlements for the codes given.
 
-                ``PATCH /mgt/v1/billing-plans/{plan_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/billing-plans/{plan_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    plan_id: The plan's id (a UUID).
-                    plan_code: The plan_code body value.
-                    name: The name body value.
-                    kind: The kind body value.
-                    priority: The priority body value.
-                    active: The active body value.
-                    metadata: Plan settings the runtime reads, plus any annotations of yours.
-                    feature_codes: With `feature_family_codes`, replaces all entitlements of the plan (codes must
-                        exist).
-                    feature_family_codes: With `feature_codes`, replaces all entitlements of the plan (codes must exist).
+        Args:
+            plan_id: The plan's id (a UUID).
+            plan_code: The plan_code body value.
+            name: The name body value.
+            kind: The kind body value.
+            priority: The priority body value.
+            active: The active body value.
+            metadata: Plan settings the runtime reads, plus any annotations of yours.
+            feature_codes: With `feature_family_codes`, replaces all entitlements of the plan (codes must
+                exist).
+            feature_family_codes: With `feature_codes`, replaces all entitlements of the plan (codes must exist).
         """
         return self._send(
             _OP_UPDATE,
@@ -508,28 +515,31 @@ class ServicePlansApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingPlan]:
         """Create a billing plan, or update the plan with the same code.
 
-                Keyed by `plan_code`: 201 when the plan is new, 200 when an existing plan was updated. Omitted
-                `priority`, `active` and `metadata` fall back to 0, true and an empty object. `feature_codes` and
-                `feature_family_codes` add allow entitlements (existing ones stay); unknown family codes create an
-                empty family, unknown feature codes are skipped. The server refuses (422) a
-                `metadata.gate_bundle_key` and the `gate_bundle_key` or `bundle` keys of `metadata.gating` here; set
-                them with update. Known server issue: this handler writes its own reply, so a retry that reuses an
-                Idempotency-Key the route has already answered gets no response until the client times out. After a
-                timeout, read the resource back before calling again.
+        Keyed by `plan_code`: 201 when the plan is new, 200 when an existing plan was updated. Omitted
+        `priority`, `active` and `metadata` fall back to 0, true and an empty object. `feature_codes` and
+        `feature_family_codes` add allow entitlements (existing ones stay); unknown family codes create an
+        empty family, unknown feature codes are skipped. The server refuses (422) a
+        `metadata.gate_bundle_key` and the `gate_bundle_key` or `bundle` keys of `metadata.gating` here; set
+        them with update. Known server issue: this handler writes its own reply, so a retry that reuses an
+        Idempotency-Key the route has already answered gets no response until the client times out. After a
+        timeout, read the resource back before calling again.
 
-                ``POST /mgt/v1/billing-plans``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/billing-plans``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    plan_code: Identifies the plan.
-                    name: The name body value.
-                    kind: The kind body value.
-                    priority: Defaults to 0.
-                    active: Defaults to true.
-                    metadata: Plan settings the runtime reads, plus any annotations of yours.
-                    feature_codes: Features to allow (unknown codes are skipped).
-                    feature_family_codes: Families to allow (unknown codes create an empty family).
+        Args:
+            plan_code: Identifies the plan.
+            name: The name body value.
+            kind: The kind body value.
+            priority: Defaults to 0.
+            active: Defaults to true.
+            metadata: Plan settings the runtime reads, plus any annotations of yours.
+            feature_codes: Features to allow (unknown codes are skipped).
+            feature_family_codes: Families to allow (unknown codes create an empty family).
         """
         return self._send(
             _OP_UPSERT,
@@ -564,22 +574,25 @@ class ServicePlansApi(AreaApi):
     ) -> Result[m_billing_mgt.BillingPlanEntitlementList]:
         """Add or replace entitlements of a billing plan.
 
-                `append` adds the items (an item for a feature or family already present only changes its effect);
-                `replace` first removes every entitlement of the plan. Each item names exactly one of `feature_code`
-                or `feature_family_code`, which must exist. The server answers 201 for `append` and 200 for
-                `replace`, with the first page (up to 50) of the plan's entitlements. Known server issue: this
-                handler writes its own reply, so a retry that reuses an Idempotency-Key the route has already
-                answered gets no response until the client times out. After a timeout, read the resource back before
-                calling again.
+        `append` adds the items (an item for a feature or family already present only changes its effect);
+        `replace` first removes every entitlement of the plan. Each item names exactly one of `feature_code`
+        or `feature_family_code`, which must exist. The server answers 201 for `append` and 200 for
+        `replace`, with the first page (up to 50) of the plan's entitlements. Known server issue: this
+        handler writes its own reply, so a retry that reuses an Idempotency-Key the route has already
+        answered gets no response until the client times out. After a timeout, read the resource back before
+        calling again.
 
-                ``POST /mgt/v1/billing-plans/{plan_id}/entitlements``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/billing-plans/{plan_id}/entitlements``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    plan_id: The plan's id (a UUID).
-                    mode: `replace` removes every existing entitlement of the plan first.
-                    items: The items body value.
+        Args:
+            plan_id: The plan's id (a UUID).
+            mode: `replace` removes every existing entitlement of the plan first.
+            items: The items body value.
         """
         return self._send(
             _OP_UPSERT_ENTITLEMENTS,

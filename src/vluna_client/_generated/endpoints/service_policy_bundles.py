@@ -27,6 +27,7 @@ _OP_DELETE: Operation[m_gate_policies.GatePolicyBundleDeleteResult] = Operation(
     result_type=m_gate_policies.GatePolicyBundleDeleteResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -45,6 +46,7 @@ _OP_GET: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     result_type=m_gate_policies.GatePolicyBundle,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -67,6 +69,7 @@ _OP_LIST: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     result_type=m_gate_policies.GatePolicyBundle,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -92,6 +95,7 @@ _OP_LIST_POLICIES: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -113,6 +117,7 @@ _OP_UPDATE: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     result_type=m_gate_policies.GatePolicyBundle,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -140,6 +145,7 @@ _OP_UPSERT: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     result_type=m_gate_policies.GatePolicyBundle,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -157,15 +163,15 @@ class ServicePolicyBundlesApi(AreaApi):
     ) -> Result[m_gate_policies.GatePolicyBundleDeleteResult]:
         """Delete a policy bundle.
 
-                Removes the bundle for good. Unknown bundles give 404; the built-in default bundle gives 422. To
-                stop a bundle temporarily, set its status to `disabled` instead.
+        Removes the bundle for good. Unknown bundles give 404; the built-in default bundle gives 422. To
+        stop a bundle temporarily, set its status to `disabled` instead.
 
-                ``DELETE /mgt/v1/gate/policy-bundles/{bundle_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``DELETE /mgt/v1/gate/policy-bundles/{bundle_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    bundle_id: The bundle's id (a UUID).
+        Args:
+            bundle_id: The bundle's id (a UUID).
         """
         return self._send(
             _OP_DELETE,
@@ -190,14 +196,14 @@ class ServicePolicyBundlesApi(AreaApi):
     ) -> Result[m_gate_policies.GatePolicyBundle]:
         """Read one policy bundle.
 
-                An id that is not a UUID gives 422; an unknown one gives 404 (`NOT_FOUND`).
+        An id that is not a UUID gives 422; an unknown one gives 404 (`NOT_FOUND`).
 
-                ``GET /mgt/v1/gate/policy-bundles/{bundle_id}``.
+        ``GET /mgt/v1/gate/policy-bundles/{bundle_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    bundle_id: The bundle's id (a UUID).
+        Args:
+            bundle_id: The bundle's id (a UUID).
         """
         return self._send(
             _OP_GET,
@@ -224,18 +230,18 @@ class ServicePolicyBundlesApi(AreaApi):
     ) -> Page[m_gate_policies.GatePolicyBundle]:
         """List the realm's policy bundles, one page at a time.
 
-                Sorted by bundle id. Without `status` only active bundles are listed. The built-in default bundle is
-                removed from the page after it was read, so a page can be shorter than `limit`. A cursor that is not
-                a UUID is refused with 422.
+        Sorted by bundle id. Without `status` only active bundles are listed. The built-in default bundle is
+        removed from the page after it was read, so a page can be shorter than `limit`. A cursor that is not
+        a UUID is refused with 422.
 
-                ``GET /mgt/v1/gate/policy-bundles``.
+        ``GET /mgt/v1/gate/policy-bundles``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    status: `active` (the default) or `disabled`.
-                    limit: Page size; 50 when left out, at most 200.
-                    cursor: The `next_cursor` of the previous page.
+        Args:
+            status: `active` (the default) or `disabled`.
+            limit: Page size; 50 when left out, at most 200.
+            cursor: The `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST,
@@ -268,21 +274,21 @@ class ServicePolicyBundlesApi(AreaApi):
     ) -> Page[m_gate_policies.GatePolicy]:
         """List the policies of one bundle, one page at a time.
 
-                The same as listing policies filtered by `bundle_id`; the other policy filters work here too. An
-                unknown bundle gives an empty page, not 404.
+        The same as listing policies filtered by `bundle_id`; the other policy filters work here too. An
+        unknown bundle gives an empty page, not 404.
 
-                ``GET /mgt/v1/gate/policy-bundles/{bundle_id}/policies``.
+        ``GET /mgt/v1/gate/policy-bundles/{bundle_id}/policies``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    bundle_id: The bundle's id (a UUID).
-                    feature_code: Only policies on this feature code (exact match).
-                    kind: Only quota or only rate policies.
-                    subject_scope: Only policies counted per user or per billing account.
-                    status: Only policies in this status.
-                    limit: Page size; 50 when left out, at most 200.
-                    cursor: The `next_cursor` of the previous page.
+        Args:
+            bundle_id: The bundle's id (a UUID).
+            feature_code: Only policies on this feature code (exact match).
+            kind: Only quota or only rate policies.
+            subject_scope: Only policies counted per user or per billing account.
+            status: Only policies in this status.
+            limit: Page size; 50 when left out, at most 200.
+            cursor: The `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST_POLICIES,
@@ -318,18 +324,18 @@ class ServicePolicyBundlesApi(AreaApi):
     ) -> Result[m_gate_policies.GatePolicyBundle]:
         """Rename, enable or disable a bundle, or replace its metadata.
 
-                Fields left out keep their value; the `bundle_key` cannot change. Disabling a bundle switches off
-                all of its policies at the gate. The built-in default bundle is refused with 422.
+        Fields left out keep their value; the `bundle_key` cannot change. Disabling a bundle switches off
+        all of its policies at the gate. The built-in default bundle is refused with 422.
 
-                ``PATCH /mgt/v1/gate/policy-bundles/{bundle_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/gate/policy-bundles/{bundle_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    bundle_id: The bundle's id (a UUID).
-                    name: The name body value.
-                    status: A disabled bundle contributes no policies at the gate.
-                    metadata: Free-form data kept with the bundle; the gate does not read it.
+        Args:
+            bundle_id: The bundle's id (a UUID).
+            name: The name body value.
+            status: A disabled bundle contributes no policies at the gate.
+            metadata: Free-form data kept with the bundle; the gate does not read it.
         """
         return self._send(
             _OP_UPDATE,
@@ -362,21 +368,24 @@ class ServicePolicyBundlesApi(AreaApi):
     ) -> Result[m_gate_policies.GatePolicyBundle]:
         """Create a bundle, or update the one with the same bundle_key.
 
-                Answers 201 when the bundle was created and 200 when a bundle with this `bundle_key` already
-                existed; on update only the fields you send change. `status` defaults to `active` for a new bundle.
-                The key `__default_bundle__` is reserved (422). Known server bug: a retry with an Idempotency-Key
-                whose first call already succeeded never gets an answer; since the call is an upsert, retry a timed-
-                out call with a new key.
+        Answers 201 when the bundle was created and 200 when a bundle with this `bundle_key` already
+        existed; on update only the fields you send change. `status` defaults to `active` for a new bundle.
+        The key `__default_bundle__` is reserved (422). Known server bug: a retry with an Idempotency-Key
+        whose first call already succeeded never gets an answer; since the call is an upsert, retry a timed-
+        out call with a new key.
 
-                ``POST /mgt/v1/gate/policy-bundles``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/gate/policy-bundles``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    bundle_key: The bundle_key body value.
-                    name: The name body value.
-                    status: A disabled bundle contributes no policies at the gate.
-                    metadata: Free-form data kept with the bundle; the gate does not read it.
+        Args:
+            bundle_key: The bundle_key body value.
+            name: The name body value.
+            status: A disabled bundle contributes no policies at the gate.
+            metadata: Free-form data kept with the bundle; the gate does not read it.
         """
         return self._send(
             _OP_UPSERT,

@@ -33,6 +33,7 @@ _OP_CREATE_SESSION: Operation[m_billing.CreatePortalSessionResponse] = Operation
     result_type=m_billing.CreatePortalSessionResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -52,14 +53,14 @@ class ServicePortalApi(AreaApi):
     ) -> Result[m_billing.CreatePortalSessionResponse]:
         """Open a billing-portal session where the customer manages payment methods and subscriptions.
 
-                The account is the one chosen by the headers. `meta.location` repeats the URL.
+        The account is the one chosen by the headers. `meta.location` repeats the URL.
 
-                ``POST /mgt/v1/portal/sessions``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/portal/sessions``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    return_url: The return_url body value.
+        Args:
+            return_url: The return_url body value.
         """
         return self._send(
             _OP_CREATE_SESSION,

@@ -36,6 +36,7 @@ _OP_CREATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operatio
     result_type=m_billing_mgt.EventRatingPolicyVersion,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -54,6 +55,7 @@ _OP_DELETE: Operation[m_billing_mgt.EventRatingPolicyDeleteResult] = Operation(
     result_type=m_billing_mgt.EventRatingPolicyDeleteResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -75,6 +77,7 @@ _OP_DELETE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersionDeleteResult
     result_type=m_billing_mgt.EventRatingPolicyVersionDeleteResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -93,6 +96,7 @@ _OP_GET: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     result_type=m_billing_mgt.EventRatingPolicy,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -114,6 +118,7 @@ _OP_GET_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation(
     result_type=m_billing_mgt.EventRatingPolicyVersion,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -135,6 +140,7 @@ _OP_LIST: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     result_type=m_billing_mgt.EventRatingPolicy,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -156,6 +162,7 @@ _OP_LIST_VERSIONS: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation
     result_type=m_billing_mgt.EventRatingPolicyVersion,
     pagination="items",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -177,6 +184,7 @@ _OP_UPDATE: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     result_type=m_billing_mgt.EventRatingPolicy,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -205,6 +213,7 @@ _OP_UPDATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operatio
     result_type=m_billing_mgt.EventRatingPolicyVersion,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -231,6 +240,7 @@ _OP_UPSERT: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     result_type=m_billing_mgt.EventRatingPolicy,
     pagination=None,
     not_served=False,
+    replay_hangs=True,
     success_status=200,
 )
 
@@ -249,6 +259,7 @@ _OP_VALIDATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersionValidation
     result_type=m_billing_mgt.EventRatingPolicyVersionValidationResult,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -270,24 +281,27 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Result[m_billing_mgt.EventRatingPolicyVersion]:
         """Add a version to an event rating policy.
 
-                `dsl_json` is validated first (422 with the problems in `details.errors` when invalid). Re-sending
-                an existing `policy_version` with the same DSL returns it with 200; with a different DSL it answers
-                409. A new version answers 201. The policy must not be disabled. An omitted `status` means `active`.
-                Known server issue: this handler writes its own reply, so a retry that reuses an Idempotency-Key the
-                route has already answered gets no response until the client times out. After a timeout, read the
-                resource back before calling again.
+        `dsl_json` is validated first (422 with the problems in `details.errors` when invalid). Re-sending
+        an existing `policy_version` with the same DSL returns it with 200; with a different DSL it answers
+        409. A new version answers 201. The policy must not be disabled. An omitted `status` means `active`.
+        Known server issue: this handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
-                ``POST /mgt/v1/event-rating-policies/{policy_id}/versions``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/event-rating-policies/{policy_id}/versions``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id, the slug chosen at creation.
-                    policy_version: A label you choose, unique within the policy.
-                    status: Only `draft` versions can be changed or deleted; `active` versions apply from
-                        `effective_at`.
-                    effective_at: From when an active version applies.
-                    dsl_json: The policy document; check it first with validate_version.
+        Args:
+            policy_id: The policy's id, the slug chosen at creation.
+            policy_version: A label you choose, unique within the policy.
+            status: Only `draft` versions can be changed or deleted; `active` versions apply from
+                `effective_at`.
+            effective_at: From when an active version applies.
+            dsl_json: The policy document; check it first with validate_version.
         """
         return self._send(
             _OP_CREATE_VERSION,
@@ -317,14 +331,14 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Result[m_billing_mgt.EventRatingPolicyDeleteResult]:
         """Delete an event rating policy.
 
-                The policy must be disabled first (422 otherwise).
+        The policy must be disabled first (422 otherwise).
 
-                ``DELETE /mgt/v1/event-rating-policies/{policy_id}``.
+        ``DELETE /mgt/v1/event-rating-policies/{policy_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id, the slug chosen at creation.
+        Args:
+            policy_id: The policy's id, the slug chosen at creation.
         """
         return self._send(
             _OP_DELETE,
@@ -350,15 +364,15 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Result[m_billing_mgt.EventRatingPolicyVersionDeleteResult]:
         """Delete a draft version of an event rating policy.
 
-                Only `draft` versions can be deleted; others answer 409 `CONFLICT`.
+        Only `draft` versions can be deleted; others answer 409 `CONFLICT`.
 
-                ``DELETE /mgt/v1/event-rating-policies/{policy_id}/versions/{policy_version}``.
+        ``DELETE /mgt/v1/event-rating-policies/{policy_id}/versions/{policy_version}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id, the slug chosen at creation.
-                    policy_version: The version label chosen at creation.
+        Args:
+            policy_id: The policy's id, the slug chosen at creation.
+            policy_version: The version label chosen at creation.
         """
         return self._send(
             _OP_DELETE_VERSION,
@@ -384,14 +398,14 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Result[m_billing_mgt.EventRatingPolicy]:
         """Read one event rating policy.
 
-                `active_version` is the active version with the latest `effective_at` that is not in the future.
+        `active_version` is the active version with the latest `effective_at` that is not in the future.
 
-                ``GET /mgt/v1/event-rating-policies/{policy_id}``.
+        ``GET /mgt/v1/event-rating-policies/{policy_id}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id, the slug chosen at creation.
+        Args:
+            policy_id: The policy's id, the slug chosen at creation.
         """
         return self._send(
             _OP_GET,
@@ -417,15 +431,15 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Result[m_billing_mgt.EventRatingPolicyVersion]:
         """Read one version of an event rating policy.
 
-                Includes the DSL document and its hash.
+        Includes the DSL document and its hash.
 
-                ``GET /mgt/v1/event-rating-policies/{policy_id}/versions/{policy_version}``.
+        ``GET /mgt/v1/event-rating-policies/{policy_id}/versions/{policy_version}``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id, the slug chosen at creation.
-                    policy_version: The version label chosen at creation.
+        Args:
+            policy_id: The policy's id, the slug chosen at creation.
+            policy_version: The version label chosen at creation.
         """
         return self._send(
             _OP_GET_VERSION,
@@ -452,15 +466,15 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Page[m_billing_mgt.EventRatingPolicy]:
         """List the event rating policies of the realm.
 
-                Ordered by `policy_id`. A policy turns billing events into ratings; its rules live in versions.
+        Ordered by `policy_id`. A policy turns billing events into ratings; its rules live in versions.
 
-                ``GET /mgt/v1/event-rating-policies``.
+        ``GET /mgt/v1/event-rating-policies``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST,
@@ -488,16 +502,16 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Page[m_billing_mgt.EventRatingPolicyVersion]:
         """List the versions of an event rating policy.
 
-                Newest `effective_at` first; the cursor is an `effective_at` time.
+        Newest `effective_at` first; the cursor is an `effective_at` time.
 
-                ``GET /mgt/v1/event-rating-policies/{policy_id}/versions``.
+        ``GET /mgt/v1/event-rating-policies/{policy_id}/versions``.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id, the slug chosen at creation.
-                    limit: Page size, 1 to 200 (default 50).
-                    cursor: Pass the `next_cursor` of the previous page.
+        Args:
+            policy_id: The policy's id, the slug chosen at creation.
+            limit: Page size, 1 to 200 (default 50).
+            cursor: Pass the `next_cursor` of the previous page.
         """
         return self._send_page(
             _OP_LIST_VERSIONS,
@@ -528,16 +542,16 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Result[m_billing_mgt.EventRatingPolicy]:
         """Rename, enable or disable an event rating policy.
 
-                Only the fields you send change. This is a POST and the server answers 201 (the contract says 200).
+        Only the fields you send change. This is a POST and the server answers 201 (the contract says 200).
 
-                ``POST /mgt/v1/event-rating-policies/{policy_id}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/event-rating-policies/{policy_id}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id, the slug chosen at creation.
-                    name: The name body value.
-                    status: The status body value.
+        Args:
+            policy_id: The policy's id, the slug chosen at creation.
+            name: The name body value.
+            status: The status body value.
         """
         return self._send(
             _OP_UPDATE,
@@ -570,20 +584,20 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Result[m_billing_mgt.EventRatingPolicyVersion]:
         """Change a draft version of an event rating policy.
 
-                Only `draft` versions can change (409 `CONFLICT` otherwise); set `status` to `active` to publish
-                one, which needs an enabled policy. A new `dsl_json` is validated like on create.
+        Only `draft` versions can change (409 `CONFLICT` otherwise); set `status` to `active` to publish
+        one, which needs an enabled policy. A new `dsl_json` is validated like on create.
 
-                ``PATCH /mgt/v1/event-rating-policies/{policy_id}/versions/{policy_version}``; a write: an Idempotency-Key is sent and kept across retries.
+        ``PATCH /mgt/v1/event-rating-policies/{policy_id}/versions/{policy_version}``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: The policy's id, the slug chosen at creation.
-                    policy_version: The version label chosen at creation.
-                    status: Only `draft` versions can be changed or deleted; `active` versions apply from
-                        `effective_at`.
-                    effective_at: The effective_at body value.
-                    dsl_json: The dsl_json body value.
+        Args:
+            policy_id: The policy's id, the slug chosen at creation.
+            policy_version: The version label chosen at creation.
+            status: Only `draft` versions can be changed or deleted; `active` versions apply from
+                `effective_at`.
+            effective_at: The effective_at body value.
+            dsl_json: The dsl_json body value.
         """
         return self._send(
             _OP_UPDATE_VERSION,
@@ -616,19 +630,22 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Result[m_billing_mgt.EventRatingPolicy]:
         """Create an event rating policy, or rename or re-enable the one with the same id.
 
-                Keyed by `policy_id`: 201 when new, 200 when the existing policy was updated. An omitted `status`
-                means `active`, also for an existing policy. Known server issue: this handler writes its own reply,
-                so a retry that reuses an Idempotency-Key the route has already answered gets no response until the
-                client times out. After a timeout, read the resource back before calling again.
+        Keyed by `policy_id`: 201 when new, 200 when the existing policy was updated. An omitted `status`
+        means `active`, also for an existing policy. Known server issue: this handler writes its own reply,
+        so a retry that reuses an Idempotency-Key the route has already answered gets no response until the
+        client times out. After a timeout, read the resource back before calling again.
 
-                ``POST /mgt/v1/event-rating-policies``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/event-rating-policies``; a write: an Idempotency-Key is sent and kept across retries.
+
+        The server never answers a replay of a key it already answered, so the client does not retry this call
+        after an unclear failure; if it times out, check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    policy_id: A slug you choose; it identifies the policy.
-                    name: The name body value.
-                    status: The status body value.
+        Args:
+            policy_id: A slug you choose; it identifies the policy.
+            name: The name body value.
+            status: The status body value.
         """
         return self._send(
             _OP_UPSERT,
@@ -656,17 +673,17 @@ class ServiceRatingPoliciesApi(AreaApi):
     ) -> Result[m_billing_mgt.EventRatingPolicyVersionValidationResult]:
         """Check a policy DSL document without storing it.
 
-                Compiles `dsl_json` and checks that the features and meters it names exist, that the meters have
-                `semantic_kind` `outcome` and are mapped to those features. Problems are reported in the answer
-                (`valid: false`), not as an error status. The server answers 201 and requires an Idempotency-Key
-                here (the contract says 200 and an optional key).
+        Compiles `dsl_json` and checks that the features and meters it names exist, that the meters have
+        `semantic_kind` `outcome` and are mapped to those features. Problems are reported in the answer
+        (`valid: false`), not as an error status. The server answers 201 and requires an Idempotency-Key
+        here (the contract says 200 and an optional key).
 
-                ``POST /mgt/v1/event-rating-policies/versions:validate``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/event-rating-policies/versions:validate``; a write: an Idempotency-Key is sent and kept across retries.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    dsl_json: The dsl_json body value.
+        Args:
+            dsl_json: The dsl_json body value.
         """
         return self._send(
             _OP_VALIDATE_VERSION,

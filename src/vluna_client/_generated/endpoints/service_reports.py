@@ -69,6 +69,7 @@ _OP_SETTLEMENTS: Operation[m_gate_reports.GateOpsSettlementReportResult] = Opera
     result_type=m_gate_reports.GateOpsSettlementReportResult,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -129,6 +130,7 @@ _OP_SETTLEMENTS_SELF: Operation[m_gate_reports.GateOpsSettlementReportResult] = 
     result_type=m_gate_reports.GateOpsSettlementReportResult,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -194,6 +196,7 @@ _OP_USAGE: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
     result_type=m_gate_reports.GateOpsUsageReportResult,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -259,6 +262,7 @@ _OP_USAGE_SELF: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
     result_type=m_gate_reports.GateOpsUsageReportResult,
     pagination=None,
     not_served=True,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -285,25 +289,25 @@ class ServiceReportsApi(AreaApi):
     ) -> Result[m_gate_reports.GateOpsSettlementReportResult]:
         """Query the realm-wide settlement and funding report.
 
-                Shows how rated usage was paid for (wallet, grants, budgets), per time bucket and grouped by one of
-                the allowed `group_by` combinations. Call it with `realm_admin=True` (the header `X-Realm-Admin:
-                true` is mandatory here). Page with `cursor` in the body. Not served by the open-source server
-                (404).
+        Shows how rated usage was paid for (wallet, grants, budgets), per time bucket and grouped by one of
+        the allowed `group_by` combinations. Call it with `realm_admin=True` (the header `X-Realm-Admin:
+        true` is mandatory here). Page with `cursor` in the body. Not served by the open-source server
+        (404).
 
-                ``POST /mgt/v1/reports/settlements``.
+        ``POST /mgt/v1/reports/settlements``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    time: The reported period and its bucket size.
-                    group_by: Dimensions to group by; `bucket_start` is added when missing.
-                    metrics: The metrics body value.
-                    dim_filters: The dim_filters body value.
-                    metric_filters: The metric_filters body value.
-                    limit: Rows per page.
-                    cursor: The `meta.next_cursor` of the previous page.
+        Args:
+            time: The reported period and its bucket size.
+            group_by: Dimensions to group by; `bucket_start` is added when missing.
+            metrics: The metrics body value.
+            dim_filters: The dim_filters body value.
+            metric_filters: The metric_filters body value.
+            limit: Rows per page.
+            cursor: The `meta.next_cursor` of the previous page.
         """
         return self._send(
             _OP_SETTLEMENTS,
@@ -345,25 +349,25 @@ class ServiceReportsApi(AreaApi):
     ) -> Result[m_gate_reports.GateOpsSettlementReportResult]:
         """Query the settlement report of one billing user only.
 
-                The same query and answer as the realm-wide settlement report, restricted by the server to the
-                resolved billing user. With the service key, name the user with X-Principal-Id and X-User-Id
-                (optional here, as the contract lists no binding headers). Not served by the open-source server
-                (404).
+        The same query and answer as the realm-wide settlement report, restricted by the server to the
+        resolved billing user. With the service key, name the user with X-Principal-Id and X-User-Id
+        (optional here, as the contract lists no binding headers). Not served by the open-source server
+        (404).
 
-                ``POST /mgt/v1/reports/settlements/self``.
+        ``POST /mgt/v1/reports/settlements/self``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: principal_id, user_id.
 
-                Args:
-                    time: The reported period and its bucket size.
-                    group_by: Dimensions to group by; `bucket_start` is added when missing.
-                    metrics: The metrics body value.
-                    dim_filters: The dim_filters body value.
-                    metric_filters: The metric_filters body value.
-                    limit: Rows per page.
-                    cursor: The `meta.next_cursor` of the previous page.
+        Args:
+            time: The reported period and its bucket size.
+            group_by: Dimensions to group by; `bucket_start` is added when missing.
+            metrics: The metrics body value.
+            dim_filters: The dim_filters body value.
+            metric_filters: The metric_filters body value.
+            limit: Rows per page.
+            cursor: The `meta.next_cursor` of the previous page.
         """
         return self._send(
             _OP_SETTLEMENTS_SELF,
@@ -410,30 +414,30 @@ class ServiceReportsApi(AreaApi):
     ) -> Result[m_gate_reports.GateOpsUsageReportResult]:
         """Query the realm-wide usage, revenue and cost report.
 
-                Groups rated usage of every billing account by the dimensions in `group_by` and returns the
-                requested metrics per time bucket. Call it with `realm_admin=True` (the header `X-Realm-Admin: true`
-                is mandatory here). Page through long results by sending `meta.next_cursor` back as `cursor` in the
-                body. Not served by the open-source server (404).
+        Groups rated usage of every billing account by the dimensions in `group_by` and returns the
+        requested metrics per time bucket. Call it with `realm_admin=True` (the header `X-Realm-Admin: true`
+        is mandatory here). Page through long results by sending `meta.next_cursor` back as `cursor` in the
+        body. Not served by the open-source server (404).
 
-                ``POST /mgt/v1/reports/usage``.
+        ``POST /mgt/v1/reports/usage``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: realm_admin.
 
-                Args:
-                    time: The reported period and its bucket size.
-                    group_by: Dimensions to group by; `bucket_start` is added when missing.
-                    aggregate: How rows are aggregated over time.
-                    compare: Also return the previous period of the same length.
-                    top_k: Keep the N best groups ranked by `order_by_metric` over the whole period.
-                    order_by_metric: A value the usage report can sum, count or filter on.
-                    order: Ranking direction for `top_k`; `desc` when left out.
-                    metrics: The metrics body value.
-                    dim_filters: The dim_filters body value.
-                    metric_filters: The metric_filters body value.
-                    limit: Rows per page.
-                    cursor: The `meta.next_cursor` of the previous page.
+        Args:
+            time: The reported period and its bucket size.
+            group_by: Dimensions to group by; `bucket_start` is added when missing.
+            aggregate: How rows are aggregated over time.
+            compare: Also return the previous period of the same length.
+            top_k: Keep the N best groups ranked by `order_by_metric` over the whole period.
+            order_by_metric: A value the usage report can sum, count or filter on.
+            order: Ranking direction for `top_k`; `desc` when left out.
+            metrics: The metrics body value.
+            dim_filters: The dim_filters body value.
+            metric_filters: The metric_filters body value.
+            limit: Rows per page.
+            cursor: The `meta.next_cursor` of the previous page.
         """
         return self._send(
             _OP_USAGE,
@@ -485,30 +489,30 @@ class ServiceReportsApi(AreaApi):
     ) -> Result[m_gate_reports.GateOpsUsageReportResult]:
         """Query the usage report of one billing user only.
 
-                The same query and answer as the realm-wide usage report, restricted by the server to the resolved
-                billing user (and its billing account). With the service key, name the user with X-Principal-Id and
-                X-User-Id (the contract lists no binding headers, so they are optional here). Not served by the
-                open-source server (404).
+        The same query and answer as the realm-wide usage report, restricted by the server to the resolved
+        billing user (and its billing account). With the service key, name the user with X-Principal-Id and
+        X-User-Id (the contract lists no binding headers, so they are optional here). Not served by the
+        open-source server (404).
 
-                ``POST /mgt/v1/reports/usage/self``.
+        ``POST /mgt/v1/reports/usage/self``.
 
-                Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
+        Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Optional bindings: principal_id, user_id.
 
-                Args:
-                    time: The reported period and its bucket size.
-                    group_by: Dimensions to group by; `bucket_start` is added when missing.
-                    aggregate: How rows are aggregated over time.
-                    compare: Also return the previous period of the same length.
-                    top_k: Keep the N best groups ranked by `order_by_metric` over the whole period.
-                    order_by_metric: A value the usage report can sum, count or filter on.
-                    order: Ranking direction for `top_k`; `desc` when left out.
-                    metrics: The metrics body value.
-                    dim_filters: The dim_filters body value.
-                    metric_filters: The metric_filters body value.
-                    limit: Rows per page.
-                    cursor: The `meta.next_cursor` of the previous page.
+        Args:
+            time: The reported period and its bucket size.
+            group_by: Dimensions to group by; `bucket_start` is added when missing.
+            aggregate: How rows are aggregated over time.
+            compare: Also return the previous period of the same length.
+            top_k: Keep the N best groups ranked by `order_by_metric` over the whole period.
+            order_by_metric: A value the usage report can sum, count or filter on.
+            order: Ranking direction for `top_k`; `desc` when left out.
+            metrics: The metrics body value.
+            dim_filters: The dim_filters body value.
+            metric_filters: The metric_filters body value.
+            limit: Rows per page.
+            cursor: The `meta.next_cursor` of the previous page.
         """
         return self._send(
             _OP_USAGE_SELF,

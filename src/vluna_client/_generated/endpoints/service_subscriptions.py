@@ -32,6 +32,7 @@ _OP_GET: Operation[m_billing.Subscription] = Operation(
     result_type=m_billing.Subscription,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -59,6 +60,7 @@ _OP_LIST: Operation[m_billing.Subscription] = Operation(
     result_type=m_billing.Subscription,
     pagination="meta",
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -78,16 +80,16 @@ class ServiceSubscriptionsApi(AreaApi):
     ) -> Result[m_billing.Subscription]:
         """Read one subscription with its items.
 
-                The contract's `billing_account_id` query parameter is left out for the same reason as in
-                `invoices.list`.
+        The contract's `billing_account_id` query parameter is left out for the same reason as in
+        `invoices.list`.
 
-                ``GET /mgt/v1/subscriptions/{subscription_id}``.
+        ``GET /mgt/v1/subscriptions/{subscription_id}``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    subscription_id: Vluna's subscription id.
-                    expand: `items.catalog_price` inlines the catalog price of each item.
+        Args:
+            subscription_id: Vluna's subscription id.
+            expand: `items.catalog_price` inlines the catalog price of each item.
         """
         return self._send(
             _OP_GET,
@@ -122,19 +124,19 @@ class ServiceSubscriptionsApi(AreaApi):
     ) -> Page[m_billing.Subscription]:
         """List the billing account's subscriptions, newest first.
 
-                The account is the one chosen by the headers; the contract's `billing_account_id` query parameter is
-                left out for the same reason as in `invoices.list`.
+        The account is the one chosen by the headers; the contract's `billing_account_id` query parameter is
+        left out for the same reason as in `invoices.list`.
 
-                ``GET /mgt/v1/subscriptions``.
+        ``GET /mgt/v1/subscriptions``.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
-                Args:
-                    status: Only subscriptions in this state.
-                    q: Case-insensitive search in the subscription id and the provider subscription id.
-                    limit: Page size (the server caps it at 100).
-                    cursor: The `meta.next_cursor` of the previous page.
-                    expand: `items.catalog_price` inlines the catalog price of each item.
+        Args:
+            status: Only subscriptions in this state.
+            q: Case-insensitive search in the subscription id and the provider subscription id.
+            limit: Page size (the server caps it at 100).
+            cursor: The `meta.next_cursor` of the previous page.
+            expand: `items.catalog_price` inlines the catalog price of each item.
         """
         return self._send_page(
             _OP_LIST,

@@ -50,6 +50,7 @@ _OP_ADJUST: Operation[m_billing.WalletBalanceResponse] = Operation(
     result_type=m_billing.WalletBalanceResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -80,6 +81,7 @@ _OP_CONSUME: Operation[m_billing.WalletConsumeResponse] = Operation(
     result_type=m_billing.WalletConsumeResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=201,
 )
 
@@ -103,6 +105,7 @@ _OP_GET_BALANCE: Operation[m_billing.WalletBalanceWithBreakdownResponse] = Opera
     result_type=m_billing.WalletBalanceWithBreakdownResponse,
     pagination=None,
     not_served=False,
+    replay_hangs=False,
     success_status=200,
 )
 
@@ -128,23 +131,23 @@ class ServiceWalletApi(AreaApi):
     ) -> Result[m_billing.WalletBalanceResponse]:
         """Add to or subtract from the user's wallet (grant, debit or correction).
 
-                Writes one signed ledger entry. Unlike consume, an adjustment may take the balance below zero. The
-                origin, reason code, note and request id are stored as labels of the entry. As with consume, the
-                Idempotency-Key names the entry, so a repeat writes nothing. The server answers 201 (the contract
-                says 200).
+        Writes one signed ledger entry. Unlike consume, an adjustment may take the balance below zero. The
+        origin, reason code, note and request id are stored as labels of the entry. As with consume, the
+        Idempotency-Key names the entry, so a repeat writes nothing. The server answers 201 (the contract
+        says 200).
 
-                ``POST /mgt/v1/wallet/adjustments``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/wallet/adjustments``; a write: an Idempotency-Key is sent and kept across retries.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    delta: A base-10 integer carried as a JSON string so that no precision is lost.
-                    unit: The only unit the server accepts.
-                    kind: `debit` is booked as consumption; `grant` and `adjustment` as an adjustment.
-                    origin: Where an adjustment comes from; stored as labels of the ledger entry.
-                    reason_code: A short machine-readable reason.
-                    note: A note for humans.
-                    request_id: Your id for auditing; used as the source reference when `origin.ref` is absent.
+        Args:
+            delta: A base-10 integer carried as a JSON string so that no precision is lost.
+            unit: The only unit the server accepts.
+            kind: `debit` is booked as consumption; `grant` and `adjustment` as an adjustment.
+            origin: Where an adjustment comes from; stored as labels of the ledger entry.
+            reason_code: A short machine-readable reason.
+            note: A note for humans.
+            request_id: Your id for auditing; used as the source reference when `origin.ref` is absent.
         """
         return self._send(
             _OP_ADJUST,
@@ -183,21 +186,21 @@ class ServiceWalletApi(AreaApi):
     ) -> Result[m_billing.WalletConsumeResponse]:
         """Take an amount of XUSD out of the user's wallet, refusing to go below zero.
 
-                Debits the wallet ledger in one transaction. When the balance would become negative nothing is
-                written and the call fails with 402. The Idempotency-Key also names the ledger entry: a second call
-                with the same key writes nothing and answers the current balance with `replay: true`. The server
-                answers 201 (the contract says 200).
+        Debits the wallet ledger in one transaction. When the balance would become negative nothing is
+        written and the call fails with 402. The Idempotency-Key also names the ledger entry: a second call
+        with the same key writes nothing and answers the current balance with `replay: true`. The server
+        answers 201 (the contract says 200).
 
-                ``POST /mgt/v1/wallet/consume``; a write: an Idempotency-Key is sent and kept across retries.
+        ``POST /mgt/v1/wallet/consume``; a write: an Idempotency-Key is sent and kept across retries.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    amount: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
-                        (the server parses it as a double).
-                    unit: The only unit the server accepts.
-                    subject: Accepted for compatibility; the OSS server ignores it.
-                    source_ref: Your reference for the debit (an order or job id), stored on the ledger entry.
+        Args:
+            amount: A non-negative base-10 integer carried as a JSON string, at most 9007199254740991
+                (the server parses it as a double).
+            unit: The only unit the server accepts.
+            subject: Accepted for compatibility; the OSS server ignores it.
+            source_ref: Your reference for the debit (an order or job id), stored on the ledger entry.
         """
         return self._send(
             _OP_CONSUME,
@@ -229,12 +232,12 @@ class ServiceWalletApi(AreaApi):
     ) -> Result[m_billing.WalletBalanceWithBreakdownResponse]:
         """Read the spendable balance of a user, with its grants.
 
-                ``GET /mgt/v1/wallet/balance``.
+        ``GET /mgt/v1/wallet/balance``.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
-                Args:
-                    refresh_grants: Materialise pending grants before computing the balance (slower, idempotent).
+        Args:
+            refresh_grants: Materialise pending grants before computing the balance (slower, idempotent).
         """
         return self._send(
             _OP_GET_BALANCE,
