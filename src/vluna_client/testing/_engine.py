@@ -31,7 +31,7 @@ from ._jsutil import (
     string_list,
 )
 from ._jwt import TokenError, decode_hs256, encode_hs256
-from ._records import CancelRecord, CommitLineRecord, CommitRecord, Ledger, LeaseRecord
+from ._records import CancelRecord, CommitLineRecord, CommitRecord, LeaseRecord, Ledger
 
 __all__ = ["CallContext", "Engine", "FeatureSpec"]
 
@@ -42,8 +42,9 @@ FeatureSpec = Union[Iterable[str], Mapping[str, Iterable[str]]]
 UNLIMITED = -1
 FALLBACK_FAMILY = "auto.registry"
 LATE_COMMIT_GRACE_MS = 60_000
-TOKEN_AUDIENCE = "oss.vluna.ai"
+TOKEN_AUDIENCE = "oss.vluna.ai"  # noqa: S105 - a JWT audience, not a secret
 PRODUCT_PAGE_MAX = 200
+ISSUER_BASE = "https://api.vluna.ai"
 
 _IDENTIFIER_ALLOWED = re.compile(r"^[a-z0-9._/@:-]+$")
 _IDENTIFIER_EDGE = re.compile(r"^[a-z0-9]$")
@@ -144,7 +145,7 @@ def _trimmed_token(body: Dict[str, Any]) -> str:
     if not js_truthy(raw):
         return ""
     if not isinstance(raw, str):
-        raise UnexpectedError("(body?.lease_token || \"\").trim is not a function")
+        raise UnexpectedError('(body?.lease_token || "").trim is not a function')
     return js_trim(raw)
 
 
@@ -308,7 +309,6 @@ class Engine:
         features: Optional[FeatureSpec],
         ledger: Ledger,
         clock: Callable[[], datetime],
-        issuer_base: Callable[[], str],
     ) -> None:
         self.lock = threading.RLock()
         self.realm_id = realm_id
@@ -316,7 +316,6 @@ class Engine:
         self.lease_ttl_seconds = lease_ttl_seconds
         self.ledger = ledger
         self.now = clock
-        self._issuer_base = issuer_base
         self.token_secret = secrets.token_bytes(32)
         self.started_at = clock()
         self.accounts: Dict[str, _Account] = {}
@@ -594,8 +593,11 @@ class Engine:
     # ----------------------------------------------------------------- tokens
 
     def issuer(self) -> str:
-        """JWT issuer for this realm (the server uses its public URL + ``/realms/<realm>``)."""
-        return f"{self._issuer_base()}/realms/{self.realm_id}"
+        """JWT issuer for this realm: the server's default public URL + ``/realms/<realm>``.
+
+        A constant base (not the emulator's own URL) keeps tokens valid whatever port the emulator gets.
+        """
+        return f"{ISSUER_BASE}/realms/{self.realm_id}"
 
     def mint_token(
         self,
@@ -698,7 +700,7 @@ class Engine:
         scopes = self._platform_scopes(data.get("scopes"))
         ttl_raw = data.get("session_ttl_sec")
         ttl_input = ttl_raw if isinstance(ttl_raw, (int, float)) and not isinstance(ttl_raw, bool) else 900
-        ttl = 900 if not math.isfinite(ttl_input) or math.floor(ttl_input) <= 0 else int(math.floor(ttl_input))
+        ttl = 900 if not math.isfinite(ttl_input) or math.floor(ttl_input) <= 0 else math.floor(ttl_input)
         ttl = min(max(ttl, 60), 3600)
         traits = self._traits(data.get("traits"))
         nonce = data.get("nonce") if isinstance(data.get("nonce"), str) else None
@@ -854,7 +856,8 @@ class Engine:
                 headers={"Retry-After": str(max(1, seconds))},
             )
         if used + 1 + 3 >= limit:
-            hints.append({"type": "rate.limit", "seconds": seconds, "remaining": limit - used - 1, "until": iso_ms(end)})
+            remaining = limit - used - 1
+            hints.append({"type": "rate.limit", "seconds": seconds, "remaining": remaining, "until": iso_ms(end)})
         return key
 
     def _coverage_hints(
@@ -873,7 +876,9 @@ class Engine:
         if not priced:
             return
         balance = max(0, available)
-        coverage = [(balance // price.unit_price_xusd if price.unit_price_xusd > 0 else 0, price) for _, price in priced]
+        coverage = [
+            (balance // price.unit_price_xusd if price.unit_price_xusd > 0 else 0, price) for _, price in priced
+        ]
         best_available, best_price = 0, priced[0][1]
         for covered, price in coverage:
             if covered > best_available:
@@ -1016,9 +1021,7 @@ class Engine:
             return []
         return _unique(unknown)
 
-    def _commit_response(
-        self, code: str, computations: List[_Computation], budget_id: Optional[str]
-    ) -> Dict[str, Any]:
+    def _commit_response(self, code: str, computations: List[_Computation], budget_id: Optional[str]) -> Dict[str, Any]:
         computed_at = iso_ms(self.now())
         lines = []
         for comp in computations:
@@ -1376,10 +1379,16 @@ class Engine:
         balance = wallet.available if wallet is not None else 0
         notes = ([] if wallet is not None else ["no active grants"]) + [f"feature={feature_code}"]
         if price.unit_price_xusd <= 0:
-            coverage: Dict[str, Any] = {"basis": "xusd", "balance_xusd": str(balance), "max_quantity_minor_estimated": "0"}
+            coverage: Dict[str, Any] = {
+                "basis": "xusd",
+                "balance_xusd": str(balance),
+                "max_quantity_minor_estimated": "0",
+            }
             if optimistic:
                 coverage["optimistic_quantity_minor"] = "0"
-            coverage.update({"advisory": True, "as_of": iso_ms(now), "notes": "; ".join([*notes, "pricing unavailable"])})
+            coverage["advisory"] = True
+            coverage["as_of"] = iso_ms(now)
+            coverage["notes"] = "; ".join([*notes, "pricing unavailable"])
             return coverage
         blocks, rest = divmod(balance, price.unit_price_xusd)
         coverage = {
@@ -1464,7 +1473,8 @@ class Engine:
         ]
         items = rows[:page]
         has_more = len(rows) > page
-        expand = set(query.get("expand") if isinstance(query.get("expand"), list) else [query.get("expand")])
+        raw_expand = query.get("expand")
+        expand = set(raw_expand) if isinstance(raw_expand, list) else {raw_expand}
         data = []
         for product in items:
             entry = dict(product)

@@ -13,17 +13,16 @@ import json
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, List, Optional, Union
 
 __all__ = [
     "JsonValue",
+    "iso_ms",
     "js_json",
     "js_number",
     "js_string",
     "js_trim",
     "js_truthy",
-    "iso_ms",
-    "ordered_dict",
     "parse_js_date",
     "sha256_hex",
     "string_list",
@@ -195,11 +194,6 @@ def parse_js_date(text: str) -> Optional[datetime]:
     if rfc.tzinfo is None:
         rfc = rfc.replace(tzinfo=timezone.utc)
     return rfc.astimezone(timezone.utc)
-
-
-def ordered_dict(**items: JsonValue) -> Dict[str, JsonValue]:
-    """Build a dict dropping ``None`` values, as ``JSON.stringify`` drops ``undefined`` properties."""
-    return {key: value for key, value in items.items() if value is not None}
 
 
 def string_list(value: JsonValue) -> List[str]:

@@ -11,8 +11,8 @@ __all__ = [
     "CancelRecord",
     "CommitLineRecord",
     "CommitRecord",
-    "Ledger",
     "LeaseRecord",
+    "Ledger",
     "RequestRecord",
 ]
 

@@ -1,0 +1,101 @@
+"""Command line for the emulator.
+
+``python -m vluna_client.testing serve`` runs it in the foreground (until Ctrl-C or SIGTERM) and prints the
+``export VLUNA_...=...`` lines that point a client at it. ``python -m vluna_client.testing run -- CMD ARGS...``
+starts it, runs ``CMD`` with those variables set, stops it and exits with ``CMD``'s status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from types import FrameType
+from typing import List, Optional
+
+from ._emulator import Emulator
+
+
+def _add_emulator_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (default: 0, an ephemeral port)")
+    parser.add_argument("--realm-id", default=None, help="realm id (default: random)")
+    parser.add_argument("--key-id", default=None, help="service key id (default: random pk-...)")
+    parser.add_argument("--key-secret", default=None, help="base64 service key secret (default: random)")
+    parser.add_argument("--price-per-unit-xusd", type=int, default=10, help="default meter price (default: 10)")
+    parser.add_argument("--strict", action="store_true", help="refuse stale timestamps and reused nonces")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vluna_client.testing", description="A local Vluna emulator for development and tests."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the emulator and print its VLUNA_* variables")
+    _add_emulator_options(serve)
+    run = commands.add_parser("run", help="run a command with VLUNA_* pointing at a fresh emulator")
+    _add_emulator_options(run)
+    run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+    return parser
+
+
+def _emulator(args: argparse.Namespace) -> Emulator:
+    return Emulator(
+        host=args.host,
+        port=args.port,
+        realm_id=args.realm_id,
+        key_id=args.key_id,
+        key_secret=args.key_secret,
+        price_per_unit_xusd=args.price_per_unit_xusd,
+        strict=args.strict,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    command = list(args.cmd)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print("run: give the command to run after --", file=sys.stderr)
+        return 2
+    with _emulator(args) as emulator:
+        env = dict(os.environ, **emulator.env())
+        try:
+            completed = subprocess.run(command, env=env, check=False)  # noqa: S603 - the user's own command
+        except FileNotFoundError:
+            print(f"run: command not found: {command[0]}", file=sys.stderr)
+            return 127
+        except KeyboardInterrupt:
+            return 130
+    return completed.returncode
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point: ``serve`` prints ``export`` lines and serves until stopped; ``run`` wraps a command."""
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    with _emulator(args) as emulator:
+        # The secret is printed on purpose: it is a throwaway key that only this local process accepts.
+        for name, value in emulator.env().items():
+            print(f"export {name}={shlex.quote(value)}")
+        print(f"# vluna emulator listening on {emulator.url} (Ctrl-C to stop)", file=sys.stderr)
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""The request pipeline: routing, body parsing, realm and auth guards, idempotency, envelopes and faults.
+
+It reproduces the order in which the real server (NestJS on Fastify) processes a request: route lookup (404),
+body parsing (400/413/415), the realm guard (400/404), authentication (401/403), runtime bindings (401/403), the
+HTTP idempotency interceptor (400/409/replay) and finally the handler, whose result is wrapped in the success
+envelope or turned into the production error envelope.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
+from urllib.parse import parse_qs
+
+from ._engine import CallContext, Engine
+from ._errors import HttpError, UnexpectedError
+from ._faults import Fault, Faults, default_fail_code
+from ._jsutil import JsonValue, iso_ms, js_json, js_trim, parse_js_date, sha256_hex
+from ._records import Ledger, RequestRecord
+from ._svcauth import ServiceAuthFailure, ServiceKey, verify_service_request
+
+__all__ = ["App", "Request", "Response"]
+
+logger = logging.getLogger("vluna_client.testing")
+
+BODY_LIMIT = 1024 * 1024
+EXPOSE_HEADERS = "WWW-Authenticate, X-Permissions-Changed, X-Request-Id, traceparent"
+UNEXPECTED_MESSAGE = "Unexpected server error. Please try again later."
+WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass
+class Request:
+    """An HTTP request as the server sees it.
+
+    Attributes:
+        method: HTTP method.
+        target: the raw request target (path and query exactly as received).
+        headers: values by lower-case name, duplicates combined the way Node.js combines them.
+        body: raw body bytes.
+        body_too_large: the declared body exceeded the 1 MiB limit and was not read.
+    """
+
+    method: str
+    target: str
+    headers: Dict[str, str]
+    body: bytes = b""
+    body_too_large: bool = False
+
+
+@dataclass
+class Response:
+    """What to send back (or, with ``drop``, what was computed and then withheld)."""
+
+    status: int
+    body: bytes
+    headers: List[Tuple[str, str]] = field(default_factory=list)
+    drop: bool = False
+
+
+@dataclass(frozen=True)
+class _Route:
+    name: str
+    surface: str  # "none", "mgt" (SVC-AUTH or bearer) or "api" (bearer only)
+    runtime: bool = False  # needs a runtime billing user (X-Principal-Id + X-User-Id with SVC-AUTH)
+    idempotent: bool = False  # HTTP idempotency interceptor (Idempotency-Key required)
+
+
+_ROUTES: Dict[Tuple[str, str], _Route] = {
+    ("GET", "/health"): _Route("health", "none"),
+    ("POST", "/mgt/v1/token/issue"): _Route("token_issue", "mgt", idempotent=True),
+    ("POST", "/mgt/v1/gate/authorize"): _Route("authorize", "mgt", runtime=True, idempotent=True),
+    ("POST", "/mgt/v1/gate/commits"): _Route("commit", "mgt", runtime=True, idempotent=True),
+    ("POST", "/mgt/v1/gate/commits/batch"): _Route("commit_batch", "mgt", runtime=True, idempotent=True),
+    ("POST", "/mgt/v1/gate/cancel"): _Route("cancel", "mgt", runtime=True, idempotent=True),
+    ("POST", "/mgt/v1/gate/ingest"): _Route("ingest", "mgt", runtime=True, idempotent=True),
+    ("GET", "/mgt/v1/gate/limits"): _Route("limits", "mgt", runtime=True),
+    ("GET", "/mgt/v1/gate/meters"): _Route("meters", "mgt", runtime=True),
+    ("GET", "/mgt/v1/wallet/balance"): _Route("wallet_balance", "mgt", runtime=True),
+    ("GET", "/api/v1/wallet/balance"): _Route("wallet_balance", "api", runtime=True),
+    ("GET", "/api/v1/catalog/products"): _Route("catalog_products", "api"),
+}
+
+
+def _detect_scheme(authorization: str) -> Optional[str]:
+    lowered = js_trim(authorization).lower()
+    if lowered.startswith(("svc-auth ", "srv-auth ")):
+        return "service"
+    if lowered.startswith("bearer "):
+        return "bearer"
+    return None
+
+
+def _success(data: JsonValue, *, meta: Optional[Dict[str, Any]] = None, hints: Optional[List[Any]] = None) -> bytes:
+    envelope: Dict[str, Any] = {"ok": True, "code": "OK", "data": data}
+    if meta is not None:
+        envelope["meta"] = meta
+    if hints:
+        envelope["hints"] = hints
+    return js_json(envelope).encode("utf-8")
+
+
+def _error_body(error: HttpError) -> bytes:
+    envelope: Dict[str, Any] = {"ok": False, "code": error.code, "message": error.message}
+    envelope["meta"] = {**error.meta, "status": error.status}
+    if error.hints:
+        envelope["hints"] = error.hints
+    return js_json(envelope).encode("utf-8")
+
+
+def _unexpected_body() -> bytes:
+    # Non-HTTP failures reach the filter's fallback branch: no meta, a fixed message.
+    return js_json({"ok": False, "code": "SERVER.UNEXPECTED", "message": UNEXPECTED_MESSAGE}).encode("utf-8")
+
+
+def _reject_forbidden_keys(value: JsonValue) -> None:
+    # Fastify parses JSON with secure-json-parse, which refuses __proto__ keys.
+    if isinstance(value, dict):
+        if "__proto__" in value:
+            raise HttpError(400, "VALIDATION.INVALID_INPUT", "Object contains forbidden prototype property")
+        for item in value.values():
+            _reject_forbidden_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            _reject_forbidden_keys(item)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+class App:
+    """Turns a :class:`Request` into a :class:`Response` (thread-safe; one request mutates state at a time)."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        faults: Faults,
+        ledger: Ledger,
+        key: ServiceKey,
+        other_realms: Set[str],
+        strict: bool,
+        strict_window_seconds: float,
+        stopping: threading.Event,
+    ) -> None:
+        self.engine = engine
+        self.faults = faults
+        self.ledger = ledger
+        self.keys = {key.key_id: key}
+        self.realms = {key.realm_id, *other_realms}
+        self.strict = strict
+        self.strict_window_seconds = strict_window_seconds
+        self.stopping = stopping
+        self.idempotency_cache: Dict[Tuple[str, str, str, str], Tuple[str, int, bytes, List[Tuple[str, str]]]] = {}
+        self.seen_nonces: Dict[Tuple[str, str], float] = {}
+
+    # ----------------------------------------------------------------- entry point
+
+    def handle(self, request: Request) -> Response:
+        """Process one request, applying at most one scheduled fault, and log it to the ledger."""
+        path, _, query = request.target.partition("?")
+        fault = self.faults.take(request.method, path)
+        if fault is not None and fault.kind == "delay":
+            self.stopping.wait(fault.seconds)
+        replayed = False
+        if fault is not None and fault.kind in ("fail", "rate_limit"):
+            response = self._fault_response(fault)
+        else:
+            with self.engine.lock:
+                response, replayed = self._process(request, path, query)
+        if fault is not None and fault.kind == "drop":
+            response.drop = True
+        self.ledger._append_request(
+            RequestRecord(
+                method=request.method,
+                path=path,
+                query=query,
+                idempotency_key=request.headers.get("idempotency-key"),
+                status=response.status,
+                replayed=replayed,
+                fault=fault.kind if fault is not None else None,
+                dropped=response.drop,
+            )
+        )
+        # Never log headers or bodies: they carry signatures, bearer tokens and (for token/issue) new tokens.
+        logger.debug("%s %s -> %d%s", request.method, path, response.status, " (dropped)" if response.drop else "")
+        return response
+
+    def _fault_response(self, fault: Fault) -> Response:
+        headers = [("Content-Type", "application/json; charset=utf-8")]
+        if fault.kind == "rate_limit":
+            seconds = int(fault.seconds)
+            until = iso_ms(datetime.fromtimestamp(time.time() + seconds, tz=timezone.utc))
+            error = HttpError(
+                429,
+                "LIMIT.RATE_EXCEEDED",
+                "rate limit exceeded",
+                hints=[{"type": "rate.limit", "seconds": seconds, "remaining": 0, "until": until}],
+            )
+            headers.append(("Retry-After", str(seconds)))
+            return Response(429, _error_body(error), headers)
+        if fault.status == 500 and fault.code is None and fault.message is None:
+            return Response(500, _unexpected_body(), headers)
+        code = fault.code or default_fail_code(fault.status)
+        message = fault.message or ("service unavailable" if fault.status == 503 else "injected failure")
+        return Response(fault.status, _error_body(HttpError(fault.status, code, message)), headers)
+
+    def _process(self, request: Request, path: str, query: str) -> Tuple[Response, bool]:
+        json_type = [("Content-Type", "application/json; charset=utf-8")]
+        try:
+            status, body, extra, replayed = self._pipeline(request, path, query)
+        except HttpError as error:
+            return Response(error.status, _error_body(error), json_type + list(error.headers.items())), False
+        except UnexpectedError:
+            return Response(500, _unexpected_body(), json_type), False
+        except Exception:
+            logger.exception("vluna emulator internal error on %s %s", request.method, path)
+            return Response(500, _unexpected_body(), json_type), False
+        headers = [*json_type, ("Access-Control-Expose-Headers", EXPOSE_HEADERS), *extra]
+        return Response(status, body, headers), replayed
+
+    # ----------------------------------------------------------------- pipeline
+
+    def _pipeline(self, request: Request, path: str, query: str) -> Tuple[int, bytes, List[Tuple[str, str]], bool]:
+        method = request.method.upper()
+        lookup_path = path[:-1] if len(path) > 1 and path.endswith("/") else path  # ignoreTrailingSlash
+        route = _ROUTES.get(("GET" if method == "HEAD" else method, lookup_path))
+        if route is None:
+            raise HttpError(404, "RESOURCE.NOT_FOUND", f"Cannot {method} {request.target}")
+        body, raw_body = self._parse_body(request, method)
+        if route.surface == "none":
+            return 200, _success({"service": "vluna", "status": "healthy"}), [], False
+
+        realm = js_trim(request.headers.get("x-realm-id", ""))
+        if not realm:
+            raise HttpError(400, "VALIDATION.INVALID_INPUT", "missing_realm")
+        if realm not in self.realms:
+            raise HttpError(
+                404, "AUTH.UNKNOWN_REALM", "unknown_realm", meta={"clear_cached_realm": True, "realm_id": realm}
+            )
+        ctx = self._authenticate(request, route, realm, raw_body)
+        if route.runtime:
+            self._bind_runtime_user(request, ctx)
+
+        if route.idempotent and method in WRITE_METHODS:
+            key = js_trim(request.headers.get("idempotency-key", ""))
+            if not key:
+                raise HttpError(400, "VALIDATION.INVALID_INPUT", "missing_idempotency_key")
+            ctx.idempotency_key = key
+            # The server's cache key: method + path without query + JWT subject (empty for SVC-AUTH) + key.
+            cache_key = (method, path, ctx.sub, key)
+            fingerprint = sha256_hex(js_json(body))
+            hit = self.idempotency_cache.get(cache_key)
+            if hit is not None:
+                if hit[0] != fingerprint:
+                    raise HttpError(409, "WRITE.INVALID_PAYLOAD", "idempotency_conflict")
+                return hit[1], hit[2], hit[3], True
+            status, payload, extra = self._run(route, ctx, body, query)
+            self.idempotency_cache[cache_key] = (fingerprint, status, payload, extra)
+            return status, payload, extra, False
+        status, payload, extra = self._run(route, ctx, body, query)
+        return status, payload, extra, False
+
+    def _parse_body(self, request: Request, method: str) -> Tuple[JsonValue, bytes]:
+        """Parse like Fastify: bodies of GET/HEAD are ignored; JSON and text/plain are the only known types."""
+        headers = request.headers
+        content_type = headers.get("content-type")
+        has_length = "content-length" in headers or "transfer-encoding" in headers
+        if method in ("GET", "HEAD"):
+            return None, b""
+        if method in ("OPTIONS", "DELETE") and (content_type is None or not has_length):
+            return None, b""
+        if content_type is None:
+            if not request.body and not request.body_too_large:
+                return None, b""
+            raise HttpError(415, "SERVER.UNEXPECTED", "Unsupported Media Type: ")
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type not in ("application/json", "text/plain"):
+            raise HttpError(415, "SERVER.UNEXPECTED", f"Unsupported Media Type: {content_type}")
+        if request.body_too_large:
+            raise HttpError(413, "SERVER.UNEXPECTED", "Request body is too large")
+        if media_type == "text/plain":
+            return request.body.decode("utf-8", errors="replace"), request.body
+        if not request.body:
+            raise HttpError(
+                400, "VALIDATION.INVALID_INPUT", "Body cannot be empty when content-type is set to 'application/json'"
+            )
+        try:
+            parsed = json.loads(request.body.decode("utf-8"), parse_constant=_no_constants)
+        except (ValueError, UnicodeDecodeError) as exc:
+            position = getattr(exc, "pos", 0)
+            message = f"Unexpected token in JSON at position {position}"
+            raise HttpError(400, "VALIDATION.INVALID_INPUT", message) from exc
+        _reject_forbidden_keys(parsed)
+        return parsed, request.body
+
+    def _authenticate(self, request: Request, route: _Route, realm: str, raw_body: bytes) -> CallContext:
+        authorization = request.headers.get("authorization", "")
+        scheme = _detect_scheme(authorization)
+        if route.surface == "mgt" and scheme is None:
+            raise HttpError(401, "AUTH.UNAUTHORIZED", "unsupported_authorization_scheme")
+        if scheme == "service":
+            if route.surface == "api":
+                # Stricter than the real server, whose bearer guard lets any "SVC-AUTH ..." header through on
+                # /api/v1 without verifying it: the emulator treats it as what it is, a request without a token.
+                raise HttpError(401, "AUTH.UNAUTHORIZED", "missing_token")
+            return self._verify_service(request, raw_body)
+        parts = authorization.split(" ")
+        token = parts[1] if authorization.lower().startswith("bearer ") and len(parts) > 1 else ""
+        if not token:
+            raise HttpError(401, "AUTH.UNAUTHORIZED", "missing_token")
+        user = self.engine.verify_token(token, realm)
+        return CallContext(scheme="bearer", sub=user.user_id, user=user)
+
+    def _verify_service(self, request: Request, raw_body: bytes) -> CallContext:
+        try:
+            verified = verify_service_request(
+                method=request.method,
+                path_with_query=request.target,
+                headers=request.headers,
+                body=raw_body,
+                keys=self.keys,
+            )
+        except ServiceAuthFailure as failure:
+            raise HttpError(failure.status, failure.code, failure.message) from None
+        if self.strict:
+            self._strict_checks(verified.key_id, verified.timestamp, verified.nonce)
+        return CallContext(scheme="service", key_id=verified.key_id)
+
+    def _strict_checks(self, key_id: str, timestamp: str, nonce: str) -> None:
+        """Beyond the real server (which checks neither): bounded clock skew and single-use nonces."""
+        now = time.time()
+        signed_at = parse_js_date(timestamp)
+        if signed_at is None:
+            raise HttpError(401, "AUTH.INVALID_SERVICE_SIGNATURE", "Timestamp not parseable (strict mode)")
+        if abs(now - signed_at.timestamp()) > self.strict_window_seconds:
+            raise HttpError(401, "AUTH.INVALID_SERVICE_SIGNATURE", "Timestamp outside allowed window (strict mode)")
+        for seen, expires in list(self.seen_nonces.items()):
+            if expires < now:
+                del self.seen_nonces[seen]
+        if (key_id, nonce) in self.seen_nonces:
+            raise HttpError(401, "AUTH.INVALID_SERVICE_SIGNATURE", "Nonce already used (strict mode)")
+        self.seen_nonces[(key_id, nonce)] = now + 2 * self.strict_window_seconds
+
+    def _bind_runtime_user(self, request: Request, ctx: CallContext) -> None:
+        if ctx.scheme != "service":
+            # A platform token carries its own account and user; the server ignores the binding headers then.
+            return
+        headers = request.headers
+        principal_id = js_trim(headers.get("x-principal-id", ""))
+        user_id = js_trim(headers.get("x-user-id", ""))
+        if not principal_id or not user_id:
+            raise HttpError(401, "AUTH.MISSING_RUNTIME_BINDINGS", "x-principal-id and x-user-id are required")
+        account = self.engine.ensure_account(principal_id)
+        provided_account = js_trim(headers.get("x-billing-account-id", ""))
+        if provided_account and provided_account != account.billing_account_id:
+            raise HttpError(403, "AUTH.BILLING_ACCOUNT_MISMATCH", "billing account does not match principal")
+        billing_user = self.engine.ensure_user(account, user_id)
+        provided_user = js_trim(headers.get("x-billing-user-id", ""))
+        if provided_user and provided_user != billing_user.billing_user_id:
+            raise HttpError(403, "AUTH.BILLING_USER_MISMATCH", "billing user does not match user id")
+        ctx.user = billing_user
+
+    def _run(
+        self, route: _Route, ctx: CallContext, body: JsonValue, query: str
+    ) -> Tuple[int, bytes, List[Tuple[str, str]]]:
+        engine = self.engine
+        handlers: Mapping[str, Callable[[], bytes]] = {
+            "token_issue": lambda: _success(engine.issue_token(ctx, body)),
+            "authorize": lambda: self._with_hints(*engine.authorize(ctx, body)),
+            "commit": lambda: self._with_hints(*engine.commit(ctx, body)),
+            "commit_batch": lambda: _success(engine.commit_batch(ctx, body)),
+            "cancel": lambda: _success(engine.cancel(ctx, body)),
+            "ingest": lambda: self._with_hints(*engine.ingest(ctx, body)),
+            "limits": lambda: _success(engine.limits(ctx, _query(query))),
+            "meters": lambda: _success(engine.meters(ctx, _query(query))),
+            "wallet_balance": lambda: _success(engine.wallet_balance(ctx)),
+            "catalog_products": lambda: self._catalog(query),
+        }
+        return 200, handlers[route.name](), []
+
+    @staticmethod
+    def _with_hints(data: Dict[str, Any], hints: List[Any]) -> bytes:
+        return _success(data, hints=hints)
+
+    def _catalog(self, query: str) -> bytes:
+        data, meta = self.engine.catalog_products(_query(query))
+        return _success(data, meta=meta)
+
+
+def _query(query: str) -> Dict[str, JsonValue]:
+    """Parse a query string like Node's ``querystring``: repeated keys become lists, blanks are kept."""
+    parsed = parse_qs(query, keep_blank_values=True)
+    return {key: values[0] if len(values) == 1 else values for key, values in parsed.items()}

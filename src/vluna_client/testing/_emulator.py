@@ -1,0 +1,296 @@
+"""The :class:`Emulator`: a local, in-process Vluna server for tests."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets
+import string
+import threading
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, Type
+
+from ._app import App
+from ._engine import Engine, FeatureSpec
+from ._faults import Faults
+from ._records import Ledger
+from ._server import EmulatorHTTPServer
+from ._svcauth import ServiceKey
+
+if TYPE_CHECKING:
+    import vluna_client
+
+__all__ = ["Emulator"]
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+def _random_key_id() -> str:
+    return "pk-" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(16))
+
+
+class Emulator:
+    """A local Vluna server on 127.0.0.1 that speaks the real wire protocol (think stripe-mock or moto).
+
+    Use it as a context manager (or call :meth:`start`/:meth:`stop`)::
+
+        with Emulator() as emu:
+            client = emu.service_client()
+            ...
+
+    It verifies SVC-AUTH signatures with its own implementation (sharing nothing with ``vluna_client``), mints and
+    checks platform bearer tokens, applies HTTP and database idempotency like the server, and models the gate
+    (authorize, commit, batch, cancel, ingest, limits, meters), wallet balances and a small product catalog.
+    Tests can inject faults through :attr:`faults` and inspect what happened through :attr:`ledger`.
+
+    Deliberate differences from the real server: ``/api/v1`` refuses SVC-AUTH outright (the server lets an
+    unverified ``SVC-AUTH`` header through there); ``Retry-After`` is sent on 429 answers (the server sends none);
+    accounts are postpaid unless :meth:`set_wallet_balance` makes them prepaid (a default server realm is prepaid);
+    every feature has an unlimited monthly quota window unless :meth:`set_quota` sets one; and with ``strict=True``
+    stale timestamps and reused nonces are refused (the server checks neither).
+
+    Args:
+        host: interface to bind (loopback only: this is a test server).
+        port: TCP port, 0 for an ephemeral one.
+        realm_id: realm the service key is bound to (random when omitted).
+        key_id: service key id (``pk-`` + 16 alphanumerics when omitted).
+        key_secret: base64 of the HMAC key bytes (32 random bytes when omitted).
+        price_per_unit_xusd: default price of one unit of any meter.
+        strict: refuse timestamps older/newer than ``strict_window_seconds`` and reused nonces (401).
+        strict_window_seconds: allowed clock skew in strict mode.
+        lease_ttl_seconds: lease lifetime (the server's default is 12 hours).
+        features: explicit feature codes (or code -> meter codes); turns feature auto-registration off.
+        other_realms: further realms that exist but that the service key is not bound to (for 403 paths).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        realm_id: Optional[str] = None,
+        key_id: Optional[str] = None,
+        key_secret: Optional[str] = None,
+        price_per_unit_xusd: int = 10,
+        strict: bool = False,
+        strict_window_seconds: float = 300.0,
+        lease_ttl_seconds: float = 12 * 60 * 60,
+        features: Optional[FeatureSpec] = None,
+        other_realms: Iterable[str] = (),
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.realm_id: str = realm_id or "realm_" + secrets.token_hex(6)
+        self.key_id: str = key_id or _random_key_id()
+        self.key_secret: str = key_secret or base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+        try:
+            secret_bytes = base64.b64decode(self.key_secret, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("key_secret must be standard base64") from exc
+        self._clock_offset = timedelta(0)
+        self._stopping = threading.Event()
+        self.faults = Faults()
+        """Scriptable faults (see :class:`~vluna_client.testing.Faults`)."""
+        self._engine = Engine(
+            realm_id=self.realm_id,
+            price_per_unit_xusd=price_per_unit_xusd,
+            lease_ttl_seconds=lease_ttl_seconds,
+            features=features,
+            ledger=Ledger(lambda: self._engine.lease_snapshots()),
+            clock=self.now,
+        )
+        self.ledger: Ledger = self._engine.ledger
+        """What the emulator recorded (requests, commits, cancels, leases)."""
+        self._app = App(
+            engine=self._engine,
+            faults=self.faults,
+            ledger=self.ledger,
+            key=ServiceKey(key_id=self.key_id, secret=secret_bytes, realm_id=self.realm_id),
+            other_realms=set(other_realms),
+            strict=strict,
+            strict_window_seconds=strict_window_seconds,
+            stopping=self._stopping,
+        )
+        self._server: Optional[EmulatorHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self._lifecycle = threading.Lock()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> Emulator:
+        """Bind and serve on a daemon thread; a no-op when already running. Returns ``self``."""
+        with self._lifecycle:
+            if self._server is not None:
+                return self
+            self._stopping.clear()
+            server = EmulatorHTTPServer((self.host, self.port), self._app)
+            self.port = int(server.server_address[1])
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"vluna-emulator-{self.port}",
+                daemon=True,
+            )
+            thread.start()
+            self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every connection and join all server threads; a no-op when not running."""
+        with self._lifecycle:
+            server, thread = self._server, self._thread
+            if server is None:
+                return
+            self._stopping.set()  # wakes requests sleeping in an injected delay
+            server.shutdown()
+            server.close_connections()
+            server.server_close()
+            if thread is not None:
+                thread.join(5.0)
+            self._server, self._thread = None, None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server is accepting connections."""
+        return self._server is not None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- addresses and credentials
+
+    @property
+    def url(self) -> str:
+        """Origin of the server, e.g. ``http://127.0.0.1:54321``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def service_base_url(self) -> str:
+        """Base URL of the service surface (``<url>/mgt/v1``)."""
+        return self.url + "/mgt/v1"
+
+    @property
+    def bearer_base_url(self) -> str:
+        """Base URL of the bearer surface (``<url>/api/v1``)."""
+        return self.url + "/api/v1"
+
+    def env(self) -> Dict[str, str]:
+        """The ``VLUNA_*`` variables that point a client at this emulator (the secret is a throwaway key)."""
+        return {
+            "VLUNA_SERVICE_BASE_URL": self.service_base_url,
+            "VLUNA_BEARER_BASE_URL": self.bearer_base_url,
+            "VLUNA_REALM_ID": self.realm_id,
+            "VLUNA_SERVICE_KEY_ID": self.key_id,
+            "VLUNA_SERVICE_KEY_SECRET": self.key_secret,
+        }
+
+    def service_client(self, **kwargs: Any) -> vluna_client.ServiceClient:
+        """A ``vluna_client.ServiceClient`` configured for this emulator (extra keyword arguments are passed on)."""
+        import vluna_client
+
+        return vluna_client.ServiceClient(
+            base_url=self.service_base_url,
+            realm_id=self.realm_id,
+            key_id=self.key_id,
+            key_secret=self.key_secret,
+            **kwargs,
+        )
+
+    def bearer_client(self, access_token: str, **kwargs: Any) -> vluna_client.BearerClient:
+        """A ``vluna_client.BearerClient`` for this emulator using ``access_token``."""
+        import vluna_client
+
+        return vluna_client.BearerClient(
+            base_url=self.bearer_base_url,
+            realm_id=self.realm_id,
+            access_token=access_token,
+            **kwargs,
+        )
+
+    # ----------------------------------------------------------------- time
+
+    def now(self) -> datetime:
+        """The emulator's clock: wall-clock UTC plus whatever :meth:`advance_clock` added."""
+        return datetime.now(timezone.utc) + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the emulator's clock forward (lease expiry, token expiry, rate and quota windows) without sleeping.
+
+        Strict-mode timestamp checks keep using the real clock, since clients sign with it.
+        """
+        with self._engine.lock:
+            self._clock_offset += timedelta(seconds=seconds)
+
+    # ----------------------------------------------------------------- scenario configuration
+
+    def set_features(self, features: FeatureSpec) -> None:
+        """Replace the known features (codes, or code -> meter codes) and turn auto-registration off.
+
+        Unknown features then answer 422 ``RESOURCE.NOT_FOUND`` "feature not found", and meters outside a
+        feature's list quarantine a commit with a ``feature.meter_not_allowed`` hint (as the server does).
+        """
+        with self._engine.lock:
+            self._engine.set_features(features)
+
+    def set_price(self, meter_code: str, unit_price_xusd: Optional[int], *, unit_cost_xusd: int = 0) -> None:
+        """Price one unit of a meter in xusd; ``None`` leaves it unpriced (``pricing.not_configured``)."""
+        with self._engine.lock:
+            self._engine.set_price(meter_code, unit_price_xusd, unit_cost_xusd)
+
+    def set_wallet_balance(self, principal_id: str, xusd: int) -> None:
+        """Make the principal's account prepaid with ``xusd`` available.
+
+        Authorize then answers 402 ``SERVER.CONFIG`` "grant balance exhausted" once nothing is left, estimates
+        beyond the balance get ``funding.xusd_shortfall`` and ``quota.remaining`` hints, and applied commits and
+        ingests debit the balance.
+        """
+        with self._engine.lock:
+            self._engine.set_wallet_balance(principal_id, xusd)
+
+    def wallet_balance(self, principal_id: str) -> Optional[int]:
+        """Available prepaid balance of a principal in xusd, or ``None`` for a postpaid (or unknown) account."""
+        with self._engine.lock:
+            account = self._engine.accounts.get(principal_id)
+            wallet = account.wallet if account else None
+            return wallet.available if wallet else None
+
+    def set_rate_limit(self, feature_code: str, limit: Optional[int], window_seconds: int = 60) -> None:
+        """Allow ``limit`` authorizations per user within fixed ``window_seconds`` windows (``None`` removes it).
+
+        Beyond the limit authorize answers 429 ``LIMIT.RATE_EXCEEDED`` with a ``rate.limit`` hint, plus a
+        ``Retry-After`` header that the real server does not send.
+        """
+        with self._engine.lock:
+            self._engine.set_rate_limit(feature_code, limit, window_seconds)
+
+    def set_quota(self, feature_code: str, limit_minor: Optional[int]) -> None:
+        """Cap a feature's monthly quantity per user (``None``: unlimited). Exhausted: 402 "quota limit exhausted"."""
+        with self._engine.lock:
+            self._engine.set_quota(feature_code, limit_minor)
+
+    def issue_token(self, principal_id: str, user_id: str, *, ttl_seconds: int = 900) -> str:
+        """Mint a platform bearer token directly (no HTTP call), creating the account and user as needed."""
+        with self._engine.lock:
+            engine = self._engine
+            user = engine.ensure_user(engine.ensure_account(principal_id), user_id)
+            token, _expires_in, _expires_at = engine.mint_token(user, ttl=ttl_seconds)
+            return token
+
+    def billing_ids(self, principal_id: str, user_id: Optional[str] = None) -> Dict[str, str]:
+        """The emulator's ``billing_account_id`` (and ``billing_user_id``) for a principal (and user)."""
+        with self._engine.lock:
+            account = self._engine.ensure_account(principal_id)
+            ids = {"billing_account_id": account.billing_account_id}
+            if user_id is not None:
+                ids["billing_user_id"] = self._engine.ensure_user(account, user_id).billing_user_id
+            return ids

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from vluna_client.testing import Emulator
+
+from .helpers import Wire
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def wire(emu: Emulator) -> Iterator[Wire]:
+    client = Wire(emu)
+    try:
+        yield client
+    finally:
+        client.close()

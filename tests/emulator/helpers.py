@@ -1,0 +1,160 @@
+"""Wire-level helpers for the emulator tests: an independent SVC-AUTH signer and a tiny raw HTTP client.
+
+The signer is written from the protocol description, not taken from ``vluna_client`` nor from the emulator's
+verifier, so a bug in either one shows up as a disagreement here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Any, Dict, Mapping, Optional
+
+import requests
+
+from vluna_client.testing import Emulator
+
+PRINCIPAL = "org_acme"
+USER = "user_42"
+TS = "2026-01-15T10:00:00Z"
+
+
+def digest_of(body: bytes) -> str:
+    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
+
+
+def canonical(method: str, target: str, ts: str, nonce: str, headers: Mapping[str, str]) -> str:
+    lowered = {name.lower(): value for name, value in headers.items()}
+    names = [
+        "content-digest",
+        "content-type",
+        "x-realm-id",
+        "x-principal-id",
+        "x-user-id",
+        "x-billing-account-id",
+        "x-billing-user-id",
+        "idempotency-key",
+    ]
+    lines = [method.upper(), target, "ts:" + ts, "nonce:" + nonce]
+    lines += [f"{name}:{lowered.get(name, '')}" for name in names]
+    return "\n".join(lines)
+
+
+def signature(secret_b64: str, text: str) -> str:
+    mac = hmac.new(base64.b64decode(secret_b64), text.encode(), hashlib.sha256)
+    return base64.b64encode(mac.digest()).decode()
+
+
+def authorization(key_id: str, sig: str, ts: str, nonce: str) -> str:
+    return f"SVC-AUTH keyId={key_id},sig={sig},ts={ts},nonce={nonce},alg=HMAC-SHA256"
+
+
+class Wire:
+    """Sends hand-built requests to an emulator and returns the raw ``requests.Response``."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.session = requests.Session()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def svc(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: Optional[bytes] = None,
+        principal: Optional[str] = PRINCIPAL,
+        user: Optional[str] = USER,
+        key: Optional[str] = "auto",
+        headers: Optional[Dict[str, str]] = None,
+        nonce: Optional[str] = None,
+        ts: str = TS,
+        tamper: Optional[str] = None,
+        digest: bool = True,
+        timeout: float = 10.0,
+        key_id: Optional[str] = None,
+        secret: Optional[str] = None,
+    ) -> requests.Response:
+        """A signed service request; ``tamper`` in {"sig", "body", "path"} breaks it after signing."""
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        hdrs: Dict[str, str] = {"X-Realm-Id": self.emu.realm_id}
+        if data:
+            hdrs["Content-Type"] = "application/json"
+        if principal is not None:
+            hdrs["X-Principal-Id"] = principal
+        if user is not None:
+            hdrs["X-User-Id"] = user
+        if key == "auto" and method.upper() != "GET":
+            hdrs["Idempotency-Key"] = str(uuid.uuid4())
+        elif key not in (None, "auto"):
+            hdrs["Idempotency-Key"] = key
+        hdrs.update(headers or {})
+        prep = self.session.prepare_request(requests.Request(method, self.emu.url + path, data=data or None))
+        prep.headers.update(hdrs)
+        if digest:
+            prep.headers["Content-Digest"] = digest_of(data)
+        nonce = nonce or uuid.uuid4().hex
+        signed_headers = {name: str(value) for name, value in prep.headers.items()}
+        sig = signature(secret or self.emu.key_secret, canonical(method, prep.path_url, ts, nonce, signed_headers))
+        if tamper == "sig":
+            sig = ("A" if sig[0] != "A" else "B") + sig[1:]
+        prep.headers["Authorization"] = authorization(key_id or self.emu.key_id, sig, ts, nonce)
+        if tamper == "body":
+            tampered = data.replace(b"1", b"2") if b"1" in data else data + b" "
+            prep.body = tampered
+            prep.headers["Content-Length"] = str(len(tampered))
+        if tamper == "path":
+            url = str(prep.url)
+            prep.url = url + ("&" if "?" in url else "?") + "x=1"
+        return self.session.send(prep, timeout=timeout)
+
+    def bearer(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        body: Any = None,
+        *,
+        key: Optional[str] = None,
+        realm: Optional[str] = None,
+    ) -> requests.Response:
+        hdrs = {"X-Realm-Id": realm or self.emu.realm_id, "Authorization": "Bearer " + token}
+        if key:
+            hdrs["Idempotency-Key"] = key
+        data = None if body is None else json.dumps(body).encode()
+        if data:
+            hdrs["Content-Type"] = "application/json"
+        return self.session.request(method, self.emu.url + path, data=data, headers=hdrs, timeout=10)
+
+    def plain(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        return self.session.request(method, self.emu.url + path, **kwargs)
+
+    # Convenience wrappers for the gate loop.
+
+    def authorize(self, feature: str = "llm.chat", key: Optional[str] = "auto", **extra: Any) -> requests.Response:
+        return self.svc("POST", "/mgt/v1/gate/authorize", {"feature_code": feature, **extra}, key=key)
+
+    def lease_token(self, feature: str = "llm.chat", **extra: Any) -> str:
+        response = self.authorize(feature, **extra)
+        assert response.status_code == 200, response.text
+        return str(response.json()["data"]["lease_token"])
+
+    def commit(
+        self, token: str, quantity: Any = "5", feature: str = "llm.chat", key: Optional[str] = "auto", **extra: Any
+    ) -> requests.Response:
+        body = {"lease_token": token, "feature_code": feature, "quantity_minor": quantity, **extra}
+        return self.svc("POST", "/mgt/v1/gate/commits", body, key=key)
+
+    def token(self, principal: str = PRINCIPAL, user: str = USER) -> str:
+        response = self.svc(
+            "POST", "/mgt/v1/token/issue", {"principal_id": principal, "user_id": user}, principal=None, user=None
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["data"]["access_token"])
