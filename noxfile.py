@@ -111,7 +111,8 @@ def tests(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     """The main job: start the local emulator and run the README quickstart against it."""
     session.install(".")
-    session.run("python", "-m", "vluna_client.testing", "run", "--", "python", "examples/quickstart.py")
+    seed = ["--wallet", "org_demo=20000"]  # a small prepaid balance, so the funding hints show
+    session.run("python", "-m", "vluna_client.testing", "run", *seed, "--", "python", "examples/quickstart.py")
 
 
 @nox.session(python=DEV_PYTHON)

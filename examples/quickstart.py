@@ -36,7 +36,7 @@ def main() -> None:
         gate = client.bind(principal_id=PRINCIPAL, user_id=USER)
 
         # 1) authorize -> work -> commit, with a per-meter breakdown.
-        with gate.lease(feature_code=FEATURE, estimated_quantity_minor=1200) as lease:
+        with gate.lease(feature_code=FEATURE, estimated_quantity_minor=2500) as lease:
             show("authorize", f"lease {lease.lease_id}; hints: {hints(lease.authorization)}")
             input_tokens, output_tokens = 800, 400  # the work happens here (e.g. an LLM call)
             committed = lease.commit(

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 from types import FrameType
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from ._emulator import Emulator
 
@@ -28,6 +28,30 @@ def _add_emulator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key-secret", default=None, help="base64 service key secret (default: random)")
     parser.add_argument("--price-per-unit-xusd", type=int, default=10, help="default meter price (default: 10)")
     parser.add_argument("--strict", action="store_true", help="refuse stale timestamps and reused nonces")
+    parser.add_argument(
+        "--wallet",
+        action="append",
+        default=[],
+        metavar="PRINCIPAL=XUSD",
+        help="make PRINCIPAL's account prepaid with this balance (repeatable)",
+    )
+    parser.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="FEATURE=LIMIT",
+        help="give FEATURE a per-user quota of LIMIT minor units (repeatable)",
+    )
+
+
+def _pairs(values: List[str], option: str) -> List[Tuple[str, int]]:
+    out = []
+    for value in values:
+        name, sep, number = value.partition("=")
+        if not sep or not name or not number.lstrip("-").isdigit():
+            raise SystemExit(f"{option} takes NAME=INTEGER, got {value!r}")
+        out.append((name, int(number)))
+    return out
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _emulator(args: argparse.Namespace) -> Emulator:
-    return Emulator(
+    emulator = Emulator(
         host=args.host,
         port=args.port,
         realm_id=args.realm_id,
@@ -53,6 +77,11 @@ def _emulator(args: argparse.Namespace) -> Emulator:
         price_per_unit_xusd=args.price_per_unit_xusd,
         strict=args.strict,
     )
+    for principal, xusd in _pairs(args.wallet, "--wallet"):
+        emulator.set_wallet_balance(principal, xusd)
+    for feature, limit in _pairs(args.quota, "--quota"):
+        emulator.set_quota(feature, limit)
+    return emulator
 
 
 def _run(args: argparse.Namespace) -> int:
