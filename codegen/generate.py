@@ -72,7 +72,7 @@ def generate_models(out: Path) -> None:
                 "--custom-template-dir",
                 str(TEMPLATES / "models"),
                 "--additional-imports",
-                "attrs.define,attrs.field,vluna_client._open_enum.OpenEnum",
+                "typing.Any,attrs.define,attrs.field,vluna_client._open_enum.OpenEnum",
                 "--custom-file-header",
                 HEADER,
                 "--formatters",

@@ -436,7 +436,8 @@ def _operation(
     if dupes:
         raise SpecError(f"{where}: keyword names clash: {sorted(dupes)}")
 
-    statuses = sorted(int(s) for s in op.get("responses", {}) if str(s).isdigit() and 200 <= int(s) < 300)
+    # In spec order: the first 2xx listed is the usual success status (e.g. 201 before a 200 replay).
+    statuses = [int(s) for s in op.get("responses", {}) if str(s).isdigit() and 200 <= int(s) < 300]
     if not statuses:
         raise SpecError(f"{where}: no 2xx response")
     data, dfile = _data_schema(resolver, op["responses"][str(statuses[0])], file)

@@ -227,6 +227,9 @@ class _BaseClient(AreaHost):
             value = path.get(name)
             if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
                 raise InputValidationError(f"{op.name}: path parameter {name} is required", field=name)
+            if str(value) in (".", ".."):
+                # A dot segment would be collapsed on the way and hit (and be signed for) another route.
+                raise InputValidationError(f"{op.name}: path parameter {name} must not be {value!r}", field=name)
             route = route.replace("{" + name + "}", quote(str(value), safe=""))
 
         pairs: list[tuple[str, str]] = []

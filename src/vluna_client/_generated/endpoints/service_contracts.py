@@ -144,7 +144,7 @@ _OP_UPSERT: Operation[m_billing_mgt.BillingContract] = Operation(
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 _OP_UPSERT_TERM: Operation[m_billing_mgt.ContractTerm] = Operation(
@@ -180,7 +180,7 @@ _OP_UPSERT_TERM: Operation[m_billing_mgt.ContractTerm] = Operation(
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 

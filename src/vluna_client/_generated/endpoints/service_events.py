@@ -42,7 +42,7 @@ _OP_RECORD: Operation[m_billing.BillingEvent] = Operation(
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 _OP_RECORD_BATCH: Operation[m_billing.BillingEventBatchResponse] = Operation(

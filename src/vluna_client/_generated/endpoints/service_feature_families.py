@@ -129,7 +129,7 @@ _OP_UPSERT: Operation[m_billing_mgt.FeatureFamily] = Operation(
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 

@@ -160,7 +160,7 @@ _OP_UPSERT: Operation[m_billing_mgt.Meter] = Operation(
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 

@@ -207,7 +207,7 @@ _OP_UPSERT: Operation[m_billing_mgt.BillingPlan] = Operation(
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 _OP_UPSERT_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlementList] = Operation(
@@ -243,7 +243,7 @@ _OP_UPSERT_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlementList] = O
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 

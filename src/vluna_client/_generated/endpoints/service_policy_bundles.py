@@ -146,7 +146,7 @@ _OP_UPSERT: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 

@@ -37,7 +37,7 @@ _OP_CREATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operatio
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 _OP_DELETE: Operation[m_billing_mgt.EventRatingPolicyDeleteResult] = Operation(
@@ -241,7 +241,7 @@ _OP_UPSERT: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     pagination=None,
     not_served=False,
     replay_hangs=True,
-    success_status=200,
+    success_status=201,
 )
 
 _OP_VALIDATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersionValidationResult] = Operation(

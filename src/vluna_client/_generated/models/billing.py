@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Union
 
-from attrs import define
+from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
 
@@ -152,6 +152,8 @@ class BillingGrantBinding:
     """A grant program a price issues credit from."""
 
     program_code: Optional[str] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -159,6 +161,8 @@ class BillingCatalogGatingMetadata:
     """Gating settings attached to a price."""
 
     bundle: Optional[str] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -168,6 +172,8 @@ class CatalogPriceMetadata:
     billing_plan_code: Optional[str] = None
     grants: Optional[list[BillingGrantBinding]] = None
     gating: Optional[BillingCatalogGatingMetadata] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 class RecurringInterval(OpenEnum):

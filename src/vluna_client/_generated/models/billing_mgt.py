@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from attrs import define
+from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
 
@@ -480,6 +480,8 @@ class FeatureFamilyMetadata:
 
     auto_registry: Optional[dict[str, Any]] = None
     """Set by the system on the fallback family of auto-registered features."""
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -566,6 +568,8 @@ class MeterMetadata:
 
     residual_mode: Optional[str] = None
     """How pricing remainders of partial blocks are handled."""
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -574,6 +578,8 @@ class FeatureMetadata:
 
     auto_registry: Optional[dict[str, Any]] = None
     """Set by the system on features it registered automatically."""
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 class MissingPriceReason(OpenEnum):
@@ -613,6 +619,8 @@ class PlanBillingDefaultsPeriod:
 
     billing_mode: Optional[str] = None
     issue_anchor: Optional[str] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -620,6 +628,8 @@ class PlanBillingDefaults:
     """The ``PlanBillingDefaults`` object of the Vluna API."""
 
     period: Optional[PlanBillingDefaultsPeriod] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -631,6 +641,8 @@ class BillingPlanMetadata:
     grants: Optional[list[dict[str, Any]]] = None
     """Grant programs the plan issues, each an object with at least `grant_program_code`."""
     billing_defaults: Optional[PlanBillingDefaults] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -782,6 +794,8 @@ class BillingPeriodOverride:
 
     billing_mode: Optional[str] = None
     issue_anchor: Optional[str] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -789,6 +803,8 @@ class BillingOverrides:
     """The ``BillingOverrides`` object of the Vluna API."""
 
     period: Optional[BillingPeriodOverride] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -800,6 +816,8 @@ class BillingPlanAssignmentMetadata:
     """
 
     billing: Optional[BillingOverrides] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from attrs import define
+from typing import Any
 
+from attrs import define, field
 
-@define(kw_only=True)
-class ConsentRecordRequest:
-    """Any JSON object describing the consent; the server does not interpret it."""
+# Any JSON object describing the consent; the server does not interpret it.
+ConsentRecordRequest = dict[str, Any]
 
 
 @define(kw_only=True)
@@ -16,3 +16,5 @@ class ConsentRecordResponse:
 
     saved: bool
     """Always true."""
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""

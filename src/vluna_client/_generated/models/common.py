@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from attrs import define
+from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
 
@@ -41,6 +41,8 @@ class Hint:
     For example `quota.remaining`, `rate.limit`, `funding.xusd_shortfall`, `budget.shortfall`,
     `budget.low_headroom`, `pricing.changed`, `lease.expired`, `lease.closed_at_commit`.
     """
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -96,6 +98,8 @@ class Meta:
     """The ``Meta`` object of the Vluna API."""
 
     status: Optional[int] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
-from attrs import define
+from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
 
@@ -42,9 +42,8 @@ class GatePolicyBundleStatus(OpenEnum):
     DISABLED = "disabled"
 
 
-@define(kw_only=True)
-class GatePolicyBundleMetadata:
-    """Free-form data kept with the bundle; the gate does not read it."""
+# Free-form data kept with the bundle; the gate does not read it.
+GatePolicyBundleMetadata = dict[str, Any]
 
 
 @define(kw_only=True)
@@ -54,6 +53,8 @@ class GatePolicyParams:
     feature_code: Optional[str] = None
     counter_key: Optional[str] = None
     """Used as the counter name when `metadata.counter_key` is not set."""
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -67,6 +68,8 @@ class GatePolicyMetadata:
     counts on its own.
     """
     params: Optional[GatePolicyParams] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)

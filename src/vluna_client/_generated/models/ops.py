@@ -291,6 +291,8 @@ class OpsGrantBinding:
     """Names a grant programme to issue with a product, price or campaign; other keys are kept as given."""
 
     program_code: Optional[str] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -298,6 +300,8 @@ class OpsCatalogGatingMetadata:
     """Which gate policy bundle buying this price unlocks; other keys are kept as given."""
 
     bundle: Optional[str] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -308,6 +312,8 @@ class OpsCatalogProductMetadata:
     """Billing plan assigned to buyers of the product."""
     grants: Optional[list[OpsGrantBinding]] = None
     """Grant programmes to issue; a programme may appear only once."""
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 @define(kw_only=True)
@@ -318,6 +324,8 @@ class OpsCatalogPriceMetadata:
     grants: Optional[list[OpsGrantBinding]] = None
     """Grant programmes to issue; a programme may appear only once."""
     gating: Optional[OpsCatalogGatingMetadata] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 class Kind4(OpenEnum):
@@ -487,6 +495,8 @@ class GrantProgramEligibilityPayload:
 
     subscription_group_id: Optional[str] = None
     group_key: Optional[str] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 class Cadence(OpenEnum):
@@ -626,6 +636,8 @@ class GrantCampaignMetadata:
     """Free-form campaign metadata; `grants` names the programmes the campaign hands out."""
 
     grants: Optional[list[OpsGrantBinding]] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 class Status16(OpenEnum):
@@ -720,6 +732,8 @@ class GrantAssignmentMetadata:
     """Free-form assignment metadata; `grant_override` adjusts what this assignment issues."""
 
     grant_override: Optional[dict[str, Any]] = None
+    extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
+    """Keys the server sent beyond the ones listed above, kept as they came."""
 
 
 class SourceKind(OpenEnum):
