@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -36,6 +36,10 @@ from ._serde import structure
 from ._signing import ServiceKeySigner, content_digest
 from ._transport import DEFAULT_TIMEOUT, SessionPool, Timeout, TimeoutTypes, coerce_timeout
 from ._validation import validate
+
+if TYPE_CHECKING:
+    from ._generated.models.health import HealthStatus
+    from ._lease import Lease
 
 logger = logging.getLogger("vluna_client")
 
@@ -65,6 +69,9 @@ def _header_value(name: str, value: str) -> str:
         raise InputValidationError(f"{name} must be a string, got {type(value).__name__}", field=name)
     if not value.strip():
         raise InputValidationError(f"{name} must not be empty", field=name)
+    if value != value.strip() or value[0].isspace() or value[-1].isspace():
+        # The server trims header values before checking the signature: surrounding spaces break it.
+        raise InputValidationError(f"{name} must not start or end with whitespace", field=name)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise InputValidationError(f"{name} must not contain control characters", field=name)
     try:
@@ -88,6 +95,22 @@ def _query_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+class _Secret:
+    """Holds a credential so that no repr, vars() dump or log line can show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The credential itself, for the Authorization header only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
 
 
 class _Prepared:
@@ -130,7 +153,10 @@ class _BaseClient(AreaHost):
         # `/health` lives at the root of the deployment: the base path minus the surface prefix.
         root_path = base_path[: -len(prefix)] if base_path.endswith(prefix) else ""
         self._root_url = f"{parts.scheme}://{parts.netloc}{root_path}"
-        self._realm_id = _header_value("realm_id", realm_id) if realm_id is not None else ""
+        try:
+            self._realm_id = _header_value("realm_id", realm_id)
+        except InputValidationError as exc:
+            raise ConfigurationError(exc.message) from None
         self._timeout = coerce_timeout(timeout, DEFAULT_TIMEOUT)
         self._retry = retry if retry is not None else RetryPolicy()
         if not isinstance(self._retry, RetryPolicy):
@@ -295,11 +321,22 @@ class _BaseClient(AreaHost):
 
     # -- sending --------------------------------------------------------------------------------------------
 
-    def _attempt(self, call: _Prepared, timeout: Timeout, bearer_token: Optional[str]) -> requests.Response:
+    def _signed(
+        self, call: _Prepared, bearer_token: Optional[str]
+    ) -> tuple[requests.Session, requests.PreparedRequest]:
+        """Build and sign one attempt's request (fresh timestamp and nonce); no I/O."""
         session = self._pool.session()
         request = requests.Request(call.method, call.url, headers=call.headers, data=call.body or None)
-        prepared = session.prepare_request(request)
-        self._authorize(prepared, bearer_token)
+        try:
+            prepared = session.prepare_request(request)
+            self._authorize(prepared, bearer_token)
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
+            # A local problem: sending it again cannot help, so it is never retried.
+            raise InputValidationError(f"the request could not be built: {type(exc).__name__}") from None
+        return session, prepared
+
+    def _attempt(self, call: _Prepared, timeout: Timeout, bearer_token: Optional[str]) -> requests.Response:
+        session, prepared = self._signed(call, bearer_token)
         settings = session.merge_environment_settings(prepared.url, {}, None, None, None)
         return session.send(prepared, timeout=timeout.as_tuple(), allow_redirects=False, **settings)
 
@@ -568,7 +605,7 @@ class ServiceClient(ServiceAreas, _BaseClient):
         prep.headers["Content-Digest"] = content_digest(body)
         prep.headers["Authorization"] = self._signer.authorization(prep.method or "GET", prep.path_url, prep.headers)
 
-    def health(self, *, timeout: TimeoutTypes = None) -> Result[Any]:
+    def health(self, *, timeout: TimeoutTypes = None) -> Result[HealthStatus]:
         """``GET /health`` of the deployment (no authentication)."""
         return self.system.health(timeout=timeout)
 
@@ -578,13 +615,13 @@ class ServiceClient(ServiceAreas, _BaseClient):
         feature_code: str,
         principal_id: Optional[str] = None,
         user_id: Optional[str] = None,
-        estimated_quantity_minor: Optional[Any] = None,
+        estimated_quantity_minor: Optional[Union[int, str]] = None,
         feature_family_code: Optional[str] = None,
         budget_id: Optional[str] = None,
         labels: Optional[Mapping[str, str]] = None,
         idempotency_key: Optional[str] = None,
         timeout: TimeoutTypes = None,
-    ) -> Any:
+    ) -> Lease:
         """A gate lease as a context manager: authorize on enter, cancel unless committed on exit.
 
         ::
@@ -638,7 +675,7 @@ class BearerClient(BearerAreas, _BaseClient):
     ) -> None:
         super().__init__(base_url=base_url, realm_id=realm_id, timeout=timeout, retry=retry, user_agent=user_agent)
         try:
-            self._token = _header_value("access_token", access_token)
+            self._token = _Secret(_header_value("access_token", access_token))
         except ValidationError as exc:
             raise ConfigurationError(exc.message) from None
 
@@ -664,9 +701,9 @@ class BearerClient(BearerAreas, _BaseClient):
         )
 
     def _authorize(self, prep: requests.PreparedRequest, bearer_token: Optional[str]) -> None:
-        token = self._token if bearer_token is None else _header_value("bearer_token", bearer_token)
+        token = self._token.reveal() if bearer_token is None else _header_value("bearer_token", bearer_token)
         prep.headers["Authorization"] = "Bearer " + token
 
-    def health(self, *, timeout: TimeoutTypes = None) -> Result[Any]:
+    def health(self, *, timeout: TimeoutTypes = None) -> Result[HealthStatus]:
         """``GET /health`` of the deployment (no authentication)."""
         return self.system.health(timeout=timeout)

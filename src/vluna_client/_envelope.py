@@ -70,7 +70,8 @@ def to_error(
     retry_after: Optional[float] = None,
 ) -> APIError:
     """The exception for a failed answer, with every envelope field kept."""
-    status = env.status if env.status >= 400 else 500  # an `ok:false` body under a 2xx status is still a failure
+    # An `ok:false` body under a 2xx status is still a failure; report it as a server error.
+    status = 500 if 200 <= env.status < 300 else env.status
     meta = dict(env.meta)
     if retry_after is not None:
         meta.setdefault("retry_after", retry_after)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._errors import APIConnectionError, LeaseError, ResponseDecodeError, ServerError, ValidationError
+from ._errors import (
+    AuthenticationError,
+    InputValidationError,
+    InvalidRequestError,
+    LeaseError,
+    PermissionDeniedError,
+    ResponseDecodeError,
+)
 from ._result import Hint, Result
 from ._transport import TimeoutTypes
 
@@ -61,6 +69,7 @@ class Lease:
         self._authorization: Optional[Result[AuthorizeResponse]] = None
         self._commit_args: Optional[dict[str, Any]] = None
         self._commit_key: Optional[str] = None
+        self._unknown_before = False
         self.commit_result: Optional[Result[CommitResponse]] = None
         """The accepted commit, once there is one."""
 
@@ -120,8 +129,16 @@ class Lease:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if self._state in (_OPEN, _UNKNOWN):
+        if self._state == _OPEN:
             self._cancel_quietly(reason="an exception in the block" if exc_type else "no commit")
+        elif self._state == _UNKNOWN:
+            # The commit may have been recorded. Cancelling would not undo it, and if it was not, a later retry of
+            # the same commit (same key) would land on a closed lease. Leave the lease for that retry.
+            logger.warning(
+                "vluna lease %s: the commit's outcome is unknown; retry it with idempotency key %s",
+                self.lease_id,
+                self._commit_key,
+            )
 
     def _cancel_quietly(self, *, reason: str) -> None:
         try:
@@ -158,7 +175,8 @@ class Lease:
                 raise LeaseError(f"cannot commit a lease that is {self.state}")
             else:
                 self._commit_args = args
-                self._commit_key = idempotency_key
+                # Fixed before sending, so whatever interrupts the call, its retry replays instead of charging.
+                self._commit_key = idempotency_key or str(uuid.uuid4())
             self._state = _COMMITTING
         try:
             result = self._client.gate.commit(
@@ -172,19 +190,18 @@ class Lease:
         except ResponseDecodeError:
             self._state = _COMMITTED  # accepted by the server: the charge happened
             raise
-        except (APIConnectionError, ServerError) as exc:
-            # The commit may have been applied. Remember its key so the identical retry is a safe replay.
-            self._commit_key = exc.idempotency_key
-            self._state = _UNKNOWN
-            raise
-        except ValidationError:
-            # Refused before or by the server: nothing was recorded, the lease stays usable.
-            self._state = _OPEN if self._commit_key is None else _UNKNOWN
-            if self._state == _OPEN:
-                self._commit_args = None
+        except (InputValidationError, InvalidRequestError, AuthenticationError, PermissionDeniedError) as exc:
+            # Refused before it was sent, or refused by the server: nothing was recorded, so the lease stays usable
+            # (unless an earlier attempt of this same commit has an unknown outcome).
+            self._state = _UNKNOWN if self._unknown_before else _OPEN
+            if self._state == _OPEN and isinstance(exc, InputValidationError):
+                self._commit_args, self._commit_key = None, None
             raise
         except BaseException:
-            self._state = _UNKNOWN if self._commit_key else _OPEN
+            # Connection lost, 5xx after retries, or interrupted mid-call: the commit may have been applied.
+            # Keep its key so the identical retry is a safe replay.
+            self._state = _UNKNOWN
+            self._unknown_before = True
             raise
         self._state = _COMMITTED
         self.commit_result = result

@@ -95,8 +95,6 @@ class SessionPool:
         if session is None:
             session = self._factory()
             session.headers["User-Agent"] = self._user_agent
-            # Redirects would re-send a signed request to another path; the signature would not match anyway.
-            session.max_redirects = 0
             with self._lock:
                 self._sessions.append(session)
             self._local.session = session

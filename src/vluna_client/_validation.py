@@ -32,6 +32,9 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
 
 @lru_cache(maxsize=512)
 def _regex(pattern: str) -> re.Pattern[str]:
+    # JSON Schema's `$` means end of input; Python's also matches before a final newline, so "12\n" would pass.
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
     return re.compile(pattern)
 
 

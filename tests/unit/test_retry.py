@@ -1,0 +1,387 @@
+"""When the client retries, how long it waits, and when it gives up."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from typing import List, Tuple
+
+import pytest
+import requests
+from vluna_unit_support import AUTHZ_DATA, URL, err, make_client, ok
+
+from vluna_client import (
+    NO_RETRIES,
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PaymentRequiredError,
+    PermissionDeniedError,
+    RateLimitError,
+    RetryPolicy,
+    ServerError,
+)
+from vluna_client._retry import parse_retry_after
+
+RATE_BODY = err(429, "LIMIT.RATE_EXCEEDED", "rate limit exceeded")
+
+
+def authorize(client):
+    return client.gate.authorize(feature_code="llm.chat", principal_id="org_123", user_id="user_42")
+
+
+class FakeClock:
+    """Stands in for the `time` module inside vluna_client._client: monotonic time advanced only by sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch, sleeps) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr("vluna_client._client.time", fake)
+
+    def record_and_advance(seconds: float) -> None:
+        sleeps.append(seconds)
+        fake.sleep(seconds)
+
+    monkeypatch.setattr("vluna_client._client._sleep", record_and_advance)
+    return fake
+
+
+class RecordingRng(random.Random):
+    """Returns the upper bound of every uniform() draw and remembers the bounds asked for."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.bounds: List[Tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.bounds.append((a, b))
+        return b
+
+
+# -- Retry-After ----------------------------------------------------------------------------------------------
+
+
+def test_retry_after_seconds_is_honoured(client, rsps, sleeps) -> None:
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429, headers={"Retry-After": "2"})
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    result = authorize(client)
+    assert result.data.lease_token == "lt_abc"
+    assert sleeps == [2.0]
+    assert len(rsps.calls) == 2
+
+
+def test_retry_after_http_date_is_honoured(client, rsps, sleeps) -> None:
+    when = datetime.now(timezone.utc) + timedelta(seconds=30)
+    rsps.add(
+        "POST",
+        URL["authorize"],
+        json=RATE_BODY,
+        status=429,
+        headers={"Retry-After": format_datetime(when, usegmt=True)},
+    )
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    authorize(client)
+    assert len(sleeps) == 1
+    assert 28.0 <= sleeps[0] <= 30.0
+
+
+def test_retry_after_on_503_is_honoured_too(client, rsps, sleeps) -> None:
+    rsps.add("GET", URL["limits"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503, headers={"Retry-After": "4"})
+    rsps.add("GET", URL["limits"], json=ok([]))
+    client.gate.limits(principal_id="o", user_id="u")
+    assert sleeps == [4.0]
+
+
+def test_rate_limit_hint_seconds_used_without_header(client, rsps, sleeps) -> None:
+    body = dict(RATE_BODY, hints=[{"type": "rate.limit", "seconds": 3, "remaining": 0}])
+    rsps.add("POST", URL["authorize"], json=body, status=429)
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    authorize(client)
+    assert sleeps == [3.0]
+
+
+def test_header_wins_over_hint(client, rsps, sleeps) -> None:
+    body = dict(RATE_BODY, hints=[{"type": "rate.limit", "seconds": 30}])
+    rsps.add("POST", URL["authorize"], json=body, status=429, headers={"Retry-After": "1"})
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    authorize(client)
+    assert sleeps == [1.0]
+
+
+def test_gives_up_when_retry_after_exceeds_max_elapsed(rsps, sleeps) -> None:
+    client = make_client(retry=RetryPolicy(max_elapsed=10.0))
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429, headers={"Retry-After": "11"})
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    with pytest.raises(RateLimitError) as info:
+        authorize(client)
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+    assert info.value.retry_after == 11.0
+
+
+def test_gives_up_when_hint_exceeds_max_elapsed(rsps, sleeps) -> None:
+    client = make_client(retry=RetryPolicy(max_elapsed=10.0))
+    body = dict(RATE_BODY, hints=[{"type": "rate.limit", "seconds": 45, "remaining": 0}])
+    rsps.add("POST", URL["authorize"], json=body, status=429)
+    with pytest.raises(RateLimitError) as info:
+        authorize(client)
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+    assert info.value.retry_after == 45.0
+
+
+def test_respect_retry_after_false_uses_backoff(rsps, sleeps) -> None:
+    client = make_client(retry=RetryPolicy(respect_retry_after=False, backoff_base=0.25, backoff_max=0.25))
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429, headers={"Retry-After": "20"})
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    authorize(client)
+    assert len(sleeps) == 1
+    assert 0.0 <= sleeps[0] <= 0.25
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("7", 7.0), ("  7 ", 7.0), ("0", 0.0), ("-3", 0.0), ("1.5", 1.5), (None, None), ("", None), ("soon", None)],
+)
+def test_parse_retry_after_seconds(value, expected) -> None:
+    assert parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_http_date() -> None:
+    now = datetime(2015, 10, 21, 7, 27, 0, tzinfo=timezone.utc)
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 60.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now=now) == 0.0  # in the past: retry now
+
+
+# -- attempts and elapsed time --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_retried_up_to_max_attempts(rsps, sleeps, status) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=4))
+    rsps.add("POST", URL["authorize"], json=err(status, "SERVER.UNEXPECTED"), status=status)
+    with pytest.raises(ServerError) as info:
+        authorize(client)
+    assert len(rsps.calls) == 4
+    assert len(sleeps) == 3
+    assert info.value.status == status
+
+
+def test_default_policy_makes_three_attempts(client, rsps, sleeps) -> None:
+    rsps.add("GET", URL["limits"], json=err(500, "SERVER.UNEXPECTED"), status=500)
+    with pytest.raises(ServerError):
+        client.gate.limits(principal_id="o", user_id="u")
+    assert len(rsps.calls) == 3
+    assert len(sleeps) == 2
+
+
+def test_no_retries_policy_makes_one_attempt(rsps, sleeps) -> None:
+    client = make_client(retry=NO_RETRIES)
+    rsps.add("POST", URL["authorize"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
+    with pytest.raises(ServerError):
+        authorize(client)
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+def test_max_elapsed_bounds_total_waiting(rsps, sleeps, clock) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=100, backoff_base=1.0, backoff_max=1.0, max_elapsed=5.0))
+    client._rng = RecordingRng()  # every backoff is its full 1.0 s ceiling
+    rsps.add("GET", URL["limits"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
+    with pytest.raises(ServerError):
+        client.gate.limits(principal_id="o", user_id="u")
+    assert sleeps == [1.0] * 5
+    assert len(rsps.calls) == 6
+    assert clock.now - 1000.0 <= 5.0
+
+
+# -- backoff ----------------------------------------------------------------------------------------------------
+
+
+def test_backoff_grows_exponentially_up_to_the_cap(rsps, sleeps) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=6, backoff_base=0.5, backoff_max=3.0))
+    rng = RecordingRng()
+    client._rng = rng
+    rsps.add("POST", URL["authorize"], json=err(500, "SERVER.UNEXPECTED"), status=500)
+    with pytest.raises(ServerError):
+        authorize(client)
+    assert rng.bounds == [(0, 0.5), (0, 1.0), (0, 2.0), (0, 3.0), (0, 3.0)]
+    assert sleeps == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_backoff_is_full_jitter_within_bounds() -> None:
+    policy = RetryPolicy(backoff_base=0.5, backoff_max=8.0)
+    rng = random.Random(1234)
+    for retry_number in range(1, 8):
+        ceiling = min(8.0, 0.5 * 2 ** (retry_number - 1))
+        samples = [policy.backoff(retry_number, rng) for _ in range(300)]
+        assert all(0.0 <= s <= ceiling for s in samples)
+        assert len(set(samples)) > 250, "waits must be jittered, not constant"
+        assert max(samples) > 0.8 * ceiling, "the ceiling must grow with the retry number"
+        assert min(samples) < 0.2 * ceiling
+
+
+def test_client_backoff_waits_stay_within_their_ceilings(rsps, sleeps) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=5, backoff_base=0.5, backoff_max=8.0))
+    rsps.add("POST", URL["authorize"], json=err(502, "SERVER.UPSTREAM"), status=502)
+    with pytest.raises(ServerError):
+        authorize(client)
+    assert len(sleeps) == 4
+    for n, wait in enumerate(sleeps, start=1):
+        assert 0.0 <= wait <= 0.5 * 2 ** (n - 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_attempts": 0}, {"backoff_base": -1}, {"backoff_max": -0.1}, {"max_elapsed": 0}],
+)
+def test_retry_policy_rejects_nonsense(kwargs) -> None:
+    with pytest.raises((ValueError, TypeError)):
+        RetryPolicy(**kwargs)
+
+
+# -- no retry on client errors --------------------------------------------------------------------------------
+
+CLIENT_ERRORS = [
+    (400, "VALIDATION.INVALID_INPUT", InvalidRequestError),
+    (401, "AUTH.INVALID_SERVICE_SIGNATURE", AuthenticationError),
+    (402, "BUDGET.EXHAUSTED", PaymentRequiredError),
+    (403, "AUTH.INSUFFICIENT_SCOPE", PermissionDeniedError),
+    (404, "RESOURCE.NOT_FOUND", NotFoundError),
+    (409, "WRITE.INVALID_PAYLOAD", ConflictError),
+    (422, "VALIDATION.INVALID_INPUT", InvalidRequestError),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "exc_type"), CLIENT_ERRORS)
+def test_no_retry_on_client_errors_for_writes(client, rsps, sleeps, status, code, exc_type) -> None:
+    rsps.add("POST", URL["authorize"], json=err(status, code), status=status)
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    with pytest.raises(exc_type):
+        authorize(client)
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(("status", "code", "exc_type"), CLIENT_ERRORS)
+def test_no_retry_on_client_errors_for_reads(client, rsps, sleeps, status, code, exc_type) -> None:
+    rsps.add("GET", URL["limits"], json=err(status, code), status=status, headers={"Retry-After": "1"})
+    rsps.add("GET", URL["limits"], json=ok([]))
+    with pytest.raises(exc_type):
+        client.gate.limits(principal_id="o", user_id="u")
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+# -- connection failures --------------------------------------------------------------------------------------
+
+
+def test_connection_errors_are_retried_for_reads(client, rsps, sleeps) -> None:
+    rsps.add("GET", URL["limits"], body=requests.exceptions.ConnectionError("connection reset"))
+    rsps.add("GET", URL["limits"], body=requests.exceptions.ReadTimeout("read timed out"))
+    rsps.add("GET", URL["limits"], json=ok([]))
+    result = client.gate.limits(principal_id="o", user_id="u")
+    assert result.data == []
+    assert len(rsps.calls) == 3
+    assert len(sleeps) == 2
+
+
+def test_connection_errors_are_retried_for_idempotent_writes(client, rsps, sleeps) -> None:
+    rsps.add("POST", URL["authorize"], body=requests.exceptions.ReadTimeout("read timed out"))
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    authorize(client)
+    assert len(rsps.calls) == 2
+    assert len(sleeps) == 1
+
+
+def test_exhausted_connection_retries_raise_api_connection_error(client, rsps, sleeps) -> None:
+    rsps.add("GET", URL["limits"], body=requests.exceptions.ConnectionError("connection reset"))
+    with pytest.raises(APIConnectionError) as info:
+        client.gate.limits(principal_id="o", user_id="u")
+    assert not isinstance(info.value, APITimeoutError)
+    assert len(rsps.calls) == 3
+    assert info.value.operation == "gate.limits"
+
+
+def test_read_timeout_on_a_non_idempotent_post_is_not_retried(client, rsps, sleeps) -> None:
+    # ops.revenue_report is a POST without an Idempotency-Key: after a read timeout it may have run.
+    rsps.add("POST", URL["revenue"], body=requests.exceptions.ReadTimeout("read timed out"))
+    rsps.add("POST", URL["revenue"], json=ok([]), status=201)
+    with pytest.raises(APITimeoutError):
+        client.ops.revenue_report(
+            time={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "month"},
+            principal_id="org_123",
+        )
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+def test_connect_timeout_on_a_non_idempotent_post_is_retried(client, rsps, sleeps) -> None:
+    # A connect timeout means nothing reached the server: safe to repeat whatever the method.
+    rsps.add("POST", URL["revenue"], body=requests.exceptions.ConnectTimeout("connect timed out"))
+    rsps.add("POST", URL["revenue"], json=ok([]), status=201)
+    client.ops.revenue_report(
+        time={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "month"},
+        principal_id="org_123",
+    )
+    assert len(rsps.calls) == 2
+    assert len(sleeps) == 1
+
+
+# -- writes whose replays the server never answers (operations.tsv: @Res handlers) --------------------------------
+
+
+def upsert_feature(client):
+    return client.features.upsert(feature_code="llm.chat", feature_family_code="llm", idempotency_key="up-1")
+
+
+def test_replay_hanging_write_is_not_retried_after_a_read_timeout(client, rsps, sleeps) -> None:
+    # the first attempt may have been stored; a replay of its key would hang until the read timeout
+    rsps.add("POST", URL["features"], body=requests.exceptions.ReadTimeout("slow"))
+    rsps.add("POST", URL["features"], json=ok({}), status=201)
+    with pytest.raises(APITimeoutError) as info:
+        upsert_feature(client)
+    assert info.value.idempotency_key == "up-1"
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+def test_replay_hanging_write_is_not_retried_after_a_server_error(client, rsps, sleeps) -> None:
+    rsps.add("POST", URL["features"], json=err(502, "SERVER.UPSTREAM"), status=502)
+    with pytest.raises(ServerError):
+        upsert_feature(client)
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+def test_replay_hanging_write_is_retried_when_nothing_reached_the_server(client, rsps, sleeps) -> None:
+    feature = {
+        "feature_id": "f_1",
+        "feature_family_id": "fam_1",
+        "feature_code": "llm.chat",
+        "name": "Chat",
+        "active": True,
+        "metadata": {},
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+    }
+    rsps.add("POST", URL["features"], body=requests.exceptions.ConnectTimeout("connect timed out"))
+    rsps.add("POST", URL["features"], json=ok(feature), status=201)
+    result = upsert_feature(client)
+    assert result.data.feature_id == "f_1"
+    assert [c.request.headers["Idempotency-Key"] for c in rsps.calls] == ["up-1", "up-1"]
+    assert len(sleeps) == 1

@@ -1,0 +1,207 @@
+"""The service-key secret and bearer tokens never show up in logs, reprs, strings or errors."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import traceback
+
+import pytest
+import requests
+from vluna_unit_support import (
+    AUTHZ_DATA,
+    BEARER_BASE_URL,
+    BEARER_TOKEN,
+    COMMIT_DATA,
+    KEY_ID,
+    REALM,
+    SECRET_B64,
+    SECRET_BYTES,
+    URL,
+    err,
+    make_client,
+    ok,
+)
+
+from vluna_client import (
+    NO_RETRIES,
+    APIConnectionError,
+    AuthenticationError,
+    BearerClient,
+    ConfigurationError,
+    ServerError,
+    ValidationError,
+)
+from vluna_client._signing import ServiceKeySigner
+
+SECRET_FORMS = [
+    SECRET_B64,
+    SECRET_B64[:16],  # any recognisable fragment
+    SECRET_B64.rstrip("="),
+    SECRET_BYTES.hex(),
+    repr(SECRET_BYTES)[2:30],
+    base64.urlsafe_b64encode(SECRET_BYTES).decode(),
+]
+TOKEN_FORMS = [BEARER_TOKEN, BEARER_TOKEN.split(".")[2], "secret-bearer-signature"]
+
+
+def assert_absent(text: str, forms) -> None:
+    for form in forms:
+        assert form not in text, f"secret material {form!r} leaked"
+
+
+@pytest.fixture
+def debug_logs(caplog):
+    caplog.set_level(logging.DEBUG)  # root
+    for name in ("vluna_client", "urllib3", "urllib3.connectionpool", "requests"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    return caplog
+
+
+def all_log_text(caplog) -> str:
+    parts = [caplog.text]
+    for record in caplog.records:
+        parts.append(record.getMessage())
+        parts.append(repr(record.args))
+        parts.append(repr(record.__dict__))
+    return "\n".join(parts)
+
+
+def test_secret_not_in_logs_over_a_real_socket(server, debug_logs) -> None:
+    client = make_client(base_url=server.root + "/mgt/v1")
+    server.answers.extend(
+        [
+            (503, err(503, "SERVER.DB_UNAVAILABLE")),  # retried: logs a warning
+            (200, ok(AUTHZ_DATA)),
+            (401, err(401, "AUTH.INVALID_SERVICE_SIGNATURE", "Signature mismatch")),
+        ]
+    )
+    try:
+        client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u")
+        with pytest.raises(AuthenticationError) as info:
+            client.gate.limits(principal_id="o", user_id="u")
+    finally:
+        client.close()
+    text = all_log_text(debug_logs)
+    assert "urllib3" in {r.name.split(".")[0] for r in debug_logs.records}, "urllib3 debug logging was not exercised"
+    assert any(r.name == "vluna_client" for r in debug_logs.records)
+    assert_absent(text, SECRET_FORMS)
+    assert_absent(str(info.value) + repr(info.value) + repr(vars(info.value)), SECRET_FORMS)
+    assert_absent(
+        "".join(traceback.format_exception(type(info.value), info.value, info.value.__traceback__)), SECRET_FORMS
+    )
+
+
+def test_secret_not_in_logs_on_connection_failures(rsps, debug_logs) -> None:
+    client = make_client()
+    rsps.add("POST", URL["commit"], body=requests.exceptions.ConnectionError("reset"))
+    with pytest.raises(APIConnectionError) as info:
+        client.gate.commit(lease_token="lt", feature_code="llm.chat", quantity_minor=1, principal_id="o", user_id="u")
+    assert len(debug_logs.records) >= 2  # the retry warnings
+    assert_absent(all_log_text(debug_logs), SECRET_FORMS)
+    formatted = "".join(traceback.format_exception(type(info.value), info.value, info.value.__traceback__))
+    assert_absent(str(info.value) + repr(info.value) + formatted, SECRET_FORMS)
+
+
+def test_secret_not_in_reprs_or_strings(rsps) -> None:
+    client = make_client()
+    bound = client.bind(principal_id="org_123", user_id="user_42")
+    signer = ServiceKeySigner(KEY_ID, SECRET_B64)
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    rsps.add("POST", URL["commit"], json=ok(COMMIT_DATA, hints=[{"type": "quota.remaining", "max_quantity_minor": 1}]))
+    with bound.lease(feature_code="llm.chat") as lease:
+        result = lease.commit(quantity_minor=1)
+        lease_text = repr(lease) + str(lease)
+    with pytest.raises(ValidationError) as validation:
+        bound.gate.commit(lease_token="lt", feature_code="bad code", quantity_minor=1)
+    things = [client, bound, signer, client._signer, client.gate, result, result.data, lease.authorization]
+    text = "\n".join(repr(t) + str(t) for t in things) + lease_text
+    text += repr(vars(client)) + repr(vars(bound)) + str(validation.value) + repr(validation.value)
+    assert_absent(text, SECRET_FORMS)
+    assert KEY_ID in repr(client)  # the key id is not secret and helps debugging
+    assert "redacted" in repr(signer)
+
+
+def test_bad_secret_error_does_not_echo_it() -> None:
+    leaked = "c2VjcmV0LXRoYXQtaXMtbm90LWJhc2U2NA=!!"
+    with pytest.raises(ConfigurationError) as info:
+        make_client(key_secret=leaked)
+    assert leaked not in str(info.value)
+    assert leaked[:12] not in str(info.value)
+    assert leaked not in repr(info.value)
+
+
+def test_server_error_body_is_not_where_the_secret_goes(rsps) -> None:
+    client = make_client(retry=NO_RETRIES)
+    rsps.add("POST", URL["authorize"], json=err(500, "SERVER.UNEXPECTED"), status=500)
+    with pytest.raises(ServerError) as info:
+        client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u")
+    assert_absent(str(info.value) + repr(info.value) + repr(vars(info.value)), SECRET_FORMS)
+    assert "Authorization" not in repr(vars(info.value))
+
+
+# -- bearer tokens ----------------------------------------------------------------------------------------------
+
+
+def test_bearer_token_only_in_the_authorization_header(bearer_client, rsps, debug_logs) -> None:
+    rsps.add("GET", f"{BEARER_BASE_URL}/catalog/products", json=ok([], meta={"next_cursor": None, "has_more": False}))
+    bearer_client.catalog.list_products(limit=5)
+    request = rsps.calls[0].request
+    assert request.headers["Authorization"] == f"Bearer {BEARER_TOKEN}"
+    assert request.headers["X-Realm-Id"] == REALM
+    assert "SVC-AUTH" not in request.headers["Authorization"]
+    others = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+    assert_absent(repr(others) + request.url + str(request.body), TOKEN_FORMS)
+    assert_absent(all_log_text(debug_logs), TOKEN_FORMS)
+    assert_absent(repr(bearer_client) + str(bearer_client) + repr(bearer_client.catalog), TOKEN_FORMS)
+
+
+def test_bearer_token_not_in_errors_or_logs(rsps, debug_logs) -> None:
+    client = BearerClient(base_url=BEARER_BASE_URL, realm_id=REALM, access_token=BEARER_TOKEN, retry=NO_RETRIES)
+    url = f"{BEARER_BASE_URL}/catalog/products"
+    rsps.add("GET", url, json=err(401, "AUTH.UNAUTHORIZED", "invalid_token"), status=401)
+    rsps.add("GET", url, body=requests.exceptions.ConnectionError("reset"))
+    with pytest.raises(AuthenticationError) as auth_error:
+        client.catalog.list_products()
+    with pytest.raises(APIConnectionError) as conn_error:
+        client.catalog.list_products()
+    for error in (auth_error.value, conn_error.value):
+        formatted = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        assert_absent(str(error) + repr(error) + repr(vars(error)) + formatted, TOKEN_FORMS)
+    assert_absent(all_log_text(debug_logs), TOKEN_FORMS)
+
+
+def test_bearer_token_not_in_logs_over_a_real_socket(server, debug_logs) -> None:
+    client = BearerClient(base_url=server.root + "/api/v1", realm_id=REALM, access_token=BEARER_TOKEN)
+    server.answers.extend([(503, err(503, "SERVER.DB_UNAVAILABLE")), (200, ok([], meta={"next_cursor": None}))])
+    try:
+        client.catalog.list_products()
+    finally:
+        client.close()
+    assert [dict((k.lower(), v) for k, v in r.headers)["authorization"] for r in server.received] == [
+        f"Bearer {BEARER_TOKEN}"
+    ] * 2
+    assert_absent(all_log_text(debug_logs), TOKEN_FORMS)
+
+
+def test_per_call_bearer_token_on_service_client_not_logged(rsps, debug_logs) -> None:
+    client = make_client(retry=NO_RETRIES)
+    token = "bootstrap-token-very-secret-123"
+    rsps.add(
+        "POST",
+        "https://vluna.test/mgt/v1/dat/session/introspect",
+        json=err(401, "AUTH.INVALID_BOOTSTRAP_TOKEN"),
+        status=401,
+    )
+    with pytest.raises(AuthenticationError) as info:
+        client.dat.introspect_session(access_token="session", bearer_token=token)
+    assert rsps.calls[0].request.headers["Authorization"] == f"Bearer {token}"
+    assert_absent(all_log_text(debug_logs) + str(info.value) + repr(vars(info.value)), [token])
+
+
+def test_bearer_client_rejects_unsendable_tokens_without_echoing_them() -> None:
+    for bad in ("", "tok\nen-abc-secret", "   "):
+        with pytest.raises(ConfigurationError) as info:
+            BearerClient(base_url=BEARER_BASE_URL, realm_id=REALM, access_token=bad)
+        if bad.strip():
+            assert "secret" not in str(info.value)

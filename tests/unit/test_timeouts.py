@@ -1,0 +1,179 @@
+"""Every request leaves with a bounded (connect, read) timeout; network failures map to the client's errors."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import requests
+from vluna_unit_support import AUTHZ_DATA, CANCEL_DATA, COMMIT_DATA, URL, make_client, ok
+
+from vluna_client import (
+    APIConnectionError,
+    APITimeoutError,
+    ConfigurationError,
+    RetryPolicy,
+    Timeout,
+)
+
+
+def limits(client, **kwargs):
+    return client.gate.limits(principal_id="o", user_id="u", **kwargs)
+
+
+def adapter_timeouts(rsps):
+    """What the transport adapter itself was handed (responses records the adapter's send kwargs)."""
+    return [call.request.req_kwargs.get("timeout", "MISSING") for call in rsps.calls]
+
+
+def test_default_timeout_is_5_connect_30_read(client, rsps, sent_timeouts) -> None:
+    rsps.add("GET", URL["limits"], json=ok([]))
+    limits(client)
+    assert sent_timeouts == [(5.0, 30.0)]
+    assert adapter_timeouts(rsps) == [(5.0, 30.0)]
+    assert client.timeout == Timeout(connect=5.0, read=30.0)
+
+
+@pytest.mark.parametrize(
+    ("configured", "expected"),
+    [(10, (10.0, 10.0)), (2.5, (2.5, 2.5)), ((2, 20), (2.0, 20.0)), (Timeout(connect=1.5, read=9), (1.5, 9.0))],
+)
+def test_client_level_timeout(rsps, sent_timeouts, configured, expected) -> None:
+    client = make_client(timeout=configured)
+    rsps.add("GET", URL["limits"], json=ok([]))
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    limits(client)
+    client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u")
+    assert sent_timeouts == [expected, expected]
+    assert adapter_timeouts(rsps) == [expected, expected]
+
+
+@pytest.mark.parametrize(
+    ("per_call", "expected"),
+    [(2.5, (2.5, 2.5)), (7, (7.0, 7.0)), ((1, 2), (1.0, 2.0)), (Timeout(connect=3, read=4), (3.0, 4.0))],
+)
+def test_per_call_timeout_overrides_the_client(rsps, sent_timeouts, per_call, expected) -> None:
+    client = make_client(timeout=60)
+    rsps.add("GET", URL["limits"], json=ok([]))
+    limits(client, timeout=per_call)
+    limits(client)
+    assert sent_timeouts == [expected, (60.0, 60.0)]
+
+
+def test_none_means_the_default_never_unbounded(rsps, sent_timeouts) -> None:
+    client = make_client(timeout=None)
+    rsps.add("GET", URL["limits"], json=ok([]))
+    limits(client, timeout=None)
+    assert sent_timeouts == [(5.0, 30.0)]
+    for value in sent_timeouts + adapter_timeouts(rsps):
+        assert value is not None
+        assert value != "MISSING"
+        assert all(part is not None and part > 0 for part in value)
+
+
+def test_timeout_is_sent_on_every_retry_attempt(rsps, sent_timeouts) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=3))
+    rsps.add("GET", URL["limits"], body=requests.exceptions.ReadTimeout("slow"))
+    rsps.add("GET", URL["limits"], json={"ok": False, "code": "SERVER.UNEXPECTED"}, status=500)
+    rsps.add("GET", URL["limits"], json=ok([]))
+    limits(client, timeout=(1, 3))
+    assert sent_timeouts == [(1.0, 3.0)] * 3
+
+
+def test_lease_timeout_reaches_authorize_commit_and_cancel(client, rsps, sent_timeouts) -> None:
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    rsps.add("POST", URL["commit"], json=ok(COMMIT_DATA))
+    rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
+    with client.lease(feature_code="llm.chat", principal_id="o", user_id="u", timeout=4) as lease:
+        lease.commit(quantity_minor=3)
+    with client.lease(feature_code="llm.chat", principal_id="o", user_id="u", timeout=(1, 2)):
+        pass
+    assert sent_timeouts == [(4.0, 4.0), (4.0, 4.0), (1.0, 2.0), (1.0, 2.0)]
+
+
+def test_next_page_keeps_the_per_call_timeout(client, rsps, sent_timeouts) -> None:
+    rsps.add("GET", URL["features"], json=ok({"items": [], "next_cursor": "c1"}))
+    rsps.add("GET", URL["features"], json=ok({"items": [], "next_cursor": None}))
+    list(client.features.list(timeout=(2, 6)).auto_paging_iter())
+    assert sent_timeouts == [(2.0, 6.0), (2.0, 6.0)]
+
+
+@pytest.mark.parametrize("bad", [0, -1, (None, 5), (5, None), (1, 2, 3), (0, 1), "5", True, float("nan")])
+def test_invalid_timeouts_are_configuration_errors(rsps, bad) -> None:
+    with pytest.raises(ConfigurationError):
+        make_client(timeout=bad)
+    client = make_client()
+    with pytest.raises(ConfigurationError):
+        limits(client, timeout=bad)
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize("kwargs", [{"connect": None}, {"read": None}, {"connect": 0}, {"read": -2}])
+def test_timeout_object_cannot_be_unbounded(kwargs) -> None:
+    with pytest.raises(ConfigurationError):
+        Timeout(**kwargs)
+
+
+# -- failures without an HTTP answer -----------------------------------------------------------------------
+
+
+def test_read_timeout_maps_to_api_timeout_error(rsps) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=2))
+    rsps.add("POST", URL["authorize"], body=requests.exceptions.ReadTimeout("slow"))
+    with pytest.raises(APITimeoutError) as info:
+        client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u", idempotency_key="k-9")
+    assert isinstance(info.value, APIConnectionError)
+    assert info.value.operation == "gate.authorize"
+    assert info.value.idempotency_key == "k-9"
+    assert len(rsps.calls) == 2
+
+
+def test_connect_timeout_maps_to_api_timeout_error(rsps) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=1))
+    rsps.add("GET", URL["limits"], body=requests.exceptions.ConnectTimeout("connect timed out"))
+    with pytest.raises(APITimeoutError):
+        limits(client)
+
+
+def test_connection_error_maps_to_api_connection_error(rsps) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=2))
+    rsps.add("GET", URL["limits"], body=requests.exceptions.ConnectionError("refused"))
+    with pytest.raises(APIConnectionError) as info:
+        limits(client)
+    assert type(info.value) is APIConnectionError
+    assert info.value.operation == "gate.limits"
+    assert info.value.idempotency_key is None
+    assert "/mgt/v1/gate/limits" in str(info.value)
+    assert len(rsps.calls) == 2
+
+
+def test_real_connection_refused_is_an_api_connection_error(sleeps) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # nothing listens on that port any more
+    client = make_client(base_url=f"http://127.0.0.1:{port}/mgt/v1", retry=RetryPolicy(max_attempts=2))
+    try:
+        with pytest.raises(APIConnectionError):
+            limits(client, timeout=2)
+        assert len(sleeps) == 1  # a refused connection never reached the server: retried
+    finally:
+        client.close()
+
+
+def test_refused_connection_on_a_non_idempotent_post_is_retried(sleeps) -> None:
+    """Nothing was sent when the connection is refused, so even a POST without an Idempotency-Key may retry."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = make_client(base_url=f"http://127.0.0.1:{port}/mgt/v1", retry=RetryPolicy(max_attempts=3))
+    try:
+        with pytest.raises(APIConnectionError):
+            client.ops.revenue_report(
+                time={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "month"},
+                principal_id="org_123",
+                timeout=2,
+            )
+        assert len(sleeps) == 2
+    finally:
+        client.close()
