@@ -428,6 +428,8 @@ class _BaseClient(AreaHost):
         if not safe or attempt >= policy.max_attempts:
             return None
         if retry_after is not None and policy.respect_retry_after:
+            if retry_after > policy.max_retry_wait:
+                return None
             delay = retry_after
         else:
             delay = policy.backoff(attempt, self._rng)

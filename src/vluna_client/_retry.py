@@ -30,6 +30,8 @@ class RetryPolicy:
         retry_statuses: HTTP statuses worth another attempt.
         respect_retry_after: Wait what ``Retry-After`` (or a ``rate.limit`` hint) asks for, when it fits in
             ``max_elapsed``.
+        max_retry_wait: The longest server-requested wait the client sits out by itself; a longer one raises
+            :class:`RateLimitError` (with ``retry_after``) at once, so a web request is not blocked for a minute.
     """
 
     max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
@@ -38,6 +40,7 @@ class RetryPolicy:
     max_elapsed: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     retry_statuses: frozenset[int] = attrs.field(default=RETRY_STATUSES, converter=frozenset)
     respect_retry_after: bool = True
+    max_retry_wait: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff for the n-th retry (1-based)."""

@@ -85,7 +85,7 @@ def test_retry_after_seconds_is_honoured(client, rsps, sleeps) -> None:
 
 
 def test_retry_after_http_date_is_honoured(client, rsps, sleeps) -> None:
-    when = datetime.now(timezone.utc) + timedelta(seconds=30)
+    when = datetime.now(timezone.utc) + timedelta(seconds=8)
     rsps.add(
         "POST",
         URL["authorize"],
@@ -96,7 +96,25 @@ def test_retry_after_http_date_is_honoured(client, rsps, sleeps) -> None:
     rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
     authorize(client)
     assert len(sleeps) == 1
-    assert 28.0 <= sleeps[0] <= 30.0
+    assert 6.0 <= sleeps[0] <= 8.0
+
+
+def test_a_wait_longer_than_max_retry_wait_raises_at_once(client, rsps, sleeps) -> None:
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429, headers={"Retry-After": "30"})
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    with pytest.raises(RateLimitError) as info:
+        authorize(client)
+    assert info.value.retry_after == 30.0
+    assert sleeps == []
+    assert len(rsps.calls) == 1
+
+
+def test_max_retry_wait_can_allow_longer_waits(rsps, sleeps) -> None:
+    patient = make_client(retry=RetryPolicy(max_retry_wait=60))
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429, headers={"Retry-After": "30"})
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    authorize(patient)
+    assert sleeps == [30.0]
 
 
 def test_retry_after_on_503_is_honoured_too(client, rsps, sleeps) -> None:
