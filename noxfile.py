@@ -45,6 +45,12 @@ TEST_PYTHONS = [_python(v) for v in ("3.9", "3.13")]
 DEV_PYTHON = _python("3.11")
 
 
+def _install_project(session: nox.Session, *deps: str) -> None:
+    """Install deps and this tree; a reused virtualenv may hold an older build of the same version."""
+    session.install(*deps, ".")
+    session.install("--force-reinstall", "--no-deps", ".")
+
+
 @nox.session(python=DEV_PYTHON)
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check over everything we write and generate."""
@@ -102,7 +108,7 @@ def codegen_check(session: nox.Session) -> None:
 @nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
     """Unit, API and integration tests (integration runs the emulator on 127.0.0.1)."""
-    session.install(*TEST_DEPS, ".")
+    _install_project(session, *TEST_DEPS)
     # Run from the installed wheel, not the source tree, so packaging mistakes fail here.
     session.run("pytest", "-q", "-p", "no:randomly", *session.posargs, env={"PYTHONPATH": ""})
 
@@ -110,7 +116,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=DEV_PYTHON)
 def demo(session: nox.Session) -> None:
     """The main job: start the local emulator and run the README quickstart against it."""
-    session.install(".")
+    _install_project(session)
     seed = ["--wallet", "org_demo=20000"]  # a small prepaid balance, so the funding hints show
     session.run("python", "-m", "vluna_client.testing", "run", *seed, "--", "python", "examples/quickstart.py")
 
@@ -118,7 +124,7 @@ def demo(session: nox.Session) -> None:
 @nox.session(python=DEV_PYTHON)
 def e2e(session: nox.Session) -> None:
     """The integration scenario against the deployment named by VLUNA_* (or `-- --emulator` for a local one)."""
-    session.install(*TEST_DEPS, ".")
+    _install_project(session, *TEST_DEPS)
     if "--emulator" in session.posargs:
         session.run("python", "-m", "vluna_client.testing", "run", "--", "pytest", "-q", "tests/e2e")
     else:
@@ -128,7 +134,7 @@ def e2e(session: nox.Session) -> None:
 @nox.session(python=DEV_PYTHON)
 def bench(session: nox.Session) -> None:
     """Print import time, first-call cost per area and per-call overhead (figures, not pass/fail)."""
-    session.install(".")
+    _install_project(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
 
 

@@ -27,7 +27,8 @@ def hints(result) -> str:
 
 def main() -> None:
     with ServiceClient.from_env() as client:
-        show("health", str(client.health().data))
+        health = client.health().data
+        show("health", f"{health.service} is {health.status}")
 
         token = client.token.issue(principal_id=PRINCIPAL, user_id=USER, scopes=["portal"], session_ttl_sec=900)
         show("token", f"billing account {token.data.billing_account_id}, expires in {token.data.expires_in}s")
