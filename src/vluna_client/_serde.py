@@ -8,15 +8,20 @@ properties). Everything else is plain cattrs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Callable, Optional, Union
+from functools import cache
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
-from cattrs.strategies import configure_union_passthrough
+
+if TYPE_CHECKING:
+    import cattrs
+
+# cattrs is imported on the first (un)structure, not with the package: `import vluna_client` stays cheap.
 
 
 def _renames(cls: type) -> dict[str, Any]:
+    from cattrs.gen import override
+
     return {f.name: override(rename=f.metadata["wire"]) for f in attrs.fields(cls) if "wire" in f.metadata}
 
 
@@ -25,6 +30,8 @@ def _extras_field(cls: type) -> Optional[attrs.Attribute]:  # type: ignore[type-
 
 
 def _structure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[Any, type], Any]]:
+    from cattrs.gen import make_dict_structure_fn, override
+
     def factory(cls: type) -> Callable[[Any, type], Any]:
         overrides = _renames(cls)
         extras = _extras_field(cls)
@@ -45,6 +52,8 @@ def _structure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[Any
 
 
 def _unstructure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[Any], Any]]:
+    from cattrs.gen import make_dict_unstructure_fn, override
+
     def factory(cls: type) -> Callable[[Any], Any]:
         overrides = _renames(cls)
         extras = _extras_field(cls)
@@ -65,7 +74,12 @@ def _unstructure_factory(conv: cattrs.Converter) -> Callable[[type], Callable[[A
     return factory
 
 
-def _build() -> cattrs.Converter:
+@cache
+def converter() -> cattrs.Converter:
+    """The shared converter, built on first use."""
+    import cattrs
+    from cattrs.strategies import configure_union_passthrough
+
     # Unknown keys are ignored (the default): the server may add fields at any time.
     conv = cattrs.Converter()
     # Unions of JSON scalars (e.g. a value that is a string or a number) pass through as they are.
@@ -75,16 +89,13 @@ def _build() -> cattrs.Converter:
     return conv
 
 
-converter = _build()
-
-
 def structure(data: Any, type_: Any) -> Any:
     """Build typed objects from decoded JSON."""
     if type_ is Any:
         return data
-    return converter.structure(data, type_)
+    return converter().structure(data, type_)
 
 
 def unstructure(value: Any) -> Any:
     """Plain JSON-ready data from models (wire names, None fields dropped, extras merged back)."""
-    return converter.unstructure(value)
+    return converter().unstructure(value)
