@@ -79,6 +79,15 @@ PATTERN_CANDIDATES = (
 
 
 @cache
+def clients_for(path: str) -> list:
+    """Which client serves a path: /mgt/v1 the service client, /api/v1 the bearer client, the rest both."""
+    if path.startswith("/mgt/v1/"):
+        return ["service"]
+    if path.startswith("/api/v1/"):
+        return ["bearer"]
+    return ["service", "bearer"]
+
+
 def specs() -> Specs:
     """The specs, read once per test session."""
     return Specs()
@@ -222,13 +231,7 @@ def load_operations(specs: Specs) -> List[SpecOperation]:
                 if method not in item:
                     continue
                 op = item[method]
-                if path.startswith("/mgt/v1/"):
-                    clients = ["service"]
-                elif path.startswith("/api/v1/"):
-                    clients = ["bearer"]
-                else:
-                    clients = ["service", "bearer"]
-                for client in clients:
+                for client in clients_for(path):
                     ops.append(_operation(specs, file, path, method, op, item, client))
     ops.sort(key=lambda o: o.key)
     return ops

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 
 import pytest
-from _apispec import ROOT, client_rows, load_inventory, operations, specs
+from _apispec import ROOT, client_rows, clients_for, load_inventory, operations, specs
 
 from vluna_client._generated.operations import OPERATIONS
 
@@ -35,13 +35,7 @@ def _spec_pairs_per_client():
             for verb in ("get", "post", "put", "patch", "delete"):
                 if verb not in item:
                     continue
-                if path.startswith("/mgt/v1/"):
-                    clients = ["service"]
-                elif path.startswith("/api/v1/"):
-                    clients = ["bearer"]
-                else:
-                    clients = ["service", "bearer"]
-                out |= {(c, verb.upper(), path) for c in clients}
+                out |= {(c, verb.upper(), path) for c in clients_for(path)}
     return out
 
 
