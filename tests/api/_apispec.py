@@ -78,7 +78,6 @@ PATTERN_CANDIDATES = (
 # --------------------------------------------------------------------------------------------------- loading
 
 
-@cache
 def clients_for(path: str) -> list:
     """Which client serves a path: /mgt/v1 the service client, /api/v1 the bearer client, the rest both."""
     if path.startswith("/mgt/v1/"):
@@ -88,6 +87,7 @@ def clients_for(path: str) -> list:
     return ["service", "bearer"]
 
 
+@cache
 def specs() -> Specs:
     """The specs, read once per test session."""
     return Specs()
