@@ -43,7 +43,7 @@ print(json.dumps({"after_import": after_import, "after_area": loaded()}))
 def _run(client: str, area: str) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [env.get("PYTHONPATH")])])
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+    done = subprocess.run(
         [sys.executable, "-W", "error", "-c", SCRIPT, client, area],
         capture_output=True,
         text=True,

@@ -85,9 +85,7 @@ assert all(name.startswith("vluna_client.testing") for name in loaded), loaded
 assert "requests" not in sys.modules
 print("ok")
 """
-    result = subprocess.run(  # noqa: S603 - fixed interpreter and script
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
@@ -131,7 +129,7 @@ def test_cli_run_wraps_a_command() -> None:
         "assert os.environ['VLUNA_SERVICE_KEY_ID'].startswith('pk-')\n"
         "sys.exit(7)\n"
     )
-    result = subprocess.run(  # noqa: S603 - fixed interpreter and arguments
+    result = subprocess.run(
         [sys.executable, "-m", "vluna_client.testing", "run", "--", sys.executable, "-c", child],
         capture_output=True,
         text=True,
