@@ -5,10 +5,13 @@ Figures, not assertions: run with `nox -s bench`. Every import figure is the bes
 
 from __future__ import annotations
 
+import json
 import statistics
 import subprocess
 import sys
 import time
+
+import requests
 
 RUNS = 7
 SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
@@ -37,6 +40,56 @@ def area_time(client: str, area: str) -> float:
     return fresh(code)
 
 
+class _Canned(requests.adapters.BaseAdapter):
+    """Answers every request from memory, so only the client's own work is timed."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self._body = body
+
+    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+        response = requests.Response()
+        response.status_code = 200
+        response._content = self._body
+        response.headers["Content-Type"] = "application/json"
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def client_overhead() -> None:
+    """Validation, serialisation, signing, envelope decoding and model building, without any socket."""
+    from vluna_client import ServiceClient
+
+    commit = {
+        "ok": True,
+        "code": "OK",
+        "data": {
+            "commit_id": "c1",
+            "amount_xusd": "12000",
+            "cost_xusd": "0",
+            "lines": [
+                {"line_id": f"l{i}", "meter_code": f"m{i}", "quantity_minor": "600", "amount_xusd": "6000"}
+                for i in range(2)
+            ],
+        },
+        "hints": [{"type": "quota.remaining", "max_quantity_minor": 10}],
+    }
+    client = ServiceClient(base_url="http://bench.local/mgt/v1", realm_id="r", key_id="pk-bench", key_secret=SECRET)
+    client._pool.session().mount("http://bench.local", _Canned(json.dumps(commit).encode()))
+    gate = client.bind(principal_id="org", user_id="user")
+    meters = [{"meter_code": "m0", "quantity_minor": 600}, {"meter_code": "m1", "quantity_minor": 600}]
+    gate.gate.commit(lease_token="lease.x.y", feature_code="llm.chat", quantity_minor=1200, meters=meters)
+    n = 2000
+    t = time.perf_counter()
+    for _ in range(n):
+        gate.gate.commit(lease_token="lease.x.y", feature_code="llm.chat", quantity_minor=1200, meters=meters)
+    per_call = (time.perf_counter() - t) / n
+    print(f"client overhead per commit (validate, sign, send to an in-memory adapter, parse): {per_call * 1e6:.0f} us")
+
+
 def main() -> None:
     from vluna_client._generated.operations import OPERATIONS
 
@@ -50,6 +103,8 @@ def main() -> None:
     for client, area in areas:
         var = "c" if client == "service" else "b"
         print(f"  {client:7} {area:18} {area_time(var, area) * 1000:7.1f} ms")
+
+    client_overhead()
 
     from vluna_client.testing import Emulator
 

@@ -337,7 +337,7 @@ class _BaseClient(AreaHost):
 
     def _attempt(self, call: _Prepared, timeout: Timeout, bearer_token: Optional[str]) -> requests.Response:
         session, prepared = self._signed(call, bearer_token)
-        settings = session.merge_environment_settings(prepared.url, {}, None, None, None)
+        settings = self._pool.environment(prepared.url or call.url)
         return session.send(prepared, timeout=timeout.as_tuple(), allow_redirects=False, **settings)
 
     def _execute(

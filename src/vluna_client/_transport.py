@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Optional, Union
+from typing import Any, Optional, Union
+from urllib.parse import urlsplit
 
 import attrs
 import requests
+from requests.utils import get_environ_proxies
 
 from ._errors import ConfigurationError
 
@@ -95,10 +97,28 @@ class SessionPool:
         if session is None:
             session = self._factory()
             session.headers["User-Agent"] = self._user_agent
+            # requests re-reads the whole environment (proxies, CA bundle) and ~/.netrc on every call when
+            # trust_env is on: about 0.3 ms a call. environment() reads it once per origin instead, and netrc
+            # credentials have no business on a signed request anyway.
+            session.trust_env = False
+            self._local.environment = {}
             with self._lock:
                 self._sessions.append(session)
             self._local.session = session
         return session
+
+    def environment(self, url: str) -> dict[str, Any]:
+        """``send`` keyword arguments from the environment (proxies, CA bundle) for this URL's origin."""
+        cache: dict[tuple[str, str], dict[str, Any]] = getattr(self._local, "environment", None) or {}
+        parts = urlsplit(url)
+        origin = (parts.scheme, parts.netloc)
+        settings = cache.get(origin)
+        if settings is None:
+            verify: Union[bool, str] = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            settings = {"proxies": get_environ_proxies(url), "verify": verify, "stream": False, "cert": None}
+            cache[origin] = settings
+            self._local.environment = cache
+        return settings
 
     def close(self) -> None:
         """Close every session this process opened."""

@@ -155,3 +155,22 @@ def test_bound_view_shares_the_parents_connections() -> None:
     assert view._pool is client._pool
     assert view._pool.session() is client._pool.session()
     client.close()
+
+
+def test_proxy_and_ca_settings_come_from_the_environment_once_per_origin(monkeypatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "bypass.test")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/custom.pem")
+    client = make_client()
+    pool = client._pool
+    pool.session()
+    first = pool.environment("https://vluna.test/mgt/v1/gate/limits?x=1")
+    assert first["proxies"].get("https") == "http://proxy.internal:3128"
+    assert first["verify"] == "/etc/ssl/custom.pem"
+    assert pool.environment("https://bypass.test/mgt/v1/health")["proxies"] == {}
+    # Read once: a later change of the environment does not cost (or change) anything for this origin.
+    monkeypatch.setenv("HTTPS_PROXY", "http://other:1")
+    assert pool.environment("https://vluna.test/mgt/v1/other") is first
+    # netrc and the environment are not consulted by requests itself on each call.
+    assert pool.session().trust_env is False
+    client.close()
