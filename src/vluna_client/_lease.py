@@ -18,7 +18,7 @@ from ._errors import (
     ResponseDecodeError,
 )
 from ._result import Hint, Result
-from ._transport import TimeoutTypes
+from ._transport import Timeout, TimeoutTypes
 
 if TYPE_CHECKING:
     from ._client import ServiceClient
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("vluna_client")
 
 _OPEN, _COMMITTING, _UNKNOWN, _COMMITTED, _CANCELLED = "open", "committing", "unknown", "committed", "cancelled"
+_CLEANUP_TIMEOUT = Timeout(connect=3.0, read=10.0)
 
 
 class Lease:
@@ -142,7 +143,8 @@ class Lease:
 
     def _cancel_quietly(self, *, reason: str) -> None:
         try:
-            self.cancel()
+            # On the way out of a failure, do not hold the caller for a full read timeout per attempt.
+            self.cancel(timeout=self._timeout if self._timeout is not None else _CLEANUP_TIMEOUT)
         except Exception as cancel_error:  # noqa: BLE001 - best effort: never hide the caller's exception
             logger.warning("vluna lease %s: cancel after %s failed: %s", self.lease_id, reason, cancel_error)
 
@@ -212,6 +214,8 @@ class Lease:
         with self._lock:
             if self._state in (_COMMITTED, _CANCELLED) or self._authorization is None:
                 return None
+            if self._state == _COMMITTING:
+                raise LeaseError("a commit of this lease is in flight; cancel after it returns")
             self._state = _CANCELLED
         result = self._client.gate.cancel(
             lease_token=self.token, **self._bindings, timeout=timeout if timeout is not None else self._timeout

@@ -22,8 +22,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = ROOT / "openapi"
-INVENTORY = Path("/work/shared/reference/operations.tsv")
-WIRE_PROTOCOL = Path("/work/shared/reference/wire-protocol.md")
+# The route inventory of the server (method, path, auth facts), kept beside the tests so they run anywhere.
+INVENTORY = Path(__file__).resolve().parent / "inventory.tsv"
 
 ORIGIN = "https://vluna.test"
 BASE_SERVICE = ORIGIN + "/mgt/v1"
@@ -642,7 +642,7 @@ class InventoryRow:
     in_contract: str
     in_server: str
     idempotency_key: str
-    notes: str
+    replay_hangs: bool
 
 
 def load_inventory(path: Path = INVENTORY) -> List[InventoryRow]:
@@ -658,7 +658,7 @@ def load_inventory(path: Path = INVENTORY) -> List[InventoryRow]:
                 in_contract=r["in_contract"],
                 in_server=r["in_server"],
                 idempotency_key=r["idempotency_key"],
-                notes=r["notes"] or "",
+                replay_hangs=r["replay_hangs"] == "yes",
             )
             for r in reader
         ]

@@ -106,7 +106,7 @@ def test_idempotent_writes_and_hanging_replays_match_the_inventory():
     idem = {so.id for so in served if so.idempotency}
     assert idem == {so.id for so in served if by_route[(so.http_method, so.path)].idempotency_key == "required"}
     hangs = {so.id for so in SPEC_OPS if so.replay_hangs}
-    assert hangs == {so.id for so in served if "@Res" in by_route[(so.http_method, so.path)].notes}
+    assert hangs == {so.id for so in served if by_route[(so.http_method, so.path)].replay_hangs}
 
 
 def _generated_operation(so):

@@ -257,3 +257,46 @@ def test_commit_interrupted_mid_request_keeps_its_key_for_the_retry(rsps) -> Non
     keys = [c.request.headers["Idempotency-Key"] for c in rsps.calls if c.request.path_url.endswith("/commits")]
     assert len(keys) == 2
     assert keys[0] == keys[1]
+
+
+def test_leaving_with_an_unknown_commit_outcome_does_not_cancel(rsps, caplog) -> None:
+    client = make_client(retry=NO_RETRIES)
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    rsps.add("POST", URL["commit"], body=requests.exceptions.ConnectionError("reset"))
+    rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
+    caplog.set_level(logging.WARNING, logger="vluna_client")
+    with pytest.raises(APIConnectionError) as info, open_lease(client) as lease:
+        lease.commit(quantity_minor=10)
+    # The charge may exist: a cancel would not undo it, and would turn the safe retry into a quarantined commit.
+    assert "/mgt/v1/gate/cancel" not in paths(rsps)
+    assert lease.state == "unknown"
+    assert info.value.idempotency_key in caplog.text
+
+
+def test_cancel_while_a_commit_is_in_flight_is_refused(rsps) -> None:
+    client = make_client()
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    seen = []
+
+    def commit_callback(request):
+        with pytest.raises(LeaseError):
+            lease.cancel()
+        seen.append("checked")
+        return (200, {}, '{"ok":true,"code":"OK","data":{"amount_xusd":"1"}}')
+
+    rsps.add_callback("POST", URL["commit"], callback=commit_callback)
+    with open_lease(client) as lease:
+        lease.commit(quantity_minor=1)
+    assert seen == ["checked"]
+    assert lease.state == "committed"
+    assert "/mgt/v1/gate/cancel" not in paths(rsps)
+
+
+def test_the_cleanup_cancel_uses_a_short_timeout(rsps) -> None:
+    client = make_client()
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
+    with pytest.raises(Boom), open_lease(client):
+        raise Boom
+    cancel = next(c for c in rsps.calls if c.request.path_url == "/mgt/v1/gate/cancel")
+    assert cancel.request.req_kwargs["timeout"] == (3.0, 10.0)
