@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
 import random
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -30,12 +28,12 @@ from ._errors import (
 )
 from ._generated.areas import BearerAreas, ServiceAreas
 from ._operation import Operation
+from ._request import PreparedCall, Secret, build_call, header_value
 from ._result import Page, Result
 from ._retry import RetryPolicy, parse_retry_after
 from ._serde import structure
 from ._signing import ServiceKeySigner, content_digest
 from ._transport import DEFAULT_TIMEOUT, SessionPool, Timeout, TimeoutTypes, coerce_timeout
-from ._validation import validate
 
 if TYPE_CHECKING:
     from ._generated.models.health import HealthStatus
@@ -49,81 +47,12 @@ C = TypeVar("C", bound="_BaseClient")
 # Indirection so tests can observe backoff without waiting (monkeypatch ``vluna_client._client._sleep``).
 _sleep = time.sleep
 
-_BINDING_HEADERS = {
-    "principal_id": "X-Principal-Id",
-    "user_id": "X-User-Id",
-    "billing_account_id": "X-Billing-Account-Id",
-    "billing_user_id": "X-Billing-User-Id",
-}
 _SURFACE_PREFIX = {"service": "/mgt/v1", "bearer": "/api/v1"}
 
 
 def _user_agent() -> str:
     py = ".".join(str(v) for v in sys.version_info[:3])
     return f"vluna-client/{__version__} python/{py} requests/{requests.__version__}"
-
-
-def _header_value(name: str, value: str) -> str:
-    """Header values travel signed and raw: refuse what would be mangled or split on the way."""
-    if not isinstance(value, str):
-        raise InputValidationError(f"{name} must be a string, got {type(value).__name__}", field=name)
-    if not value.strip():
-        raise InputValidationError(f"{name} must not be empty", field=name)
-    if value != value.strip() or value[0].isspace() or value[-1].isspace():
-        # The server trims header values before checking the signature: surrounding spaces break it.
-        raise InputValidationError(f"{name} must not start or end with whitespace", field=name)
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise InputValidationError(f"{name} must not contain control characters", field=name)
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise InputValidationError(f"{name} must be latin-1 text to travel in an HTTP header", field=name) from None
-    return value
-
-
-def _idempotency_key(value: Optional[str]) -> str:
-    if value is None:
-        return str(uuid.uuid4())
-    if not isinstance(value, str) or not 1 <= len(value) <= 255 or not all(0x21 <= ord(c) <= 0x7E for c in value):
-        raise InputValidationError(
-            "idempotency_key must be 1 to 255 visible ASCII characters without spaces", field="idempotency_key"
-        )
-    return value
-
-
-def _query_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-class _Secret:
-    """Holds a credential so that no repr, vars() dump or log line can show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The credential itself, for the Authorization header only."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
-
-
-class _Prepared:
-    """A request ready to send: everything but the per-attempt signature."""
-
-    __slots__ = ("body", "headers", "idempotency_key", "method", "url")
-
-    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes, key: Optional[str]) -> None:
-        self.method = method
-        self.url = url
-        self.headers = headers
-        self.body = body
-        self.idempotency_key = key
 
 
 class _BaseClient(AreaHost):
@@ -154,7 +83,7 @@ class _BaseClient(AreaHost):
         root_path = base_path[: -len(prefix)] if base_path.endswith(prefix) else ""
         self._root_url = f"{parts.scheme}://{parts.netloc}{root_path}"
         try:
-            self._realm_id = _header_value("realm_id", realm_id)
+            self._realm_id = header_value("realm_id", realm_id)
         except InputValidationError as exc:
             raise ConfigurationError(exc.message) from None
         self._timeout = coerce_timeout(timeout, DEFAULT_TIMEOUT)
@@ -227,7 +156,7 @@ class _BaseClient(AreaHost):
             ("billing_user_id", billing_user_id),
         ):
             if value is not None:
-                new[key] = _header_value(key, value)
+                new[key] = header_value(key, value)
         view._bindings = new
         return view
 
@@ -247,73 +176,19 @@ class _BaseClient(AreaHost):
         body: Optional[Mapping[str, Any]],
         bindings: Mapping[str, Any],
         idempotency_key: Optional[str],
-    ) -> _Prepared:
-        route = op.path
-        for name in op.path_params:
-            value = path.get(name)
-            if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
-                raise InputValidationError(f"{op.name}: path parameter {name} is required", field=name)
-            if str(value) in (".", ".."):
-                # A dot segment would be collapsed on the way and hit (and be signed for) another route.
-                raise InputValidationError(f"{op.name}: path parameter {name} must not be {value!r}", field=name)
-            route = route.replace("{" + name + "}", quote(str(value), safe=""))
-
-        pairs: list[tuple[str, str]] = []
-        for name, schema in op.query_schema.items():
-            value = query.get(name)
-            if value is None:
-                continue
-            value = validate(value, schema, name)
-            for item in value if isinstance(value, list) else [value]:
-                pairs.append((name, _query_text(item)))
-        query_string = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
-
-        headers: dict[str, str] = {"Accept": "application/json", "X-Realm-Id": self._realm_id}
-        resolved: dict[str, Any] = {}
-        for name, value in bindings.items():
-            value = value if value is not None else self._bindings.get(name)
-            if value is None or value == "":
-                continue
-            resolved[name] = value
-            if name == "realm_admin":
-                if not isinstance(value, bool):
-                    raise InputValidationError("realm_admin must be a bool", field="realm_admin")
-                if value:
-                    headers["X-Realm-Admin"] = "true"
-            else:
-                headers[_BINDING_HEADERS[name]] = _header_value(name, value)
-        missing = [name for name in op.required_bindings if name not in resolved]
-        if missing:
-            raise InputValidationError(
-                f"{op.name} needs {' and '.join(op.required_bindings)}: missing {', '.join(missing)} "
-                "(pass it to the call or use client.bind(...))",
-                field=missing[0],
-            )
-        if op.requires_one_of and not any(name in resolved for name in op.requires_one_of):
-            raise InputValidationError(
-                f"{op.name} needs at least one of {', '.join(op.requires_one_of)}", field=op.requires_one_of[0]
-            )
-
-        payload = b""
-        if op.body_schema is not None:
-            document = validate(dict(body or {}), op.body_schema, "")
-            try:
-                # Serialised once; these exact bytes are digested, signed and sent on every attempt.
-                payload = json.dumps(
-                    document, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
-                ).encode("utf-8")
-            except (TypeError, ValueError) as exc:
-                raise InputValidationError(f"{op.name}: the body is not JSON-serialisable ({exc})") from None
-            headers["Content-Type"] = "application/json"
-
-        key = None
-        if op.write:
-            key = _idempotency_key(idempotency_key)
-            headers["Idempotency-Key"] = key
-
-        base = self._root_url if op.surface == "root" else self._base_url
-        url = base + route + (f"?{query_string}" if query_string else "")
-        return _Prepared(op.method, url, headers, payload, key)
+    ) -> PreparedCall:
+        return build_call(
+            op,
+            base_url=self._base_url,
+            root_url=self._root_url,
+            realm_id=self._realm_id,
+            defaults=self._bindings,
+            path=path,
+            query=query,
+            body=body,
+            bindings=bindings,
+            idempotency_key=idempotency_key,
+        )
 
     def _authorize(self, prep: requests.PreparedRequest, bearer_token: Optional[str]) -> None:
         """Set the Authorization header of one attempt (each attempt gets a fresh timestamp and nonce)."""
@@ -322,7 +197,7 @@ class _BaseClient(AreaHost):
     # -- sending --------------------------------------------------------------------------------------------
 
     def _signed(
-        self, call: _Prepared, bearer_token: Optional[str]
+        self, call: PreparedCall, bearer_token: Optional[str]
     ) -> tuple[requests.Session, requests.PreparedRequest]:
         """Build and sign one attempt's request (fresh timestamp and nonce); no I/O."""
         session = self._pool.session()
@@ -335,7 +210,7 @@ class _BaseClient(AreaHost):
             raise InputValidationError(f"the request could not be built: {type(exc).__name__}") from None
         return session, prepared
 
-    def _attempt(self, call: _Prepared, timeout: Timeout, bearer_token: Optional[str]) -> requests.Response:
+    def _attempt(self, call: PreparedCall, timeout: Timeout, bearer_token: Optional[str]) -> requests.Response:
         session, prepared = self._signed(call, bearer_token)
         settings = self._pool.environment(prepared.url or call.url)
         return session.send(prepared, timeout=timeout.as_tuple(), allow_redirects=False, **settings)
@@ -438,7 +313,7 @@ class _BaseClient(AreaHost):
         return delay
 
     def _connection_error(
-        self, op: Operation[Any], call: _Prepared, exc: requests.exceptions.RequestException
+        self, op: Operation[Any], call: PreparedCall, exc: requests.exceptions.RequestException
     ) -> tuple[APIConnectionError, bool]:
         """The error to raise, and whether the request certainly never reached the server."""
         target = f"{call.method} {urlsplit(call.url).path}"
@@ -463,7 +338,7 @@ class _BaseClient(AreaHost):
         self,
         op: Operation[T],
         env: Any,
-        call: _Prepared,
+        call: PreparedCall,
         request_id: Optional[str],
         path: Mapping[str, Any],
         query: Mapping[str, Any],
@@ -599,7 +474,7 @@ class ServiceClient(ServiceAreas, _BaseClient):
 
     def _authorize(self, prep: requests.PreparedRequest, bearer_token: Optional[str]) -> None:
         if bearer_token is not None:
-            prep.headers["Authorization"] = "Bearer " + _header_value("bearer_token", bearer_token)
+            prep.headers["Authorization"] = "Bearer " + header_value("bearer_token", bearer_token)
             return
         body = prep.body or b""
         if isinstance(body, str):
@@ -677,7 +552,7 @@ class BearerClient(BearerAreas, _BaseClient):
     ) -> None:
         super().__init__(base_url=base_url, realm_id=realm_id, timeout=timeout, retry=retry, user_agent=user_agent)
         try:
-            self._token = _Secret(_header_value("access_token", access_token))
+            self._token = Secret(header_value("access_token", access_token))
         except ValidationError as exc:
             raise ConfigurationError(exc.message) from None
 
@@ -703,7 +578,7 @@ class BearerClient(BearerAreas, _BaseClient):
         )
 
     def _authorize(self, prep: requests.PreparedRequest, bearer_token: Optional[str]) -> None:
-        token = self._token.reveal() if bearer_token is None else _header_value("bearer_token", bearer_token)
+        token = self._token.reveal() if bearer_token is None else header_value("bearer_token", bearer_token)
         prep.headers["Authorization"] = "Bearer " + token
 
     def health(self, *, timeout: TimeoutTypes = None) -> Result[HealthStatus]:

@@ -1,0 +1,174 @@
+"""Turning one call's arguments into a request, with no I/O: validation, URL, headers and body bytes.
+
+Everything here runs before the first attempt, so bad input fails fast and nothing is half-sent; the bytes built
+here are the ones every attempt digests, signs and sends.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any, Optional
+from urllib.parse import quote
+
+from ._errors import InputValidationError
+from ._operation import Operation
+from ._validation import validate
+
+# Keyword arguments of generated methods and the headers they travel in (all covered by the signature).
+BINDING_HEADERS = {
+    "principal_id": "X-Principal-Id",
+    "user_id": "X-User-Id",
+    "billing_account_id": "X-Billing-Account-Id",
+    "billing_user_id": "X-Billing-User-Id",
+}
+
+
+def header_value(name: str, value: str) -> str:
+    """Header values travel signed and raw: refuse what would be mangled or split on the way."""
+    if not isinstance(value, str):
+        raise InputValidationError(f"{name} must be a string, got {type(value).__name__}", field=name)
+    if not value.strip():
+        raise InputValidationError(f"{name} must not be empty", field=name)
+    if value != value.strip():
+        # The server trims header values before checking the signature: surrounding spaces break it.
+        raise InputValidationError(f"{name} must not start or end with whitespace", field=name)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise InputValidationError(f"{name} must not contain control characters", field=name)
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InputValidationError(f"{name} must be latin-1 text to travel in an HTTP header", field=name) from None
+    return value
+
+
+def new_idempotency_key(value: Optional[str]) -> str:
+    """The caller's key, checked, or a fresh UUID: fixed once per logical call, before any attempt."""
+    if value is None:
+        return str(uuid.uuid4())
+    if not isinstance(value, str) or not 1 <= len(value) <= 255 or not all(0x21 <= ord(c) <= 0x7E for c in value):
+        raise InputValidationError(
+            "idempotency_key must be 1 to 255 visible ASCII characters without spaces", field="idempotency_key"
+        )
+    return value
+
+
+def _query_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class Secret:
+    """Holds a credential so that no repr, vars() dump or log line can show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The credential itself, for the Authorization header only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+
+class PreparedCall:
+    """A request ready to send: everything but the per-attempt signature."""
+
+    __slots__ = ("body", "headers", "idempotency_key", "method", "url")
+
+    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes, key: Optional[str]) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.idempotency_key = key
+
+
+def build_call(
+    op: Operation[Any],
+    *,
+    base_url: str,
+    root_url: str,
+    realm_id: str,
+    defaults: Mapping[str, Any],
+    path: Mapping[str, Any],
+    query: Mapping[str, Any],
+    body: Optional[Mapping[str, Any]],
+    bindings: Mapping[str, Any],
+    idempotency_key: Optional[str],
+) -> PreparedCall:
+    """Validate a call's arguments and turn them into URL, headers and body bytes; raise before any I/O.
+
+    ``defaults`` are the bindings of ``client.bind(...)``; a value passed to the call wins.
+    """
+    route = op.path
+    for name in op.path_params:
+        value = path.get(name)
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
+            raise InputValidationError(f"{op.name}: path parameter {name} is required", field=name)
+        if str(value) in (".", ".."):
+            # A dot segment would be collapsed on the way and hit (and be signed for) another route.
+            raise InputValidationError(f"{op.name}: path parameter {name} must not be {value!r}", field=name)
+        route = route.replace("{" + name + "}", quote(str(value), safe=""))
+
+    pairs: list[tuple[str, str]] = []
+    for name, schema in op.query_schema.items():
+        value = query.get(name)
+        if value is None:
+            continue
+        value = validate(value, schema, name)
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((name, _query_text(item)))
+    query_string = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+
+    headers: dict[str, str] = {"Accept": "application/json", "X-Realm-Id": realm_id}
+    resolved: dict[str, Any] = {}
+    for name, value in bindings.items():
+        value = value if value is not None else defaults.get(name)
+        if value is None or value == "":
+            continue
+        resolved[name] = value
+        if name == "realm_admin":
+            if not isinstance(value, bool):
+                raise InputValidationError("realm_admin must be a bool", field="realm_admin")
+            if value:
+                headers["X-Realm-Admin"] = "true"
+        else:
+            headers[BINDING_HEADERS[name]] = header_value(name, value)
+    missing = [name for name in op.required_bindings if name not in resolved]
+    if missing:
+        raise InputValidationError(
+            f"{op.name} needs {' and '.join(op.required_bindings)}: missing {', '.join(missing)} "
+            "(pass it to the call or use client.bind(...))",
+            field=missing[0],
+        )
+    if op.requires_one_of and not any(name in resolved for name in op.requires_one_of):
+        raise InputValidationError(
+            f"{op.name} needs at least one of {', '.join(op.requires_one_of)}", field=op.requires_one_of[0]
+        )
+
+    payload = b""
+    if op.body_schema is not None:
+        document = validate(dict(body or {}), op.body_schema, "")
+        try:
+            # Serialised once; these exact bytes are digested, signed and sent on every attempt.
+            payload = json.dumps(
+                document, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
+            ).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise InputValidationError(f"{op.name}: the body is not JSON-serialisable ({exc})") from None
+        headers["Content-Type"] = "application/json"
+
+    key = None
+    if op.write:
+        key = new_idempotency_key(idempotency_key)
+        headers["Idempotency-Key"] = key
+
+    base = root_url if op.surface == "root" else base_url
+    url = base + route + (f"?{query_string}" if query_string else "")
+    return PreparedCall(op.method, url, headers, payload, key)
