@@ -13,11 +13,24 @@ import re
 import secrets
 import threading
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from ._errors import HttpError, UnexpectedError, invalid_input
+from ._inputs import (
+    as_object,
+    base36,
+    currency_amounts,
+    feature_code_of,
+    month_window,
+    normalize_identifier,
+    normalize_labels,
+    parse_lease_token,
+    parse_optional_non_negative_int,
+    parse_positive_int,
+    trimmed_lease_token,
+    uuid_key,
+)
 from ._jsutil import (
     JsonValue,
     iso_ms,
@@ -32,6 +45,17 @@ from ._jsutil import (
 )
 from ._jwt import TokenError, decode_hs256, encode_hs256
 from ._records import CancelRecord, CommitLineRecord, CommitRecord, LeaseRecord, Ledger
+from ._state import (
+    Account,
+    CallContext,
+    Computation,
+    Feature,
+    Lease,
+    NormalizedItem,
+    Price,
+    User,
+    Wallet,
+)
 
 __all__ = ["CallContext", "Engine", "FeatureSpec"]
 
@@ -46,255 +70,8 @@ TOKEN_AUDIENCE = "oss.vluna.ai"  # noqa: S105 - a JWT audience, not a secret
 PRODUCT_PAGE_MAX = 200
 ISSUER_BASE = "https://api.vluna.ai"
 
-_IDENTIFIER_ALLOWED = re.compile(r"^[a-z0-9._/@:-]+$")
-_IDENTIFIER_EDGE = re.compile(r"^[a-z0-9]$")
-_UUID_TEXT = re.compile(r"^\{?[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\}?$")
 _BUDGET_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _TOKEN_KID = re.compile(r"^(plt|apt):v(\d+):realm:(.+)$")
-
-
-def _obj(body: JsonValue) -> Dict[str, Any]:
-    # The server reads fields with optional chaining: a non-object body behaves like an empty one.
-    return body if isinstance(body, dict) else {}
-
-
-def normalize_identifier(value: JsonValue, kind: str) -> str:
-    """Validate and lower-case a feature/meter code like the server (raises ``ValueError`` with its message)."""
-    if not isinstance(value, str):
-        raise ValueError(f"{kind} must be a string")
-    trimmed = js_trim(value)
-    if not trimmed:
-        raise ValueError(f"{kind} is required")
-    canonical = trimmed.lower()
-    if len(canonical) > 128:
-        raise ValueError(f"{kind} must be 1..128 chars")
-    if not _IDENTIFIER_ALLOWED.match(canonical):
-        raise ValueError(f"{kind} must match [a-z0-9._/@:-]+")
-    if not _IDENTIFIER_EDGE.match(canonical[0]) or not _IDENTIFIER_EDGE.match(canonical[-1]):
-        raise ValueError(f"{kind} must start and end with [a-z0-9]")
-    return canonical
-
-
-def _feature_code(value: JsonValue) -> str:
-    try:
-        return normalize_identifier(value, "feature_code")
-    except ValueError as exc:
-        raise invalid_input(str(exc)) from exc
-
-
-def parse_optional_non_negative_int(value: JsonValue, field_name: str) -> Optional[int]:
-    """Parse ``*_minor`` inputs like the server: numbers or numeric strings, floored, >= 0; ``None`` if absent."""
-    if value is None:
-        return None
-    parsed = js_number(value)
-    if parsed is None:
-        raise invalid_input(f"{field_name} must be a number or numeric string")
-    floored = math.floor(parsed)
-    if floored < 0:
-        raise invalid_input(f"{field_name} must be greater than or equal to 0")
-    return int(floored)
-
-
-def parse_positive_int(value: JsonValue, field_name: str) -> int:
-    """Parse a required quantity that must be > 0."""
-    parsed = parse_optional_non_negative_int(value, field_name)
-    if parsed is None or parsed <= 0:
-        raise invalid_input(f"{field_name} must be greater than 0")
-    return parsed
-
-
-def normalize_labels(value: JsonValue) -> Optional[Dict[str, str]]:
-    """Trim label keys/values, drop empties; ``None`` when nothing is left (the server's ``normalizeLabels``)."""
-    if not js_truthy(value):
-        return None
-    if isinstance(value, dict):
-        entries: Iterable[Tuple[str, JsonValue]] = value.items()
-    elif isinstance(value, list):
-        entries = ((str(index), item) for index, item in enumerate(value))
-    elif isinstance(value, str):
-        entries = ((str(index), char) for index, char in enumerate(value))
-    else:
-        entries = ()
-    labels: Dict[str, str] = {}
-    for key, item in entries:
-        if not js_trim(key):
-            continue
-        text = js_trim(item) if isinstance(item, str) else ("" if item is None else js_string(item))
-        if text:
-            labels[js_trim(key)] = text
-    return labels or None
-
-
-def parse_lease_token(token: str) -> str:
-    """Extract the lease id from ``lease.<id>.<suffix>`` (422 on a malformed token)."""
-    if not token.startswith("lease."):
-        raise invalid_input("invalid lease token format")
-    payload = token[len("lease.") :]
-    last_dot = payload.rfind(".")
-    if last_dot <= 0 or last_dot >= len(payload) - 1:
-        raise invalid_input("invalid lease token format")
-    lease_id = js_trim(payload[:last_dot])
-    if not lease_id:
-        raise invalid_input("lease token missing lease id")
-    return lease_id
-
-
-def _trimmed_token(body: Dict[str, Any]) -> str:
-    # `(body.lease_token || '').trim()`: a truthy non-string has no trim() and the server answers 500.
-    raw = body.get("lease_token")
-    if not js_truthy(raw):
-        return ""
-    if not isinstance(raw, str):
-        raise UnexpectedError('(body?.lease_token || "").trim is not a function')
-    return js_trim(raw)
-
-
-def _uuid_key(lease_id: str) -> str:
-    # Lease ids are Postgres uuid columns: other text makes the query itself fail (a 500 on the server).
-    if not _UUID_TEXT.match(lease_id):
-        raise UnexpectedError(f'invalid input syntax for type uuid: "{lease_id}"')
-    return str(uuid.UUID(lease_id.strip("{}")))
-
-
-def _usd(xusd: int) -> str:
-    """Format micro-USD as a decimal USD string (up to 12 fraction digits, trailing zeros dropped)."""
-    sign = "-" if xusd < 0 else ""
-    whole, remainder = divmod(abs(xusd), 1_000_000)
-    if remainder == 0:
-        return f"{sign}{whole}"
-    return f"{sign}{whole}.{str(remainder).rjust(6, '0').rstrip('0')}"
-
-
-def _amounts(xusd: int) -> Dict[str, str]:
-    return {"xusd": str(xusd), "usd": _usd(xusd)}
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if number == 0:
-            return out
-
-
-def _month_window(now: datetime) -> Tuple[datetime, datetime]:
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
-    return start, end
-
-
-@dataclass
-class _Wallet:
-    grant_id: str
-    issued: int
-    created_at: datetime
-    consumed: int = 0
-    overage: int = 0
-
-    @property
-    def available(self) -> int:
-        return max(0, self.issued - self.consumed)
-
-    def debit(self, amount: int) -> None:
-        taken = min(self.available, amount)
-        self.consumed += taken
-        self.overage += amount - taken
-
-
-@dataclass
-class _Account:
-    billing_account_id: str
-    principal_id: str
-    users: Dict[str, _User] = field(default_factory=dict)
-    wallet: Optional[_Wallet] = None
-
-
-@dataclass
-class _User:
-    billing_user_id: str
-    user_id: str
-    account: _Account
-
-
-@dataclass
-class _Feature:
-    code: str
-    family_code: str
-    meters: List[str]
-
-
-@dataclass
-class _Price:
-    unit_price_xusd: int
-    unit_cost_xusd: int
-    effective_at: datetime
-
-
-@dataclass
-class _Lease:
-    lease_id: str
-    token: str
-    feature_code: str
-    family_code: str
-    user: _User
-    idempotency_key: str
-    request_hash: str
-    hints: List[Hint]
-    window_start: datetime
-    window_end: datetime
-    quota_limit: int
-    created_at: datetime
-    expires_at: datetime
-    estimated: Optional[int]
-    state: str = "active"
-
-
-@dataclass
-class CallContext:
-    """Who is calling, as established by the auth guards of the request pipeline.
-
-    Attributes:
-        scheme: ``"service"`` (SVC-AUTH) or ``"bearer"`` (platform token).
-        sub: idempotency-cache subject (empty for SVC-AUTH, the token ``sub`` for bearer).
-        key_id: the service key id (SVC-AUTH only).
-        user: the resolved runtime billing user (runtime routes only).
-        idempotency_key: trimmed ``Idempotency-Key`` (write routes only).
-    """
-
-    scheme: str
-    sub: str = ""
-    key_id: Optional[str] = None
-    user: Optional[_User] = None
-    idempotency_key: str = ""
-
-    def runtime_user(self) -> _User:
-        """The resolved billing user; the pipeline guarantees it on runtime routes."""
-        if self.user is None:
-            raise HttpError(401, "AUTH.UNAUTHORIZED", "missing context")
-        return self.user
-
-
-@dataclass
-class _Computation:
-    meter_code: str
-    quantity: int
-    unit_price: int
-    unit_cost: int
-    amount: int
-    cost: int
-    effective_at: datetime
-    source: str
-
-
-@dataclass
-class _NormalizedItem:
-    meter_code: str
-    quantity: int
-    unit: Optional[str] = None
-    etag: Optional[str] = None
-    client_price: Optional[int] = None
 
 
 class Engine:
@@ -318,11 +95,11 @@ class Engine:
         self.now = clock
         self.token_secret = secrets.token_bytes(32)
         self.started_at = clock()
-        self.accounts: Dict[str, _Account] = {}
-        self.features: Dict[str, _Feature] = {}
+        self.accounts: Dict[str, Account] = {}
+        self.features: Dict[str, Feature] = {}
         self.auto_register = True
-        self.prices: Dict[str, Optional[_Price]] = {}
-        self.leases: Dict[str, _Lease] = {}
+        self.prices: Dict[str, Optional[Price]] = {}
+        self.leases: Dict[str, Lease] = {}
         self.leases_by_user_key: Dict[Tuple[str, str], str] = {}
         self.envelopes: Dict[Tuple[str, ...], Tuple[str, Dict[str, Any]]] = {}
         self.rate_limits: Dict[str, Tuple[int, int]] = {}
@@ -343,11 +120,11 @@ class Engine:
             for code, meters in features.items():
                 normalized = normalize_identifier(code, "feature_code")
                 meter_codes = [normalize_identifier(m, "meter_code") for m in meters]
-                self.features[normalized] = _Feature(normalized, family_code, meter_codes)
+                self.features[normalized] = Feature(normalized, family_code, meter_codes)
         else:
             for code in features:
                 normalized = normalize_identifier(code, "feature_code")
-                self.features[normalized] = _Feature(normalized, family_code, [normalized])
+                self.features[normalized] = Feature(normalized, family_code, [normalized])
 
     def set_price(self, meter_code: str, unit_price_xusd: Optional[int], unit_cost_xusd: int = 0) -> None:
         """Price a meter per unit (``None`` makes it unpriced: commits then get ``pricing.not_configured``)."""
@@ -355,32 +132,32 @@ class Engine:
         if unit_price_xusd is None:
             self.prices[code] = None
         else:
-            self.prices[code] = _Price(int(unit_price_xusd), int(unit_cost_xusd), self.now())
+            self.prices[code] = Price(int(unit_price_xusd), int(unit_cost_xusd), self.now())
 
-    def price_of(self, meter_code: str) -> Optional[_Price]:
+    def price_of(self, meter_code: str) -> Optional[Price]:
         """The price of a meter (the emulator-wide default unless configured)."""
         if meter_code in self.prices:
             return self.prices[meter_code]
-        return _Price(self.price_per_unit_xusd, 0, self.started_at)
+        return Price(self.price_per_unit_xusd, 0, self.started_at)
 
     def set_wallet_balance(self, principal_id: str, xusd: int) -> None:
         """Give the principal's account a prepaid grant of ``xusd`` (replacing any previous one)."""
         account = self.ensure_account(principal_id)
-        account.wallet = _Wallet(grant_id=str(uuid.uuid4()), issued=int(xusd), created_at=self.now())
+        account.wallet = Wallet(grant_id=str(uuid.uuid4()), issued=int(xusd), created_at=self.now())
 
-    def ensure_account(self, principal_id: str) -> _Account:
+    def ensure_account(self, principal_id: str) -> Account:
         """Find or auto-create the billing account of a principal."""
         account = self.accounts.get(principal_id)
         if account is None:
-            account = _Account(billing_account_id=str(uuid.uuid4()), principal_id=principal_id)
+            account = Account(billing_account_id=str(uuid.uuid4()), principal_id=principal_id)
             self.accounts[principal_id] = account
         return account
 
-    def ensure_user(self, account: _Account, user_id: str) -> _User:
+    def ensure_user(self, account: Account, user_id: str) -> User:
         """Find or auto-create a billing user inside an account."""
         user = account.users.get(user_id)
         if user is None:
-            user = _User(billing_user_id=str(uuid.uuid4()), user_id=user_id, account=account)
+            user = User(billing_user_id=str(uuid.uuid4()), user_id=user_id, account=account)
             account.users[user_id] = user
         return user
 
@@ -410,18 +187,18 @@ class Engine:
 
     # ----------------------------------------------------------------- features and pricing
 
-    def _load_feature(self, code: str, family_input: JsonValue = None) -> _Feature:
+    def _load_feature(self, code: str, family_input: JsonValue = None) -> Feature:
         feature = self.features.get(code)
         if feature is not None:
             return feature
         if not self.auto_register:
             raise HttpError(422, "RESOURCE.NOT_FOUND", "feature not found")
         family = js_trim(family_input) if isinstance(family_input, str) else ""
-        feature = _Feature(code=code, family_code=family or FALLBACK_FAMILY, meters=[code])
+        feature = Feature(code=code, family_code=family or FALLBACK_FAMILY, meters=[code])
         self.features[code] = feature
         return feature
 
-    def _is_zero_cost(self, feature: _Feature) -> bool:
+    def _is_zero_cost(self, feature: Feature) -> bool:
         if not feature.meters:
             return False
         for meter in feature.meters:
@@ -430,10 +207,10 @@ class Engine:
                 return False
         return True
 
-    def _compute(self, feature_code: str, item: _NormalizedItem, price: Optional[_Price]) -> _Computation:
+    def _compute(self, feature_code: str, item: NormalizedItem, price: Optional[Price]) -> Computation:
         if price is None:
-            return _Computation(item.meter_code, item.quantity, 0, 0, 0, 0, self.now(), "missing")
-        return _Computation(
+            return Computation(item.meter_code, item.quantity, 0, 0, 0, 0, self.now(), "missing")
+        return Computation(
             meter_code=item.meter_code,
             quantity=item.quantity,
             unit_price=price.unit_price_xusd,
@@ -444,7 +221,7 @@ class Engine:
             source="live",
         )
 
-    def _snapshot(self, feature_code: str, comp: _Computation, kind: str, computed_at: str) -> Dict[str, Any]:
+    def _snapshot(self, feature_code: str, comp: Computation, kind: str, computed_at: str) -> Dict[str, Any]:
         unit_price = comp.unit_price if kind == "revenue" else comp.unit_cost
         fingerprint = sha256_hex(
             js_json(
@@ -477,7 +254,7 @@ class Engine:
             },
         }
 
-    def _price_identity(self, feature_code: str, meter_code: str, price: _Price) -> str:
+    def _price_identity(self, feature_code: str, meter_code: str, price: Price) -> str:
         return sha256_hex(
             js_json(
                 {
@@ -493,10 +270,10 @@ class Engine:
             )
         )
 
-    def _normalize_items(self, raw: JsonValue, label: str) -> List[_NormalizedItem]:
-        items: List[_NormalizedItem] = []
+    def _normalize_items(self, raw: JsonValue, label: str) -> List[NormalizedItem]:
+        items: List[NormalizedItem] = []
         for entry in raw if isinstance(raw, list) else []:
-            entry_obj = _obj(entry)
+            entry_obj = as_object(entry)
             meter_raw = entry_obj.get("meter_code")
             meter_text = js_trim(meter_raw) if isinstance(meter_raw, str) else ""
             quantity = parse_positive_int(entry_obj.get("quantity_minor"), f"{label}[].quantity_minor")
@@ -506,7 +283,7 @@ class Engine:
                 meter_code = normalize_identifier(meter_text, "meter_code")
             except ValueError as exc:
                 raise invalid_input(str(exc)) from exc
-            item = _NormalizedItem(meter_code=meter_code, quantity=quantity)
+            item = NormalizedItem(meter_code=meter_code, quantity=quantity)
             unit = entry_obj.get("unit")
             if isinstance(unit, str) and js_trim(unit):
                 item.unit = js_trim(unit)
@@ -520,7 +297,7 @@ class Engine:
         return items
 
     @staticmethod
-    def _items_for_hash(items: List[_NormalizedItem]) -> List[Dict[str, Any]]:
+    def _items_for_hash(items: List[NormalizedItem]) -> List[Dict[str, Any]]:
         return [
             {
                 "meter_code": item.meter_code,
@@ -561,11 +338,11 @@ class Engine:
         start = datetime.fromtimestamp(start_epoch, tz=timezone.utc)
         return limit, start_epoch, start, start + timedelta(seconds=seconds)
 
-    def _quota_used(self, user: _User, code: str, window_start: datetime) -> int:
+    def _quota_used(self, user: User, code: str, window_start: datetime) -> int:
         return self.quota_counters.get((user.billing_user_id, code, iso_ms(window_start)), 0)
 
-    def _quota_window_view(self, user: _User, code: str, now: datetime) -> Dict[str, Any]:
-        start, end = _month_window(now)
+    def _quota_window_view(self, user: User, code: str, now: datetime) -> Dict[str, Any]:
+        start, end = month_window(now)
         return {
             "subject_scope": "user",
             "window_start": iso_ms(start),
@@ -574,7 +351,7 @@ class Engine:
             "used_minor": str(self._quota_used(user, code, start)),
         }
 
-    def _rate_window_view(self, user: _User, code: str, now: datetime) -> List[Dict[str, Any]]:
+    def _rate_window_view(self, user: User, code: str, now: datetime) -> List[Dict[str, Any]]:
         window = self._rate_window(code, now)
         if window is None:
             return []
@@ -601,7 +378,7 @@ class Engine:
 
     def mint_token(
         self,
-        user: _User,
+        user: User,
         *,
         ttl: int = 900,
         platform_scopes: Optional[List[str]] = None,
@@ -646,7 +423,7 @@ class Engine:
         token = encode_hs256(header, payload, self.token_secret)
         return token, ttl, datetime.fromtimestamp(expires, tz=timezone.utc)
 
-    def verify_token(self, token: str, realm_header: str) -> _User:
+    def verify_token(self, token: str, realm_header: str) -> User:
         """Verify a platform token for the request's realm and return its billing user.
 
         Raises:
@@ -690,7 +467,7 @@ class Engine:
 
     def issue_token(self, ctx: CallContext, body: JsonValue) -> Dict[str, Any]:
         """``POST /mgt/v1/token/issue``."""
-        data = _obj(body)
+        data = as_object(body)
         principal_id = js_trim(js_string(data.get("principal_id"))) if js_truthy(data.get("principal_id")) else ""
         user_id = js_trim(js_string(data.get("user_id"))) if js_truthy(data.get("user_id")) else ""
         if not principal_id:
@@ -748,8 +525,8 @@ class Engine:
     def authorize(self, ctx: CallContext, body: JsonValue) -> Tuple[Dict[str, Any], List[Hint]]:
         """``POST /mgt/v1/gate/authorize``."""
         user = ctx.runtime_user()
-        data = _obj(body)
-        code = _feature_code(data.get("feature_code"))
+        data = as_object(body)
+        code = feature_code_of(data.get("feature_code"))
         subject = user.user_id
         estimated = parse_optional_non_negative_int(data.get("estimated_quantity_minor"), "estimated_quantity_minor")
         labels = normalize_labels(data.get("labels"))
@@ -784,7 +561,7 @@ class Engine:
                 replay_hints.append({"type": "funding.xusd_shortfall", "shortfall_xusd": 1})
             return self._authorize_data(existing, code), replay_hints
 
-        window_start, window_end = _month_window(now)
+        window_start, window_end = month_window(now)
         quota_limit = self.quotas.get(code, UNLIMITED)
         if quota_limit != UNLIMITED and quota_limit - self._quota_used(user, code, window_start) <= 0:
             raise HttpError(402, "SERVER.CONFIG", "quota limit exhausted")
@@ -804,7 +581,7 @@ class Engine:
             hints = [h for h in hints if not str(h.get("type", "")).startswith(("funding.", "budget."))]
 
         lease_id = str(uuid.uuid4())
-        lease = _Lease(
+        lease = Lease(
             lease_id=lease_id,
             token=f"lease.{lease_id}.{secrets.token_hex(8)}",
             feature_code=code,
@@ -827,7 +604,7 @@ class Engine:
         return self._authorize_data(lease, code), hints
 
     @staticmethod
-    def _authorize_data(lease: _Lease, code: str) -> Dict[str, Any]:
+    def _authorize_data(lease: Lease, code: str) -> Dict[str, Any]:
         return {
             "lease_token": lease.token,
             "lease_id": lease.lease_id,
@@ -837,7 +614,7 @@ class Engine:
             "window_end": iso_ms(lease.window_end),
         }
 
-    def _check_rate(self, user: _User, code: str, now: datetime, hints: List[Hint]) -> Optional[Tuple[str, str, int]]:
+    def _check_rate(self, user: User, code: str, now: datetime, hints: List[Hint]) -> Optional[Tuple[str, str, int]]:
         window = self._rate_window(code, now)
         if window is None:
             return None
@@ -861,9 +638,9 @@ class Engine:
         return key
 
     def _coverage_hints(
-        self, feature: _Feature, estimated: int, available: int, prepaid: bool, hints: List[Hint]
+        self, feature: Feature, estimated: int, available: int, prepaid: bool, hints: List[Hint]
     ) -> None:
-        priced: List[Tuple[str, _Price]] = []
+        priced: List[Tuple[str, Price]] = []
         missing: List[str] = []
         for meter in feature.meters:
             price = self.price_of(meter)
@@ -902,15 +679,15 @@ class Engine:
 
     def commit(self, ctx: CallContext, body: JsonValue) -> Tuple[Dict[str, Any], List[Hint]]:
         """``POST /mgt/v1/gate/commits``."""
-        response, hints, _lease = self._execute_commit(ctx, _obj(body), ctx.idempotency_key, kind="commit")
+        response, hints, _lease = self._execute_commit(ctx, as_object(body), ctx.idempotency_key, kind="commit")
         return response, hints
 
     def _execute_commit(
         self, ctx: CallContext, data: Dict[str, Any], key: str, *, kind: str
-    ) -> Tuple[Dict[str, Any], List[Hint], Optional[_Lease]]:
+    ) -> Tuple[Dict[str, Any], List[Hint], Optional[Lease]]:
         user = ctx.runtime_user()
-        token = _trimmed_token(data)
-        code = _feature_code(data.get("feature_code"))
+        token = trimmed_lease_token(data)
+        code = feature_code_of(data.get("feature_code"))
         quantity = parse_positive_int(data.get("quantity_minor"), "quantity_minor")
         if not token:
             raise invalid_input("lease_token is required")
@@ -938,7 +715,7 @@ class Engine:
             snapshot = stored[1]
             return snapshot["data"], list(snapshot["hints"]), None
 
-        lease = self.leases.get(_uuid_key(lease_ref))
+        lease = self.leases.get(uuid_key(lease_ref))
         if lease is None or lease.user is not user:
             raise HttpError(422, "RESOURCE.NOT_FOUND", "lease not found")
         if lease.feature_code != code:
@@ -972,7 +749,7 @@ class Engine:
 
         commit_items = list(items)
         if not commit_items and feature.meters:
-            commit_items = [_NormalizedItem(meter_code=feature.meters[0], quantity=quantity)]
+            commit_items = [NormalizedItem(meter_code=feature.meters[0], quantity=quantity)]
         if not commit_items:
             raise invalid_input("meters[] is required")
         invalid = self._invalid_meters(feature, commit_items)
@@ -980,7 +757,7 @@ class Engine:
             quarantined = True
             hints.append({"type": "feature.meter_not_allowed", "feature_code": code, "meters": invalid})
 
-        computations: List[_Computation] = []
+        computations: List[Computation] = []
         missing: List[str] = []
         for item in commit_items:
             price = None if item.meter_code in invalid else self.price_of(item.meter_code)
@@ -1012,7 +789,7 @@ class Engine:
             lease.state = "closed"
         return response, hints, lease
 
-    def _invalid_meters(self, feature: _Feature, items: List[_NormalizedItem]) -> List[str]:
+    def _invalid_meters(self, feature: Feature, items: List[NormalizedItem]) -> List[str]:
         unknown = [item.meter_code for item in items if item.meter_code not in feature.meters]
         if unknown and self.auto_register:
             # Auto-registry attaches unknown meters to the feature instead of rejecting them.
@@ -1021,7 +798,7 @@ class Engine:
             return []
         return _unique(unknown)
 
-    def _commit_response(self, code: str, computations: List[_Computation], budget_id: Optional[str]) -> Dict[str, Any]:
+    def _commit_response(self, code: str, computations: List[Computation], budget_id: Optional[str]) -> Dict[str, Any]:
         computed_at = iso_ms(self.now())
         lines = []
         for comp in computations:
@@ -1053,7 +830,7 @@ class Engine:
         return response
 
     @staticmethod
-    def _pricing_changed_hints(items: List[_NormalizedItem], lines: List[Dict[str, Any]]) -> List[Hint]:
+    def _pricing_changed_hints(items: List[NormalizedItem], lines: List[Dict[str, Any]]) -> List[Hint]:
         by_meter = {line["meter_code"]: line for line in lines}
         hints: List[Hint] = []
         for item in items:
@@ -1087,7 +864,7 @@ class Engine:
         settled: int,
         quarantined: bool,
         hints: List[Hint],
-        user: _User,
+        user: User,
         labels: Optional[Dict[str, str]],
         now: datetime,
     ) -> None:
@@ -1126,11 +903,11 @@ class Engine:
 
     def commit_batch(self, ctx: CallContext, body: JsonValue) -> Dict[str, Any]:
         """``POST /mgt/v1/gate/commits/batch``: items processed in order, leases closed at the end."""
-        data = _obj(body)
+        data = as_object(body)
         raw_items = data.get("items") if isinstance(data.get("items"), list) else []
         results: List[Dict[str, Any]] = []
         committed = failed = 0
-        touched: List[_Lease] = []
+        touched: List[Lease] = []
         for index, raw in enumerate(raw_items or []):
             if not isinstance(raw, dict) or not isinstance(raw.get("idempotency_key"), str):
                 # `item.idempotency_key.trim()` throws on the server and the whole batch answers 500.
@@ -1183,13 +960,13 @@ class Engine:
     def cancel(self, ctx: CallContext, body: JsonValue) -> Dict[str, Any]:
         """``POST /mgt/v1/gate/cancel``: naturally idempotent (``cancelled`` false once not active)."""
         user = ctx.runtime_user()
-        token = _trimmed_token(_obj(body))
+        token = trimmed_lease_token(as_object(body))
         if not token:
             raise invalid_input("lease_token is required")
         lease_ref = parse_lease_token(token)
         now = self.now()
-        trace_id = "cancel_" + _base36(int(now.timestamp() * 1000))
-        lease = self.leases.get(_uuid_key(lease_ref))
+        trace_id = "cancel_" + base36(int(now.timestamp() * 1000))
+        lease = self.leases.get(uuid_key(lease_ref))
         if lease is None or lease.user is not user:
             raise HttpError(422, "RESOURCE.NOT_FOUND", "lease not found")
         cancelled = lease.state == "active"
@@ -1209,8 +986,8 @@ class Engine:
     def ingest(self, ctx: CallContext, body: JsonValue) -> Tuple[Dict[str, Any], List[Hint]]:
         """``POST /mgt/v1/gate/ingest``: priced usage without a lease (no quota, rate or balance checks)."""
         user = ctx.runtime_user()
-        data = _obj(body)
-        code = _feature_code(data.get("feature_code"))
+        data = as_object(body)
+        code = feature_code_of(data.get("feature_code"))
         budget_raw = data.get("budget_id")
         budget_id = js_trim(budget_raw) if isinstance(budget_raw, str) else ""
         if budget_id and not _BUDGET_UUID.match(budget_id):
@@ -1245,7 +1022,7 @@ class Engine:
         if not items:
             if not feature.meters:
                 raise invalid_input("meters[] is required")
-            items = [_NormalizedItem(meter_code=feature.meters[0], quantity=quantity or 0)]
+            items = [NormalizedItem(meter_code=feature.meters[0], quantity=quantity or 0)]
         invalid = self._invalid_meters(feature, items)
         if invalid:
             raise invalid_input("meter_not_allowed_for_feature: " + ",".join(invalid))
@@ -1279,7 +1056,7 @@ class Engine:
 
     # ----------------------------------------------------------------- limits, meters, wallet, catalog
 
-    def _entitled(self, query: Mapping[str, JsonValue]) -> List[_Feature]:
+    def _entitled(self, query: Mapping[str, JsonValue]) -> List[Feature]:
         codes = string_list(query.get("feature_code"))
         families = string_list(query.get("feature_family_code"))
         return sorted(
@@ -1374,7 +1151,7 @@ class Engine:
 
     @staticmethod
     def _coverage(
-        wallet: Optional[_Wallet], price: _Price, feature_code: str, optimistic: bool, now: datetime
+        wallet: Optional[Wallet], price: Price, feature_code: str, optimistic: bool, now: datetime
     ) -> Dict[str, Any]:
         balance = wallet.available if wallet is not None else 0
         notes = ([] if wallet is not None else ["no active grants"]) + [f"feature={feature_code}"]
@@ -1421,8 +1198,8 @@ class Engine:
                     "priority": 100,
                     "status": "active",
                     "window_start": iso_ms(wallet.created_at),
-                    "issued": _amounts(max(0, wallet.issued)),
-                    "remaining": _amounts(remaining),
+                    "issued": currency_amounts(max(0, wallet.issued)),
+                    "remaining": currency_amounts(remaining),
                     "consumed_xusd": str(wallet.consumed),
                     "metadata": {},
                 }
@@ -1430,8 +1207,8 @@ class Engine:
         return {
             "billing_account_id": user.account.billing_account_id,
             "billing_user_id": user.billing_user_id,
-            "balances": _amounts(max(0, balance)),
-            "outstanding_balances": _amounts(outstanding),
+            "balances": currency_amounts(max(0, balance)),
+            "outstanding_balances": currency_amounts(outstanding),
             "conversion": {"as_of": iso_ms(self.now()), "usd_per_xusd": "0.000001"},
             "grants": grants,
         }
