@@ -168,28 +168,6 @@ class _BaseClient(AreaHost):
 
     # -- request building (no I/O) -------------------------------------------------------------------------
 
-    def _prepare(
-        self,
-        op: Operation[Any],
-        path: Mapping[str, Any],
-        query: Mapping[str, Any],
-        body: Optional[Mapping[str, Any]],
-        bindings: Mapping[str, Any],
-        idempotency_key: Optional[str],
-    ) -> PreparedCall:
-        return build_call(
-            op,
-            base_url=self._base_url,
-            root_url=self._root_url,
-            realm_id=self._realm_id,
-            defaults=self._bindings,
-            path=path,
-            query=query,
-            body=body,
-            bindings=bindings,
-            idempotency_key=idempotency_key,
-        )
-
     def _authorize(self, prep: requests.PreparedRequest, bearer_token: Optional[str]) -> None:
         """Set the Authorization header of one attempt (each attempt gets a fresh timestamp and nonce)."""
         raise NotImplementedError
@@ -228,7 +206,18 @@ class _BaseClient(AreaHost):
         bearer_token: Optional[str] = None,
     ) -> Result[Any]:
         call_timeout = coerce_timeout(timeout, self._timeout)
-        call = self._prepare(op, path, query, body, bindings, idempotency_key)
+        call = build_call(
+            op,
+            base_url=self._base_url,
+            root_url=self._root_url,
+            realm_id=self._realm_id,
+            defaults=self._bindings,
+            path=path,
+            query=query,
+            body=body,
+            bindings=bindings,
+            idempotency_key=idempotency_key,
+        )
         policy = self._retry
         started = time.monotonic()
         attempt = 0
