@@ -22,6 +22,7 @@ from ._errors import (
     InvalidRequestError,
     LeaseError,
     NotFoundError,
+    OutcomeUnknownError,
     PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
@@ -30,6 +31,7 @@ from ._errors import (
     ValidationError,
     VlunaError,
 )
+from ._keys import idempotency_key
 from ._lease import Lease
 from ._open_enum import OpenEnum
 from ._result import Hint, Page, Result
@@ -53,6 +55,7 @@ __all__ = [
     "LeaseError",
     "NotFoundError",
     "OpenEnum",
+    "OutcomeUnknownError",
     "Page",
     "PaymentRequiredError",
     "PermissionDeniedError",
@@ -66,4 +69,5 @@ __all__ = [
     "ValidationError",
     "VlunaError",
     "__version__",
+    "idempotency_key",
 ]

@@ -15,7 +15,15 @@ if TYPE_CHECKING:
 
 
 class VlunaError(Exception):
-    """Base class of every exception raised by vluna_client."""
+    """Base class of every exception raised by vluna_client.
+
+    Attributes:
+        may_have_applied: True when the call was a write that may have taken effect on the server although it
+            raised (an answer was lost, the server failed mid-way, or it succeeded but its answer was unreadable).
+            Replay it with the same ``idempotency_key``; never send it again with a new key.
+    """
+
+    may_have_applied: bool = False
 
 
 class ConfigurationError(VlunaError, ValueError):
@@ -184,6 +192,8 @@ class ResponseDecodeError(VlunaError):
     The call took effect: do not retry it with a new key. ``raw`` holds the decoded JSON (or text).
     """
 
+    may_have_applied = True
+
     def __init__(
         self,
         message: str,
@@ -198,6 +208,52 @@ class ResponseDecodeError(VlunaError):
         self.raw = raw
         self.operation = operation
         self.idempotency_key = idempotency_key
+
+
+class OutcomeUnknownError(VlunaError):
+    """A write may have taken effect, but the client could not learn whether it did.
+
+    Raised instead of the last attempt's error when some attempt reached the server and its answer was lost (reset,
+    read timeout), was a 5xx, or could not be trusted, and no later attempt succeeded. A later 429 or 4xx does not
+    make the outcome known: the first attempt may have been applied all the same.
+
+    What to do: replay the same call with ``idempotency_key`` (the server answers a replay of an applied write with
+    its first result instead of applying it again), or look the resource up. Never call again with a new key.
+
+    Attributes:
+        operation: The client operation, e.g. ``gate.commit``.
+        idempotency_key: The key every attempt carried; replay with it.
+        last_error: The typed error of the final attempt (e.g. a :class:`RateLimitError`), or ``None``.
+        attempts: How many attempts were sent.
+    """
+
+    may_have_applied = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        last_error: Optional[VlunaError] = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.idempotency_key = idempotency_key
+        self.last_error = last_error
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        extra = [f"operation={self.operation}"] if self.operation else []
+        if self.idempotency_key:
+            extra.append(f"idempotency_key={self.idempotency_key}")
+        extra.append(f"attempts={self.attempts}")
+        return self.message + f" ({', '.join(extra)})"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(operation={self.operation!r}, idempotency_key={self.idempotency_key!r})"
 
 
 _BY_STATUS: dict[int, type[APIError]] = {
