@@ -255,7 +255,7 @@ class Operation:
     merged_body: list[str] = field(default_factory=list)
     merged_schemas: dict[str, str] = field(default_factory=dict)
     whole_body: bool = False
-    replay_hangs: bool = False
+    retry: str = "read"
     model_modules: set[str] = field(default_factory=set)
     constant: str = ""
 
@@ -325,6 +325,29 @@ def _data_schema(resolver: Resolver, response: dict[str, Any], current: str) -> 
         if data is not None and part.get("type") == "object" and "ok" not in part.get("properties", {}):
             return data, pcur
     return {}, cur
+
+
+RETRY_RULES = ("read", "idempotent", "answered", "unsent")
+
+
+def _retry_rule(op: dict[str, Any], where: str, http_method: str, write: bool) -> str:
+    """The operation's explicit retry rule; every non-GET must state one, since guessing wrong costs money."""
+    if "x-vluna-replay-hangs" in op:
+        raise SpecError(f"{where}: x-vluna-replay-hangs is replaced by x-vluna-retry: answered")
+    rule = op.get("x-vluna-retry")
+    if rule is None:
+        if http_method != "get":
+            raise SpecError(f"{where}: a {http_method.upper()} needs x-vluna-retry ({', '.join(RETRY_RULES)})")
+        return "read"
+    if rule not in RETRY_RULES:
+        raise SpecError(f"{where}: unknown x-vluna-retry {rule!r}")
+    if http_method == "get" and rule != "read":
+        raise SpecError(f"{where}: a GET is always x-vluna-retry: read")
+    if rule == "answered" and not write:
+        raise SpecError(f"{where}: x-vluna-retry: answered is about replayed keys; the operation sends none")
+    if rule == "read" and write:
+        raise SpecError(f"{where}: an operation with an Idempotency-Key is not read-only")
+    return str(rule)
 
 
 def _operation(
@@ -461,6 +484,8 @@ def _operation(
         raise SpecError(f"{where}: a paginated operation needs a cursor query parameter")
     result_type = writer.result(data, dfile) if data else "Any"
 
+    retry = _retry_rule(op, where, http_method, write)
+
     requires_one_of = list(op.get("x-vluna-requires-one-of", []))
     binding_names = {b for b, _ in bindings}
     if not set(requires_one_of) <= binding_names:
@@ -496,7 +521,7 @@ def _operation(
                 merged_body=merged_body,
                 merged_schemas=merged_schemas,
                 whole_body=whole_body,
-                replay_hangs=bool(op.get("x-vluna-replay-hangs")),
+                retry=retry,
             )
         )
     for o in ops:

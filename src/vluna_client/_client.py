@@ -229,7 +229,7 @@ class _BaseClient(AreaHost):
                 raw_body = response.content
             except requests.exceptions.RequestException as exc:
                 failure, unsent = self._connection_error(op, call, exc)
-                delay = self._retry_delay(op, attempt, started, None, safe=op.retry_safe or unsent)
+                delay = self._retry_delay(op, attempt, started, None, safe=op.retry in ("read", "idempotent") or unsent)
                 if delay is None:
                     raise failure from None
                 logger.warning(
@@ -270,7 +270,7 @@ class _BaseClient(AreaHost):
                     seconds = rate.get("seconds") if rate else None
                     retry_after = float(seconds) if isinstance(seconds, (int, float)) else None
                 # A 429 was refused before any work, so it is safe to repeat even without server-side dedup.
-                delay = self._retry_delay(op, attempt, started, retry_after, safe=op.retry_safe or status == 429)
+                delay = self._retry_delay(op, attempt, started, retry_after, safe=op.retry != "unsent" or status == 429)
                 if delay is not None:
                     logger.warning(
                         "vluna %s answered %d; retry %d in %.2fs with idempotency key %s",

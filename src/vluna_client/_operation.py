@@ -30,8 +30,14 @@ class Operation(Generic[T]):
         pagination: ``meta`` or ``items`` for cursor-paginated lists.
         not_served: In the contract, but the open-source server has no route for it.
         success_status: The status the server answers on success.
-        replay_hangs: The server leaves a replayed key unanswered (its handler writes the reply itself), so a
-            retry after a lost answer would hang: only failures that certainly did not reach it are retried.
+        retry: When a failed attempt may be repeated (the spec's ``x-vluna-retry``):
+
+            - ``read``: no effect on the server; repeat after any failure.
+            - ``idempotent``: the server deduplicates it by Idempotency-Key, or it is idempotent by nature (a
+              delete, a revoke); repeat after any failure.
+            - ``answered``: the server never answers a replayed key it stored (its handler writes its own reply),
+              so repeat only after an answered 429/5xx or when the request surely never left.
+            - ``unsent``: not deduplicated; repeat only after a 429 or when the request surely never left.
     """
 
     name: str
@@ -49,11 +55,9 @@ class Operation(Generic[T]):
     pagination: Optional[str]
     not_served: bool
     success_status: int
-    replay_hangs: bool = False
+    retry: str = "read"
 
     @property
-    def retry_safe(self) -> bool:
-        """Whether repeating the request after an unclear failure cannot apply it twice."""
-        if self.method in ("GET", "HEAD", "DELETE"):
-            return True
-        return self.write and not self.replay_hangs
+    def mutates(self) -> bool:
+        """Whether the call may change state on the server, so a lost answer leaves its outcome unknown."""
+        return self.retry != "read"

@@ -184,7 +184,7 @@ class SpecOperation:
     data_file: str = ""
     pagination: Optional[str] = None
     not_served: bool = False
-    replay_hangs: bool = False
+    retry: str = "read"
     bearer_override: bool = False
     requires_one_of: Tuple[str, ...] = ()
 
@@ -252,7 +252,7 @@ def _operation(
         renames=dict(op.get("x-vluna-rename") or {}),
         pagination=op.get("x-vluna-pagination"),
         not_served=bool(op.get("x-vluna-not-served")),
-        replay_hangs=bool(op.get("x-vluna-replay-hangs")),
+        retry=op.get("x-vluna-retry", "read"),
         bearer_override=op.get("x-vluna-auth") == "bearer-override",
         requires_one_of=tuple(op.get("x-vluna-requires-one-of") or ()),
     )

@@ -100,12 +100,12 @@ def test_not_served_operations_are_exactly_the_routes_the_server_lacks():
 
 def test_idempotent_writes_and_hanging_replays_match_the_inventory():
     """IdempotencyKey is declared exactly where the server's interceptor requires the header, and
-    ``x-vluna-replay-hangs`` exactly where the inventory notes a handler that writes its own reply (@Res)."""
+    ``x-vluna-retry: answered`` exactly where the inventory notes a handler that writes its own reply (@Res)."""
     by_route = {(r.method, r.path): r for r in ROWS}
     served = [so for so in SPEC_OPS if (so.http_method, so.path) in by_route and not so.not_served]
     idem = {so.id for so in served if so.idempotency}
     assert idem == {so.id for so in served if by_route[(so.http_method, so.path)].idempotency_key == "required"}
-    hangs = {so.id for so in SPEC_OPS if so.replay_hangs}
+    hangs = {so.id for so in SPEC_OPS if so.retry == "answered"}
     assert hangs == {so.id for so in served if by_route[(so.http_method, so.path)].replay_hangs}
 
 
@@ -138,11 +138,24 @@ def test_operation_description_matches_the_spec(so):
     assert set(op.query_schema) == {p.wire for p in so.query_params}
     assert (op.body_schema is None) is (so.body_schema is None)
     assert op.pagination == so.pagination
-    assert op.replay_hangs is so.replay_hangs
+    assert op.retry == so.retry
     # README: the first 2xx the spec lists, unless x-vluna-success-status overrides it.
     assert op.success_status == so.success_status, (
         f"{so.id}: spec lists {list(so.op['responses'])} first 2xx {so.success_status}, generated {op.success_status}"
     )
+
+
+def test_retry_rules_are_stated_for_every_write_and_fit_the_route():
+    """Every non-GET states its rule; keyless POSTs are never retried after a lost answer unless read-only."""
+    for so in SPEC_OPS:
+        if so.http_method == "GET":
+            assert so.retry == "read", so.id
+            continue
+        assert "x-vluna-retry" in so.op, so.id
+        if not so.idempotency and so.http_method == "POST":
+            assert so.retry in ("read", "unsent", "idempotent"), so.id
+        if so.idempotency:
+            assert so.retry in ("idempotent", "answered"), so.id
 
 
 # ---------------------------------------------------------------------------------------------- docs/api.md

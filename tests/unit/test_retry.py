@@ -24,6 +24,7 @@ from vluna_client import (
     RateLimitError,
     RetryPolicy,
     ServerError,
+    VlunaError,
 )
 from vluna_client._retry import parse_retry_after
 
@@ -335,17 +336,17 @@ def test_exhausted_connection_retries_raise_api_connection_error(client, rsps, s
     assert info.value.operation == "gate.limits"
 
 
-def test_read_timeout_on_a_non_idempotent_post_is_not_retried(client, rsps, sleeps) -> None:
-    # ops.revenue_report is a POST without an Idempotency-Key: after a read timeout it may have run.
+def test_read_timeout_on_a_read_only_post_is_retried(client, rsps, sleeps) -> None:
+    # ops.revenue_report is a POST without an Idempotency-Key, but it only reads (x-vluna-retry: read).
     rsps.add("POST", URL["revenue"], body=requests.exceptions.ReadTimeout("read timed out"))
     rsps.add("POST", URL["revenue"], json=ok([]), status=201)
-    with pytest.raises(APITimeoutError):
-        client.ops.revenue_report(
-            time={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "month"},
-            principal_id="org_123",
-        )
-    assert len(rsps.calls) == 1
-    assert sleeps == []
+    result = client.ops.revenue_report(
+        time={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "month"},
+        principal_id="org_123",
+    )
+    assert result.data == []
+    assert len(rsps.calls) == 2
+    assert len(sleeps) == 1
 
 
 def test_connect_timeout_on_a_non_idempotent_post_is_retried(client, rsps, sleeps) -> None:
@@ -378,12 +379,16 @@ def test_replay_hanging_write_is_not_retried_after_a_read_timeout(client, rsps, 
     assert sleeps == []
 
 
-def test_replay_hanging_write_is_not_retried_after_a_server_error(client, rsps, sleeps) -> None:
+def test_replay_hanging_write_is_retried_after_an_answered_server_error(client, rsps, sleeps) -> None:
+    # The server stores only successful answers: after a 5xx it reached us, the same key is processed afresh.
     rsps.add("POST", URL["features"], json=err(502, "SERVER.UPSTREAM"), status=502)
-    with pytest.raises(ServerError):
+    rsps.add("POST", URL["features"], json=err(500, "SERVER.UNEXPECTED"), status=500)
+    rsps.add("POST", URL["features"], json=err(500, "SERVER.UNEXPECTED"), status=500)
+    with pytest.raises(VlunaError) as info:
         upsert_feature(client)
-    assert len(rsps.calls) == 1
-    assert sleeps == []
+    assert [c.request.headers["Idempotency-Key"] for c in rsps.calls] == ["up-1"] * 3
+    assert len(sleeps) == 2
+    assert info.value.idempotency_key == "up-1"
 
 
 def test_replay_hanging_write_is_retried_when_nothing_reached_the_server(client, rsps, sleeps) -> None:

@@ -27,7 +27,7 @@ _OP_CLOSE: Operation[m_billing.BudgetOpResponse] = Operation(
     result_type=m_billing.BudgetOpResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -57,7 +57,7 @@ _OP_CREATE: Operation[m_billing.Budget] = Operation(
     result_type=m_billing.Budget,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -76,7 +76,7 @@ _OP_GET: Operation[m_billing.Budget] = Operation(
     result_type=m_billing.Budget,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -108,7 +108,7 @@ _OP_LIST: Operation[m_billing.Budget] = Operation(
     result_type=m_billing.Budget,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

@@ -35,7 +35,7 @@ _OP_LIST_PRICES: Operation[m_billing.CatalogPrice] = Operation(
     result_type=m_billing.CatalogPrice,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -60,7 +60,7 @@ _OP_LIST_PRODUCTS: Operation[m_billing.CatalogProduct] = Operation(
     result_type=m_billing.CatalogProduct,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

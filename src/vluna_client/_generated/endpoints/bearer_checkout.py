@@ -49,7 +49,7 @@ _OP_CREATE_SESSION: Operation[m_billing.CreateCheckoutSessionResponse] = Operati
     result_type=m_billing.CreateCheckoutSessionResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 

@@ -27,7 +27,7 @@ _OP_RECORD: Operation[m_billing_public.ConsentRecordResponse] = Operation(
     result_type=m_billing_public.ConsentRecordResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="unsent",
     success_status=201,
 )
 
@@ -47,6 +47,9 @@ class BearerConsentApi(AreaApi):
         received plus `saved: true`. It needs neither a token nor a realm. The body must be a JSON object.
 
         ``POST /api/v1/consent``.
+
+        The server does not deduplicate this call, so the client retries it only after a 429 or when the request
+        surely never left.
 
         Args:
             body: Any JSON object describing the consent; the server does not interpret it.

@@ -30,7 +30,7 @@ _OP_GET: Operation[m_billing.InvoiceDetail] = Operation(
     result_type=m_billing.InvoiceDetail,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -56,7 +56,7 @@ _OP_LIST: Operation[m_billing.Invoice] = Operation(
     result_type=m_billing.Invoice,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

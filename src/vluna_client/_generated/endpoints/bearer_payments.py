@@ -28,7 +28,7 @@ _OP_GET: Operation[m_billing.Payment] = Operation(
     result_type=m_billing.Payment,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -54,7 +54,7 @@ _OP_LIST: Operation[m_billing.Payment] = Operation(
     result_type=m_billing.Payment,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

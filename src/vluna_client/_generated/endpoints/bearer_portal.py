@@ -30,7 +30,7 @@ _OP_CREATE_SESSION: Operation[m_billing.CreatePortalSessionResponse] = Operation
     result_type=m_billing.CreatePortalSessionResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 

@@ -69,7 +69,7 @@ _OP_SETTLEMENTS_SELF: Operation[m_gate_reports.GateOpsSettlementReportResult] = 
     result_type=m_gate_reports.GateOpsSettlementReportResult,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -135,7 +135,7 @@ _OP_USAGE_SELF: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
     result_type=m_gate_reports.GateOpsUsageReportResult,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

@@ -28,7 +28,7 @@ _OP_GET_BALANCE: Operation[m_billing.WalletBalanceWithBreakdownResponse] = Opera
     result_type=m_billing.WalletBalanceWithBreakdownResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

@@ -36,7 +36,7 @@ _OP_CREATE_USER: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -55,7 +55,7 @@ _OP_GET_SEAT_SUMMARY: Operation[m_billing_mgt.BillingAccountSeatSummary] = Opera
     result_type=m_billing_mgt.BillingAccountSeatSummary,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -85,7 +85,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingAccount] = Operation(
     result_type=m_billing_mgt.BillingAccount,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -111,7 +111,7 @@ _OP_LIST_USERS: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -134,7 +134,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingAccount] = Operation(
     result_type=m_billing_mgt.BillingAccount,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -191,7 +191,7 @@ _OP_UPDATE_BILLING_DETAILS: Operation[m_billing_mgt.BillingAccountBillingDetails
     result_type=m_billing_mgt.BillingAccountBillingDetailsMasked,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -222,8 +222,9 @@ class ServiceBillingAccountsApi(AreaApi):
 
         ``POST /mgt/v1/billing-accounts/{billing_account_id}/users``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 

@@ -27,7 +27,7 @@ _OP_DISABLE: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -46,7 +46,7 @@ _OP_GET: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -65,7 +65,7 @@ _OP_GET_SUMMARY: Operation[m_billing_mgt.BillingUserSummary] = Operation(
     result_type=m_billing_mgt.BillingUserSummary,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -86,7 +86,7 @@ _OP_GET_WALLET: Operation[m_billing_mgt.BillingUserWallet] = Operation(
     result_type=m_billing_mgt.BillingUserWallet,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -109,7 +109,7 @@ _OP_LIST_ACTIVITY: Operation[m_billing_mgt.BillingUserActivityItem] = Operation(
     result_type=m_billing_mgt.BillingUserActivityItem,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -128,7 +128,7 @@ _OP_RESTORE: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -155,7 +155,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingUser] = Operation(
     result_type=m_billing_mgt.BillingUser,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 

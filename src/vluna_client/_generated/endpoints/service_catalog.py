@@ -38,7 +38,7 @@ _OP_LIST_PRICES: Operation[m_billing.CatalogPrice] = Operation(
     result_type=m_billing.CatalogPrice,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -66,7 +66,7 @@ _OP_LIST_PRODUCTS: Operation[m_billing.CatalogProduct] = Operation(
     result_type=m_billing.CatalogProduct,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

@@ -30,7 +30,7 @@ _OP_GET: Operation[m_billing_mgt.BillingContract] = Operation(
     result_type=m_billing_mgt.BillingContract,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -56,7 +56,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingContract] = Operation(
     result_type=m_billing_mgt.BillingContract,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -83,7 +83,7 @@ _OP_LIST_TERMS: Operation[m_billing_mgt.ContractTermList] = Operation(
     result_type=m_billing_mgt.ContractTermList,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -112,7 +112,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingContract] = Operation(
     result_type=m_billing_mgt.BillingContract,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -143,7 +143,7 @@ _OP_UPSERT: Operation[m_billing_mgt.BillingContract] = Operation(
     result_type=m_billing_mgt.BillingContract,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -179,7 +179,7 @@ _OP_UPSERT_TERM: Operation[m_billing_mgt.ContractTerm] = Operation(
     result_type=m_billing_mgt.ContractTerm,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -391,8 +391,9 @@ class ServiceContractsApi(AreaApi):
 
         ``POST /mgt/v1/contracts``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -446,8 +447,9 @@ class ServiceContractsApi(AreaApi):
 
         ``POST /mgt/v1/contracts/{contract_id}/terms``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

@@ -37,7 +37,7 @@ _OP_CREATE_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapToken] = Operation(
     result_type=m_dat.DatBootstrapToken,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="unsent",
     success_status=201,
 )
 
@@ -60,7 +60,7 @@ _OP_INTROSPECT_SESSION: Operation[m_dat.DatSessionIntrospection] = Operation(
     result_type=m_dat.DatSessionIntrospection,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=201,
 )
 
@@ -88,7 +88,7 @@ _OP_ISSUE_SESSION: Operation[m_dat.DatSessionIssueResponse] = Operation(
     result_type=m_dat.DatSessionIssueResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="unsent",
     success_status=201,
 )
 
@@ -107,7 +107,7 @@ _OP_LIST_BOOTSTRAP_TOKENS: Operation[m_dat.DatBootstrapTokenList] = Operation(
     result_type=m_dat.DatBootstrapTokenList,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -126,7 +126,7 @@ _OP_REVEAL_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapTokenSecret] = Operation
     result_type=m_dat.DatBootstrapTokenSecret,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -145,7 +145,7 @@ _OP_REVOKE_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapTokenRevokeResult] = Ope
     result_type=m_dat.DatBootstrapTokenRevokeResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -171,7 +171,7 @@ _OP_REVOKE_SESSION: Operation[m_dat.DatSessionRevokeResult] = Operation(
     result_type=m_dat.DatSessionRevokeResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -199,6 +199,9 @@ class ServiceDatApi(AreaApi):
         token. Answers 201.
 
         ``POST /mgt/v1/dat/bootstrap-tokens``.
+
+        The server does not deduplicate this call, so the client retries it only after a 429 or when the request
+        surely never left.
 
         Args:
             subject_id: The operator the token is issued to; needed when calling with the service key.
@@ -280,6 +283,9 @@ class ServiceDatApi(AreaApi):
         (429 `AUTH.RATE_LIMITED`). Answers 201.
 
         ``POST /mgt/v1/dat/session/issue``.
+
+        The server does not deduplicate this call, so the client retries it only after a 429 or when the request
+        surely never left.
 
         Args:
             requested_scopes: Defaults to the bootstrap token's scopes; unknown values are dropped.

@@ -41,7 +41,7 @@ _OP_RECORD: Operation[m_billing.BillingEvent] = Operation(
     result_type=m_billing.BillingEvent,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -86,7 +86,7 @@ _OP_RECORD_BATCH: Operation[m_billing.BillingEventBatchResponse] = Operation(
     result_type=m_billing.BillingEventBatchResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=207,
 )
 
@@ -121,8 +121,9 @@ class ServiceEventsApi(AreaApi):
 
         ``POST /mgt/v1/events``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
@@ -174,8 +175,9 @@ class ServiceEventsApi(AreaApi):
 
         ``POST /mgt/v1/events/batch``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 

@@ -27,7 +27,7 @@ _OP_DELETE: Operation[m_billing_mgt.FeatureFamilyDeleteResult] = Operation(
     result_type=m_billing_mgt.FeatureFamilyDeleteResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -46,7 +46,7 @@ _OP_GET: Operation[m_billing_mgt.FeatureFamily] = Operation(
     result_type=m_billing_mgt.FeatureFamily,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -70,7 +70,7 @@ _OP_LIST: Operation[m_billing_mgt.FeatureFamily] = Operation(
     result_type=m_billing_mgt.FeatureFamily,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -98,7 +98,7 @@ _OP_UPDATE: Operation[m_billing_mgt.FeatureFamily] = Operation(
     result_type=m_billing_mgt.FeatureFamily,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -128,7 +128,7 @@ _OP_UPSERT: Operation[m_billing_mgt.FeatureFamily] = Operation(
     result_type=m_billing_mgt.FeatureFamily,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -315,8 +315,9 @@ class ServiceFeatureFamiliesApi(AreaApi):
 
         ``POST /mgt/v1/feature-families``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 

@@ -27,7 +27,7 @@ _OP_DELETE: Operation[m_billing_mgt.FeatureDeleteResult] = Operation(
     result_type=m_billing_mgt.FeatureDeleteResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -46,7 +46,7 @@ _OP_GET: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -71,7 +71,7 @@ _OP_LIST: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -96,7 +96,7 @@ _OP_LIST_NEEDS_CONFIG: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -184,7 +184,7 @@ _OP_UPDATE: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -270,7 +270,7 @@ _OP_UPSERT: Operation[m_billing_mgt.Feature] = Operation(
     result_type=m_billing_mgt.Feature,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -527,8 +527,9 @@ class ServiceFeaturesApi(AreaApi):
 
         ``POST /mgt/v1/features``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 

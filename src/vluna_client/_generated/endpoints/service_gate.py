@@ -45,7 +45,7 @@ _OP_AUTHORIZE: Operation[m_gate.AuthorizeResponse] = Operation(
     result_type=m_gate.AuthorizeResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -71,7 +71,7 @@ _OP_CANCEL: Operation[m_gate.CancelResponse] = Operation(
     result_type=m_gate.CancelResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -127,7 +127,7 @@ _OP_COMMIT: Operation[m_gate.CommitResponse] = Operation(
     result_type=m_gate.CommitResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -198,7 +198,7 @@ _OP_COMMIT_BATCH: Operation[m_gate.BatchCommitResponse] = Operation(
     result_type=m_gate.BatchCommitResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -255,7 +255,7 @@ _OP_INGEST: Operation[m_gate.CommitResponse] = Operation(
     result_type=m_gate.CommitResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -282,7 +282,7 @@ _OP_LIMITS: Operation[list[m_gate.FeatureLimit]] = Operation(
     result_type=list[m_gate.FeatureLimit],
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -313,7 +313,7 @@ _OP_METERS: Operation[list[m_gate.MeterLimit]] = Operation(
     result_type=list[m_gate.MeterLimit],
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

@@ -55,7 +55,7 @@ _OP_CREATE: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -74,7 +74,7 @@ _OP_DELETE: Operation[m_gate_policies.GatePolicyDeleteResult] = Operation(
     result_type=m_gate_policies.GatePolicyDeleteResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -93,7 +93,7 @@ _OP_GET: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -121,7 +121,7 @@ _OP_LIST: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -165,7 +165,7 @@ _OP_UPDATE: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -206,8 +206,9 @@ class ServiceGatePoliciesApi(AreaApi):
 
         ``POST /mgt/v1/gate/policies``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 

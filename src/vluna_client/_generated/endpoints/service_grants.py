@@ -47,7 +47,7 @@ _OP_CREATE: Operation[m_ops.LedgerGrantAdminView] = Operation(
     result_type=m_ops.LedgerGrantAdminView,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -86,7 +86,7 @@ _OP_CREATE_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
     result_type=m_ops.GrantAssignment,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -124,7 +124,7 @@ _OP_CREATE_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
     result_type=m_ops.GrantCampaign,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -167,7 +167,7 @@ _OP_CREATE_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
     result_type=m_ops.GrantProgram,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -186,7 +186,7 @@ _OP_DELETE_CAMPAIGN: Operation[m_ops.GrantCampaignDeleteResult] = Operation(
     result_type=m_ops.GrantCampaignDeleteResult,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -205,7 +205,7 @@ _OP_GET: Operation[m_ops.LedgerGrantAdminView] = Operation(
     result_type=m_ops.LedgerGrantAdminView,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -224,7 +224,7 @@ _OP_GET_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
     result_type=m_ops.GrantAssignment,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -243,7 +243,7 @@ _OP_GET_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
     result_type=m_ops.GrantCampaign,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -262,7 +262,7 @@ _OP_GET_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
     result_type=m_ops.GrantProgram,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -303,7 +303,7 @@ _OP_LIST: Operation[m_ops.LedgerGrantAdminView] = Operation(
     result_type=m_ops.LedgerGrantAdminView,
     pagination="items",
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -335,7 +335,7 @@ _OP_LIST_ASSIGNMENTS: Operation[m_ops.GrantAssignment] = Operation(
     result_type=m_ops.GrantAssignment,
     pagination="items",
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -360,7 +360,7 @@ _OP_LIST_CAMPAIGNS: Operation[m_ops.GrantCampaign] = Operation(
     result_type=m_ops.GrantCampaign,
     pagination="items",
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -393,7 +393,7 @@ _OP_LIST_CONSUMPTION_ENTRIES: Operation[m_ops.GrantConsumptionEntry] = Operation
     result_type=m_ops.GrantConsumptionEntry,
     pagination="items",
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -420,7 +420,7 @@ _OP_LIST_PROGRAMS: Operation[m_ops.GrantProgram] = Operation(
     result_type=m_ops.GrantProgram,
     pagination="items",
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -446,7 +446,7 @@ _OP_UPDATE: Operation[m_ops.LedgerGrantAdminView] = Operation(
     result_type=m_ops.LedgerGrantAdminView,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -472,7 +472,7 @@ _OP_UPDATE_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
     result_type=m_ops.GrantAssignment,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -508,7 +508,7 @@ _OP_UPDATE_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
     result_type=m_ops.GrantCampaign,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -547,7 +547,7 @@ _OP_UPDATE_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
     result_type=m_ops.GrantProgram,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 

@@ -56,7 +56,7 @@ _OP_CREATE_CATALOG_PRICE: Operation[m_ops.OpsCatalogPrice] = Operation(
     result_type=m_ops.OpsCatalogPrice,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -102,7 +102,7 @@ _OP_CREATE_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProduct] = Operation(
     result_type=m_ops.OpsCatalogProduct,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -124,7 +124,7 @@ _OP_DELETE_CATALOG_PRICE: Operation[m_ops.OpsCatalogPriceDeleteResult] = Operati
     result_type=m_ops.OpsCatalogPriceDeleteResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -146,7 +146,7 @@ _OP_DELETE_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProductDeleteResult] = Ope
     result_type=m_ops.OpsCatalogProductDeleteResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -172,7 +172,7 @@ _OP_GET_ALLOCATION: Operation[m_ops.OpsAllocation] = Operation(
     result_type=m_ops.OpsAllocation,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -194,7 +194,7 @@ _OP_GET_ATTRIBUTION: Operation[m_ops.OpsAttribution] = Operation(
     result_type=m_ops.OpsAttribution,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -218,7 +218,7 @@ _OP_GET_CATALOG_PRICE: Operation[m_ops.OpsCatalogPrice] = Operation(
     result_type=m_ops.OpsCatalogPrice,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -242,7 +242,7 @@ _OP_GET_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProduct] = Operation(
     result_type=m_ops.OpsCatalogProduct,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -268,7 +268,7 @@ _OP_GET_EVENT: Operation[m_ops.OpsEvent] = Operation(
     result_type=m_ops.OpsEvent,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -293,7 +293,7 @@ _OP_GET_RATED_RECORD: Operation[m_ops.OpsRatedRecord] = Operation(
     result_type=m_ops.OpsRatedRecord,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -319,7 +319,7 @@ _OP_GET_RATING: Operation[m_ops.OpsRating] = Operation(
     result_type=m_ops.OpsRating,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -366,7 +366,7 @@ _OP_LIST_ALLOCATIONS: Operation[m_ops.OpsAllocation] = Operation(
     result_type=m_ops.OpsAllocation,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -394,7 +394,7 @@ _OP_LIST_ATTRIBUTIONS: Operation[m_ops.OpsAttribution] = Operation(
     result_type=m_ops.OpsAttribution,
     pagination="meta",
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -430,7 +430,7 @@ _OP_LIST_CATALOG_PRICES: Operation[m_ops.OpsCatalogPrice] = Operation(
     result_type=m_ops.OpsCatalogPrice,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -464,7 +464,7 @@ _OP_LIST_CATALOG_PRODUCTS: Operation[m_ops.OpsCatalogProduct] = Operation(
     result_type=m_ops.OpsCatalogProduct,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -500,7 +500,7 @@ _OP_LIST_EVENTS: Operation[m_ops.OpsEvent] = Operation(
     result_type=m_ops.OpsEvent,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -537,7 +537,7 @@ _OP_LIST_RATED_RECORDS: Operation[m_ops.OpsRatedRecord] = Operation(
     result_type=m_ops.OpsRatedRecord,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -576,7 +576,7 @@ _OP_LIST_RATINGS: Operation[m_ops.OpsRating] = Operation(
     result_type=m_ops.OpsRating,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -606,7 +606,7 @@ _OP_LIST_RECONCILIATIONS: Operation[m_ops.ReconciliationSummary] = Operation(
     result_type=m_ops.ReconciliationSummary,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -649,7 +649,7 @@ _OP_REVENUE_REPORT: Operation[list[m_ops.OpsRevenueReportRow]] = Operation(
     result_type=list[m_ops.OpsRevenueReportRow],
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=201,
 )
 
@@ -697,7 +697,7 @@ _OP_UPDATE_CATALOG_PRICE: Operation[m_ops.OpsCatalogPrice] = Operation(
     result_type=m_ops.OpsCatalogPrice,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -742,7 +742,7 @@ _OP_UPDATE_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProduct] = Operation(
     result_type=m_ops.OpsCatalogProduct,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -779,8 +779,9 @@ class ServiceOpsApi(AreaApi):
 
         ``POST /mgt/v1/ops/catalog/prices``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -852,8 +853,9 @@ class ServiceOpsApi(AreaApi):
 
         ``POST /mgt/v1/ops/catalog/products``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

@@ -62,7 +62,7 @@ _OP_CREATE: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     result_type=m_billing_mgt.BillingPlanAssignment,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -102,7 +102,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     result_type=m_billing_mgt.BillingPlanAssignment,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -149,7 +149,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     result_type=m_billing_mgt.BillingPlanAssignment,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -189,8 +189,9 @@ class ServicePlanAssignmentsApi(AreaApi):
 
         ``POST /mgt/v1/billing-plan-assignments``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

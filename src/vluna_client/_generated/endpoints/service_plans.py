@@ -30,7 +30,7 @@ _OP_DELETE_ENTITLEMENT: Operation[m_billing_mgt.BillingPlanEntitlement] = Operat
     result_type=m_billing_mgt.BillingPlanEntitlement,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -49,7 +49,7 @@ _OP_GET: Operation[m_billing_mgt.BillingPlan] = Operation(
     result_type=m_billing_mgt.BillingPlan,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -85,7 +85,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingPlan] = Operation(
     result_type=m_billing_mgt.BillingPlan,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -107,7 +107,7 @@ _OP_LIST_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlement] = Operati
     result_type=m_billing_mgt.BillingPlanEntitlement,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -156,7 +156,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingPlan] = Operation(
     result_type=m_billing_mgt.BillingPlan,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -206,7 +206,7 @@ _OP_UPSERT: Operation[m_billing_mgt.BillingPlan] = Operation(
     result_type=m_billing_mgt.BillingPlan,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -242,7 +242,7 @@ _OP_UPSERT_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlementList] = O
     result_type=m_billing_mgt.BillingPlanEntitlementList,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -526,8 +526,9 @@ class ServicePlansApi(AreaApi):
 
         ``POST /mgt/v1/billing-plans``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
@@ -584,8 +585,9 @@ class ServicePlansApi(AreaApi):
 
         ``POST /mgt/v1/billing-plans/{plan_id}/entitlements``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 

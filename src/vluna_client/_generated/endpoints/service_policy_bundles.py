@@ -27,7 +27,7 @@ _OP_DELETE: Operation[m_gate_policies.GatePolicyBundleDeleteResult] = Operation(
     result_type=m_gate_policies.GatePolicyBundleDeleteResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -46,7 +46,7 @@ _OP_GET: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     result_type=m_gate_policies.GatePolicyBundle,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -69,7 +69,7 @@ _OP_LIST: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     result_type=m_gate_policies.GatePolicyBundle,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -95,7 +95,7 @@ _OP_LIST_POLICIES: Operation[m_gate_policies.GatePolicy] = Operation(
     result_type=m_gate_policies.GatePolicy,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -117,7 +117,7 @@ _OP_UPDATE: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     result_type=m_gate_policies.GatePolicyBundle,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -145,7 +145,7 @@ _OP_UPSERT: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     result_type=m_gate_policies.GatePolicyBundle,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -376,8 +376,9 @@ class ServicePolicyBundlesApi(AreaApi):
 
         ``POST /mgt/v1/gate/policy-bundles``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 

@@ -36,7 +36,7 @@ _OP_CREATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operatio
     result_type=m_billing_mgt.EventRatingPolicyVersion,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -55,7 +55,7 @@ _OP_DELETE: Operation[m_billing_mgt.EventRatingPolicyDeleteResult] = Operation(
     result_type=m_billing_mgt.EventRatingPolicyDeleteResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -77,7 +77,7 @@ _OP_DELETE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersionDeleteResult
     result_type=m_billing_mgt.EventRatingPolicyVersionDeleteResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -96,7 +96,7 @@ _OP_GET: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     result_type=m_billing_mgt.EventRatingPolicy,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -118,7 +118,7 @@ _OP_GET_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation(
     result_type=m_billing_mgt.EventRatingPolicyVersion,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -140,7 +140,7 @@ _OP_LIST: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     result_type=m_billing_mgt.EventRatingPolicy,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -162,7 +162,7 @@ _OP_LIST_VERSIONS: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation
     result_type=m_billing_mgt.EventRatingPolicyVersion,
     pagination="items",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -184,7 +184,7 @@ _OP_UPDATE: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     result_type=m_billing_mgt.EventRatingPolicy,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -213,7 +213,7 @@ _OP_UPDATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operatio
     result_type=m_billing_mgt.EventRatingPolicyVersion,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 
@@ -240,7 +240,7 @@ _OP_UPSERT: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     result_type=m_billing_mgt.EventRatingPolicy,
     pagination=None,
     not_served=False,
-    replay_hangs=True,
+    retry="answered",
     success_status=201,
 )
 
@@ -259,7 +259,7 @@ _OP_VALIDATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersionValidation
     result_type=m_billing_mgt.EventRatingPolicyVersionValidationResult,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -290,8 +290,9 @@ class ServiceRatingPoliciesApi(AreaApi):
 
         ``POST /mgt/v1/event-rating-policies/{policy_id}/versions``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 
@@ -637,8 +638,9 @@ class ServiceRatingPoliciesApi(AreaApi):
 
         ``POST /mgt/v1/event-rating-policies``; a write: an Idempotency-Key is sent and kept across retries.
 
-        The server never answers a replay of a key it already answered, so the client does not retry this call
-        after an unclear failure; if it times out, check whether it was applied before calling it again.
+        The server never answers a replay of a key it already answered, so the client retries this call only after
+        an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
+        ``OutcomeUnknownError``: check whether it was applied before calling it again.
 
         Optional bindings: realm_admin.
 

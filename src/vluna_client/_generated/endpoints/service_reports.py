@@ -69,7 +69,7 @@ _OP_SETTLEMENTS: Operation[m_gate_reports.GateOpsSettlementReportResult] = Opera
     result_type=m_gate_reports.GateOpsSettlementReportResult,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -130,7 +130,7 @@ _OP_SETTLEMENTS_SELF: Operation[m_gate_reports.GateOpsSettlementReportResult] = 
     result_type=m_gate_reports.GateOpsSettlementReportResult,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -196,7 +196,7 @@ _OP_USAGE: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
     result_type=m_gate_reports.GateOpsUsageReportResult,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -262,7 +262,7 @@ _OP_USAGE_SELF: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
     result_type=m_gate_reports.GateOpsUsageReportResult,
     pagination=None,
     not_served=True,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

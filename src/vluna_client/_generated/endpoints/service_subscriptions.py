@@ -32,7 +32,7 @@ _OP_GET: Operation[m_billing.Subscription] = Operation(
     result_type=m_billing.Subscription,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
@@ -60,7 +60,7 @@ _OP_LIST: Operation[m_billing.Subscription] = Operation(
     result_type=m_billing.Subscription,
     pagination="meta",
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

@@ -24,7 +24,7 @@ _OP_HEALTH: Operation[m_health.HealthStatus] = Operation(
     result_type=m_health.HealthStatus,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 

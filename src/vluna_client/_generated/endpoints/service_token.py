@@ -38,7 +38,7 @@ _OP_ISSUE: Operation[m_token.PlatformTokenIssueResponse] = Operation(
     result_type=m_token.PlatformTokenIssueResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=200,
 )
 

@@ -50,7 +50,7 @@ _OP_ADJUST: Operation[m_billing.WalletBalanceResponse] = Operation(
     result_type=m_billing.WalletBalanceResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -81,7 +81,7 @@ _OP_CONSUME: Operation[m_billing.WalletConsumeResponse] = Operation(
     result_type=m_billing.WalletConsumeResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="idempotent",
     success_status=201,
 )
 
@@ -105,7 +105,7 @@ _OP_GET_BALANCE: Operation[m_billing.WalletBalanceWithBreakdownResponse] = Opera
     result_type=m_billing.WalletBalanceWithBreakdownResponse,
     pagination=None,
     not_served=False,
-    replay_hangs=False,
+    retry="read",
     success_status=200,
 )
 
