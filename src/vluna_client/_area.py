@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Optional, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from ._call import CallArgs
 from ._operation import Operation
 from ._result import Page, Result
-from ._transport import TimeoutTypes
 
 T = TypeVar("T")
 
 
-class AreaHost:
+class AreaHost(Protocol):
     """What a client offers its API areas: send one operation and return its typed result."""
 
-    def _execute(
-        self,
-        op: Operation[T],
-        *,
-        path: Mapping[str, Any],
-        query: Mapping[str, Any],
-        body: Optional[Mapping[str, Any]],
-        bindings: Mapping[str, Any],
-        idempotency_key: Optional[str],
-        timeout: TimeoutTypes,
-        bearer_token: Optional[str] = None,
-    ) -> Result[Any]:
-        raise NotImplementedError
+    def _execute(self, op: Operation[T], args: CallArgs) -> Result[Any]:
+        """Send ``op`` with ``args`` (retrying as its rule allows) and decode the answer."""
+        ...
 
 
 class AreaApi:
@@ -42,9 +31,9 @@ class AreaApi:
         return f"<{type(self).__name__}>"
 
     def _send(self, op: Operation[T], **kwargs: Any) -> Result[T]:
-        result: Result[T] = self._host._execute(op, **kwargs)
+        result: Result[T] = self._host._execute(op, CallArgs(**kwargs))
         return result
 
     def _send_page(self, op: Operation[T], **kwargs: Any) -> Page[T]:
-        page: Page[T] = self._host._execute(op, **kwargs)  # type: ignore[assignment]
+        page: Page[T] = self._host._execute(op, CallArgs(**kwargs))  # type: ignore[assignment]
         return page

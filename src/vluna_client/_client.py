@@ -17,6 +17,7 @@ import requests
 
 from . import __version__
 from ._area import AreaHost
+from ._call import CallArgs
 from ._envelope import decode, to_error
 from ._errors import (
     APIConnectionError,
@@ -193,30 +194,20 @@ class _BaseClient(AreaHost):
         settings = self._pool.environment(prepared.url or call.url)
         return session.send(prepared, timeout=timeout.as_tuple(), allow_redirects=False, **settings)
 
-    def _execute(
-        self,
-        op: Operation[T],
-        *,
-        path: Mapping[str, Any],
-        query: Mapping[str, Any],
-        body: Optional[Mapping[str, Any]],
-        bindings: Mapping[str, Any],
-        idempotency_key: Optional[str],
-        timeout: TimeoutTypes,
-        bearer_token: Optional[str] = None,
-    ) -> Result[Any]:
-        call_timeout = coerce_timeout(timeout, self._timeout)
+    def _execute(self, op: Operation[T], args: CallArgs) -> Result[Any]:
+        call_timeout = coerce_timeout(args.timeout, self._timeout)
+        bearer_token = args.bearer_token
         call = build_call(
             op,
             base_url=self._base_url,
             root_url=self._root_url,
             realm_id=self._realm_id,
             defaults=self._bindings,
-            path=path,
-            query=query,
-            body=body,
-            bindings=bindings,
-            idempotency_key=idempotency_key,
+            path=args.path,
+            query=args.query,
+            body=args.body,
+            bindings=args.bindings,
+            idempotency_key=args.idempotency_key,
         )
         policy = self._retry
         started = time.monotonic()
@@ -255,7 +246,7 @@ class _BaseClient(AreaHost):
             )
             env = decode(status, raw_body)
             if 200 <= status < 300 and env.ok:
-                return self._result(op, env, call, request_id, path, query, body, bindings, timeout, bearer_token)
+                return self._result(op, env, call, request_id, args)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             error = to_error(
                 env,
@@ -329,12 +320,7 @@ class _BaseClient(AreaHost):
         env: Any,
         call: PreparedCall,
         request_id: Optional[str],
-        path: Mapping[str, Any],
-        query: Mapping[str, Any],
-        body: Optional[Mapping[str, Any]],
-        bindings: Mapping[str, Any],
-        timeout: TimeoutTypes,
-        bearer_token: Optional[str],
+        args: CallArgs,
     ) -> Result[Any]:
         common: dict[str, Any] = {
             "hints": env.hints,
@@ -367,16 +353,7 @@ class _BaseClient(AreaHost):
             ) from None
 
         def fetch_next(next_cursor: str) -> Page[Any]:
-            page: Page[Any] = self._execute(  # type: ignore[assignment]
-                op,
-                path=path,
-                query={**query, "cursor": next_cursor},
-                body=body,
-                bindings=bindings,
-                idempotency_key=None,
-                timeout=timeout,
-                bearer_token=bearer_token,
-            )
+            page: Page[Any] = self._execute(op, args.next_page(next_cursor))  # type: ignore[assignment]
             return page
 
         return Page(
