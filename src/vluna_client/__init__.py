@@ -35,8 +35,8 @@ from ._keys import idempotency_key
 from ._lease import Lease
 from ._open_enum import OpenEnum
 from ._result import Hint, Page, Result
-from ._retry import NO_RETRIES, RetryPolicy
-from ._transport import Timeout
+from ._retry import NO_RETRIES, Retrier, RetryPolicy
+from ._transport import RawResponse, RequestsTransport, Timeout, Transport, TransportError
 
 __all__ = [
     "NO_RETRIES",
@@ -60,12 +60,17 @@ __all__ = [
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RawResponse",
+    "RequestsTransport",
     "ResponseDecodeError",
     "Result",
+    "Retrier",
     "RetryPolicy",
     "ServerError",
     "ServiceClient",
     "Timeout",
+    "Transport",
+    "TransportError",
     "ValidationError",
     "VlunaError",
     "__version__",

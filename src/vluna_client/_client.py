@@ -1,11 +1,10 @@
-"""ServiceClient and BearerClient: configuration, request building, the retry loop and result decoding."""
+"""ServiceClient and BearerClient: configuration, and the loop that turns one call into attempts and a result."""
 
 from __future__ import annotations
 
 import copy
 import logging
 import os
-import random
 import sys
 import time
 from collections.abc import Mapping
@@ -13,28 +12,37 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 from urllib.parse import urlsplit
 
-import requests
-
 from . import __version__
 from ._area import AreaHost
+from ._auth import Auth, BearerAuth, ServiceKeyAuth
 from ._call import CallArgs
-from ._envelope import decode, to_error
+from ._envelope import Envelope, decode, rate_limit_wait, to_error
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
     InputValidationError,
+    OutcomeUnknownError,
     ResponseDecodeError,
     ValidationError,
+    VlunaError,
 )
 from ._generated.areas import BearerAreas, ServiceAreas
 from ._operation import Operation
-from ._request import PreparedCall, Secret, build_call, header_value
+from ._request import PreparedCall, build_call, header_value
 from ._result import Page, Result
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import Retrier, RetryPolicy, RetryRun, parse_retry_after
 from ._serde import structure
-from ._signing import ServiceKeySigner, content_digest
-from ._transport import DEFAULT_TIMEOUT, SessionPool, Timeout, TimeoutTypes, coerce_timeout
+from ._signing import ServiceKeySigner
+from ._transport import (
+    DEFAULT_TIMEOUT,
+    RequestsTransport,
+    Timeout,
+    TimeoutTypes,
+    Transport,
+    TransportError,
+    coerce_timeout,
+)
 
 if TYPE_CHECKING:
     from ._generated.models.health import HealthStatus
@@ -45,15 +53,23 @@ logger = logging.getLogger("vluna_client")
 T = TypeVar("T")
 C = TypeVar("C", bound="_BaseClient")
 
-# Indirection so tests can observe backoff without waiting (monkeypatch ``vluna_client._client._sleep``).
-_sleep = time.sleep
-
 _SURFACE_PREFIX = {"service": "/mgt/v1", "bearer": "/api/v1"}
+_OTHER_CLIENT = {"service": ("/api/v1", "BearerClient"), "bearer": ("/mgt/v1", "ServiceClient")}
 
 
 def _user_agent() -> str:
     py = ".".join(str(v) for v in sys.version_info[:3])
-    return f"vluna-client/{__version__} python/{py} requests/{requests.__version__}"
+    return f"vluna-client/{__version__} python/{py}"
+
+
+def _transport_from(transport: Optional[Transport], session: Any) -> Transport:
+    if transport is not None and session is not None:
+        raise ConfigurationError("pass either transport or session, not both")
+    if transport is None:
+        return RequestsTransport(session)
+    if not callable(getattr(transport, "send", None)) or not callable(getattr(transport, "close", None)):
+        raise ConfigurationError("transport must have send(method, url, headers, body, timeout) and close()")
+    return transport
 
 
 class _BaseClient(AreaHost):
@@ -66,34 +82,53 @@ class _BaseClient(AreaHost):
         *,
         base_url: str,
         realm_id: str,
+        auth: Auth,
         timeout: TimeoutTypes = None,
-        retry: Optional[RetryPolicy] = None,
+        retry: Union[RetryPolicy, Retrier, None] = None,
         user_agent: Optional[str] = None,
+        transport: Optional[Transport] = None,
+        session: Any = None,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.strip():
             raise ConfigurationError("base_url is required")
-        parts = urlsplit(base_url.strip())
+        base_url = base_url.strip().rstrip("/")
+        if not base_url.isascii():
+            raise ConfigurationError("base_url must be ASCII (write an international domain name in its xn-- form)")
+        parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigurationError("base_url must be an absolute http(s) URL")
         if parts.query or parts.fragment:
             raise ConfigurationError("base_url must not carry a query string or fragment")
-        self._base_url = base_url.strip().rstrip("/")
+        other_prefix, other_client = _OTHER_CLIENT[self._surface]
+        if parts.path.endswith(other_prefix):
+            raise ConfigurationError(
+                f"{type(self).__name__} talks to {_SURFACE_PREFIX[self._surface]}, but base_url ends in "
+                f"{other_prefix}: use {other_client} for it"
+            )
+        self._base_url = base_url
         prefix = _SURFACE_PREFIX[self._surface]
-        base_path = parts.path.rstrip("/")
         # `/health` lives at the root of the deployment: the base path minus the surface prefix.
-        root_path = base_path[: -len(prefix)] if base_path.endswith(prefix) else ""
+        root_path = parts.path[: -len(prefix)] if parts.path.endswith(prefix) else ""
         self._root_url = f"{parts.scheme}://{parts.netloc}{root_path}"
         try:
             self._realm_id = header_value("realm_id", realm_id)
         except InputValidationError as exc:
             raise ConfigurationError(exc.message) from None
         self._timeout = coerce_timeout(timeout, DEFAULT_TIMEOUT)
-        self._retry = retry if retry is not None else RetryPolicy()
-        if not isinstance(self._retry, RetryPolicy):
-            raise ConfigurationError("retry must be a vluna_client.RetryPolicy")
-        self._pool = SessionPool(user_agent or _user_agent())
+        if retry is None or isinstance(retry, RetryPolicy):
+            self._retrier = Retrier(retry if retry is not None else RetryPolicy())
+        elif isinstance(retry, Retrier):
+            self._retrier = retry
+        else:
+            raise ConfigurationError("retry must be a vluna_client.RetryPolicy (or a Retrier)")
+        self._auth = auth
+        self._headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": header_value("user_agent", user_agent) if user_agent is not None else _user_agent(),
+        }
+        self._transport = _transport_from(transport, session)
         self._bindings: dict[str, Any] = {}
-        self._rng = random.Random()  # noqa: S311 - jitter, not security
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -115,11 +150,16 @@ class _BaseClient(AreaHost):
     @property
     def retry(self) -> RetryPolicy:
         """The retry policy."""
-        return self._retry
+        return self._retrier.policy
+
+    @property
+    def transport(self) -> Transport:
+        """The transport every attempt goes through."""
+        return self._transport
 
     def close(self) -> None:
         """Close pooled connections. A bound view shares them: close the client it was bound from."""
-        self._pool.close()
+        self._transport.close()
 
     def __enter__(self: C) -> C:
         return self
@@ -143,7 +183,8 @@ class _BaseClient(AreaHost):
         """A view of this client whose calls default to these bindings (same connections and settings).
 
         Useful per web request or per task: ``client.bind(principal_id=org.id, user_id=user.id).gate.authorize(...)``.
-        A value passed to a call still wins over the bound one.
+        A value passed to a call still wins over the bound one. A bound ``billing_account_id`` also fills the body
+        property or list filter of that name on operations that have one.
         """
         view = copy.copy(self)
         # cached area objects point at the original client: drop them so the view builds its own.
@@ -167,36 +208,10 @@ class _BaseClient(AreaHost):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._describe()})"
 
-    # -- request building (no I/O) -------------------------------------------------------------------------
-
-    def _authorize(self, prep: requests.PreparedRequest, bearer_token: Optional[str]) -> None:
-        """Set the Authorization header of one attempt (each attempt gets a fresh timestamp and nonce)."""
-        raise NotImplementedError
-
-    # -- sending --------------------------------------------------------------------------------------------
-
-    def _signed(
-        self, call: PreparedCall, bearer_token: Optional[str]
-    ) -> tuple[requests.Session, requests.PreparedRequest]:
-        """Build and sign one attempt's request (fresh timestamp and nonce); no I/O."""
-        session = self._pool.session()
-        request = requests.Request(call.method, call.url, headers=call.headers, data=call.body or None)
-        try:
-            prepared = session.prepare_request(request)
-            self._authorize(prepared, bearer_token)
-        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, ValueError) as exc:
-            # A local problem: sending it again cannot help, so it is never retried.
-            raise InputValidationError(f"the request could not be built: {type(exc).__name__}") from None
-        return session, prepared
-
-    def _attempt(self, call: PreparedCall, timeout: Timeout, bearer_token: Optional[str]) -> requests.Response:
-        session, prepared = self._signed(call, bearer_token)
-        settings = self._pool.environment(prepared.url or call.url)
-        return session.send(prepared, timeout=timeout.as_tuple(), allow_redirects=False, **settings)
+    # -- one call -------------------------------------------------------------------------------------------
 
     def _execute(self, op: Operation[T], args: CallArgs) -> Result[Any]:
-        call_timeout = coerce_timeout(args.timeout, self._timeout)
-        bearer_token = args.bearer_token
+        """Build the request once (no I/O), then attempt, classify and maybe wait until it succeeds or gives up."""
         call = build_call(
             op,
             base_url=self._base_url,
@@ -208,120 +223,87 @@ class _BaseClient(AreaHost):
             body=args.body,
             bindings=args.bindings,
             idempotency_key=args.idempotency_key,
+            base_headers=self._headers,
+            auth=self._auth,
+            bearer_token=args.bearer_token,
         )
-        policy = self._retry
-        started = time.monotonic()
-        attempt = 0
+        run = self._retrier.start(op.retry, coerce_timeout(args.timeout, self._timeout))
         while True:
-            attempt += 1
-            t0 = time.monotonic()
             try:
-                response = self._attempt(call, call_timeout, bearer_token)
-                raw_body = response.content
-            except requests.exceptions.RequestException as exc:
-                failure, unsent = self._connection_error(op, call, exc)
-                delay = self._retry_delay(op, attempt, started, None, safe=op.retry in ("read", "idempotent") or unsent)
-                if delay is None:
-                    raise failure from None
-                logger.warning(
-                    "vluna %s failed (%s); retry %d in %.2fs with idempotency key %s",
-                    op.name,
-                    type(exc).__name__,
-                    attempt,
-                    delay,
-                    call.idempotency_key,
+                env, request_id, wait_hint = self._attempt(op, call, run)
+            except TransportError as exc:
+                error: VlunaError = self._connection_error(op, call, exc)
+                delay = run.failed(status=None, unsent=exc.unsent)
+            else:
+                if env.ok:
+                    return self._result(op, env, call, request_id, args)
+                error = to_error(
+                    env,
+                    operation=op.name,
+                    idempotency_key=call.idempotency_key,
+                    request_id=request_id,
+                    retry_after=wait_hint,
                 )
-                _sleep(delay)
-                continue
-            status = response.status_code
-            request_id = response.headers.get("X-Request-Id") or None
-            logger.debug(
-                "vluna %s %s -> %d in %.0f ms (attempt %d, idempotency key %s)",
-                op.name,
-                call.method,
-                status,
-                (time.monotonic() - t0) * 1000,
-                attempt,
-                call.idempotency_key,
+                delay = run.failed(status=env.status, unsent=False, retry_after=wait_hint)
+            if delay is None:
+                raise self._give_up(op, call, run, error)
+            logger.warning(
+                "vluna %s failed (%s); retry %d in %.2fs%s", op.name, _brief(error), run.attempt, delay, _key_note(call)
             )
-            env = decode(status, raw_body)
-            if 200 <= status < 300 and env.ok:
-                return self._result(op, env, call, request_id, args)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            error = to_error(
-                env,
-                operation=op.name,
-                idempotency_key=call.idempotency_key,
-                request_id=request_id,
-                retry_after=retry_after,
-            )
-            if status in policy.retry_statuses:
-                if retry_after is None and status == 429:
-                    rate = next((h for h in env.hints if h.type == "rate.limit"), None)
-                    seconds = rate.get("seconds") if rate else None
-                    retry_after = float(seconds) if isinstance(seconds, (int, float)) else None
-                # A 429 was refused before any work, so it is safe to repeat even without server-side dedup.
-                delay = self._retry_delay(op, attempt, started, retry_after, safe=op.retry != "unsent" or status == 429)
-                if delay is not None:
-                    logger.warning(
-                        "vluna %s answered %d; retry %d in %.2fs with idempotency key %s",
-                        op.name,
-                        status,
-                        attempt,
-                        delay,
-                        call.idempotency_key,
-                    )
-                    _sleep(delay)
-                    continue
-            raise error
+            run.wait(delay)
 
-    def _retry_delay(
-        self, op: Operation[Any], attempt: int, started: float, retry_after: Optional[float], *, safe: bool
-    ) -> Optional[float]:
-        """Seconds to wait before the next attempt, or ``None`` to give up now."""
-        policy = self._retry
-        if not safe or attempt >= policy.max_attempts:
-            return None
-        if retry_after is not None and policy.respect_retry_after:
-            if retry_after > policy.max_retry_wait:
-                return None
-            delay = retry_after
-        else:
-            delay = policy.backoff(attempt, self._rng)
-        if time.monotonic() - started + delay > policy.max_elapsed:
-            return None
-        return delay
+    def _attempt(
+        self, op: Operation[Any], call: PreparedCall, run: RetryRun
+    ) -> tuple[Envelope, Optional[str], Optional[float]]:
+        """One signed attempt: the decoded answer, the request id and, for a 429, the wait it asks for."""
+        started = time.monotonic()
+        raw = self._transport.send(call.method, call.url, call.attempt_headers(), call.body, run.timeout)
+        logger.debug(
+            "vluna %s %s -> %d in %.0f ms (attempt %d%s)",
+            op.name,
+            call.method,
+            raw.status,
+            (time.monotonic() - started) * 1000,
+            run.attempt,
+            _key_note(call),
+        )
+        env = decode(raw.status, raw.body)
+        wait = None
+        if not env.ok:
+            retry_after = raw.header("Retry-After")
+            wait = rate_limit_wait(env, retry_after) if raw.status == 429 else parse_retry_after(retry_after)
+        return env, raw.header("X-Request-Id") or None, wait
 
-    def _connection_error(
-        self, op: Operation[Any], call: PreparedCall, exc: requests.exceptions.RequestException
-    ) -> tuple[APIConnectionError, bool]:
-        """The error to raise, and whether the request certainly never reached the server."""
+    def _give_up(self, op: Operation[Any], call: PreparedCall, run: RetryRun, error: VlunaError) -> VlunaError:
+        """The error the caller gets: the last one, unless a write may have been applied on the way."""
+        if not run.may_have_applied:
+            return error
+        unknown = OutcomeUnknownError(
+            f"{op.name} may have been applied: an answer was lost or the server failed mid-way "
+            f"(last: {_brief(error)}); replay it with the same idempotency key, never with a new one",
+            operation=op.name,
+            idempotency_key=call.idempotency_key,
+            last_error=error,
+            attempts=run.attempt,
+        )
+        unknown.__cause__ = error
+        return unknown
+
+    def _connection_error(self, op: Operation[Any], call: PreparedCall, exc: TransportError) -> APIConnectionError:
+        """The typed error for an attempt that got no answer."""
         target = f"{call.method} {urlsplit(call.url).path}"
-        if isinstance(exc, requests.exceptions.ConnectTimeout):
-            return APITimeoutError(
-                f"connecting for {target} timed out", operation=op.name, idempotency_key=call.idempotency_key
-            ), True
-        if isinstance(exc, requests.exceptions.Timeout):
-            return APITimeoutError(
-                f"no answer to {target} within the read timeout",
-                operation=op.name,
-                idempotency_key=call.idempotency_key,
-            ), False
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        unsent = type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
-        kind = "could not connect" if unsent else "the connection failed"
-        return APIConnectionError(
-            f"{kind} for {target} ({type(exc).__name__})", operation=op.name, idempotency_key=call.idempotency_key
-        ), unsent
+        cls = APITimeoutError if exc.timeout else APIConnectionError
+        return cls(
+            f"{exc.message} for {target}",
+            operation=op.name,
+            idempotency_key=call.idempotency_key,
+            unsent=exc.unsent,
+        )
 
     def _result(
-        self,
-        op: Operation[T],
-        env: Any,
-        call: PreparedCall,
-        request_id: Optional[str],
-        args: CallArgs,
+        self, op: Operation[T], env: Envelope, call: PreparedCall, request_id: Optional[str], args: CallArgs
     ) -> Result[Any]:
+        """The typed result of a success; a page knows how to fetch the next one."""
         common: dict[str, Any] = {
             "hints": env.hints,
             "meta": env.meta,
@@ -338,7 +320,7 @@ class _BaseClient(AreaHost):
                 cursor = env.meta.get("next_cursor")
                 has_more = bool(env.meta.get("has_more", cursor is not None))
             else:
-                container = env.data if isinstance(env.data, Mapping) else {}
+                container = env.data if isinstance(env.data, dict) else {}
                 raw_items = container.get("items") or []
                 cursor = container.get("next_cursor")
                 has_more = cursor is not None
@@ -365,13 +347,30 @@ class _BaseClient(AreaHost):
         )
 
 
-def _env(name: str, value: Optional[str]) -> str:
-    if value is not None:
-        return value
-    found = os.environ.get(name)
-    if not found:
-        raise ConfigurationError(f"environment variable {name} is not set")
-    return found
+def _brief(error: VlunaError) -> str:
+    status = getattr(error, "status", None)
+    return f"HTTP {status}" if status is not None else type(error).__name__
+
+
+def _key_note(call: PreparedCall) -> str:
+    return f", idempotency key {call.idempotency_key}" if call.idempotency_key else ""
+
+
+def _from_env(names: dict[str, tuple[str, Optional[str]]]) -> dict[str, str]:
+    """Each argument from its keyword or environment variable; every missing one is named at once."""
+    values: dict[str, str] = {}
+    missing = []
+    for arg, (variable, given) in names.items():
+        value = given if given is not None else os.environ.get(variable)
+        if value:
+            values[arg] = value
+        else:
+            missing.append(variable)
+    if missing:
+        raise ConfigurationError(
+            "missing configuration: set " + ", ".join(missing) + " (or pass the matching keyword arguments)"
+        )
+    return values
 
 
 class ServiceClient(ServiceAreas, _BaseClient):
@@ -383,11 +382,15 @@ class ServiceClient(ServiceAreas, _BaseClient):
         key_id: Service key id (``pk-...``).
         key_secret: The base64 service key secret. Kept in memory only; never logged or shown in a repr.
         timeout: Default timeout: seconds, ``(connect, read)`` or :class:`Timeout`. Never unbounded.
-        retry: :class:`RetryPolicy`; ``RetryPolicy(max_attempts=1)`` disables retries.
+        retry: :class:`RetryPolicy`; ``RetryPolicy(max_attempts=1)`` disables retries. A :class:`Retrier` also
+            lets you supply the clock, sleep and jitter source (tests that must not wait).
         user_agent: Replaces the default ``vluna-client/<version> ...`` User-Agent.
+        session: A ``requests.Session`` to send through (proxies, client certificates, custom adapters).
+        transport: Any :class:`Transport` (e.g. a test double) instead of the built-in one.
 
-    Use it as a context manager, or call :meth:`close`, to release connections. It is thread-safe: every thread
-    gets its own connection pool, and a forked child process starts with fresh connections.
+    Use it as a context manager, or call :meth:`close`, to release connections. One client per process is enough:
+    it is thread-safe (threads share one connection pool), and a forked child process starts with fresh
+    connections.
     """
 
     _surface = "service"
@@ -400,13 +403,24 @@ class ServiceClient(ServiceAreas, _BaseClient):
         key_id: str,
         key_secret: str,
         timeout: TimeoutTypes = None,
-        retry: Optional[RetryPolicy] = None,
+        retry: Union[RetryPolicy, Retrier, None] = None,
         user_agent: Optional[str] = None,
+        session: Any = None,
+        transport: Optional[Transport] = None,
     ) -> None:
-        super().__init__(base_url=base_url, realm_id=realm_id, timeout=timeout, retry=retry, user_agent=user_agent)
         if not isinstance(key_secret, str):
             raise ConfigurationError("key_secret must be the base64 text of the service key secret")
-        self._signer = ServiceKeySigner(key_id, key_secret)
+        self._service_auth = ServiceKeyAuth(ServiceKeySigner(key_id, key_secret))
+        super().__init__(
+            base_url=base_url,
+            realm_id=realm_id,
+            auth=self._service_auth,
+            timeout=timeout,
+            retry=retry,
+            user_agent=user_agent,
+            transport=transport,
+            session=session,
+        )
 
     @classmethod
     def from_env(
@@ -417,36 +431,28 @@ class ServiceClient(ServiceAreas, _BaseClient):
         key_id: Optional[str] = None,
         key_secret: Optional[str] = None,
         timeout: TimeoutTypes = None,
-        retry: Optional[RetryPolicy] = None,
+        retry: Union[RetryPolicy, Retrier, None] = None,
         user_agent: Optional[str] = None,
+        session: Any = None,
+        transport: Optional[Transport] = None,
     ) -> ServiceClient:
         """Build from the environment; keyword arguments override it.
 
         Reads ``VLUNA_SERVICE_BASE_URL``, ``VLUNA_REALM_ID``, ``VLUNA_SERVICE_KEY_ID`` and
-        ``VLUNA_SERVICE_KEY_SECRET``.
+        ``VLUNA_SERVICE_KEY_SECRET``; every missing one is named in one :class:`ConfigurationError`.
         """
-        return cls(
-            base_url=_env("VLUNA_SERVICE_BASE_URL", base_url),
-            realm_id=_env("VLUNA_REALM_ID", realm_id),
-            key_id=_env("VLUNA_SERVICE_KEY_ID", key_id),
-            key_secret=_env("VLUNA_SERVICE_KEY_SECRET", key_secret),
-            timeout=timeout,
-            retry=retry,
-            user_agent=user_agent,
+        values = _from_env(
+            {
+                "base_url": ("VLUNA_SERVICE_BASE_URL", base_url),
+                "realm_id": ("VLUNA_REALM_ID", realm_id),
+                "key_id": ("VLUNA_SERVICE_KEY_ID", key_id),
+                "key_secret": ("VLUNA_SERVICE_KEY_SECRET", key_secret),
+            }
         )
+        return cls(**values, timeout=timeout, retry=retry, user_agent=user_agent, session=session, transport=transport)
 
     def _describe(self) -> str:
-        return f"{super()._describe()}, key_id={self._signer.key_id!r}"
-
-    def _authorize(self, prep: requests.PreparedRequest, bearer_token: Optional[str]) -> None:
-        if bearer_token is not None:
-            prep.headers["Authorization"] = "Bearer " + header_value("bearer_token", bearer_token)
-            return
-        body = prep.body or b""
-        if isinstance(body, str):
-            body = body.encode("utf-8")
-        prep.headers["Content-Digest"] = content_digest(body)
-        prep.headers["Authorization"] = self._signer.authorization(prep.method or "GET", prep.path_url, prep.headers)
+        return f"{super()._describe()}, key_id={self._service_auth.key_id!r}"
 
     def health(self, *, timeout: TimeoutTypes = None) -> Result[HealthStatus]:
         """``GET /health`` of the deployment (no authentication)."""
@@ -500,8 +506,10 @@ class BearerClient(BearerAreas, _BaseClient):
         realm_id: The realm the token belongs to.
         access_token: The bearer token. Never logged or shown in a repr.
         timeout: Default timeout: seconds, ``(connect, read)`` or :class:`Timeout`.
-        retry: :class:`RetryPolicy`.
+        retry: :class:`RetryPolicy` (or a :class:`Retrier`).
         user_agent: Replaces the default User-Agent.
+        session: A ``requests.Session`` to send through.
+        transport: Any :class:`Transport` instead of the built-in one.
     """
 
     _surface = "bearer"
@@ -513,14 +521,25 @@ class BearerClient(BearerAreas, _BaseClient):
         realm_id: str,
         access_token: str,
         timeout: TimeoutTypes = None,
-        retry: Optional[RetryPolicy] = None,
+        retry: Union[RetryPolicy, Retrier, None] = None,
         user_agent: Optional[str] = None,
+        session: Any = None,
+        transport: Optional[Transport] = None,
     ) -> None:
-        super().__init__(base_url=base_url, realm_id=realm_id, timeout=timeout, retry=retry, user_agent=user_agent)
         try:
-            self._token = Secret(header_value("access_token", access_token))
+            auth = BearerAuth(access_token)
         except ValidationError as exc:
             raise ConfigurationError(exc.message) from None
+        super().__init__(
+            base_url=base_url,
+            realm_id=realm_id,
+            auth=auth,
+            timeout=timeout,
+            retry=retry,
+            user_agent=user_agent,
+            transport=transport,
+            session=session,
+        )
 
     @classmethod
     def from_env(
@@ -530,22 +549,23 @@ class BearerClient(BearerAreas, _BaseClient):
         base_url: Optional[str] = None,
         realm_id: Optional[str] = None,
         timeout: TimeoutTypes = None,
-        retry: Optional[RetryPolicy] = None,
+        retry: Union[RetryPolicy, Retrier, None] = None,
         user_agent: Optional[str] = None,
+        session: Any = None,
+        transport: Optional[Transport] = None,
     ) -> BearerClient:
-        """Build from ``VLUNA_BEARER_BASE_URL``, ``VLUNA_REALM_ID`` and ``VLUNA_ACCESS_TOKEN``."""
-        return cls(
-            base_url=_env("VLUNA_BEARER_BASE_URL", base_url),
-            realm_id=_env("VLUNA_REALM_ID", realm_id),
-            access_token=_env("VLUNA_ACCESS_TOKEN", access_token),
-            timeout=timeout,
-            retry=retry,
-            user_agent=user_agent,
-        )
+        """Build from ``VLUNA_BEARER_BASE_URL``, ``VLUNA_REALM_ID`` and ``VLUNA_ACCESS_TOKEN``.
 
-    def _authorize(self, prep: requests.PreparedRequest, bearer_token: Optional[str]) -> None:
-        token = self._token.reveal() if bearer_token is None else header_value("bearer_token", bearer_token)
-        prep.headers["Authorization"] = "Bearer " + token
+        Every missing variable is named in one :class:`ConfigurationError`.
+        """
+        values = _from_env(
+            {
+                "base_url": ("VLUNA_BEARER_BASE_URL", base_url),
+                "realm_id": ("VLUNA_REALM_ID", realm_id),
+                "access_token": ("VLUNA_ACCESS_TOKEN", access_token),
+            }
+        )
+        return cls(**values, timeout=timeout, retry=retry, user_agent=user_agent, session=session, transport=transport)
 
     def health(self, *, timeout: TimeoutTypes = None) -> Result[HealthStatus]:
         """``GET /health`` of the deployment (no authentication)."""

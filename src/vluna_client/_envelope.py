@@ -8,8 +8,9 @@ from typing import Any, Optional
 
 import attrs
 
-from ._errors import APIError, error_class
+from ._errors import APIError, RateLimitError, error_class
 from ._result import Hint
+from ._retry import parse_retry_after
 
 
 @attrs.frozen
@@ -72,18 +73,28 @@ def to_error(
     """The exception for a failed answer, with every envelope field kept."""
     # An `ok:false` body under a 2xx status is still a failure; report it as a server error.
     status = 500 if 200 <= env.status < 300 else env.status
-    meta = dict(env.meta)
-    if retry_after is not None:
-        meta.setdefault("retry_after", retry_after)
-    message = env.message or f"HTTP {env.status}"
-    return error_class(status)(
-        message,
-        status=status,
-        code=env.code,
-        hints=env.hints,
-        meta=meta,
-        operation=operation,
-        idempotency_key=idempotency_key,
-        request_id=request_id,
-        body=env.raw,
-    )
+    fields: dict[str, Any] = {
+        "status": status,
+        "code": env.code,
+        "hints": env.hints,
+        "meta": env.meta,
+        "operation": operation,
+        "idempotency_key": idempotency_key,
+        "request_id": request_id,
+        "body": env.raw,
+    }
+    cls = error_class(status)
+    if issubclass(cls, RateLimitError):
+        return cls(env.message or f"HTTP {env.status}", retry_after=retry_after, **fields)
+    return cls(env.message or f"HTTP {env.status}", **fields)
+
+
+def rate_limit_wait(env: Envelope, header: Optional[str]) -> Optional[float]:
+    """The wait a 429 asks for: the ``Retry-After`` header, else the ``rate.limit`` hint's ``seconds``."""
+    wait = parse_retry_after(header)
+    if wait is None:
+        hint = next((h for h in env.hints if h.type == "rate.limit"), None)
+        seconds = hint.get("seconds") if hint else None
+        if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0:
+            wait = float(seconds)
+    return wait

@@ -144,14 +144,17 @@ class InvalidRequestError(APIError, ValidationError):
 
 
 class RateLimitError(APIError):
-    """429: too many requests. ``retry_after`` is the wait the server asked for, in seconds, when known."""
+    """429: too many requests; nothing was done. ``retry_after`` is the wait the server asked for, when known."""
+
+    def __init__(self, message: str, *, retry_after: Optional[float] = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self._retry_after = retry_after
 
     @property
     def retry_after(self) -> Optional[float]:
         """Seconds to wait, from the ``Retry-After`` header or the ``rate.limit`` hint."""
-        value = self.meta.get("retry_after")
-        if isinstance(value, (int, float)):
-            return float(value)
+        if self._retry_after is not None:
+            return self._retry_after
         for hint in self.hints:
             seconds = hint.get("seconds")
             if hint.type == "rate.limit" and isinstance(seconds, (int, float)):
@@ -160,20 +163,34 @@ class RateLimitError(APIError):
 
 
 class ServerError(APIError):
-    """5xx: the server failed. Writes were retried with the same Idempotency-Key before this was raised."""
+    """5xx: the server failed.
+
+    Raised as such only for reads. For a write, a 5xx may come after the work was done, so the client raises
+    :class:`OutcomeUnknownError` instead (with this error as ``last_error``).
+    """
 
 
 class APIConnectionError(VlunaError):
-    """No usable answer: the connection failed or broke. A write may or may not have been applied.
+    """No answer: the connection could not be made, or broke, or timed out.
 
-    Retrying with the same ``idempotency_key`` is safe: the server answers a replay with the first result.
+    For a write this is raised only when the request certainly never reached the server (nothing happened; calling
+    again is safe). When it may have arrived, a write raises :class:`OutcomeUnknownError` instead. For reads it is
+    raised either way.
     """
 
-    def __init__(self, message: str, *, operation: Optional[str] = None, idempotency_key: Optional[str] = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        unsent: bool = False,
+    ):
         super().__init__(message)
         self.message = message
         self.operation = operation
         self.idempotency_key = idempotency_key
+        self.unsent = unsent
 
     def __str__(self) -> str:
         extra = [f"operation={self.operation}"] if self.operation else []

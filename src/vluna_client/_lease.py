@@ -1,4 +1,4 @@
-"""The gate lease as a context manager: authorize, do the work, commit once or cancel."""
+"""The gate lease as a context manager: authorize, do the work, commit once or cancel, and never lose track."""
 
 from __future__ import annotations
 
@@ -9,14 +9,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._errors import (
-    AuthenticationError,
-    InputValidationError,
-    InvalidRequestError,
-    LeaseError,
-    PermissionDeniedError,
-    ResponseDecodeError,
-)
+from ._errors import APIConnectionError, APIError, ConflictError, LeaseError, ResponseDecodeError, VlunaError
 from ._result import Hint, Result
 from ._transport import Timeout, TimeoutTypes
 
@@ -26,17 +19,31 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("vluna_client")
 
-_OPEN, _COMMITTING, _UNKNOWN, _COMMITTED, _CANCELLED = "open", "committing", "unknown", "committed", "cancelled"
+_NEW, _AUTHORIZING, _OPEN, _COMMITTING, _CANCELLING = "new", "authorizing", "open", "committing", "cancelling"
+_UNKNOWN, _CONFLICT, _COMMITTED, _CANCELLED, _REFUSED = "unknown", "conflict", "committed", "cancelled", "refused"
 _CLEANUP_TIMEOUT = Timeout(connect=3.0, read=10.0)
+# Cleanup calls (recovering an authorize, cancelling on the way out) are each retried by the client already; these
+# extra rounds make a lease left open on the server an event of several independent failures in a row.
+_CLEANUP_ROUNDS = 3
 
 
 class Lease:
-    """One authorized piece of paid work. Create it with :meth:`ServiceClient.lease`.
+    """One authorized piece of paid work. Create it with :meth:`ServiceClient.lease` and use it in a ``with`` block.
 
-    States: ``open`` after authorize; ``committed`` once a commit was accepted; ``cancelled`` after cancel;
-    ``unknown`` when a commit's outcome could not be learned (connection lost, 5xx after retries). From
-    ``unknown``, calling :meth:`commit` again with the same arguments re-sends the same Idempotency-Key, which is
-    safe: the server answers a replay with the first result instead of charging again.
+    States (:attr:`state`):
+
+    - ``new``: not entered yet; ``authorizing`` while authorize is in flight.
+    - ``open``: authorized; commit it, or leave the block (or call :meth:`cancel`) to give it back.
+    - ``committing`` / ``cancelling``: a commit or cancel is in flight.
+    - ``committed``: the server accepted the commit (:attr:`commit_result`).
+    - ``cancelled``: given back, or recovered and given back after an authorize whose answer was lost.
+    - ``refused``: authorize was refused (402, 403, 429...): no lease was opened.
+    - ``unknown``: a commit may have been recorded but its answer was lost. Only the identical commit may be sent
+      again (it reuses the Idempotency-Key, so the server replays instead of charging twice); the lease is not
+      cancelled on exit, since that cannot undo a charge and would quarantine the retry. After authorize, it means
+      a lease may still be held on the server because recovering it failed (it expires at its TTL).
+    - ``conflict``: the server refused the commit's key as used with another body (409). That is final: no other
+      commit is allowed; leaving the block cancels (harmless if the earlier commit with that key went through).
     """
 
     def __init__(
@@ -62,11 +69,11 @@ class Lease:
             "feature_family_code": feature_family_code,
             "budget_id": budget_id,
             "labels": labels,
-            "idempotency_key": idempotency_key,
         }
+        self._authorize_key = idempotency_key
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._state: Optional[str] = None
+        self._state = _NEW
         self._authorization: Optional[Result[AuthorizeResponse]] = None
         self._commit_args: Optional[dict[str, Any]] = None
         self._commit_key: Optional[str] = None
@@ -78,8 +85,8 @@ class Lease:
 
     @property
     def state(self) -> str:
-        """``open``, ``committing``, ``unknown``, ``committed`` or ``cancelled`` (``None`` before enter)."""
-        return self._state or "new"
+        """Where the lease is in its life; see the class docstring."""
+        return self._state
 
     @property
     def authorization(self) -> Result[AuthorizeResponse]:
@@ -103,23 +110,35 @@ class Lease:
         """Hints returned by authorize (quota left, shortfall...)."""
         return self.authorization.hints
 
+    @property
+    def commit_idempotency_key(self) -> Optional[str]:
+        """The key of the pending or last commit: replay an ``unknown`` commit with it."""
+        return self._commit_key
+
     def __repr__(self) -> str:
         lease_id = self._authorization.data.lease_id if self._authorization else None
-        return f"<Lease feature_code={self._feature_code!r} lease_id={lease_id!r} state={self.state!r}>"
+        return f"<Lease feature_code={self._feature_code!r} lease_id={lease_id!r} state={self._state!r}>"
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def __enter__(self) -> Lease:
         with self._lock:
-            if self._state is not None:
+            if self._state != _NEW:
                 raise LeaseError("a Lease can be entered only once")
-            self._state = _COMMITTING  # nobody may commit while authorize is in flight
+            self._state = _AUTHORIZING  # nobody may commit or cancel while authorize is in flight
+        # Fixed before sending, so a replay after a lost answer finds the lease the first attempt may have opened.
+        key = self._authorize_key = self._authorize_key or str(uuid.uuid4())
         try:
-            self._authorization = self._client.gate.authorize(
-                **self._authorize_args, **self._bindings, timeout=self._timeout
-            )
+            self._authorization = self._authorize(key, self._timeout)
+        except VlunaError as exc:
+            self._state = _REFUSED
+            if exc.may_have_applied:
+                self._recover_authorization(key)
+            raise
         except BaseException:
-            self._state = _CANCELLED
+            # Interrupted mid-call (e.g. KeyboardInterrupt): a lease may exist; try to find and release it.
+            self._state = _REFUSED
+            self._recover_authorization(key)
             raise
         self._state = _OPEN
         return self
@@ -130,23 +149,67 @@ class Lease:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if self._state == _OPEN:
-            self._cancel_quietly(reason="an exception in the block" if exc_type else "no commit")
+        if self._state in (_OPEN, _CONFLICT):
+            self._cancel_on_exit(reason="an exception in the block" if exc_type else "no commit")
         elif self._state == _UNKNOWN:
-            # The commit may have been recorded. Cancelling would not undo it, and if it was not, a later retry of
-            # the same commit (same key) would land on a closed lease. Leave the lease for that retry.
             logger.warning(
-                "vluna lease %s: the commit's outcome is unknown; retry it with idempotency key %s",
+                "vluna lease %s: the commit's outcome is unknown; replay it with lease.commit(...) and the same "
+                "arguments (idempotency key %s), or look it up; it was not cancelled",
                 self.lease_id,
                 self._commit_key,
             )
 
-    def _cancel_quietly(self, *, reason: str) -> None:
-        try:
-            # On the way out of a failure, do not hold the caller for a full read timeout per attempt.
-            self.cancel(timeout=self._timeout if self._timeout is not None else _CLEANUP_TIMEOUT)
-        except Exception as cancel_error:  # noqa: BLE001 - best effort: never hide the caller's exception
-            logger.warning("vluna lease %s: cancel after %s failed: %s", self.lease_id, reason, cancel_error)
+    def _authorize(self, key: str, timeout: TimeoutTypes) -> Result[AuthorizeResponse]:
+        return self._client.gate.authorize(
+            **self._authorize_args, **self._bindings, idempotency_key=key, timeout=timeout
+        )
+
+    def _recover_authorization(self, key: str) -> None:
+        """After an authorize that may have opened a lease: replay it (same key, same body), then give it back.
+
+        The server answers a replayed key with the lease it already opened (or opens one now, which is given back
+        just the same), so no lease is left holding quota until its TTL.
+        """
+        for _ in range(_CLEANUP_ROUNDS):
+            try:
+                replay = self._authorize(key, self._cleanup_timeout())
+            except VlunaError as exc:
+                if not exc.may_have_applied:
+                    self._state = _CANCELLED  # refused now: the first attempt opened nothing the server still holds
+                    return
+                continue
+            self._authorization = replay
+            self._state = _OPEN
+            self._cancel_on_exit(reason="an authorize whose answer was lost")
+            return
+        self._state = _UNKNOWN
+        logger.error(
+            "vluna lease: authorize may have opened a lease that could not be recovered (idempotency key %s); "
+            "it holds quota until it expires",
+            key,
+        )
+
+    def _cleanup_timeout(self) -> TimeoutTypes:
+        # On the way out of a failure, do not hold the caller for a full read timeout per attempt.
+        return self._timeout if self._timeout is not None else _CLEANUP_TIMEOUT
+
+    def _cancel_on_exit(self, *, reason: str) -> None:
+        last: Optional[BaseException] = None
+        for _ in range(_CLEANUP_ROUNDS):
+            try:
+                self.cancel(timeout=self._cleanup_timeout())
+                return
+            except VlunaError as error:  # best effort: never hide the caller's exception
+                last = error
+                if not _worth_repeating(error):
+                    break
+        logger.error(
+            "vluna lease %s: cancel after %s failed, the lease stays open until it expires or lease.cancel() "
+            "succeeds: %s",
+            self.lease_id,
+            reason,
+            last,
+        )
 
     def commit(
         self,
@@ -160,12 +223,14 @@ class Lease:
         """Commit the measured usage, once. Returns the priced result (``data.amount_xusd``, ``data.lines``).
 
         Raises:
-            LeaseError: the lease is already committed or cancelled, or a different commit is attempted after one
-                whose outcome is unknown.
+            LeaseError: the lease is already committed, cancelled or in conflict, or a different commit is
+                attempted after one whose outcome is unknown.
+            OutcomeUnknownError: the commit may have been recorded; call ``commit`` again with the same
+                arguments to replay it safely.
         """
         args: dict[str, Any] = {"quantity_minor": quantity_minor, "meters": meters, "labels": labels}
         with self._lock:
-            if self._state == _UNKNOWN:
+            if self._state == _UNKNOWN and self._authorization is not None:
                 if args != self._commit_args or (idempotency_key not in (None, self._commit_key)):
                     raise LeaseError(
                         "the previous commit's outcome is unknown; only the identical commit may be retried "
@@ -174,7 +239,7 @@ class Lease:
             elif self._state == _COMMITTED:
                 raise LeaseError("this lease is already committed; a second commit would be charged again")
             elif self._state != _OPEN:
-                raise LeaseError(f"cannot commit a lease that is {self.state}")
+                raise LeaseError(f"cannot commit a lease that is {self._state}")
             else:
                 self._commit_args = args
                 # Fixed before sending, so whatever interrupts the call, its retry replays instead of charging.
@@ -192,16 +257,22 @@ class Lease:
         except ResponseDecodeError:
             self._state = _COMMITTED  # accepted by the server: the charge happened
             raise
-        except (InputValidationError, InvalidRequestError, AuthenticationError, PermissionDeniedError) as exc:
-            # Refused before it was sent, or refused by the server: nothing was recorded, so the lease stays usable
-            # (unless an earlier attempt of this same commit has an unknown outcome).
-            self._state = _UNKNOWN if self._unknown_before else _OPEN
-            if self._state == _OPEN and isinstance(exc, InputValidationError):
+        except ConflictError:
+            # The key was used with another body: repeating can only conflict again, and a new key could charge
+            # twice if that earlier commit went through. Final.
+            self._state = _CONFLICT
+            raise
+        except VlunaError as exc:
+            if exc.may_have_applied or self._unknown_before:
+                self._state = _UNKNOWN
+                self._unknown_before = True
+            else:
+                # Refused before anything was recorded (locally, or 4xx, or never sent): the lease stays usable.
+                self._state = _OPEN
                 self._commit_args, self._commit_key = None, None
             raise
         except BaseException:
-            # Connection lost, 5xx after retries, or interrupted mid-call: the commit may have been applied.
-            # Keep its key so the identical retry is a safe replay.
+            # Interrupted mid-call: the commit may have been applied. Keep its key so the identical retry replays.
             self._state = _UNKNOWN
             self._unknown_before = True
             raise
@@ -210,14 +281,30 @@ class Lease:
         return result
 
     def cancel(self, *, timeout: TimeoutTypes = None) -> Optional[bool]:
-        """Give the lease back. Returns the server's ``cancelled`` flag; no-op once committed or cancelled."""
+        """Give the lease back. Returns the server's ``cancelled`` flag; ``None`` once committed or cancelled.
+
+        If the call fails, the lease keeps its state and ``cancel`` may be called again (cancelling twice is
+        harmless: the server answers ``cancelled: false`` for a lease that is already closed).
+        """
         with self._lock:
-            if self._state in (_COMMITTED, _CANCELLED) or self._authorization is None:
+            if self._state in (_COMMITTED, _CANCELLED, _REFUSED) or self._authorization is None:
                 return None
-            if self._state == _COMMITTING:
-                raise LeaseError("a commit of this lease is in flight; cancel after it returns")
-            self._state = _CANCELLED
-        result = self._client.gate.cancel(
-            lease_token=self.token, **self._bindings, timeout=timeout if timeout is not None else self._timeout
-        )
+            if self._state in (_COMMITTING, _CANCELLING, _AUTHORIZING):
+                raise LeaseError(f"a {self._state} call of this lease is in flight; cancel after it returns")
+            before, self._state = self._state, _CANCELLING
+        try:
+            result = self._client.gate.cancel(
+                lease_token=self.token, **self._bindings, timeout=timeout if timeout is not None else self._timeout
+            )
+        except BaseException:
+            self._state = before
+            raise
+        self._state = _CANCELLED
         return result.data.cancelled
+
+
+def _worth_repeating(error: VlunaError) -> bool:
+    """A cleanup call that failed this way may succeed if sent again (a 403 or 404 would not)."""
+    if error.may_have_applied or isinstance(error, APIConnectionError):
+        return True
+    return isinstance(error, APIError) and (error.status >= 500 or error.status == 429)

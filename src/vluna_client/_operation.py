@@ -38,6 +38,8 @@ class Operation(Generic[T]):
             - ``answered``: the server never answers a replayed key it stored (its handler writes its own reply),
               so repeat only after an answered 429/5xx or when the request surely never left.
             - ``unsent``: not deduplicated; repeat only after a 429 or when the request surely never left.
+        shared_bindings: Bindings that are also a query filter or body property of the same name (e.g.
+            ``billing_account_id``): one argument, or the bound value, feeds both.
     """
 
     name: str
@@ -56,6 +58,7 @@ class Operation(Generic[T]):
     not_served: bool
     success_status: int
     retry: str = "read"
+    shared_bindings: tuple[str, ...] = ()
 
     @property
     def mutates(self) -> bool:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any, Optional
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Optional
+from urllib.parse import quote, urlsplit
 
 from ._errors import InputValidationError
 from ._operation import Operation
 from ._validation import validate
+
+if TYPE_CHECKING:
+    from ._auth import Auth
 
 # Keyword arguments of generated methods and the headers they travel in (all covered by the signature).
 BINDING_HEADERS = {
@@ -77,16 +80,36 @@ class Secret:
 
 
 class PreparedCall:
-    """A request ready to send: everything but the per-attempt signature."""
+    """A request ready to send: everything but the per-attempt credentials.
 
-    __slots__ = ("body", "headers", "idempotency_key", "method", "url")
+    ``target`` is the path and query exactly as they go on the wire (what SVC-AUTH signs).
+    """
 
-    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes, key: Optional[str]) -> None:
+    __slots__ = ("auth", "body", "headers", "idempotency_key", "method", "target", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        target: str,
+        headers: dict[str, str],
+        body: bytes,
+        key: Optional[str],
+        auth: Auth,
+    ) -> None:
         self.method = method
         self.url = url
+        self.target = target
         self.headers = headers
         self.body = body
         self.idempotency_key = key
+        self.auth = auth
+
+    def attempt_headers(self) -> dict[str, str]:
+        """A fresh copy of the headers with credentials applied (new timestamp and nonce for SVC-AUTH)."""
+        headers = dict(self.headers)
+        self.auth.apply(self.method, self.target, headers, self.body)
+        return headers
 
 
 def build_call(
@@ -101,11 +124,20 @@ def build_call(
     body: Optional[Mapping[str, Any]],
     bindings: Mapping[str, Any],
     idempotency_key: Optional[str],
+    base_headers: Mapping[str, str],
+    auth: Auth,
+    bearer_token: Optional[str] = None,
 ) -> PreparedCall:
     """Validate a call's arguments and turn them into URL, headers and body bytes; raise before any I/O.
 
-    ``defaults`` are the bindings of ``client.bind(...)``; a value passed to the call wins.
+    ``defaults`` are the bindings of ``client.bind(...)``; a value passed to the call wins. A bound value also
+    fills a body property or query filter of the same name (e.g. ``billing_account_id``) left unset by the call.
+    ``bearer_token`` replaces ``auth`` for this call on routes that take one.
     """
+    if bearer_token is not None:
+        from ._auth import BearerAuth
+
+        auth = BearerAuth(bearer_token, field="bearer_token")
     route = op.path
     for name in op.path_params:
         value = path.get(name)
@@ -116,17 +148,7 @@ def build_call(
             raise InputValidationError(f"{op.name}: path parameter {name} must not be {value!r}", field=name)
         route = route.replace("{" + name + "}", quote(str(value), safe=""))
 
-    pairs: list[tuple[str, str]] = []
-    for name, schema in op.query_schema.items():
-        value = query.get(name)
-        if value is None:
-            continue
-        value = validate(value, schema, name)
-        for item in value if isinstance(value, list) else [value]:
-            pairs.append((name, _query_text(item)))
-    query_string = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
-
-    headers: dict[str, str] = {"Accept": "application/json", "X-Realm-Id": realm_id}
+    headers: dict[str, str] = {**base_headers, "X-Realm-Id": realm_id}
     resolved: dict[str, Any] = {}
     for name, value in bindings.items():
         value = value if value is not None else defaults.get(name)
@@ -152,9 +174,25 @@ def build_call(
             f"{op.name} needs at least one of {', '.join(op.requires_one_of)}", field=op.requires_one_of[0]
         )
 
+    pairs: list[tuple[str, str]] = []
+    for name, schema in op.query_schema.items():
+        value = query.get(name)
+        if value is None and name in op.shared_bindings:
+            value = resolved.get(name)  # a filter that is also a binding: a bound value feeds both
+        if value is None:
+            continue
+        value = validate(value, schema, name)
+        for item in value if isinstance(value, list) else [value]:
+            pairs.append((name, _query_text(item)))
+    query_string = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+
     payload = b""
     if op.body_schema is not None:
-        document = validate(dict(body or {}), op.body_schema, "")
+        fields = dict(body or {})
+        for name in op.shared_bindings:
+            if fields.get(name) is None and name in resolved and name in (op.body_schema.get("properties") or ()):
+                fields[name] = resolved[name]  # a body property that is also a binding: a bound value feeds both
+        document = validate(fields, op.body_schema, "")
         try:
             # Serialised once; these exact bytes are digested, signed and sent on every attempt.
             payload = json.dumps(
@@ -170,5 +208,5 @@ def build_call(
         headers["Idempotency-Key"] = key
 
     base = root_url if op.surface == "root" else base_url
-    url = base + route + (f"?{query_string}" if query_string else "")
-    return PreparedCall(op.method, url, headers, payload, key)
+    target = urlsplit(base).path + route + (f"?{query_string}" if query_string else "")
+    return PreparedCall(op.method, base + target[len(urlsplit(base).path) :], target, headers, payload, key, auth)

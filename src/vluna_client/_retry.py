@@ -1,18 +1,31 @@
-"""When to retry, and how long to wait.
+"""When to retry, how long to wait, and what the caller must be told when the client gives up.
 
-Only failures that cannot have charged twice are retried: connection errors, timeouts, 429 and 5xx, and for
-writes only when the server deduplicates them by Idempotency-Key (the key is fixed before the first attempt).
-Other 4xx never retry: sending the same bad request again cannot succeed.
+Whether an attempt may be repeated depends on what was observed, not only on the route:
+
+- the request certainly never left (refused connection, connect timeout): always safe to repeat;
+- a 429 answer: the server refused before doing anything, always safe to repeat after the wait it asks for;
+- a 5xx answer: repeatable unless the operation is not deduplicated (``unsent`` rule); the server stores only
+  successful answers, so the same key is processed afresh;
+- no answer (reset after sending, read timeout): repeatable only for reads and for writes whose replay the server
+  answers (``read``/``idempotent`` rules);
+- any other 4xx: never (the same request would be refused again).
+
+For a write, every attempt that was received and not answered with a refusal (answer lost, 5xx) may have been
+applied. That is remembered across attempts, so a later 429 or 5xx cannot make the final error look like "not
+done": the caller gets :class:`~vluna_client.OutcomeUnknownError` with the key to replay.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Optional
+from typing import Callable, Optional
 
 import attrs
+
+from ._transport import Timeout
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -25,8 +38,9 @@ class RetryPolicy:
         max_attempts: Attempts in total, the first included (1 disables retries).
         backoff_base: Seconds before the first retry; doubles each time (full jitter is applied).
         backoff_max: Upper bound of one backoff wait.
-        max_elapsed: Give up instead of starting a retry that would end later than this many seconds after the
-            first attempt began (waits included).
+        max_elapsed: A bound on the whole call: a retry starts only if it can finish (wait, connect and read
+            timeouts included) this many seconds after the first attempt began; its read timeout is shortened to
+            fit when needed.
         retry_statuses: HTTP statuses worth another attempt.
         respect_retry_after: Wait what ``Retry-After`` (or a ``rate.limit`` hint) asks for, when it fits in
             ``max_elapsed``.
@@ -67,3 +81,86 @@ def parse_retry_after(value: Optional[str], now: Optional[datetime] = None) -> O
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+# Rules (the spec's x-vluna-retry) under which a lost answer may be repeated.
+_REPEAT_AFTER_LOST = frozenset({"read", "idempotent"})
+_SHORTEST_USEFUL_READ = 1.0
+
+
+@attrs.define
+class Retrier:
+    """Drives the attempts of one call after another: what may be repeated, how long to wait first.
+
+    Args:
+        policy: The client's :class:`RetryPolicy`.
+        clock: Monotonic seconds (injectable for tests).
+        sleep: Waits between attempts (injectable for tests).
+        rng: Jitter source. The default draws from the OS, so forked workers do not back off in lock-step.
+    """
+
+    policy: RetryPolicy
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = attrs.field(factory=random.SystemRandom)
+
+    def start(self, rule: str, timeout: Timeout) -> RetryRun:
+        """Begin one call under ``rule`` (``read``, ``idempotent``, ``answered`` or ``unsent``)."""
+        return RetryRun(self, rule, timeout)
+
+
+class RetryRun:
+    """The retry state of one call: attempts so far, and whether a write may already have been applied."""
+
+    __slots__ = ("_retrier", "_started", "attempt", "may_have_applied", "rule", "timeout")
+
+    def __init__(self, retrier: Retrier, rule: str, timeout: Timeout) -> None:
+        self._retrier = retrier
+        self._started = retrier.clock()
+        self.rule = rule
+        self.timeout = timeout
+        self.attempt = 1
+        self.may_have_applied = False
+
+    def failed(self, *, status: Optional[int], unsent: bool, retry_after: Optional[float] = None) -> Optional[float]:
+        """Record a failed attempt; the seconds to wait before the next one, or ``None`` to give up.
+
+        Args:
+            status: The HTTP status of the answer, or ``None`` when there was none.
+            unsent: With no answer: whether the request certainly never left.
+            retry_after: The wait the server asked for (``Retry-After`` or the ``rate.limit`` hint).
+        """
+        policy = self._retrier.policy
+        lost = status is None and not unsent
+        if self.rule != "read" and (lost or (status is not None and status >= 500)):
+            self.may_have_applied = True
+        if status is not None and status not in policy.retry_statuses:
+            return None
+        if lost:
+            allowed = self.rule in _REPEAT_AFTER_LOST
+        elif unsent or status == 429:
+            allowed = True
+        else:
+            allowed = self.rule != "unsent"
+        if not allowed or self.attempt >= policy.max_attempts:
+            return None
+        if retry_after is not None and policy.respect_retry_after:
+            if retry_after > policy.max_retry_wait:
+                return None
+            delay = retry_after
+        else:
+            delay = policy.backoff(self.attempt, self._retrier.rng)
+        # The next attempt must be able to finish within max_elapsed: shorten its read timeout to what is left, and
+        # give up when too little is left for a useful attempt.
+        left = policy.max_elapsed - (self._retrier.clock() - self._started) - delay - self.timeout.connect
+        if left < min(self.timeout.read, _SHORTEST_USEFUL_READ):
+            return None
+        if left < self.timeout.read:
+            self.timeout = Timeout(connect=self.timeout.connect, read=left)
+        return delay
+
+    def wait(self, delay: float) -> None:
+        """Sit out ``delay`` seconds, then count the next attempt."""
+        if delay > 0:
+            self._retrier.sleep(delay)
+        self.attempt += 1

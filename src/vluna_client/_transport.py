@@ -1,16 +1,20 @@
-"""HTTP plumbing: one ``requests.Session`` per thread, fresh sessions after ``fork``, timeouts always set."""
+"""The wire: a small ``Transport`` protocol, and the ``requests``-based transport the clients use by default.
+
+Everything that knows about ``requests`` lives here. The client hands a transport the final method, URL, headers
+and body bytes of one attempt and gets back status, headers and body bytes, or a :class:`TransportError` that says
+whether the request certainly never left this machine (the one fact retries and money safety depend on).
+"""
 
 from __future__ import annotations
 
 import os
 import threading
 import weakref
-from typing import Any, Optional, Union
+from collections.abc import Mapping
+from typing import Any, Optional, Protocol, Union
 from urllib.parse import urlsplit
 
 import attrs
-import requests
-from requests.utils import get_environ_proxies
 
 from ._errors import ConfigurationError
 
@@ -54,77 +58,185 @@ def coerce_timeout(value: TimeoutTypes, default: Timeout) -> Timeout:
     return Timeout(connect=value, read=value)
 
 
-_POOLS: weakref.WeakSet[SessionPool] = weakref.WeakSet()
+class RawResponse:
+    """One answer as it came off the wire: status, headers and the whole body."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name: str) -> Optional[str]:
+        """A header's value by case-insensitive name, or ``None``."""
+        value = self.headers.get(name)
+        if value is None:
+            lowered = name.lower()
+            value = next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<RawResponse status={self.status} bytes={len(self.body)}>"
+
+
+class TransportError(Exception):
+    """An attempt got no answer.
+
+    Attributes:
+        unsent: True only when the request certainly never reached the server (refused connection, DNS failure,
+            connect timeout, a request that could not be built). False means it may have been received and
+            processed: the answer was lost.
+        timeout: True when a connect or read timeout ended the attempt.
+    """
+
+    def __init__(self, message: str, *, unsent: bool, timeout: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.unsent = unsent
+        self.timeout = timeout
+
+
+class Transport(Protocol):
+    """Sends one attempt. Implementations must be safe to call from several threads at once."""
+
+    def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: Timeout) -> RawResponse:
+        """Send the request exactly as given (never follow redirects) and return the whole answer.
+
+        Raises:
+            TransportError: no answer; ``unsent`` tells whether the request certainly never left.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        ...
+
+
+_TRANSPORTS: weakref.WeakSet[RequestsTransport] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
     # A forked child shares the parent's open sockets; reusing one would interleave two processes' requests on a
-    # single connection. Forget (do not close: the parent still owns them) every pooled session.
-    for pool in list(_POOLS):
-        pool._forget()
+    # single connection. Forget (do not close: the parent still owns them) every pooled connection.
+    for transport in list(_TRANSPORTS):
+        transport._forget()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class SessionPool:
-    """Hands each thread its own ``requests.Session`` (sessions are not thread-safe) and closes them all."""
+class RequestsTransport:
+    """The default transport: ``requests``' pooled HTTP adapter, shared by every thread of the process.
 
-    def __init__(self, user_agent: str, factory: Optional[type[requests.Session]] = None) -> None:
-        self._user_agent = user_agent
-        self._factory = factory or requests.Session
+    Without a ``session``, requests go straight to one ``HTTPAdapter`` (urllib3's pools are thread-safe), skipping
+    the per-call work of a ``Session`` this client never needs: cookie jars (which could carry one customer's
+    load-balancer cookie into another's call), hooks, redirects, ``~/.netrc`` and re-reading the environment.
+    Proxy and CA settings (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``...) are read once per origin.
+
+    With a ``session`` (proxies, mTLS client certificates, custom adapters or test doubles), every attempt goes
+    through ``session.send`` with the session's own settings; sharing it between threads is then your choice.
+
+    Args:
+        session: A ``requests.Session`` to send through instead of the built-in pool.
+        pool_maxsize: Connections kept per host by the built-in pool (threads beyond it open extra ones).
+    """
+
+    def __init__(self, session: Any = None, *, pool_maxsize: int = 32) -> None:
+        import requests
+
+        if session is not None and not isinstance(session, requests.Session):
+            raise ConfigurationError("session must be a requests.Session")
+        if isinstance(pool_maxsize, bool) or not isinstance(pool_maxsize, int) or pool_maxsize < 1:
+            raise ConfigurationError("pool_maxsize must be a positive integer")
+        self._session = session
+        self._pool_maxsize = pool_maxsize
         self._lock = threading.Lock()
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._adapter: Any = None
+        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
         self._pid = os.getpid()
         self._closed = False
-        _POOLS.add(self)
+        _TRANSPORTS.add(self)
 
     def _forget(self) -> None:
-        self._local = threading.local()
-        self._sessions = []
+        self._adapter = None
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
-    def session(self) -> requests.Session:
-        """This thread's session, created on first use."""
+    def _pooled_adapter(self) -> Any:
         if self._closed:
             raise ConfigurationError("the client is closed")
-        if self._pid != os.getpid():  # fork without register_at_fork (should not happen on CPython 3.7+)
+        if self._pid != os.getpid():  # a fork that register_at_fork did not report
             self._forget()
-        session: Optional[requests.Session] = getattr(self._local, "session", None)
-        if session is None:
-            session = self._factory()
-            session.headers["User-Agent"] = self._user_agent
-            # requests re-reads the whole environment (proxies, CA bundle) and ~/.netrc on every call when
-            # trust_env is on: about 0.3 ms a call. environment() reads it once per origin instead, and netrc
-            # credentials have no business on a signed request anyway.
-            session.trust_env = False
-            self._local.environment = {}
+        adapter = self._adapter
+        if adapter is None:
+            from requests.adapters import HTTPAdapter
+
             with self._lock:
-                self._sessions.append(session)
-            self._local.session = session
-        return session
+                if self._adapter is None:
+                    self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_maxsize)
+                adapter = self._adapter
+        return adapter
 
     def environment(self, url: str) -> dict[str, Any]:
         """``send`` keyword arguments from the environment (proxies, CA bundle) for this URL's origin."""
-        cache: dict[tuple[str, str], dict[str, Any]] = getattr(self._local, "environment", None) or {}
         parts = urlsplit(url)
         origin = (parts.scheme, parts.netloc)
-        settings = cache.get(origin)
+        settings = self._environment.get(origin)
         if settings is None:
+            from requests.utils import get_environ_proxies
+
             verify: Union[bool, str] = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            settings = {"proxies": get_environ_proxies(url), "verify": verify, "stream": False, "cert": None}
-            cache[origin] = settings
-            self._local.environment = cache
+            settings = {"proxies": get_environ_proxies(url), "verify": verify, "cert": None}
+            self._environment[origin] = settings
         return settings
 
+    def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: Timeout) -> RawResponse:
+        """Send one attempt; see :class:`Transport`."""
+        import requests
+
+        if self._closed:
+            raise ConfigurationError("the client is closed")
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        prepared.url = url
+        prepared.body = body or None
+        session = self._session
+        merged: dict[str, Any] = dict(session.headers) if session is not None else {}
+        merged.update(headers)
+        if body or method not in ("GET", "HEAD"):
+            merged["Content-Length"] = str(len(body))
+        prepared.headers = requests.structures.CaseInsensitiveDict(merged)
+        try:
+            if session is None:
+                response = self._pooled_adapter().send(
+                    prepared, stream=False, timeout=timeout.as_tuple(), **self.environment(url)
+                )
+            else:
+                settings = session.merge_environment_settings(url, {}, None, None, None)
+                response = session.send(prepared, allow_redirects=False, timeout=timeout.as_tuple(), **settings)
+            content = response.content
+        except requests.exceptions.ConnectTimeout:
+            raise TransportError("connecting timed out", unsent=True, timeout=True) from None
+        except requests.exceptions.Timeout:
+            raise TransportError("no answer within the read timeout", unsent=False, timeout=True) from None
+        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL) as exc:
+            raise TransportError(f"the request could not be built ({type(exc).__name__})", unsent=True) from None
+        except requests.exceptions.RequestException as exc:
+            reason = getattr(exc.args[0], "reason", None) if exc.args else None
+            unsent = type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
+            what = "could not connect" if unsent else "the connection failed"
+            raise TransportError(f"{what} ({type(exc).__name__})", unsent=unsent) from None
+        return RawResponse(response.status_code, response.headers, content)
+
     def close(self) -> None:
-        """Close every session this process opened."""
+        """Close pooled connections (not a session you passed in: it is yours)."""
+        self._closed = True
         with self._lock:
-            sessions, self._sessions = self._sessions, []
-            self._closed = True
-        for session in sessions:
-            session.close()
-        self._local = threading.local()
+            adapter, self._adapter = self._adapter, None
+        if adapter is not None:
+            adapter.close()
+
+    def __repr__(self) -> str:
+        return f"<RequestsTransport {'session' if self._session is not None else 'pooled'}>"

@@ -8,7 +8,7 @@ from typing import Any, List
 import pytest
 import requests
 import responses
-from vluna_unit_support import BEARER_BASE_URL, BEARER_TOKEN, REALM, LocalServer, make_client
+from vluna_unit_support import BEARER_BASE_URL, BEARER_TOKEN, REALM, SLEEPS, LocalServer, fast_retrier, make_client
 
 from vluna_client import BearerClient, ServiceClient
 
@@ -18,9 +18,8 @@ from vluna_client import BearerClient, ServiceClient
 @pytest.fixture(autouse=True)
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> List[float]:
     """Every test: backoff waits are recorded, never slept."""
-    recorded: List[float] = []
-    monkeypatch.setattr("vluna_client._client._sleep", recorded.append)
-    return recorded
+    SLEEPS.clear()
+    return SLEEPS
 
 
 @pytest.fixture(autouse=True)
@@ -45,23 +44,30 @@ def client() -> Iterator[ServiceClient]:
 
 @pytest.fixture
 def bearer_client() -> Iterator[BearerClient]:
-    c = BearerClient(base_url=BEARER_BASE_URL, realm_id=REALM, access_token=BEARER_TOKEN)
+    c = BearerClient(base_url=BEARER_BASE_URL, realm_id=REALM, access_token=BEARER_TOKEN, retry=fast_retrier())
     yield c
     c.close()
 
 
 @pytest.fixture
-def sent_timeouts(monkeypatch: pytest.MonkeyPatch) -> List[Any]:
-    """The ``timeout`` keyword every ``requests.Session.send`` call received (``MISSING`` if none)."""
-    seen: List[Any] = []
-    original = requests.Session.send
+def sent_timeouts(rsps: responses.RequestsMock) -> Iterator[List[Any]]:
+    """The ``timeout`` keyword every ``HTTPAdapter.send`` call received (``MISSING`` if none).
 
-    def spy(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    It wraps the adapter method that ``responses`` has already patched and is undone before ``responses`` puts the
+    real one back (monkeypatch would restore its wrapper later, leaking the mock into the following tests).
+    """
+    seen: List[Any] = []
+    original = requests.adapters.HTTPAdapter.send
+
+    def spy(self: requests.adapters.HTTPAdapter, request: requests.PreparedRequest, **kwargs: Any) -> Any:
         seen.append(kwargs.get("timeout", "MISSING"))
         return original(self, request, **kwargs)
 
-    monkeypatch.setattr(requests.Session, "send", spy)
-    return seen
+    requests.adapters.HTTPAdapter.send = spy  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        requests.adapters.HTTPAdapter.send = original  # type: ignore[method-assign]
 
 
 @pytest.fixture

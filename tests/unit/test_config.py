@@ -176,7 +176,7 @@ def test_bad_realm_id_is_a_configuration_error(realm_id) -> None:
 
 def test_retry_must_be_a_policy() -> None:
     with pytest.raises(ConfigurationError):
-        make_client(retry=3)
+        ServiceClient(base_url=BASE_URL, realm_id=REALM, key_id=KEY_ID, key_secret=SECRET_B64, retry=3)
 
 
 def test_trailing_slash_in_base_url_is_tolerated(rsps) -> None:
@@ -210,13 +210,12 @@ def test_context_manager_returns_the_client_and_closes_it(rsps) -> None:
     with make_client() as client:
         assert isinstance(client, ServiceClient)
         client.features.list()
-        session = client._pool.session()
-        adapter = session.get_adapter("https://vluna.test/")
-        assert client._pool._sessions == [session]
-    assert client._pool._sessions == []
-    assert len(adapter.poolmanager.pools) == 0  # Session.close() cleared the connection pools
-    with pytest.raises(ConfigurationError):
-        client._pool.session()
+        adapter = client.transport._adapter
+        assert adapter is not None
+    assert len(adapter.poolmanager.pools) == 0  # close() cleared the connection pools
+    with pytest.raises(ConfigurationError, match="closed"):
+        client.features.list()
+    assert len(rsps.calls) == 1
 
 
 def test_context_manager_closes_on_exception() -> None:
@@ -224,9 +223,9 @@ def test_context_manager_closes_on_exception() -> None:
 
     def use() -> None:
         with client:
-            client._pool.session()
             raise RuntimeError("x")
 
     with pytest.raises(RuntimeError):
         use()
-    assert client._pool._sessions == []
+    with pytest.raises(ConfigurationError, match="closed"):
+        client.features.list()

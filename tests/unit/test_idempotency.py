@@ -9,7 +9,7 @@ import pytest
 import requests
 from vluna_unit_support import AUTHZ_DATA, URL, body_bytes, err, ok, parse_auth, verify_request
 
-from vluna_client import ServerError, _signing
+from vluna_client import OutcomeUnknownError, ServerError, _signing
 
 
 def test_same_key_fresh_signature_on_every_retry(client, rsps, sleeps, monkeypatch) -> None:
@@ -60,10 +60,12 @@ def test_caller_supplied_key_is_sent_and_reported(client, rsps) -> None:
 def test_caller_supplied_key_survives_retries_and_is_on_the_error(client, rsps) -> None:
     for _ in range(3):
         rsps.add("POST", URL["authorize"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(OutcomeUnknownError) as info:
         client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u", idempotency_key="k-1")
     assert [c.request.headers["Idempotency-Key"] for c in rsps.calls] == ["k-1", "k-1", "k-1"]
     assert info.value.idempotency_key == "k-1"
+    assert isinstance(info.value.last_error, ServerError)
+    assert info.value.last_error.idempotency_key == "k-1"
 
 
 def test_generated_key_is_a_uuid4_and_new_per_call(client, rsps) -> None:

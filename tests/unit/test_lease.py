@@ -11,10 +11,13 @@ from vluna_unit_support import AUTHZ_DATA, CANCEL_DATA, COMMIT_DATA, URL, err, m
 from vluna_client import (
     NO_RETRIES,
     APIConnectionError,
+    ConflictError,
     InvalidRequestError,
     Lease,
     LeaseError,
+    OutcomeUnknownError,
     PaymentRequiredError,
+    RateLimitError,
     ServerError,
 )
 
@@ -89,20 +92,25 @@ def test_cancel_failure_never_masks_the_original_exception(rsps, cancel_failure,
     rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
     rsps.add("POST", URL["cancel"], **cancel_failure)
     original = Boom("the real problem")
-    with caplog.at_level(logging.WARNING, logger="vluna_client"), pytest.raises(Boom) as info, open_lease(client):
+    lease = open_lease(client)
+    with caplog.at_level(logging.WARNING, logger="vluna_client"), pytest.raises(Boom) as info, lease:
         raise original
     assert info.value is original
-    assert paths(rsps) == ["/mgt/v1/gate/authorize", "/mgt/v1/gate/cancel"]
+    # a refusal (403) is not repeated; a failure that may pass next time gets a few more rounds
+    rounds = 1 if cancel_failure.get("status") == 403 else 3
+    assert paths(rsps) == ["/mgt/v1/gate/authorize"] + ["/mgt/v1/gate/cancel"] * rounds
     assert any("cancel" in r.getMessage() for r in caplog.records), "a failed cancel should at least be logged"
+    assert lease.state == "open", "a cancel that failed must not claim the lease is cancelled"
 
 
 def test_cancel_failure_after_no_commit_does_not_raise(rsps) -> None:
     client = make_client(retry=NO_RETRIES)
     rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
     rsps.add("POST", URL["cancel"], json=err(500, "SERVER.UNEXPECTED"), status=500)
-    with open_lease(client):
+    with open_lease(client) as lease:
         pass
-    assert paths(rsps) == ["/mgt/v1/gate/authorize", "/mgt/v1/gate/cancel"]
+    assert paths(rsps) == ["/mgt/v1/gate/authorize"] + ["/mgt/v1/gate/cancel"] * 3
+    assert lease.state == "open"
 
 
 def test_double_commit_refused_locally(client, gate) -> None:
@@ -149,10 +157,11 @@ def test_unknown_commit_outcome_identical_retry_reuses_the_key(rsps) -> None:
     rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
 
     with open_lease(client) as lease:
-        with pytest.raises(APIConnectionError) as info:
+        with pytest.raises(OutcomeUnknownError) as info:
             lease.commit(quantity_minor=1500, labels={"run": "r1"})
         first_key = rsps.calls[1].request.headers["Idempotency-Key"]
-        assert info.value.idempotency_key == first_key
+        assert info.value.idempotency_key == first_key == lease.commit_idempotency_key
+        assert isinstance(info.value.last_error, APIConnectionError)
         assert lease.state == "unknown"
 
         calls_before = len(rsps.calls)
@@ -180,8 +189,10 @@ def test_unknown_commit_outcome_after_5xx_keeps_caller_key(rsps) -> None:
     rsps.add("POST", URL["commit"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
     rsps.add("POST", URL["commit"], json=ok(COMMIT_DATA))
     with open_lease(client) as lease:
-        with pytest.raises(ServerError):
+        with pytest.raises(OutcomeUnknownError) as info:
             lease.commit(quantity_minor=5, idempotency_key="my-commit-1")
+        assert isinstance(info.value.last_error, ServerError)
+        assert lease.state == "unknown"
         lease.commit(quantity_minor=5)
     keys = [c.request.headers["Idempotency-Key"] for c in rsps.calls if c.request.path_url.endswith("/commits")]
     assert keys == ["my-commit-1", "my-commit-1"]
@@ -265,7 +276,7 @@ def test_leaving_with_an_unknown_commit_outcome_does_not_cancel(rsps, caplog) ->
     rsps.add("POST", URL["commit"], body=requests.exceptions.ConnectionError("reset"))
     rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
     caplog.set_level(logging.WARNING, logger="vluna_client")
-    with pytest.raises(APIConnectionError) as info, open_lease(client) as lease:
+    with pytest.raises(OutcomeUnknownError) as info, open_lease(client) as lease:
         lease.commit(quantity_minor=10)
     # The charge may exist: a cancel would not undo it, and would turn the safe retry into a quarantined commit.
     assert "/mgt/v1/gate/cancel" not in paths(rsps)
@@ -300,3 +311,122 @@ def test_the_cleanup_cancel_uses_a_short_timeout(rsps) -> None:
         raise Boom
     cancel = next(c for c in rsps.calls if c.request.path_url == "/mgt/v1/gate/cancel")
     assert cancel.request.req_kwargs["timeout"] == (3.0, 10.0)
+
+
+# -- the scripted sequences of issue #7: the caller is told the truth and no lease is left open -------------------
+
+
+def test_authorize_whose_answers_were_all_lost_is_recovered_and_given_back(rsps) -> None:
+    client = make_client()  # 3 attempts
+    lost = requests.exceptions.ConnectionError("reset after sending")
+    for _ in range(3):
+        rsps.add("POST", URL["authorize"], body=lost)
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))  # the replay finds the lease the first attempt opened
+    rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
+    lease = open_lease(client)
+    with pytest.raises(OutcomeUnknownError) as info, lease:
+        pytest.fail("the block must not run without an authorization")
+    authorizes = [c for c in rsps.calls if c.request.path_url.endswith("/authorize")]
+    assert len(authorizes) == 4
+    assert len({c.request.headers["Idempotency-Key"] for c in authorizes}) == 1, "the replay uses the same key"
+    assert sent_json(authorizes[0]) == sent_json(authorizes[3])
+    assert paths(rsps)[-1] == "/mgt/v1/gate/cancel"
+    assert sent_json(rsps.calls[-1]) == {"lease_token": "lt_abc"}
+    assert lease.state == "cancelled"
+    assert info.value.idempotency_key == authorizes[0].request.headers["Idempotency-Key"]
+
+
+def test_authorize_recovery_that_is_refused_means_no_lease_is_held(rsps) -> None:
+    client = make_client(retry=NO_RETRIES)
+    rsps.add("POST", URL["authorize"], body=requests.exceptions.ReadTimeout("stalled"))
+    rsps.add("POST", URL["authorize"], json=err(402, "BUDGET.EXHAUSTED"), status=402)
+    lease = open_lease(client)
+    with pytest.raises(OutcomeUnknownError), lease:
+        pass
+    assert paths(rsps) == ["/mgt/v1/gate/authorize", "/mgt/v1/gate/authorize"]
+    assert lease.state == "cancelled"
+
+
+def test_authorize_that_cannot_be_recovered_says_unknown(rsps, caplog) -> None:
+    client = make_client(retry=NO_RETRIES)
+    rsps.add("POST", URL["authorize"], body=requests.exceptions.ConnectionError("reset"))
+    lease = open_lease(client)
+    with caplog.at_level(logging.ERROR, logger="vluna_client"), pytest.raises(OutcomeUnknownError), lease:
+        pass
+    assert lease.state == "unknown"
+    key = rsps.calls[0].request.headers["Idempotency-Key"]
+    assert key in caplog.text
+
+
+def test_a_refused_authorize_is_not_recovered(rsps) -> None:
+    client = make_client(retry=NO_RETRIES)
+    rsps.add("POST", URL["authorize"], json=err(402, "FUNDING.INSUFFICIENT"), status=402)
+    lease = open_lease(client)
+    with pytest.raises(PaymentRequiredError), lease:
+        pass
+    assert paths(rsps) == ["/mgt/v1/gate/authorize"]
+    assert lease.state == "refused"
+
+
+def test_failed_cancel_rolls_back_and_can_be_called_again(rsps) -> None:
+    client = make_client()  # 3 attempts per call
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    reset = requests.exceptions.ConnectionError("reset")
+    for _ in range(3):
+        rsps.add("POST", URL["cancel"], body=reset)
+    rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
+    with open_lease(client) as lease:
+        with pytest.raises(OutcomeUnknownError):
+            lease.cancel()
+        assert lease.state == "open"
+        assert lease.cancel() is True
+        assert lease.state == "cancelled"
+        assert lease.cancel() is None  # nothing more to do
+    assert paths(rsps).count("/mgt/v1/gate/cancel") == 4
+
+
+def test_conflict_on_commit_is_final(rsps) -> None:
+    client = make_client()
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    rsps.add("POST", URL["commit"], json=err(409, "WRITE.INVALID_PAYLOAD", "idempotency_conflict"), status=409)
+    rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
+    with open_lease(client) as lease:
+        with pytest.raises(ConflictError):
+            lease.commit(quantity_minor=5, idempotency_key="reused-key")
+        assert lease.state == "conflict"
+        with pytest.raises(LeaseError):
+            lease.commit(quantity_minor=5, idempotency_key="reused-key")
+        with pytest.raises(LeaseError):
+            lease.commit(quantity_minor=5)
+    assert paths(rsps) == ["/mgt/v1/gate/authorize", "/mgt/v1/gate/commits", "/mgt/v1/gate/cancel"]
+    assert lease.state == "cancelled"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [requests.exceptions.ConnectionError("answer lost"), requests.exceptions.ReadTimeout("stalled past the timeout")],
+)
+def test_lost_then_rate_limited_commit_is_reported_as_unknown_not_refused(rsps, first) -> None:
+    client = make_client()
+    rsps.add("POST", URL["commit"], body=first)
+    rsps.add("POST", URL["commit"], json=err(429, "LIMIT.RATE_EXCEEDED"), status=429)
+    with pytest.raises(OutcomeUnknownError) as info:
+        client.gate.commit(
+            lease_token="lt_abc", feature_code="llm.chat", quantity_minor=5, principal_id="o", user_id="u"
+        )
+    assert not isinstance(info.value, RateLimitError)
+    assert isinstance(info.value.last_error, RateLimitError)
+    assert info.value.may_have_applied is True
+    assert info.value.attempts == 3
+    assert {c.request.headers["Idempotency-Key"] for c in rsps.calls} == {info.value.idempotency_key}
+
+
+def test_only_rate_limited_commit_is_a_plain_refusal(rsps) -> None:
+    client = make_client()
+    rsps.add("POST", URL["commit"], json=err(429, "LIMIT.RATE_EXCEEDED"), status=429)
+    with pytest.raises(RateLimitError) as info:
+        client.gate.commit(
+            lease_token="lt_abc", feature_code="llm.chat", quantity_minor=5, principal_id="o", user_id="u"
+        )
+    assert info.value.may_have_applied is False
+    assert len(rsps.calls) == 3

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 import requests
-from vluna_unit_support import AUTHZ_DATA, URL, err, make_client, ok
+from vluna_unit_support import AUTHZ_DATA, SLEEPS, URL, err, make_client, ok
 
 from vluna_client import (
     NO_RETRIES,
@@ -19,9 +19,11 @@ from vluna_client import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    OutcomeUnknownError,
     PaymentRequiredError,
     PermissionDeniedError,
     RateLimitError,
+    Retrier,
     RetryPolicy,
     ServerError,
     VlunaError,
@@ -31,34 +33,37 @@ from vluna_client._retry import parse_retry_after
 RATE_BODY = err(429, "LIMIT.RATE_EXCEEDED", "rate limit exceeded")
 
 
+def fast_retrier_with(policy: RetryPolicy, rng: random.Random) -> Retrier:
+    return Retrier(policy, sleep=SLEEPS.append, rng=rng)
+
+
 def authorize(client):
     return client.gate.authorize(feature_code="llm.chat", principal_id="org_123", user_id="user_42")
 
 
 class FakeClock:
-    """Stands in for the `time` module inside vluna_client._client: monotonic time advanced only by sleeps."""
+    """Monotonic time that only waits advance; handed to the Retrier instead of patching module globals."""
 
-    def __init__(self) -> None:
+    def __init__(self, sleeps: List[float]) -> None:
         self.now = 1000.0
+        self.sleeps = sleeps
 
     def monotonic(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
         self.now += seconds
+
+    def retrier(self, policy: RetryPolicy, rng: Optional[random.Random] = None) -> Retrier:
+        if rng is None:
+            return Retrier(policy, clock=self.monotonic, sleep=self.sleep)
+        return Retrier(policy, clock=self.monotonic, sleep=self.sleep, rng=rng)
 
 
 @pytest.fixture
-def clock(monkeypatch, sleeps) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr("vluna_client._client.time", fake)
-
-    def record_and_advance(seconds: float) -> None:
-        sleeps.append(seconds)
-        fake.sleep(seconds)
-
-    monkeypatch.setattr("vluna_client._client._sleep", record_and_advance)
-    return fake
+def clock(sleeps) -> FakeClock:
+    return FakeClock(sleeps)
 
 
 class RecordingRng(random.Random):
@@ -193,11 +198,26 @@ def test_parse_retry_after_http_date() -> None:
 def test_server_errors_are_retried_up_to_max_attempts(rsps, sleeps, status) -> None:
     client = make_client(retry=RetryPolicy(max_attempts=4))
     rsps.add("POST", URL["authorize"], json=err(status, "SERVER.UNEXPECTED"), status=status)
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(OutcomeUnknownError) as info:
         authorize(client)
     assert len(rsps.calls) == 4
     assert len(sleeps) == 3
+    # a 5xx may come after the work was done: a write is never reported as a plain server error
+    assert info.value.attempts == 4
+    assert isinstance(info.value.last_error, ServerError)
+    assert info.value.last_error.status == status
+    assert info.value.idempotency_key == rsps.calls[0].request.headers["Idempotency-Key"]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_on_reads_stay_server_errors(rsps, sleeps, status) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=2))
+    rsps.add("GET", URL["limits"], json=err(status, "SERVER.UNEXPECTED"), status=status)
+    with pytest.raises(ServerError) as info:
+        client.gate.limits(principal_id="o", user_id="u")
     assert info.value.status == status
+    assert info.value.may_have_applied is False
+    assert len(rsps.calls) == 2
 
 
 def test_default_policy_makes_three_attempts(client, rsps, sleeps) -> None:
@@ -211,32 +231,44 @@ def test_default_policy_makes_three_attempts(client, rsps, sleeps) -> None:
 def test_no_retries_policy_makes_one_attempt(rsps, sleeps) -> None:
     client = make_client(retry=NO_RETRIES)
     rsps.add("POST", URL["authorize"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
-    with pytest.raises(ServerError):
+    with pytest.raises(OutcomeUnknownError):
         authorize(client)
     assert len(rsps.calls) == 1
     assert sleeps == []
 
 
-def test_max_elapsed_bounds_total_waiting(rsps, sleeps, clock) -> None:
-    client = make_client(retry=RetryPolicy(max_attempts=100, backoff_base=1.0, backoff_max=1.0, max_elapsed=5.0))
-    client._rng = RecordingRng()  # every backoff is its full 1.0 s ceiling
+def test_max_elapsed_bounds_the_call_including_the_last_attempts_timeout(rsps, sleeps, clock) -> None:
+    policy = RetryPolicy(max_attempts=100, backoff_base=1.0, backoff_max=1.0, max_elapsed=5.0)
+    # every backoff is its full 1.0 s ceiling
+    client = make_client(retry=clock.retrier(policy, RecordingRng()), timeout=(0.1, 0.5))
     rsps.add("GET", URL["limits"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
     with pytest.raises(ServerError):
         client.gate.limits(principal_id="o", user_id="u")
-    assert sleeps == [1.0] * 5
-    assert len(rsps.calls) == 6
-    assert clock.now - 1000.0 <= 5.0
+    # attempts start at 0, 1, 2, 3, 4 s: one more (at 5 s) could not finish within 5 s
+    assert sleeps == [1.0] * 4
+    assert len(rsps.calls) == 5
+    last_start = clock.now - 1000.0
+    assert last_start + 0.1 + 0.5 <= 5.0
+
+
+def test_a_late_retry_gets_a_shorter_read_timeout_instead_of_overrunning(rsps, sleeps, clock, sent_timeouts) -> None:
+    policy = RetryPolicy(max_attempts=100, backoff_base=1.0, backoff_max=1.0, max_elapsed=5.0)
+    client = make_client(retry=clock.retrier(policy, RecordingRng()), timeout=(0.1, 2.0))
+    rsps.add("GET", URL["limits"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
+    with pytest.raises(ServerError):
+        client.gate.limits(principal_id="o", user_id="u")
+    # the attempt at 3 s may only read for 1.9 s to end by 5 s; at 4 s less than a useful second is left
+    assert sent_timeouts == [(0.1, 2.0), (0.1, 2.0), (0.1, 2.0), (0.1, pytest.approx(1.9))]
 
 
 # -- backoff ----------------------------------------------------------------------------------------------------
 
 
 def test_backoff_grows_exponentially_up_to_the_cap(rsps, sleeps) -> None:
-    client = make_client(retry=RetryPolicy(max_attempts=6, backoff_base=0.5, backoff_max=3.0))
     rng = RecordingRng()
-    client._rng = rng
+    client = make_client(retry=fast_retrier_with(RetryPolicy(max_attempts=6, backoff_base=0.5, backoff_max=3.0), rng))
     rsps.add("POST", URL["authorize"], json=err(500, "SERVER.UNEXPECTED"), status=500)
-    with pytest.raises(ServerError):
+    with pytest.raises(OutcomeUnknownError):
         authorize(client)
     assert rng.bounds == [(0, 0.5), (0, 1.0), (0, 2.0), (0, 3.0), (0, 3.0)]
     assert sleeps == [0.5, 1.0, 2.0, 3.0, 3.0]
@@ -257,7 +289,7 @@ def test_backoff_is_full_jitter_within_bounds() -> None:
 def test_client_backoff_waits_stay_within_their_ceilings(rsps, sleeps) -> None:
     client = make_client(retry=RetryPolicy(max_attempts=5, backoff_base=0.5, backoff_max=8.0))
     rsps.add("POST", URL["authorize"], json=err(502, "SERVER.UPSTREAM"), status=502)
-    with pytest.raises(ServerError):
+    with pytest.raises(OutcomeUnknownError):
         authorize(client)
     assert len(sleeps) == 4
     for n, wait in enumerate(sleeps, start=1):
@@ -372,9 +404,10 @@ def test_replay_hanging_write_is_not_retried_after_a_read_timeout(client, rsps, 
     # the first attempt may have been stored; a replay of its key would hang until the read timeout
     rsps.add("POST", URL["features"], body=requests.exceptions.ReadTimeout("slow"))
     rsps.add("POST", URL["features"], json=ok({}), status=201)
-    with pytest.raises(APITimeoutError) as info:
+    with pytest.raises(OutcomeUnknownError) as info:
         upsert_feature(client)
     assert info.value.idempotency_key == "up-1"
+    assert isinstance(info.value.last_error, APITimeoutError)
     assert len(rsps.calls) == 1
     assert sleeps == []
 

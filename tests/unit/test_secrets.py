@@ -29,6 +29,7 @@ from vluna_client import (
     AuthenticationError,
     BearerClient,
     ConfigurationError,
+    OutcomeUnknownError,
     ServerError,
     ValidationError,
 )
@@ -95,12 +96,13 @@ def test_secret_not_in_logs_over_a_real_socket(server, debug_logs) -> None:
 def test_secret_not_in_logs_on_connection_failures(rsps, debug_logs) -> None:
     client = make_client()
     rsps.add("POST", URL["commit"], body=requests.exceptions.ConnectionError("reset"))
-    with pytest.raises(APIConnectionError) as info:
+    with pytest.raises(OutcomeUnknownError) as info:
         client.gate.commit(lease_token="lt", feature_code="llm.chat", quantity_minor=1, principal_id="o", user_id="u")
     assert len(debug_logs.records) >= 2  # the retry warnings
     assert_absent(all_log_text(debug_logs), SECRET_FORMS)
     formatted = "".join(traceback.format_exception(type(info.value), info.value, info.value.__traceback__))
     assert_absent(str(info.value) + repr(info.value) + formatted, SECRET_FORMS)
+    assert isinstance(info.value.last_error, APIConnectionError)
 
 
 def test_secret_not_in_reprs_or_strings(rsps) -> None:
@@ -114,7 +116,17 @@ def test_secret_not_in_reprs_or_strings(rsps) -> None:
         lease_text = repr(lease) + str(lease)
     with pytest.raises(ValidationError) as validation:
         bound.gate.commit(lease_token="lt", feature_code="bad code", quantity_minor=1)
-    things = [client, bound, signer, client._signer, client.gate, result, result.data, lease.authorization]
+    things = [
+        client,
+        bound,
+        signer,
+        client._auth,
+        client.transport,
+        client.gate,
+        result,
+        result.data,
+        lease.authorization,
+    ]
     text = "\n".join(repr(t) + str(t) for t in things) + lease_text
     text += repr(vars(client)) + repr(vars(bound)) + str(validation.value) + repr(validation.value)
     assert_absent(text, SECRET_FORMS)
@@ -134,10 +146,13 @@ def test_bad_secret_error_does_not_echo_it() -> None:
 def test_server_error_body_is_not_where_the_secret_goes(rsps) -> None:
     client = make_client(retry=NO_RETRIES)
     rsps.add("POST", URL["authorize"], json=err(500, "SERVER.UNEXPECTED"), status=500)
-    with pytest.raises(ServerError) as info:
+    with pytest.raises(OutcomeUnknownError) as info:
         client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u")
-    assert_absent(str(info.value) + repr(info.value) + repr(vars(info.value)), SECRET_FORMS)
-    assert "Authorization" not in repr(vars(info.value))
+    server_error = info.value.last_error
+    assert isinstance(server_error, ServerError)
+    for error in (info.value, server_error):
+        assert_absent(str(error) + repr(error) + repr(vars(error)), SECRET_FORMS)
+        assert "Authorization" not in repr(vars(error))
 
 
 # -- bearer tokens ----------------------------------------------------------------------------------------------
@@ -205,3 +220,14 @@ def test_bearer_client_rejects_unsendable_tokens_without_echoing_them() -> None:
             BearerClient(base_url=BEARER_BASE_URL, realm_id=REALM, access_token=bad)
         if bad.strip():
             assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("token", ["", " padded ", "line\nbreak", "tök€n"])
+def test_a_bad_per_call_bearer_token_names_its_field_and_sends_nothing(client, rsps, token) -> None:
+    with pytest.raises(ValidationError) as info:
+        client.dat.introspect_session(access_token="session", bearer_token=token)
+    assert info.value.field == "bearer_token"
+    assert "bearer_token" in str(info.value)
+    if token.strip():
+        assert token.strip() not in str(info.value)
+    assert len(rsps.calls) == 0

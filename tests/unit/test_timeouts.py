@@ -12,6 +12,7 @@ from vluna_client import (
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
+    OutcomeUnknownError,
     RetryPolicy,
     Timeout,
 )
@@ -120,11 +121,24 @@ def test_timeout_object_cannot_be_unbounded(kwargs) -> None:
 def test_read_timeout_maps_to_api_timeout_error(rsps) -> None:
     client = make_client(retry=RetryPolicy(max_attempts=2))
     rsps.add("POST", URL["authorize"], body=requests.exceptions.ReadTimeout("slow"))
-    with pytest.raises(APITimeoutError) as info:
+    with pytest.raises(OutcomeUnknownError) as info:
         client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u", idempotency_key="k-9")
-    assert isinstance(info.value, APIConnectionError)
-    assert info.value.operation == "gate.authorize"
-    assert info.value.idempotency_key == "k-9"
+    timeout = info.value.last_error
+    assert isinstance(timeout, APITimeoutError)
+    assert isinstance(timeout, APIConnectionError)
+    assert timeout.unsent is False  # a read timeout: the request went out
+    assert timeout.operation == info.value.operation == "gate.authorize"
+    assert timeout.idempotency_key == info.value.idempotency_key == "k-9"
+    assert len(rsps.calls) == 2
+
+
+def test_read_timeout_on_a_read_is_an_api_timeout_error(rsps) -> None:
+    client = make_client(retry=RetryPolicy(max_attempts=2))
+    rsps.add("GET", URL["limits"], body=requests.exceptions.ReadTimeout("slow"))
+    with pytest.raises(APITimeoutError) as info:
+        limits(client)
+    assert info.value.may_have_applied is False
+    assert info.value.idempotency_key is None
     assert len(rsps.calls) == 2
 
 

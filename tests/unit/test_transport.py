@@ -1,4 +1,4 @@
-"""Connection handling: per-thread sessions, fresh sessions after fork, closing."""
+"""The transport seam: one shared pool, fresh connections after fork, your own session or transport, closing."""
 
 from __future__ import annotations
 
@@ -9,18 +9,37 @@ import warnings
 
 import pytest
 import requests
-from vluna_unit_support import URL, make_client, ok
+from vluna_unit_support import (
+    AUTHZ_DATA,
+    BEARER_BASE_URL,
+    BEARER_TOKEN,
+    URL,
+    fast_retrier,
+    make_client,
+    ok,
+    verify_request,
+    verify_signed,
+)
 
-from vluna_client import APIError, ConfigurationError
+from vluna_client import (
+    APIError,
+    BearerClient,
+    ConfigurationError,
+    OutcomeUnknownError,
+    RawResponse,
+    Timeout,
+    TransportError,
+)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_forked_child_does_not_reuse_the_parents_connection(rsps) -> None:
+def test_forked_child_does_not_reuse_the_parents_connections(rsps) -> None:
     client = make_client()
     rsps.add("GET", URL["limits"], json=ok([]))
-    client.gate.limits(principal_id="o", user_id="u")  # the parent really used its session
-    parent_session = client._pool.session()  # held here so the child cannot recycle its address
-    assert client._pool._sessions == [parent_session]
+    client.gate.limits(principal_id="o", user_id="u")  # the parent really used its pool
+    transport = client.transport
+    parent_adapter = transport._adapter
+    assert parent_adapter is not None
 
     read_fd, write_fd = os.pipe()
     with warnings.catch_warnings():
@@ -30,14 +49,12 @@ def test_forked_child_does_not_reuse_the_parents_connection(rsps) -> None:
         code = 0
         try:
             os.close(read_fd)
-            sessions_after_fork = len(client._pool._sessions)
-            child_session = client._pool.session()
+            forgotten = transport._adapter is None
+            child_adapter = transport._pooled_adapter()
             report = {
-                "same_object": child_session is parent_session,
-                "same_id": id(child_session) == id(parent_session),
-                "sessions_after_fork": sessions_after_fork,
-                "pool_pid_is_child": client._pool._pid == os.getpid(),
-                "sessions_now": len(client._pool._sessions),
+                "forgotten": forgotten,
+                "same_object": child_adapter is parent_adapter,
+                "pid_is_child": transport._pid == os.getpid(),
             }
         except BaseException as exc:  # noqa: BLE001 - report, never raise out of the child
             report = {"error": repr(exc)}
@@ -52,52 +69,56 @@ def test_forked_child_does_not_reuse_the_parents_connection(rsps) -> None:
     _, status = os.waitpid(pid, 0)
     assert "error" not in report, report
     assert os.WEXITSTATUS(status) == 0
-    assert report["same_object"] is False
-    assert report["same_id"] is False
-    assert report["sessions_after_fork"] == 0, "the child must forget the parent's sessions"
-    assert report["pool_pid_is_child"] is True
-    assert report["sessions_now"] == 1
+    assert report == {"forgotten": True, "same_object": False, "pid_is_child": True}
     # the parent keeps its own
-    assert client._pool.session() is parent_session
+    assert transport._pooled_adapter() is parent_adapter
     client.close()
 
 
-def test_pool_notices_a_pid_change_even_without_fork_hooks() -> None:
+def test_transport_notices_a_pid_change_even_without_fork_hooks() -> None:
     client = make_client()
-    first = client._pool.session()
-    client._pool._pid = -1  # as if this object had crossed a fork unnoticed
-    second = client._pool.session()
+    first = client.transport._pooled_adapter()
+    client.transport._pid = -1  # as if this object had crossed a fork unnoticed
+    second = client.transport._pooled_adapter()
     assert second is not first
-    assert client._pool._sessions == [second]
     client.close()
 
 
-def test_each_thread_gets_its_own_session() -> None:
+def test_threads_share_one_pool_and_thread_churn_leaks_nothing(rsps) -> None:
+    """One adapter (urllib3 pools are thread-safe) serves every thread: 40 short-lived threads leave no session,
+    jar or pool behind, and no cookie set for one caller can ride along on another's call."""
     client = make_client()
-    main = client._pool.session()
-    seen = {}
+    rsps.add("GET", URL["limits"], json=ok([]), headers={"Set-Cookie": "lb=node-7; Path=/"})
+    adapters = []
 
-    def work(name: str) -> None:
-        seen[name] = (client._pool.session(), client._pool.session())
+    def work() -> None:
+        client.gate.limits(principal_id="o", user_id="u")
+        adapters.append(client.transport._adapter)
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in ("a", "b")]
+    threads = [threading.Thread(target=work) for _ in range(40)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    a1, a2 = seen["a"]
-    b1, b2 = seen["b"]
-    assert a1 is a2
-    assert b1 is b2
-    assert len({id(main), id(a1), id(b1)}) == 3
-    assert len(client._pool._sessions) == 3
+    assert len(rsps.calls) == 40
+    assert len({id(a) for a in adapters}) == 1
+    assert all("Cookie" not in call.request.headers for call in rsps.calls)
     client.close()
 
 
-def test_sessions_carry_the_user_agent() -> None:
+def test_requests_carry_the_user_agent(rsps) -> None:
+    rsps.add("GET", URL["limits"], json=ok([]))
     client = make_client(user_agent="my-app/1.0")
-    session = client._pool.session()
-    assert session.headers["User-Agent"] == "my-app/1.0"
+    client.gate.limits(principal_id="o", user_id="u")
+    assert rsps.calls[0].request.headers["User-Agent"] == "my-app/1.0"
+    client.close()
+
+
+def test_default_user_agent_names_the_client(rsps) -> None:
+    rsps.add("GET", URL["limits"], json=ok([]))
+    client = make_client()
+    client.gate.limits(principal_id="o", user_id="u")
+    assert rsps.calls[0].request.headers["User-Agent"].startswith("vluna-client/")
     client.close()
 
 
@@ -121,23 +142,13 @@ def test_a_redirect_is_reported_once_as_an_api_error(rsps, sleeps, method, url, 
     client.close()
 
 
-def test_context_manager_closes_every_session(monkeypatch) -> None:
-    closed = []
-    original = requests.Session.close
-
-    def spy(self) -> None:
-        closed.append(self)
-        original(self)
-
-    monkeypatch.setattr(requests.Session, "close", spy)
+def test_close_closes_the_pool(rsps) -> None:
+    rsps.add("GET", URL["limits"], json=ok([]))
     with make_client() as client:
-        main = client._pool.session()
-        other = []
-        t = threading.Thread(target=lambda: other.append(client._pool.session()))
-        t.start()
-        t.join()
-    assert set(map(id, closed)) == {id(main), id(other[0])}
-    assert client._pool._sessions == []
+        client.gate.limits(principal_id="o", user_id="u")
+        adapter = client.transport._adapter
+    assert client.transport._adapter is None
+    assert len(adapter.poolmanager.pools) == 0
 
 
 def test_closed_client_refuses_calls(rsps) -> None:
@@ -152,8 +163,7 @@ def test_closed_client_refuses_calls(rsps) -> None:
 def test_bound_view_shares_the_parents_connections() -> None:
     client = make_client()
     view = client.bind(principal_id="o")
-    assert view._pool is client._pool
-    assert view._pool.session() is client._pool.session()
+    assert view.transport is client.transport
     client.close()
 
 
@@ -162,15 +172,102 @@ def test_proxy_and_ca_settings_come_from_the_environment_once_per_origin(monkeyp
     monkeypatch.setenv("NO_PROXY", "bypass.test")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/custom.pem")
     client = make_client()
-    pool = client._pool
-    pool.session()
-    first = pool.environment("https://vluna.test/mgt/v1/gate/limits?x=1")
+    transport = client.transport
+    first = transport.environment("https://vluna.test/mgt/v1/gate/limits?x=1")
     assert first["proxies"].get("https") == "http://proxy.internal:3128"
     assert first["verify"] == "/etc/ssl/custom.pem"
-    assert pool.environment("https://bypass.test/mgt/v1/health")["proxies"] == {}
+    assert transport.environment("https://bypass.test/mgt/v1/health")["proxies"] == {}
     # Read once: a later change of the environment does not cost (or change) anything for this origin.
     monkeypatch.setenv("HTTPS_PROXY", "http://other:1")
-    assert pool.environment("https://vluna.test/mgt/v1/other") is first
-    # netrc and the environment are not consulted by requests itself on each call.
-    assert pool.session().trust_env is False
+    assert transport.environment("https://vluna.test/mgt/v1/other") is first
     client.close()
+
+
+# -- the seam: your own session or transport ---------------------------------------------------------------------
+
+
+def test_a_user_session_is_used_with_its_own_settings_and_left_open(rsps) -> None:
+    session = requests.Session()
+    session.headers["X-Team"] = "billing"
+    rsps.add("GET", URL["limits"], json=ok([]))
+    client = make_client(session=session)
+    client.gate.limits(principal_id="o", user_id="u")
+    sent = rsps.calls[0].request
+    assert sent.headers["X-Team"] == "billing"
+    assert sent.headers["X-Realm-Id"] == "realm_demo"
+    assert verify_request(sent)
+    client.close()
+    assert session.adapters, "the caller's session is theirs to close"
+    session.close()
+
+
+def test_a_custom_transport_gets_the_exact_signed_bytes() -> None:
+    seen = []
+
+    class Recorder:
+        def send(self, method, url, headers, body, timeout):
+            seen.append((method, url, dict(headers), body, timeout))
+            return RawResponse(200, {"X-Request-Id": "r-1"}, json.dumps(ok(AUTHZ_DATA)).encode())
+
+        def close(self):
+            seen.append("closed")
+
+    with make_client(transport=Recorder()) as client:
+        result = client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u", timeout=(1, 2))
+    method, url, headers, body, timeout = seen[0]
+    assert (method, url) == ("POST", URL["authorize"])
+    assert timeout == Timeout(connect=1, read=2)
+    assert verify_signed(method, "/mgt/v1/gate/authorize", headers, body)
+    assert json.loads(body) == {"feature_code": "llm.chat"}
+    assert result.request_id == "r-1"
+    assert result.data.lease_token == AUTHZ_DATA["lease_token"]
+    assert seen[-1] == "closed"
+
+
+@pytest.mark.parametrize(("unsent", "retried"), [(True, True), (False, False)])
+def test_a_transport_error_says_whether_the_request_left(unsent, retried) -> None:
+    """A transport that knows nothing left lets the client repeat even a write it cannot deduplicate."""
+    attempts = []
+
+    class Flaky:
+        def send(self, method, url, headers, body, timeout):
+            attempts.append(method)
+            if len(attempts) == 1:
+                raise TransportError("boom", unsent=unsent)
+            return RawResponse(201, {}, json.dumps(ok({"saved": True})).encode())
+
+        def close(self):
+            pass
+
+    bearer = BearerClient(
+        base_url=BEARER_BASE_URL,
+        realm_id="realm_demo",
+        access_token=BEARER_TOKEN,
+        transport=Flaky(),
+        retry=fast_retrier(),
+    )
+    call = bearer.consent.record
+    if retried:
+        call(body={"consent_type": "tos"})
+        assert len(attempts) == 2
+    else:
+        # consent.record is not deduplicated by the server: after a lost answer it must not be sent again
+        with pytest.raises(OutcomeUnknownError):
+            call(body={"consent_type": "tos"})
+        assert len(attempts) == 1
+
+
+def test_transport_and_session_are_exclusive() -> None:
+    with pytest.raises(ConfigurationError, match="either"):
+        make_client(session=requests.Session(), transport=object())
+
+
+@pytest.mark.parametrize("bad", [object(), "requests"])
+def test_a_transport_without_send_is_refused(bad) -> None:
+    with pytest.raises(ConfigurationError):
+        make_client(transport=bad)
+
+
+def test_a_session_must_be_a_requests_session() -> None:
+    with pytest.raises(ConfigurationError, match=r"requests\.Session"):
+        make_client(session=object())

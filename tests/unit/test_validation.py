@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
-from vluna_unit_support import AUTHZ_DATA, COMMIT_DATA, URL, body_bytes, ok, verify_request
+from vluna_unit_support import AUTHZ_DATA, BASE_URL, COMMIT_DATA, URL, body_bytes, ok, verify_request
 
-from vluna_client import APIError, ValidationError
+from vluna_client import APIError, ResponseDecodeError, ValidationError
 from vluna_client._generated.models.gate import MeterCommit
 
 MAX_SAFE = 2**53 - 1
@@ -355,3 +356,56 @@ def test_none_optional_fields_are_left_out_of_the_body(client, mock) -> None:
 def test_dot_segments_are_refused_as_path_parameters(client, rsps, value) -> None:
     # "/billing-users/../disable" would be collapsed into another route and signed for it
     refused(rsps, lambda: client.billing_users.disable(billing_user_id=value), field="billing_user_id")
+
+
+# -- a bound billing_account_id also feeds the body property / list filter of the same name ------------------
+# Only the request matters here: the canned answers are not full resources, so decoding them is not asserted.
+
+
+def test_bound_billing_account_reaches_the_body_of_a_plan_assignment(client, mock) -> None:
+    mock.add("POST", f"{BASE_URL}/billing-plan-assignments", json=ok({}), status=201)
+    bound = client.bind(billing_account_id="ba_7")
+    with contextlib.suppress(ResponseDecodeError):
+        bound.plan_assignments.create(
+            assignment_scope="account",
+            plan_id="plan_1",
+            source_kind="manual",
+            source_ref="r1",
+            window_start="2026-01-01T00:00:00Z",
+        )
+    sent = mock.calls[0].request
+    assert json.loads(sent.body)["billing_account_id"] == "ba_7"
+    assert sent.headers["X-Billing-Account-Id"] == "ba_7"
+
+
+def test_a_value_passed_to_the_call_wins_over_the_bound_one(client, mock) -> None:
+    mock.add("POST", f"{BASE_URL}/billing-plan-assignments", json=ok({}), status=201)
+    with contextlib.suppress(ResponseDecodeError):
+        client.bind(billing_account_id="ba_7").plan_assignments.create(
+            assignment_scope="account",
+            plan_id="plan_1",
+            source_kind="manual",
+            source_ref="r1",
+            window_start="2026-01-01T00:00:00Z",
+            billing_account_id="ba_8",
+        )
+    sent = mock.calls[0].request
+    assert json.loads(sent.body)["billing_account_id"] == "ba_8"
+    assert sent.headers["X-Billing-Account-Id"] == "ba_8"
+
+
+def test_bound_billing_account_reaches_an_ops_list_filter(client, mock) -> None:
+    mock.add("GET", f"{BASE_URL}/ops/allocations", json=ok([], meta={"next_cursor": None, "has_more": False}))
+    client.bind(billing_account_id="ba_7").ops.list_allocations()
+    sent = mock.calls[0].request
+    assert "billing_account_id=ba_7" in sent.path_url
+    assert sent.headers["X-Billing-Account-Id"] == "ba_7"
+
+
+def test_a_renamed_body_field_is_not_filled_from_the_binding(client, mock) -> None:
+    # revenue_report's body field billing_account_id is a list (renamed billing_account_ids): never a bound string
+    mock.add("POST", f"{BASE_URL}/ops/reports/revenue", json=ok([]), status=201)
+    client.bind(billing_account_id="ba_7").ops.revenue_report(
+        time={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "month"}
+    )
+    assert "billing_account_id" not in json.loads(mock.calls[0].request.body)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional
 
-from vluna_client import ServiceClient
+from vluna_client import Retrier, RetryPolicy, ServiceClient
 
 BASE_URL = "https://vluna.test/mgt/v1"
 BEARER_BASE_URL = "https://vluna.test/api/v1"
@@ -155,6 +155,15 @@ def sent_json(call: Any) -> Any:
     return json.loads(body_bytes(call.request))
 
 
+#: Backoff waits the clients made by make_client() asked for; the ``sleeps`` fixture clears it for every test.
+SLEEPS: List[float] = []
+
+
+def fast_retrier(policy: Optional[RetryPolicy] = None) -> Retrier:
+    """The policy's retry decisions, with waits recorded in SLEEPS instead of slept."""
+    return Retrier(policy if policy is not None else RetryPolicy(), sleep=SLEEPS.append)
+
+
 def make_client(**kwargs: Any) -> ServiceClient:
     params: Dict[str, Any] = {
         "base_url": BASE_URL,
@@ -163,6 +172,8 @@ def make_client(**kwargs: Any) -> ServiceClient:
         "key_secret": SECRET_B64,
     }
     params.update(kwargs)
+    if not isinstance(params.get("retry"), Retrier):
+        params["retry"] = fast_retrier(params.get("retry"))
     return ServiceClient(**params)
 
 

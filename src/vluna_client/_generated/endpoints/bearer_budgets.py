@@ -28,6 +28,7 @@ _OP_CLOSE: Operation[m_billing.BudgetOpResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -58,6 +59,7 @@ _OP_CREATE: Operation[m_billing.Budget] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -77,6 +79,7 @@ _OP_GET: Operation[m_billing.Budget] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -109,6 +112,7 @@ _OP_LIST: Operation[m_billing.Budget] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

@@ -36,6 +36,7 @@ _OP_LIST_PRICES: Operation[m_billing.CatalogPrice] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -61,6 +62,7 @@ _OP_LIST_PRODUCTS: Operation[m_billing.CatalogProduct] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

@@ -28,6 +28,7 @@ _OP_RECORD: Operation[m_billing_public.ConsentRecordResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="unsent",
+    shared_bindings=(),
     success_status=201,
 )
 

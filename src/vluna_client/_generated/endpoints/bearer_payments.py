@@ -29,6 +29,7 @@ _OP_GET: Operation[m_billing.Payment] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -55,6 +56,7 @@ _OP_LIST: Operation[m_billing.Payment] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

@@ -70,6 +70,7 @@ _OP_SETTLEMENTS_SELF: Operation[m_gate_reports.GateOpsSettlementReportResult] = 
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -136,6 +137,7 @@ _OP_USAGE_SELF: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

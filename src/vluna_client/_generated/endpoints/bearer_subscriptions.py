@@ -31,6 +31,7 @@ _OP_GET: Operation[m_billing.Subscription] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -57,6 +58,7 @@ _OP_LIST: Operation[m_billing.Subscription] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

@@ -29,6 +29,7 @@ _OP_GET_BALANCE: Operation[m_billing.WalletBalanceWithBreakdownResponse] = Opera
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

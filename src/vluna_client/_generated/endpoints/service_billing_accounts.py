@@ -37,6 +37,7 @@ _OP_CREATE_USER: Operation[m_billing_mgt.BillingUser] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -56,6 +57,7 @@ _OP_GET_SEAT_SUMMARY: Operation[m_billing_mgt.BillingAccountSeatSummary] = Opera
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -86,6 +88,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingAccount] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -112,6 +115,7 @@ _OP_LIST_USERS: Operation[m_billing_mgt.BillingUser] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -135,6 +139,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingAccount] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -192,6 +197,7 @@ _OP_UPDATE_BILLING_DETAILS: Operation[m_billing_mgt.BillingAccountBillingDetails
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 

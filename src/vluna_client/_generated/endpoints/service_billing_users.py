@@ -28,6 +28,7 @@ _OP_DISABLE: Operation[m_billing_mgt.BillingUser] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -47,6 +48,7 @@ _OP_GET: Operation[m_billing_mgt.BillingUser] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -66,6 +68,7 @@ _OP_GET_SUMMARY: Operation[m_billing_mgt.BillingUserSummary] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -87,6 +90,7 @@ _OP_GET_WALLET: Operation[m_billing_mgt.BillingUserWallet] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -110,6 +114,7 @@ _OP_LIST_ACTIVITY: Operation[m_billing_mgt.BillingUserActivityItem] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -129,6 +134,7 @@ _OP_RESTORE: Operation[m_billing_mgt.BillingUser] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -156,6 +162,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingUser] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 

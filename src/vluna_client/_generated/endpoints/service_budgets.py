@@ -31,6 +31,7 @@ _OP_CLOSE: Operation[m_billing.BudgetOpResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -64,6 +65,7 @@ _OP_CREATE: Operation[m_billing.Budget] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -86,6 +88,7 @@ _OP_GET: Operation[m_billing.Budget] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -121,6 +124,7 @@ _OP_LIST: Operation[m_billing.Budget] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

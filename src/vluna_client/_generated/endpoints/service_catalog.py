@@ -39,6 +39,7 @@ _OP_LIST_PRICES: Operation[m_billing.CatalogPrice] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -67,6 +68,7 @@ _OP_LIST_PRODUCTS: Operation[m_billing.CatalogProduct] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

@@ -53,6 +53,7 @@ _OP_CREATE_SESSION: Operation[m_billing.CreateCheckoutSessionResponse] = Operati
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 

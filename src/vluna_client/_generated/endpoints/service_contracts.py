@@ -31,6 +31,7 @@ _OP_GET: Operation[m_billing_mgt.BillingContract] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -57,6 +58,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingContract] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -84,6 +86,7 @@ _OP_LIST_TERMS: Operation[m_billing_mgt.ContractTermList] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -113,6 +116,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingContract] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -144,6 +148,7 @@ _OP_UPSERT: Operation[m_billing_mgt.BillingContract] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -180,6 +185,7 @@ _OP_UPSERT_TERM: Operation[m_billing_mgt.ContractTerm] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 

@@ -38,6 +38,7 @@ _OP_CREATE_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapToken] = Operation(
     pagination=None,
     not_served=False,
     retry="unsent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -61,6 +62,7 @@ _OP_INTROSPECT_SESSION: Operation[m_dat.DatSessionIntrospection] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -89,6 +91,7 @@ _OP_ISSUE_SESSION: Operation[m_dat.DatSessionIssueResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="unsent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -108,6 +111,7 @@ _OP_LIST_BOOTSTRAP_TOKENS: Operation[m_dat.DatBootstrapTokenList] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -127,6 +131,7 @@ _OP_REVEAL_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapTokenSecret] = Operation
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -146,6 +151,7 @@ _OP_REVOKE_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapTokenRevokeResult] = Ope
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -172,6 +178,7 @@ _OP_REVOKE_SESSION: Operation[m_dat.DatSessionRevokeResult] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 

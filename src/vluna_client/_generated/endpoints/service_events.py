@@ -42,6 +42,7 @@ _OP_RECORD: Operation[m_billing.BillingEvent] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -87,6 +88,7 @@ _OP_RECORD_BATCH: Operation[m_billing.BillingEventBatchResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=207,
 )
 

@@ -28,6 +28,7 @@ _OP_DELETE: Operation[m_billing_mgt.FeatureFamilyDeleteResult] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -47,6 +48,7 @@ _OP_GET: Operation[m_billing_mgt.FeatureFamily] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -71,6 +73,7 @@ _OP_LIST: Operation[m_billing_mgt.FeatureFamily] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -99,6 +102,7 @@ _OP_UPDATE: Operation[m_billing_mgt.FeatureFamily] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -129,6 +133,7 @@ _OP_UPSERT: Operation[m_billing_mgt.FeatureFamily] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 

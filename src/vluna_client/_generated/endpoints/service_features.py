@@ -28,6 +28,7 @@ _OP_DELETE: Operation[m_billing_mgt.FeatureDeleteResult] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -47,6 +48,7 @@ _OP_GET: Operation[m_billing_mgt.Feature] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -72,6 +74,7 @@ _OP_LIST: Operation[m_billing_mgt.Feature] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -97,6 +100,7 @@ _OP_LIST_NEEDS_CONFIG: Operation[m_billing_mgt.Feature] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -185,6 +189,7 @@ _OP_UPDATE: Operation[m_billing_mgt.Feature] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -271,6 +276,7 @@ _OP_UPSERT: Operation[m_billing_mgt.Feature] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 

@@ -46,6 +46,7 @@ _OP_AUTHORIZE: Operation[m_gate.AuthorizeResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -72,6 +73,7 @@ _OP_CANCEL: Operation[m_gate.CancelResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -128,6 +130,7 @@ _OP_COMMIT: Operation[m_gate.CommitResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -199,6 +202,7 @@ _OP_COMMIT_BATCH: Operation[m_gate.BatchCommitResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -256,6 +260,7 @@ _OP_INGEST: Operation[m_gate.CommitResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -283,6 +288,7 @@ _OP_LIMITS: Operation[list[m_gate.FeatureLimit]] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -314,6 +320,7 @@ _OP_METERS: Operation[list[m_gate.MeterLimit]] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

@@ -56,6 +56,7 @@ _OP_CREATE: Operation[m_gate_policies.GatePolicy] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -75,6 +76,7 @@ _OP_DELETE: Operation[m_gate_policies.GatePolicyDeleteResult] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -94,6 +96,7 @@ _OP_GET: Operation[m_gate_policies.GatePolicy] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -122,6 +125,7 @@ _OP_LIST: Operation[m_gate_policies.GatePolicy] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -166,6 +170,7 @@ _OP_UPDATE: Operation[m_gate_policies.GatePolicy] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 

@@ -48,6 +48,7 @@ _OP_CREATE: Operation[m_ops.LedgerGrantAdminView] = Operation(
     pagination=None,
     not_served=True,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -87,6 +88,7 @@ _OP_CREATE_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
     pagination=None,
     not_served=True,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -125,6 +127,7 @@ _OP_CREATE_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
     pagination=None,
     not_served=True,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -168,6 +171,7 @@ _OP_CREATE_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
     pagination=None,
     not_served=True,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -187,6 +191,7 @@ _OP_DELETE_CAMPAIGN: Operation[m_ops.GrantCampaignDeleteResult] = Operation(
     pagination=None,
     not_served=True,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -206,6 +211,7 @@ _OP_GET: Operation[m_ops.LedgerGrantAdminView] = Operation(
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -225,6 +231,7 @@ _OP_GET_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -244,6 +251,7 @@ _OP_GET_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -263,6 +271,7 @@ _OP_GET_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -304,6 +313,7 @@ _OP_LIST: Operation[m_ops.LedgerGrantAdminView] = Operation(
     pagination="items",
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -336,6 +346,7 @@ _OP_LIST_ASSIGNMENTS: Operation[m_ops.GrantAssignment] = Operation(
     pagination="items",
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -361,6 +372,7 @@ _OP_LIST_CAMPAIGNS: Operation[m_ops.GrantCampaign] = Operation(
     pagination="items",
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -394,6 +406,7 @@ _OP_LIST_CONSUMPTION_ENTRIES: Operation[m_ops.GrantConsumptionEntry] = Operation
     pagination="items",
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -421,6 +434,7 @@ _OP_LIST_PROGRAMS: Operation[m_ops.GrantProgram] = Operation(
     pagination="items",
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -447,6 +461,7 @@ _OP_UPDATE: Operation[m_ops.LedgerGrantAdminView] = Operation(
     pagination=None,
     not_served=True,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -473,6 +488,7 @@ _OP_UPDATE_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
     pagination=None,
     not_served=True,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -509,6 +525,7 @@ _OP_UPDATE_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
     pagination=None,
     not_served=True,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -548,6 +565,7 @@ _OP_UPDATE_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
     pagination=None,
     not_served=True,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 

@@ -33,6 +33,7 @@ _OP_GET: Operation[m_billing.InvoiceDetail] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -61,6 +62,7 @@ _OP_LIST: Operation[m_billing.Invoice] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

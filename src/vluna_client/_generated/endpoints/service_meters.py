@@ -28,6 +28,7 @@ _OP_GET: Operation[m_billing_mgt.Meter] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -55,6 +56,7 @@ _OP_LIST: Operation[m_billing_mgt.Meter] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -104,6 +106,7 @@ _OP_UPDATE: Operation[m_billing_mgt.Meter] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -160,6 +163,7 @@ _OP_UPSERT: Operation[m_billing_mgt.Meter] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 

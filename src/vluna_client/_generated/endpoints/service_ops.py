@@ -57,6 +57,7 @@ _OP_CREATE_CATALOG_PRICE: Operation[m_ops.OpsCatalogPrice] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -103,6 +104,7 @@ _OP_CREATE_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProduct] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -125,6 +127,7 @@ _OP_DELETE_CATALOG_PRICE: Operation[m_ops.OpsCatalogPriceDeleteResult] = Operati
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -147,6 +150,7 @@ _OP_DELETE_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProductDeleteResult] = Ope
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -173,6 +177,7 @@ _OP_GET_ALLOCATION: Operation[m_ops.OpsAllocation] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=("billing_account_id",),
     success_status=200,
 )
 
@@ -195,6 +200,7 @@ _OP_GET_ATTRIBUTION: Operation[m_ops.OpsAttribution] = Operation(
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -219,6 +225,7 @@ _OP_GET_CATALOG_PRICE: Operation[m_ops.OpsCatalogPrice] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -243,6 +250,7 @@ _OP_GET_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProduct] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -269,6 +277,7 @@ _OP_GET_EVENT: Operation[m_ops.OpsEvent] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=("billing_account_id",),
     success_status=200,
 )
 
@@ -294,6 +303,7 @@ _OP_GET_RATED_RECORD: Operation[m_ops.OpsRatedRecord] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=("billing_account_id",),
     success_status=200,
 )
 
@@ -320,6 +330,7 @@ _OP_GET_RATING: Operation[m_ops.OpsRating] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=("billing_account_id",),
     success_status=200,
 )
 
@@ -367,6 +378,7 @@ _OP_LIST_ALLOCATIONS: Operation[m_ops.OpsAllocation] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=("billing_account_id",),
     success_status=200,
 )
 
@@ -395,6 +407,7 @@ _OP_LIST_ATTRIBUTIONS: Operation[m_ops.OpsAttribution] = Operation(
     pagination="meta",
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -431,6 +444,7 @@ _OP_LIST_CATALOG_PRICES: Operation[m_ops.OpsCatalogPrice] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -465,6 +479,7 @@ _OP_LIST_CATALOG_PRODUCTS: Operation[m_ops.OpsCatalogProduct] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -501,6 +516,7 @@ _OP_LIST_EVENTS: Operation[m_ops.OpsEvent] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=("billing_account_id",),
     success_status=200,
 )
 
@@ -538,6 +554,7 @@ _OP_LIST_RATED_RECORDS: Operation[m_ops.OpsRatedRecord] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=("billing_account_id",),
     success_status=200,
 )
 
@@ -577,6 +594,7 @@ _OP_LIST_RATINGS: Operation[m_ops.OpsRating] = Operation(
     pagination="meta",
     not_served=False,
     retry="read",
+    shared_bindings=("billing_account_id",),
     success_status=200,
 )
 
@@ -607,6 +625,7 @@ _OP_LIST_RECONCILIATIONS: Operation[m_ops.ReconciliationSummary] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=("billing_account_id",),
     success_status=200,
 )
 
@@ -650,6 +669,7 @@ _OP_REVENUE_REPORT: Operation[list[m_ops.OpsRevenueReportRow]] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -698,6 +718,7 @@ _OP_UPDATE_CATALOG_PRICE: Operation[m_ops.OpsCatalogPrice] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -743,6 +764,7 @@ _OP_UPDATE_CATALOG_PRODUCT: Operation[m_ops.OpsCatalogProduct] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 

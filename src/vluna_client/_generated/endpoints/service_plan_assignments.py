@@ -63,6 +63,7 @@ _OP_CREATE: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=("billing_account_id",),
     success_status=201,
 )
 
@@ -103,6 +104,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -150,6 +152,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 

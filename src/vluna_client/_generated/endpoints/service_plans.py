@@ -31,6 +31,7 @@ _OP_DELETE_ENTITLEMENT: Operation[m_billing_mgt.BillingPlanEntitlement] = Operat
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -50,6 +51,7 @@ _OP_GET: Operation[m_billing_mgt.BillingPlan] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -86,6 +88,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingPlan] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -108,6 +111,7 @@ _OP_LIST_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlement] = Operati
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -157,6 +161,7 @@ _OP_UPDATE: Operation[m_billing_mgt.BillingPlan] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -207,6 +212,7 @@ _OP_UPSERT: Operation[m_billing_mgt.BillingPlan] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -243,6 +249,7 @@ _OP_UPSERT_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlementList] = O
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 

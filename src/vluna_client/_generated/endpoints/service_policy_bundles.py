@@ -28,6 +28,7 @@ _OP_DELETE: Operation[m_gate_policies.GatePolicyBundleDeleteResult] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -47,6 +48,7 @@ _OP_GET: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -70,6 +72,7 @@ _OP_LIST: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -96,6 +99,7 @@ _OP_LIST_POLICIES: Operation[m_gate_policies.GatePolicy] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -118,6 +122,7 @@ _OP_UPDATE: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -146,6 +151,7 @@ _OP_UPSERT: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 

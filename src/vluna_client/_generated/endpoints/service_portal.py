@@ -34,6 +34,7 @@ _OP_CREATE_SESSION: Operation[m_billing.CreatePortalSessionResponse] = Operation
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 

@@ -37,6 +37,7 @@ _OP_CREATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operatio
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -56,6 +57,7 @@ _OP_DELETE: Operation[m_billing_mgt.EventRatingPolicyDeleteResult] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -78,6 +80,7 @@ _OP_DELETE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersionDeleteResult
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -97,6 +100,7 @@ _OP_GET: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -119,6 +123,7 @@ _OP_GET_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -141,6 +146,7 @@ _OP_LIST: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -163,6 +169,7 @@ _OP_LIST_VERSIONS: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation
     pagination="items",
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -185,6 +192,7 @@ _OP_UPDATE: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -214,6 +222,7 @@ _OP_UPDATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operatio
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -241,6 +250,7 @@ _OP_UPSERT: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     pagination=None,
     not_served=False,
     retry="answered",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -260,6 +270,7 @@ _OP_VALIDATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersionValidation
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 

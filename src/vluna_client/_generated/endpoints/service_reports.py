@@ -70,6 +70,7 @@ _OP_SETTLEMENTS: Operation[m_gate_reports.GateOpsSettlementReportResult] = Opera
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -131,6 +132,7 @@ _OP_SETTLEMENTS_SELF: Operation[m_gate_reports.GateOpsSettlementReportResult] = 
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -197,6 +199,7 @@ _OP_USAGE: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
@@ -263,6 +266,7 @@ _OP_USAGE_SELF: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
     pagination=None,
     not_served=True,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

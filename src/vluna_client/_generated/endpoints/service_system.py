@@ -25,6 +25,7 @@ _OP_HEALTH: Operation[m_health.HealthStatus] = Operation(
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 

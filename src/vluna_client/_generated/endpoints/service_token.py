@@ -39,6 +39,7 @@ _OP_ISSUE: Operation[m_token.PlatformTokenIssueResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=200,
 )
 

@@ -51,6 +51,7 @@ _OP_ADJUST: Operation[m_billing.WalletBalanceResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -82,6 +83,7 @@ _OP_CONSUME: Operation[m_billing.WalletConsumeResponse] = Operation(
     pagination=None,
     not_served=False,
     retry="idempotent",
+    shared_bindings=(),
     success_status=201,
 )
 
@@ -106,6 +108,7 @@ _OP_GET_BALANCE: Operation[m_billing.WalletBalanceWithBreakdownResponse] = Opera
     pagination=None,
     not_served=False,
     retry="read",
+    shared_bindings=(),
     success_status=200,
 )
 
