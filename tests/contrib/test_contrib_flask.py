@@ -99,7 +99,8 @@ def test_readme_example_answers_402_when_the_wallet_is_empty(readme_app: Any, em
         "message": "grant balance exhausted",
         "hints": [],
     }
-    assert emu.ledger.leases() == [] and emu.ledger.commits() == []
+    assert emu.ledger.leases() == []
+    assert emu.ledger.commits() == []
 
 
 def test_readme_example_shares_one_client_across_threads(readme_app: Any, emu: Emulator) -> None:
@@ -116,7 +117,8 @@ def test_readme_example_shares_one_client_across_threads(readme_app: Any, emu: E
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(seen) == 8 and all(client is seen[0] for client in seen)
+    assert len(seen) == 8
+    assert all(client is seen[0] for client in seen)
     assert seen[0].base_url == emu.service_base_url
 
 
@@ -266,7 +268,8 @@ def test_missing_settings_are_all_named_and_the_secret_is_never_shown(emu: Emula
     for name in ("SERVICE_BASE_URL", "REALM_ID", "SERVICE_KEY_ID"):
         assert name in message
     assert "SERVICE_KEY_SECRET" not in message
-    assert emu.key_secret not in message and emu.key_secret[:12] not in message
+    assert emu.key_secret not in message
+    assert emu.key_secret[:12] not in message
 
 
 def test_a_malformed_secret_fails_without_showing_it(emu: Emulator) -> None:
@@ -276,7 +279,8 @@ def test_a_malformed_secret_fails_without_showing_it(emu: Emulator) -> None:
     vluna = Vluna(app)
     with app.app_context(), pytest.raises(ConfigurationError) as caught:
         _ = vluna.client
-    assert "base64" in str(caught.value) and "not base64 at all!" not in str(caught.value)
+    assert "base64" in str(caught.value)
+    assert "not base64 at all!" not in str(caught.value)
 
 
 def test_a_gated_view_without_identity_raises_a_clear_error(emu: Emulator) -> None:
