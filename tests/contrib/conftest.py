@@ -7,9 +7,6 @@ import pytest
 
 from vluna_client.testing import Emulator
 
-ORG = "org_acme"
-USER = "user_42"
-
 
 @pytest.fixture(autouse=True)
 def _clean_vluna_env(monkeypatch: pytest.MonkeyPatch) -> None:

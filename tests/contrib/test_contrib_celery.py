@@ -13,8 +13,7 @@ import pytest
 
 celery = pytest.importorskip("celery")
 
-from conftest import ORG, USER  # noqa: E402
-from readme_examples import load_module  # noqa: E402
+from contrib_support import ORG, USER, load_module  # noqa: E402
 
 from vluna_client import InputValidationError, ServiceClient, idempotency_key  # noqa: E402
 from vluna_client.contrib.celery import task_key, task_lease, will_retry  # noqa: E402

@@ -9,7 +9,7 @@ import pytest
 
 django = pytest.importorskip("django")
 
-from conftest import ORG, USER  # noqa: E402
+from contrib_support import ORG, USER  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 if not settings.configured:
@@ -74,7 +74,7 @@ def only_lease(emu: Emulator) -> Any:
 
 
 def test_readme_settings_match_the_test_project() -> None:
-    from readme_examples import python_blocks
+    from contrib_support import python_blocks
 
     shown: dict[str, Any] = {}
     exec(python_blocks("Django")[0], shown)  # noqa: S102 - the README's own settings lines

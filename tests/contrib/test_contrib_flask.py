@@ -9,8 +9,7 @@ import pytest
 
 flask = pytest.importorskip("flask")
 
-from conftest import ORG, USER  # noqa: E402
-from readme_examples import load_module  # noqa: E402
+from contrib_support import ORG, USER, load_module  # noqa: E402
 
 from vluna_client import ConfigurationError, PaymentRequiredError, ServiceClient  # noqa: E402
 from vluna_client.contrib.flask import Vluna  # noqa: E402

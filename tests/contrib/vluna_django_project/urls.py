@@ -1,5 +1,5 @@
+from contrib_support import load_module
 from django.urls import path
-from readme_examples import load_module
 
 from . import views
 

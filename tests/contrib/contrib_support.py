@@ -1,10 +1,13 @@
-"""The README's framework examples, extracted so the tests run exactly the code the README shows."""
+"""Shared by the contrib tests: the payer ids, and the README's examples (the tests run exactly what it shows)."""
 
 from __future__ import annotations
 
 import sys
 import types
 from pathlib import Path
+
+ORG = "org_acme"
+USER = "user_42"
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
