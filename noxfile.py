@@ -25,6 +25,10 @@ CODEGEN_DEPS = ["datamodel-code-generator==0.89.0", "ruff==0.17.6", "jinja2==3.1
 LINT_DEPS = ["ruff==0.17.6"]
 TYPE_DEPS = ["mypy==2.4.1", "types-requests", "pytest>=8"]
 TEST_DEPS = ["pytest>=8", "responses>=0.25", "pyyaml>=6"]
+# The framework glue's tests run for real: the flask and django extras, and Celery (tests only: the helper never
+# imports it). pip picks versions per interpreter (Django 4.2 on 3.9).
+CONTRIB_EXTRAS = "[flask,django]"
+CONTRIB_TEST_DEPS = ["celery>=5.3"]
 
 nox.options.sessions = ["lint", "typecheck", "specs", "codegen_check", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -45,9 +49,9 @@ TEST_PYTHONS = [_python(v) for v in ("3.9", "3.13")]
 DEV_PYTHON = _python("3.11")
 
 
-def _install_project(session: nox.Session, *deps: str) -> None:
-    """Install deps and this tree; a reused virtualenv may hold an older build of the same version."""
-    session.install(*deps, ".")
+def _install_project(session: nox.Session, *deps: str, extras: str = "") -> None:
+    """Install deps and this tree (with ``extras``); a reused virtualenv may hold an older build of the same version."""
+    session.install(*deps, "." + extras)
     session.install("--force-reinstall", "--no-deps", ".")
 
 
@@ -63,7 +67,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=DEV_PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package, generated code included."""
-    session.install(*TYPE_DEPS, "-e", ".")
+    session.install(*TYPE_DEPS, "-e", "." + CONTRIB_EXTRAS)
     session.run("mypy", "--strict", "src/vluna_client")
 
 
@@ -107,8 +111,8 @@ def codegen_check(session: nox.Session) -> None:
 
 @nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Unit, API and integration tests (integration runs the emulator on 127.0.0.1)."""
-    _install_project(session, *TEST_DEPS)
+    """Unit, API, integration and framework-glue tests (integration runs the emulator on 127.0.0.1)."""
+    _install_project(session, *TEST_DEPS, *CONTRIB_TEST_DEPS, extras=CONTRIB_EXTRAS)
     # Run from the installed wheel, not the source tree, so packaging mistakes fail here.
     session.run("pytest", "-q", "-p", "no:randomly", *session.posargs, env={"PYTHONPATH": ""})
 

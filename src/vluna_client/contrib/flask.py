@@ -1,0 +1,148 @@
+"""Flask glue: one shared client per app, ``@vluna.gated`` views, and JSON 402 answers.
+
+::
+
+    vluna = Vluna(app, identity=current_payer)      # current_payer() -> (principal_id, user_id) or None
+
+    @app.post("/summarize")
+    @vluna.gated("llm.summarize", estimated_quantity_minor=1000)
+    def summarize():
+        ...                                          # the paid work
+        g.vluna_lease.commit(quantity_minor=used)
+        return {...}
+
+Configuration comes from ``app.config`` (``VLUNA_SERVICE_BASE_URL``, ``VLUNA_REALM_ID``, ``VLUNA_SERVICE_KEY_ID``,
+``VLUNA_SERVICE_KEY_SECRET``, optional ``VLUNA_TIMEOUT`` in seconds), each falling back to the environment variable
+of the same name.
+
+What reaches the client of your app:
+
+- a refusal (:class:`~vluna_client.PaymentRequiredError`, 402), from authorize or from any call your view makes,
+  becomes ``402 {"ok": false, "code", "message", "hints"}`` through an error handler that :meth:`Vluna.init_app`
+  registers for the whole app (register your own handler for ``PaymentRequiredError`` to change it);
+- a gated view reached while the identity callable returns ``None`` answers ``401`` with the same body shape;
+- every other error propagates to your app's handlers unchanged (a 500 unless you handle it). In particular
+  :class:`~vluna_client.OutcomeUnknownError` (a commit whose outcome was lost) is never turned into a refusal:
+  the work may have been charged.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable, Optional, TypeVar, Union, cast
+
+from flask import Flask, Response, current_app, g, has_app_context, jsonify
+
+from .._client import ServiceClient
+from .._errors import ConfigurationError, PaymentRequiredError
+from ._glue import (
+    NO_IDENTITY_BODY,
+    ClientHolder,
+    Identity,
+    build_client,
+    check_identity,
+    refusal_body,
+    resolve_settings,
+)
+
+__all__ = ["Vluna", "payment_required_response"]
+
+logger = logging.getLogger("vluna_client")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EXTENSION = "vluna"
+
+
+def payment_required_response(exc: PaymentRequiredError) -> tuple[Response, int]:
+    """The JSON 402 answer for a refusal: ``{"ok": false, "code", "message", "hints": [{"type", ...}]}``."""
+    return jsonify(refusal_body(exc)), 402
+
+
+class Vluna:
+    """The Flask extension: ``Vluna(app, identity=fn)`` or ``vluna = Vluna(identity=fn)`` then ``init_app(app)``.
+
+    Args:
+        app: The app to set up now; omit it with the application-factory pattern and call :meth:`init_app`.
+        identity: Called inside a request with no arguments; returns ``(principal_id, user_id)`` of the signed-in
+            payer, or ``None`` when nobody is signed in. Take it from your session or login system, never from a
+            header the caller controls. There is no default: a gated view without one raises ConfigurationError.
+    """
+
+    def __init__(self, app: Optional[Flask] = None, *, identity: Optional[Callable[[], Optional[Identity]]] = None):
+        self.identity = identity
+        self._app = app
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Attach to ``app``: register the 402 error handler and a lazily built client for this app."""
+        app.extensions[_EXTENSION] = ClientHolder(functools.partial(_client_for, app))
+        app.register_error_handler(PaymentRequiredError, payment_required_response)
+
+    @property
+    def client(self) -> ServiceClient:
+        """The app's one :class:`ServiceClient`, built on first use from its configuration (thread-safe)."""
+        app = current_app._get_current_object() if has_app_context() else self._app  # type: ignore[attr-defined]
+        if app is None:
+            raise RuntimeError("vluna.client needs an app: use it inside an app context or pass the app to Vluna()")
+        holder = cast(Optional[ClientHolder], app.extensions.get(_EXTENSION))
+        if holder is None:
+            raise RuntimeError("this Flask app was not set up with Vluna.init_app(app)")
+        return holder.get()
+
+    def gated(
+        self,
+        feature_code: str,
+        *,
+        estimated_quantity_minor: Optional[Union[int, str]] = None,
+        **lease_options: Any,
+    ) -> Callable[[F], F]:
+        """Decorate a view so it runs inside an authorized gate lease, exposed as ``flask.g.vluna_lease``.
+
+        The lease is authorized for the identity's payer before the view runs. Commit the measured usage with
+        ``g.vluna_lease.commit(quantity_minor=...)`` inside the view. If the view raises, or returns without
+        committing, the lease is cancelled (best effort) and nothing is charged. A refusal becomes a JSON 402.
+
+        Args:
+            feature_code: The gated feature, e.g. ``"llm.chat"``.
+            estimated_quantity_minor: Expected usage, so the server can check funding up front.
+            **lease_options: Further :meth:`ServiceClient.lease` arguments (``budget_id``, ``labels``,
+                ``feature_family_code``, ``timeout``).
+        """
+
+        def decorate(view: F) -> F:
+            @functools.wraps(view)
+            def gated_view(*args: Any, **kwargs: Any) -> Any:
+                who = self._current_identity()
+                if who is None:
+                    return jsonify(NO_IDENTITY_BODY), 401
+                principal_id, user_id = who
+                lease = self.client.lease(
+                    feature_code=feature_code,
+                    principal_id=principal_id,
+                    user_id=user_id,
+                    estimated_quantity_minor=estimated_quantity_minor,
+                    **lease_options,
+                )
+                with lease:
+                    g.vluna_lease = lease
+                    return view(*args, **kwargs)
+
+            return cast(F, gated_view)
+
+        return decorate
+
+    def _current_identity(self) -> Optional[Identity]:
+        if self.identity is None:
+            raise ConfigurationError(
+                "a @vluna.gated view ran but no identity is set: pass Vluna(identity=fn), where fn() returns "
+                "(principal_id, user_id) of the signed-in payer from your session or login system"
+            )
+        return check_identity(self.identity(), source="the Vluna identity function")
+
+
+def _client_for(app: Flask) -> ServiceClient:
+    settings = resolve_settings(lambda name: app.config.get("VLUNA_" + name), where="app.config")
+    return build_client(settings)

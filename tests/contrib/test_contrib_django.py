@@ -1,0 +1,291 @@
+"""The Django glue through the real Django test client, against the emulator over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Iterator
+
+import pytest
+
+django = pytest.importorskip("django")
+
+from contrib_support import ORG, USER  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+if not settings.configured:
+    from vluna_django_project import settings as project_settings
+
+    settings.configure(**{name: value for name, value in vars(project_settings).items() if name.isupper()})
+    django.setup()
+
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.core.management.base import SystemCheckError  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
+
+from vluna_client.contrib.django import get_client  # noqa: E402
+from vluna_client.contrib.django._checks import check_settings  # noqa: E402
+from vluna_client.testing import Emulator  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+IDENTITY = "vluna_readme_django_views.current_payer"
+SECRET_LOOKALIKE = "s3cr3t-Value-that-is-not-base64!!"
+
+
+def credentials(emu: Emulator) -> dict[str, Any]:
+    return {
+        "SERVICE_BASE_URL": emu.service_base_url,
+        "REALM_ID": emu.realm_id,
+        "SERVICE_KEY_ID": emu.key_id,
+        "SERVICE_KEY_SECRET": emu.key_secret,
+    }
+
+
+@pytest.fixture
+def web(vluna_env: dict[str, str]) -> Iterator[Client]:
+    """A Django test client; credentials from the VLUNA_* environment and IDENTITY from settings, as in the README."""
+    # override_settings also resets the process-wide client on entry and exit (setting_changed).
+    with override_settings(VLUNA={"IDENTITY": IDENTITY}):
+        yield Client()
+
+
+def sign_in(client: Client, org: str = ORG, user: str = USER) -> None:
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+
+    store = SessionStore()
+    store["org_id"], store["user_id"] = org, user
+    store.save()
+    client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
+
+
+def fresh_client(old: Client) -> Client:
+    new = Client()
+    new.cookies = old.cookies
+    return new
+
+
+def only_lease(emu: Emulator) -> Any:
+    (lease,) = emu.ledger.leases()
+    return lease
+
+
+# -- the README example ----------------------------------------------------------------------------------------
+
+
+def test_readme_settings_match_the_test_project() -> None:
+    from contrib_support import python_blocks
+
+    shown: dict[str, Any] = {}
+    exec(python_blocks("Django")[0], shown)  # noqa: S102 - the README's own settings lines
+    assert [app for app in shown["INSTALLED_APPS"] if app is not ...] == ["vluna_client.contrib.django"]
+    assert set(shown["MIDDLEWARE"]) - {...} <= set(settings.MIDDLEWARE)
+    assert set(shown["INSTALLED_APPS"]) - {...} <= set(settings.INSTALLED_APPS)
+    assert set(shown["VLUNA"]) == {"IDENTITY"}
+
+
+def test_readme_view_commits_the_measured_usage(web: Client, emu: Emulator) -> None:
+    sign_in(web)
+    text = "a long document " * 20
+    response = web.post("/summarize", {"text": text}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"summary": text[:80]}
+    (commit,) = emu.ledger.commits()
+    assert (commit.feature_code, commit.quantity_minor, commit.principal_id, commit.user_id) == (
+        "llm.summarize",
+        len(text),
+        ORG,
+        USER,
+    )
+    lease = only_lease(emu)
+    assert (lease.state, lease.estimated_quantity_minor, lease.lease_id) == ("closed", 1000, commit.lease_id)
+    assert emu.ledger.cancels() == []
+
+
+def test_readme_view_answers_401_without_a_signed_in_payer(web: Client, emu: Emulator) -> None:
+    response = web.post("/summarize", {"text": "hi"}, content_type="application/json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "AUTH.UNAUTHORIZED"
+    assert emu.ledger.leases() == []
+
+
+def test_readme_view_answers_402_when_the_wallet_is_empty(web: Client, emu: Emulator) -> None:
+    emu.set_wallet_balance(ORG, 0)
+    sign_in(web)
+    response = web.post("/summarize", {"text": "hi"}, content_type="application/json")
+    assert response.status_code == 402
+    assert response.json() == {"ok": False, "code": "SERVER.CONFIG", "message": "grant balance exhausted", "hints": []}
+    assert emu.ledger.leases() == []
+    assert emu.ledger.commits() == []
+
+
+# -- lease outcomes --------------------------------------------------------------------------------------------
+
+
+def test_a_view_that_raises_has_its_lease_cancelled(web: Client, emu: Emulator) -> None:
+    sign_in(web)
+    with pytest.raises(RuntimeError, match="the model fell over"):
+        web.get("/boom")
+    lease = only_lease(emu)
+    assert lease.state == "canceled"
+    assert [c.lease_id for c in emu.ledger.cancels()] == [lease.lease_id]
+    assert emu.ledger.commits() == []
+
+
+def test_a_view_that_returns_without_commit_has_its_lease_cancelled(web: Client, emu: Emulator) -> None:
+    sign_in(web)
+    response = web.get("/free")
+    assert response.status_code == 200
+    lease = only_lease(emu)
+    assert response.json() == {"lease": lease.lease_id}
+    assert lease.state == "canceled"
+    assert emu.ledger.commits() == []
+
+
+@pytest.mark.parametrize("middleware", [True, False], ids=["with-middleware", "without-middleware"])
+def test_a_refusal_from_the_views_own_call_is_a_402_and_cancels_the_lease(
+    web: Client, emu: Emulator, middleware: bool
+) -> None:
+    emu.set_wallet_balance("org_broke", 0)
+    sign_in(web)
+    stack = list(settings.MIDDLEWARE) if middleware else list(settings.MIDDLEWARE[:1])
+    with override_settings(MIDDLEWARE=stack):
+        web = fresh_client(web)  # a client loads the middleware once: the new stack needs a new client
+        response = web.get("/delegate")
+    assert response.status_code == 402
+    assert response.json()["message"] == "grant balance exhausted"
+    lease = only_lease(emu)
+    assert (lease.principal_id, lease.state) == (ORG, "canceled")
+
+
+def test_the_middleware_answers_402_for_views_that_are_not_gated(web: Client) -> None:
+    response = web.get("/plain")
+    assert response.status_code == 402
+    assert response.json() == {
+        "ok": False,
+        "code": "BUDGET.EXCEEDED",
+        "message": "budget exceeded",
+        "hints": [{"type": "budget.remaining", "budget_id": "b_1", "remaining_xusd": "0"}],
+    }
+    from vluna_client import PaymentRequiredError
+
+    with override_settings(MIDDLEWARE=list(settings.MIDDLEWARE[:1])), pytest.raises(PaymentRequiredError):
+        fresh_client(web).get("/plain")  # without the middleware the refusal reaches Django's own handling
+
+
+def test_the_mixin_gates_every_request_of_a_class_based_view(web: Client, emu: Emulator) -> None:
+    sign_in(web)
+    response = web.post("/mixin", {"used": 42}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    (commit,) = emu.ledger.commits()
+    assert (commit.feature_code, commit.quantity_minor) == ("llm.embed", 42)
+    assert only_lease(emu).estimated_quantity_minor == 50
+    assert web.get("/mixin").status_code == 405  # refused by View.dispatch inside the lease: cancelled
+    assert [lease.state for lease in emu.ledger.leases()] == ["closed", "canceled"]
+
+
+def test_method_decorator_gates_only_the_decorated_method(web: Client, emu: Emulator) -> None:
+    sign_in(web)
+    assert web.get("/method").json() == {"gated": False}
+    assert emu.ledger.leases() == []
+    assert web.post("/method").json() == {"gated": True}
+    (commit,) = emu.ledger.commits()
+    assert (commit.feature_code, commit.quantity_minor) == ("llm.rerank", 3)
+
+
+# -- configuration ---------------------------------------------------------------------------------------------
+
+
+def test_settings_win_over_the_environment_and_override_settings_rebuilds_the_client(
+    vluna_env: dict[str, str], emu: Emulator
+) -> None:
+    with override_settings(VLUNA={"IDENTITY": IDENTITY}):
+        from_env = get_client()
+        assert get_client() is from_env
+        assert from_env.realm_id == emu.realm_id
+    with override_settings(VLUNA={"IDENTITY": IDENTITY, "REALM_ID": "realm_other", "TIMEOUT": 3}):
+        overridden = get_client()
+    assert overridden is not from_env
+    assert overridden.realm_id == "realm_other"
+    assert overridden.base_url == emu.service_base_url
+    assert overridden.timeout.as_tuple() == (3.0, 3.0)
+
+
+def test_get_client_names_every_missing_setting(emu: Emulator) -> None:
+    with override_settings(VLUNA={"SERVICE_KEY_SECRET": emu.key_secret}), pytest.raises(ImproperlyConfigured) as e:
+        get_client()
+    message = str(e.value)
+    assert all(name in message for name in ("SERVICE_BASE_URL", "REALM_ID", "SERVICE_KEY_ID"))
+    assert emu.key_secret not in message
+
+
+def test_a_gated_view_without_identity_raises_a_clear_error(vluna_env: dict[str, str], emu: Emulator) -> None:
+    web = Client()
+    with override_settings(VLUNA={}), pytest.raises(ImproperlyConfigured, match=r'VLUNA\["IDENTITY"\] is not set'):
+        web.post("/summarize", {"text": "hi"}, content_type="application/json", HTTP_X_PRINCIPAL_ID=ORG)
+    assert emu.ledger.leases() == []
+
+
+# -- system checks ---------------------------------------------------------------------------------------------
+
+
+def _ids(vluna: Any) -> list[str]:
+    with override_settings(VLUNA=vluna):
+        messages = check_settings()
+    text = " ".join(f"{m.msg} {m.hint}" for m in messages)
+    assert SECRET_LOOKALIKE not in text
+    return sorted(m.id for m in messages)
+
+
+def test_checks_pass_for_a_complete_configuration(emu: Emulator) -> None:
+    assert _ids({**credentials(emu), "IDENTITY": IDENTITY, "TIMEOUT": 5}) == []
+
+
+def test_checks_pass_with_credentials_from_the_environment(vluna_env: dict[str, str]) -> None:
+    assert _ids({"IDENTITY": IDENTITY}) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"SERVICE_KEY_ID": None, "REALM_ID": ""}, ["vluna.E001"]),
+        ({"SERVICE_BASE_URL": "ftp://vluna.example/mgt/v1"}, ["vluna.E002"]),
+        ({"SERVICE_BASE_URL": "https://vluna.example/mgt/v1?realm=x"}, ["vluna.E002"]),
+        ({"SERVICE_BASE_URL": "https://vluna.example/api/v1"}, ["vluna.E003"]),
+        ({"SERVICE_KEY_SECRET": SECRET_LOOKALIKE}, ["vluna.E004"]),
+        ({"IDENTITY": None}, ["vluna.E005"]),
+        ({"IDENTITY": "vluna_readme_django_views.no_such_function"}, ["vluna.E005"]),
+        ({"IDENTITY": "no_such_module.current_payer"}, ["vluna.E005"]),
+        ({"IDENTITY": 42}, ["vluna.E005"]),
+        ({"TIMEOUT": "soon"}, ["vluna.E007"]),
+        ({"TIMEOUT": 0}, ["vluna.E007"]),
+        ({"REALM_ID": " realm_with_spaces "}, ["vluna.E008"]),
+        ({"SERVIC_KEY_ID": "typo"}, ["vluna.W001"]),
+    ],
+)
+def test_each_check_reports_its_problem(emu: Emulator, change: dict[str, Any], expected: list[str]) -> None:
+    vluna = {**credentials(emu), "IDENTITY": IDENTITY}
+    for key, value in change.items():
+        if value is None:
+            vluna.pop(key, None)
+        else:
+            vluna[key] = value
+    assert _ids(vluna) == expected
+
+
+def test_a_vluna_setting_that_is_not_a_dict_is_reported() -> None:
+    assert _ids(["SERVICE_BASE_URL"]) == ["vluna.E006"]
+
+
+def test_manage_py_check_fails_without_showing_the_secret(emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    vluna = {**credentials(emu), "SERVICE_KEY_SECRET": SECRET_LOOKALIKE, "SERVICE_BASE_URL": "https://x/api/v1"}
+    out, err = io.StringIO(), io.StringIO()
+    with override_settings(VLUNA=vluna), pytest.raises(SystemCheckError) as caught:
+        call_command("check", stdout=out, stderr=err)
+    shown = str(caught.value) + out.getvalue() + err.getvalue() + "".join(capsys.readouterr())
+    assert "vluna.E003" in shown
+    assert "vluna.E004" in shown
+    assert SECRET_LOOKALIKE not in shown
+    assert SECRET_LOOKALIKE[:10] not in shown
+    with override_settings(VLUNA={**credentials(emu), "IDENTITY": IDENTITY}):
+        call_command("check", stdout=io.StringIO())  # passes once fixed

@@ -1,0 +1,328 @@
+"""The Flask glue through the real Flask test client, against the emulator over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterator
+
+import pytest
+
+flask = pytest.importorskip("flask")
+
+from contrib_support import ORG, USER, load_module  # noqa: E402
+
+from vluna_client import ConfigurationError, PaymentRequiredError, ServiceClient  # noqa: E402
+from vluna_client.contrib.flask import Vluna  # noqa: E402
+from vluna_client.testing import Emulator  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+
+def sign_in(client: Any, org: str = ORG, user: str = USER) -> None:
+    with client.session_transaction() as session:
+        session["org_id"], session["user_id"] = org, user
+
+
+@pytest.fixture
+def readme_app(vluna_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The README's Flask example, configured only through the environment."""
+    monkeypatch.setenv("FLASK_SECRET_KEY", "test-only-session-key")
+    module = load_module("Flask", 0, "vluna_readme_flask_app")
+    module.app.testing = True
+    yield module
+    module.app.extensions["vluna"].reset()  # closes the client if one was built
+
+
+def make_app(emu: Emulator, **vluna_options: Any) -> tuple[Any, Vluna]:
+    app = flask.Flask("gated_test_app")
+    app.testing = True
+    app.secret_key = "test-only-session-key"
+    app.config.update({"VLUNA_" + key: value for key, value in _config(emu).items()})
+    vluna = Vluna(app, identity=lambda: (flask.session["org_id"], flask.session["user_id"]), **vluna_options)
+    return app, vluna
+
+
+def _config(emu: Emulator) -> dict[str, str]:
+    return {
+        "SERVICE_BASE_URL": emu.service_base_url,
+        "REALM_ID": emu.realm_id,
+        "SERVICE_KEY_ID": emu.key_id,
+        "SERVICE_KEY_SECRET": emu.key_secret,
+    }
+
+
+def only_lease(emu: Emulator) -> Any:
+    (lease,) = emu.ledger.leases()
+    return lease
+
+
+# -- the README example ----------------------------------------------------------------------------------------
+
+
+def test_readme_example_commits_the_measured_usage(readme_app: Any, emu: Emulator) -> None:
+    client = readme_app.app.test_client()
+    sign_in(client)
+    text = "a long document " * 20
+    response = client.post("/summarize", json={"text": text})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json() == {"summary": text[:80]}
+    (commit,) = emu.ledger.commits()
+    assert (commit.feature_code, commit.quantity_minor) == ("llm.summarize", len(text))
+    assert (commit.principal_id, commit.user_id) == (ORG, USER)
+    lease = only_lease(emu)
+    assert (lease.state, lease.estimated_quantity_minor, lease.lease_id) == ("closed", 1000, commit.lease_id)
+    assert emu.ledger.cancels() == []
+
+
+def test_readme_example_answers_401_without_a_signed_in_payer(readme_app: Any, emu: Emulator) -> None:
+    response = readme_app.app.test_client().post("/summarize", json={"text": "hello"})
+    assert response.status_code == 401
+    assert response.get_json() == {
+        "ok": False,
+        "code": "AUTH.UNAUTHORIZED",
+        "message": "sign in to use this feature",
+        "hints": [],
+    }
+    assert emu.ledger.leases() == []
+
+
+def test_readme_example_answers_402_when_the_wallet_is_empty(readme_app: Any, emu: Emulator) -> None:
+    emu.set_wallet_balance(ORG, 0)
+    client = readme_app.app.test_client()
+    sign_in(client)
+    response = client.post("/summarize", json={"text": "hello"})
+    assert response.status_code == 402
+    assert response.get_json() == {
+        "ok": False,
+        "code": "SERVER.CONFIG",
+        "message": "grant balance exhausted",
+        "hints": [],
+    }
+    assert emu.ledger.leases() == []
+    assert emu.ledger.commits() == []
+
+
+def test_readme_example_shares_one_client_across_threads(readme_app: Any, emu: Emulator) -> None:
+    seen: list[ServiceClient] = []
+    barrier = threading.Barrier(8)
+
+    def grab() -> None:
+        barrier.wait()
+        with readme_app.app.app_context():
+            seen.append(readme_app.vluna.client)
+
+    threads = [threading.Thread(target=grab) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 8
+    assert all(client is seen[0] for client in seen)
+    assert seen[0].base_url == emu.service_base_url
+
+
+# -- lease outcomes --------------------------------------------------------------------------------------------
+
+
+def test_a_view_that_raises_has_its_lease_cancelled(emu: Emulator) -> None:
+    app, vluna = make_app(emu)
+
+    @app.get("/boom")
+    @vluna.gated("llm.chat")
+    def boom() -> Any:
+        assert flask.g.vluna_lease.state == "open"
+        raise RuntimeError("the model fell over")
+
+    client = app.test_client()
+    sign_in(client)
+    with pytest.raises(RuntimeError, match="the model fell over"):
+        client.get("/boom")
+    lease = only_lease(emu)
+    assert lease.state == "canceled"
+    assert [c.lease_id for c in emu.ledger.cancels()] == [lease.lease_id]
+    assert emu.ledger.commits() == []
+
+
+def test_a_view_that_returns_without_commit_has_its_lease_cancelled(emu: Emulator) -> None:
+    app, vluna = make_app(emu)
+
+    @app.get("/free")
+    @vluna.gated("llm.chat", labels={"route": "free"})
+    def free() -> Any:
+        return {"lease": flask.g.vluna_lease.lease_id}
+
+    client = app.test_client()
+    sign_in(client)
+    response = client.get("/free")
+    assert response.status_code == 200
+    lease = only_lease(emu)
+    assert response.get_json() == {"lease": lease.lease_id}
+    assert lease.state == "canceled"
+    assert emu.ledger.commits() == []
+
+
+def test_a_refusal_raised_by_the_views_own_call_is_a_402_and_cancels_the_lease(emu: Emulator) -> None:
+    emu.set_wallet_balance("org_broke", 0)
+    app, vluna = make_app(emu)
+
+    @app.get("/delegate")
+    @vluna.gated("llm.chat")
+    def delegate() -> Any:
+        # a second paid step billed to another payer, whose wallet is empty
+        with vluna.client.lease(feature_code="llm.tool", principal_id="org_broke", user_id=USER):
+            raise AssertionError("unreachable: authorize refuses")
+
+    client = app.test_client()
+    sign_in(client)
+    response = client.get("/delegate")
+    assert response.status_code == 402
+    assert response.get_json()["message"] == "grant balance exhausted"
+    lease = only_lease(emu)
+    assert (lease.principal_id, lease.state) == (ORG, "canceled")
+
+
+def test_the_402_handler_covers_views_that_are_not_gated_and_keeps_every_hint_field(emu: Emulator) -> None:
+    app, _vluna = make_app(emu)
+
+    @app.get("/plain")
+    def plain() -> Any:
+        # hints as a deployment sends them with a refusal (the emulator's 402s carry none)
+        from vluna_client import Hint
+
+        raise PaymentRequiredError(
+            "budget exceeded",
+            status=402,
+            code="BUDGET.EXCEEDED",
+            hints=[Hint("budget.remaining", {"budget_id": "b_1", "remaining_xusd": "0"}), Hint("funding.topup")],
+        )
+
+    response = app.test_client().get("/plain")
+    assert response.status_code == 402
+    assert response.get_json() == {
+        "ok": False,
+        "code": "BUDGET.EXCEEDED",
+        "message": "budget exceeded",
+        "hints": [{"type": "budget.remaining", "budget_id": "b_1", "remaining_xusd": "0"}, {"type": "funding.topup"}],
+    }
+
+
+def test_an_unknown_commit_outcome_is_not_turned_into_a_refusal(emu: Emulator) -> None:
+    from vluna_client import NO_RETRIES, APIConnectionError, OutcomeUnknownError
+
+    app, vluna = make_app(emu)
+    app.config["VLUNA_TIMEOUT"] = "5"
+    emu.faults.drop_response_after_processing(3, path="/mgt/v1/gate/commits")
+
+    @app.post("/charge")
+    @vluna.gated("llm.chat")
+    def charge() -> Any:
+        flask.g.vluna_lease.commit(quantity_minor=7)
+        return {"ok": True}
+
+    client = app.test_client()
+    sign_in(client)
+    assert vluna.client.retry is not NO_RETRIES
+    # (OutcomeUnknownError once the client reports lost write answers as such; APIConnectionError before that)
+    with pytest.raises((OutcomeUnknownError, APIConnectionError)):
+        client.post("/charge")
+    # the commit was recorded, and the lease is left for a replay instead of being cancelled
+    (commit,) = emu.ledger.commits()
+    assert commit.quantity_minor == 7
+    assert emu.ledger.cancels() == []
+
+
+# -- configuration ---------------------------------------------------------------------------------------------
+
+
+def test_app_config_wins_over_the_environment(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLUNA_SERVICE_BASE_URL", "http://127.0.0.1:9/mgt/v1")
+    monkeypatch.setenv("VLUNA_REALM_ID", "realm_from_env")
+    app, vluna = make_app(emu)
+    app.config["VLUNA_TIMEOUT"] = 4
+    with app.app_context():
+        client = vluna.client
+    assert (client.base_url, client.realm_id) == (emu.service_base_url, emu.realm_id)
+    assert client.timeout.as_tuple() == (4.0, 4.0)
+
+
+def test_the_environment_fills_what_app_config_lacks(emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VLUNA_SERVICE_KEY_SECRET", emu.key_secret)
+    monkeypatch.setenv("VLUNA_REALM_ID", emu.realm_id)
+    app = flask.Flask("partial")
+    app.config["VLUNA_SERVICE_BASE_URL"] = emu.service_base_url
+    app.config["VLUNA_SERVICE_KEY_ID"] = emu.key_id
+    vluna = Vluna(app)
+    with app.app_context():
+        assert vluna.client.health().data.status == "healthy"
+        assert vluna.client.realm_id == emu.realm_id
+
+
+def test_missing_settings_are_all_named_and_the_secret_is_never_shown(emu: Emulator) -> None:
+    app = flask.Flask("unconfigured")
+    app.config["VLUNA_SERVICE_KEY_SECRET"] = emu.key_secret
+    vluna = Vluna(app)
+    with app.app_context(), pytest.raises(ConfigurationError) as caught:
+        _ = vluna.client
+    message = str(caught.value)
+    for name in ("SERVICE_BASE_URL", "REALM_ID", "SERVICE_KEY_ID"):
+        assert name in message
+    assert "SERVICE_KEY_SECRET" not in message
+    assert emu.key_secret not in message
+    assert emu.key_secret[:12] not in message
+
+
+def test_a_malformed_secret_fails_without_showing_it(emu: Emulator) -> None:
+    app = flask.Flask("bad_secret")
+    app.config.update({"VLUNA_" + key: value for key, value in _config(emu).items()})
+    app.config["VLUNA_SERVICE_KEY_SECRET"] = "not base64 at all!"
+    vluna = Vluna(app)
+    with app.app_context(), pytest.raises(ConfigurationError) as caught:
+        _ = vluna.client
+    assert "base64" in str(caught.value)
+    assert "not base64 at all!" not in str(caught.value)
+
+
+def test_a_gated_view_without_identity_raises_a_clear_error(emu: Emulator) -> None:
+    app = flask.Flask("no_identity")
+    app.testing = True
+    app.config.update({"VLUNA_" + key: value for key, value in _config(emu).items()})
+    vluna = Vluna(app)
+
+    @app.get("/paid")
+    @vluna.gated("llm.chat")
+    def paid() -> Any:
+        raise AssertionError("unreachable")
+
+    with pytest.raises(ConfigurationError, match=r"no identity is set: pass Vluna\(identity=fn\)"):
+        app.test_client().get("/paid", headers={"X-Principal-Id": ORG, "X-User-Id": USER})
+    assert emu.ledger.leases() == []
+
+
+def test_an_identity_of_the_wrong_shape_is_a_programming_error(emu: Emulator) -> None:
+    app, vluna = make_app(emu)
+    vluna.identity = lambda: ORG  # type: ignore[assignment,return-value]
+
+    @app.get("/paid")
+    @vluna.gated("llm.chat")
+    def paid() -> Any:
+        raise AssertionError("unreachable")
+
+    with pytest.raises(ConfigurationError, match=r"must return \(principal_id, user_id\)"):
+        app.test_client().get("/paid")
+
+
+def test_init_app_supports_the_application_factory_pattern(emu: Emulator) -> None:
+    vluna = Vluna(identity=lambda: (ORG, USER))
+    apps = []
+    for name in ("first", "second"):
+        app = flask.Flask(name)
+        app.config.update({"VLUNA_" + key: value for key, value in _config(emu).items()})
+        vluna.init_app(app)
+        apps.append(app)
+    with apps[0].app_context():
+        first = vluna.client
+    with apps[1].app_context():
+        second = vluna.client
+    assert first is not second  # one client per app, each from its own config
+    with pytest.raises(RuntimeError, match="app context"):
+        _ = vluna.client
