@@ -68,7 +68,7 @@ def _install_project(session: nox.Session, *deps: str) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check over everything we write and generate."""
     session.install(*LINT_DEPS)
-    paths = ["src", "tests", "codegen", "noxfile.py", "examples", "benchmarks"]
+    paths = ["src", "tests", "codegen", "noxfile.py", "examples", "benchmarks", "docs/_hooks"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
