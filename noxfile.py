@@ -9,9 +9,12 @@ from __future__ import annotations
 import filecmp
 import glob
 import os
+import re
 import shutil
 import sys
+import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 import nox
@@ -29,8 +32,18 @@ TEST_DEPS = ["pytest>=8", "responses>=0.25", "pyyaml>=6"]
 # imports it). pip picks versions per interpreter (Django 4.2 on 3.9).
 CONTRIB_EXTRAS = "[flask,django]"
 CONTRIB_TEST_DEPS = ["celery>=5.3"]
+DOCS_DEPS = [
+    "mkdocs==1.6.1",
+    "mkdocs-material==9.8.2",
+    "mkdocstrings==1.0.8",
+    "mkdocstrings-python==2.0.11",
+    "mkdocs-autorefs==1.4.5",
+    "pymdown-extensions==13.1.2",
+    "ruff==0.17.6",  # mkdocstrings formats the rendered signatures with it
+]
+BUILD_DEPS = ["build==1.6.1", "twine==7.0.0"]
 
-nox.options.sessions = ["lint", "typecheck", "specs", "codegen_check", "tests"]
+nox.options.sessions = ["lint", "typecheck", "specs", "codegen_check", "docs", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -59,7 +72,7 @@ def _install_project(session: nox.Session, *deps: str, extras: str = "") -> None
 def lint(session: nox.Session) -> None:
     """Ruff lint and format check over everything we write and generate."""
     session.install(*LINT_DEPS)
-    paths = ["src", "tests", "codegen", "noxfile.py", "examples", "benchmarks"]
+    paths = ["src", "tests", "codegen", "noxfile.py", "examples", "benchmarks", "docs/_hooks"]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
 
@@ -115,6 +128,84 @@ def tests(session: nox.Session) -> None:
     _install_project(session, *TEST_DEPS, *CONTRIB_TEST_DEPS, extras=CONTRIB_EXTRAS)
     # Run from the installed wheel, not the source tree, so packaging mistakes fail here.
     session.run("pytest", "-q", "-p", "no:randomly", *session.posargs, env={"PYTHONPATH": ""})
+
+
+@nox.session(python=DEV_PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site in strict mode: a broken link or API reference fails the build.
+
+    The site goes to a temporary folder; `nox -s docs -- --site-dir site` keeps it, `nox -s docs -- serve` previews.
+    """
+    session.install(*DOCS_DEPS)
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", "--strict", *session.posargs[1:], env=env)
+        return
+    with tempfile.TemporaryDirectory() as site:
+        session.run("mkdocs", "build", "--strict", "--site-dir", site, *session.posargs, env=env)
+
+
+# Nothing that belongs to a checkout, a test run or a tool's cache may ship in a wheel.
+_NOT_IN_WHEEL = re.compile(
+    r"(^|/)(tests?|benchmarks|__pycache__|\.[a-z_]*cache|\.nox)(/|$)|\.py[co]$|(^|/)test_[^/]*\.py$"
+)
+_IN_SDIST = ["pyproject.toml", "README.md", "CHANGELOG.md", "mkdocs.yml", "docs/index.md", "src/vluna_client/py.typed"]
+_SDIST_LIMIT = 5_000_000  # bytes: the sdist is source and specs, never data
+
+
+def _check_dist(session: nox.Session, wheel: Path, sdist: Path, version: str) -> None:
+    problems: list[str] = []
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    problems += [f"wheel holds {n}" for n in names if _NOT_IN_WHEEL.search(n)]
+    if "vluna_client/py.typed" not in names:
+        problems.append("wheel lacks vluna_client/py.typed")
+    with tarfile.open(sdist) as tf:
+        members = [m.name.split("/", 1)[1] for m in tf.getmembers() if "/" in m.name]
+    problems += [f"sdist lacks {n}" for n in _IN_SDIST if n not in members]
+    problems += [f"sdist holds {n}" for n in members if re.search(r"__pycache__|\.py[co]$|\.[a-z_]*cache(/|$)", n)]
+    if sdist.stat().st_size > _SDIST_LIMIT:
+        problems.append(f"sdist is {sdist.stat().st_size} bytes (limit {_SDIST_LIMIT})")
+    for built in (wheel, sdist):
+        if f"-{version}" not in built.name:
+            problems.append(f"{built.name} does not carry __version__ {version}")
+    if problems:
+        session.error("the distributions are wrong:\n  " + "\n  ".join(problems))
+    session.log(f"{wheel.name}: {len(names)} files; {sdist.name}: {len(members)} files, {sdist.stat().st_size} bytes")
+
+
+def _console_scripts(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as zf:
+        entry_points = next((n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt")), None)
+        text = zf.read(entry_points).decode() if entry_points else ""
+    section = re.search(r"^\[console_scripts\]\n(.*?)(?=^\[|\Z)", text, re.M | re.S)
+    return [line.split("=")[0].strip() for line in section.group(1).splitlines() if "=" in line] if section else []
+
+
+@nox.session(python=DEV_PYTHON)
+def build(session: nox.Session) -> None:
+    """Build the sdist and wheel into dist/, check their metadata and contents, and install the wheel cleanly."""
+    session.install(*BUILD_DEPS)
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
+    wheel, sdist = next(dist.glob("*.whl")), next(dist.glob("*.tar.gz"))
+    session.run("twine", "check", "--strict", str(wheel), str(sdist))
+    init = (ROOT / "src" / "vluna_client" / "__init__.py").read_text()
+    version = re.search(r'^__version__ = "([^"]+)"', init, re.M).group(1)  # type: ignore[union-attr]
+    _check_dist(session, wheel, sdist, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        venv = Path(tmp) / "venv"
+        session.run("python", "-m", "venv", str(venv))
+        bin_dir = venv / ("Scripts" if sys.platform == "win32" else "bin")
+        session.run(str(bin_dir / "python"), "-m", "pip", "install", "--quiet", str(wheel), external=True)
+        # From an empty folder, so nothing can be imported from the checkout by accident.
+        with session.chdir(tmp):
+            probe = f"import vluna_client; assert vluna_client.__version__ == {version!r}; print(vluna_client.__file__)"
+            session.run(str(bin_dir / "python"), "-c", probe, external=True)
+            for script in _console_scripts(wheel):
+                session.run(str(bin_dir / script), "--help", external=True, silent=True)
+                session.log(f"console script {script} --help works")
 
 
 @nox.session(python=DEV_PYTHON)
