@@ -201,6 +201,8 @@ def validation_schema(resolver: Resolver, node: dict[str, Any], current: str, de
     addl = node.get("additionalProperties")
     if isinstance(addl, dict) and addl:
         out["additionalProperties"] = validation_schema(resolver, addl, current, depth + 1)
+    if isinstance(node.get("propertyNames"), dict):
+        out["propertyNames"] = validation_schema(resolver, node["propertyNames"], current, depth + 1)
     for key in ("oneOf", "anyOf"):
         if key in node:
             out[key] = [validation_schema(resolver, s, current, depth + 1) for s in node[key]]

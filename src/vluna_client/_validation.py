@@ -114,10 +114,13 @@ def _string(value: str, schema: Mapping[str, Any], path: str) -> str:
 def _object(value: Mapping[str, Any], schema: Mapping[str, Any], path: str) -> dict[str, Any]:
     props: Mapping[str, Any] = schema.get("properties", {})
     extra: Optional[Mapping[str, Any]] = schema.get("additionalProperties")
+    names: Optional[Mapping[str, Any]] = schema.get("propertyNames")
     out: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str):
             raise _fail(path, f"object keys must be strings, got {key!r}")
+        if names is not None and "pattern" in names and not _regex(names["pattern"]).search(key):
+            raise _fail(path, f"key {key!r} does not match {names['pattern']}")
         if item is None:
             continue  # None means "absent"; the server never wants an explicit null from us.
         sub = f"{path}.{key}" if path else key

@@ -409,3 +409,46 @@ def test_a_renamed_body_field_is_not_filled_from_the_binding(client, mock) -> No
         time={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "month"}
     )
     assert "billing_account_id" not in json.loads(mock.calls[0].request.body)
+
+
+# -- event label keys: the server answers 500 for the whole call (every item of a batch) on a bad key -------------
+
+
+@pytest.mark.parametrize("key", ["Team", "1st", "a", "has-dash", "x" * 65, "ünïcode"])
+def test_bad_event_label_key_is_refused_before_sending(client, rsps, key) -> None:
+    with pytest.raises(ValidationError) as info:
+        client.events.record(
+            semantic_kind="activity",
+            event_type="job.done",
+            occurred_at="2026-01-01T00:00:00Z",
+            labels={key: "v"},
+            principal_id="o",
+            user_id="u",
+        )
+    assert info.value.field == "labels"
+    assert repr(key) in str(info.value)
+    assert len(rsps.calls) == 0
+
+
+def test_one_bad_label_key_in_a_batch_is_refused_with_its_position(client, rsps) -> None:
+    good = {"semantic_kind": "activity", "event_type": "job.done", "occurred_at": "2026-01-01T00:00:00Z"}
+    with pytest.raises(ValidationError) as info:
+        client.events.record_batch(
+            events=[dict(good, labels={"team": "a"}), dict(good, labels={"Team": "b"})], principal_id="o", user_id="u"
+        )
+    assert info.value.field == "events[1].labels"
+    assert len(rsps.calls) == 0
+
+
+def test_good_event_label_keys_pass(client, rsps) -> None:
+    rsps.add("POST", f"{BASE_URL}/events", json=ok({}), status=201)
+    with contextlib.suppress(ResponseDecodeError):
+        client.events.record(
+            semantic_kind="activity",
+            event_type="job.done",
+            occurred_at="2026-01-01T00:00:00Z",
+            labels={"team": "a", "region_eu_1": 2, "ok": True},
+            principal_id="o",
+            user_id="u",
+        )
+    assert json.loads(rsps.calls[0].request.body)["labels"] == {"team": "a", "region_eu_1": 2, "ok": True}

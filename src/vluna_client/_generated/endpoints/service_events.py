@@ -29,7 +29,11 @@ _OP_RECORD: Operation[m_billing.BillingEvent] = Operation(
     body_schema={
         "properties": {
             "event_type": {"maxLength": 128, "minLength": 1, "type": ["string"]},
-            "labels": {"additionalProperties": {"type": ["string", "number", "boolean"]}, "type": ["object"]},
+            "labels": {
+                "additionalProperties": {"type": ["string", "number", "boolean"]},
+                "propertyNames": {"pattern": "^[a-z][a-z0-9_]{1,63}$"},
+                "type": ["object"],
+            },
             "occurred_at": {"format": "date-time", "type": ["string"]},
             "payload": {"type": ["object"]},
             "semantic_kind": {"type": ["string"]},
@@ -68,6 +72,7 @@ _OP_RECORD_BATCH: Operation[m_billing.BillingEventBatchResponse] = Operation(
                         "event_type": {"maxLength": 128, "minLength": 1, "type": ["string"]},
                         "labels": {
                             "additionalProperties": {"type": ["string", "number", "boolean"]},
+                            "propertyNames": {"pattern": "^[a-z][a-z0-9_]{1,63}$"},
                             "type": ["object"],
                         },
                         "occurred_at": {"format": "date-time", "type": ["string"]},

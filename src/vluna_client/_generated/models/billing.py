@@ -446,7 +446,6 @@ class Subscription:
     quantity: Optional[int] = None
 
 
-# Tags of an event; values are strings, numbers or booleans.
 BillingLabelsMap = dict[str, Union[str, float, bool]]
 
 
