@@ -231,6 +231,7 @@ def bench(session: nox.Session) -> None:
     """Print import time, first-call cost per area and per-call overhead (figures, not pass/fail)."""
     _install_project(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
+    session.run("python", "benchmarks/percall.py")
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ import subprocess
 import sys
 import time
 
-import requests
-
 RUNS = 7
 SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 CLIENT = (
@@ -40,20 +38,16 @@ def area_time(client: str, area: str) -> float:
     return fresh(code)
 
 
-class _Canned(requests.adapters.BaseAdapter):
-    """Answers every request from memory, so only the client's own work is timed."""
+class _Canned:
+    """A transport that answers every request from memory, so only the client's own work is timed."""
 
     def __init__(self, body: bytes) -> None:
-        super().__init__()
         self._body = body
 
-    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
-        response = requests.Response()
-        response.status_code = 200
-        response._content = self._body
-        response.headers["Content-Type"] = "application/json"
-        response.request = request
-        return response
+    def send(self, method, url, headers, body, timeout):  # type: ignore[no-untyped-def]
+        from vluna_client import RawResponse
+
+        return RawResponse(200, {"Content-Type": "application/json"}, self._body)
 
     def close(self) -> None:
         pass
@@ -77,8 +71,13 @@ def client_overhead() -> None:
         },
         "hints": [{"type": "quota.remaining", "max_quantity_minor": 10}],
     }
-    client = ServiceClient(base_url="http://bench.local/mgt/v1", realm_id="r", key_id="pk-bench", key_secret=SECRET)
-    client._pool.session().mount("http://bench.local", _Canned(json.dumps(commit).encode()))
+    client = ServiceClient(
+        base_url="http://bench.local/mgt/v1",
+        realm_id="r",
+        key_id="pk-bench",
+        key_secret=SECRET,
+        transport=_Canned(json.dumps(commit).encode()),
+    )
     gate = client.bind(principal_id="org", user_id="user")
     meters = [{"meter_code": "m0", "quantity_minor": 600}, {"meter_code": "m1", "quantity_minor": 600}]
     gate.gate.commit(lease_token="lease.x.y", feature_code="llm.chat", quantity_minor=1200, meters=meters)
@@ -87,7 +86,9 @@ def client_overhead() -> None:
     for _ in range(n):
         gate.gate.commit(lease_token="lease.x.y", feature_code="llm.chat", quantity_minor=1200, meters=meters)
     per_call = (time.perf_counter() - t) / n
-    print(f"client overhead per commit (validate, sign, send to an in-memory adapter, parse): {per_call * 1e6:.0f} us")
+    print(
+        f"client overhead per commit (validate, sign, hand to an in-memory transport, parse): {per_call * 1e6:.0f} us"
+    )
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ BINDING_HEADERS = {
 
 def header_value(name: str, value: str) -> str:
     """Header values travel signed and raw: refuse what would be mangled or split on the way."""
+    if isinstance(value, str) and value.isascii() and value.isprintable() and value and value == value.strip():
+        return value  # the common case, decided in C: printable ASCII without surrounding spaces
     if not isinstance(value, str):
         raise InputValidationError(f"{name} must be a string, got {type(value).__name__}", field=name)
     if not value.strip():

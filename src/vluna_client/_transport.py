@@ -113,6 +113,50 @@ class Transport(Protocol):
         ...
 
 
+_LEAN_ADAPTER: Any = None
+
+
+def _lean_adapter_class() -> Any:
+    """``HTTPAdapter`` without the per-answer work this client never uses (cookie jar, charset sniffing)."""
+    global _LEAN_ADAPTER  # built once, on first use, so importing the package stays cheap
+    if _LEAN_ADAPTER is None:
+        import requests
+        from requests.adapters import HTTPAdapter
+
+        class LeanAdapter(HTTPAdapter):
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(**kwargs)
+                self._pools: dict[Any, Any] = {}
+
+            def get_connection_with_tls_context(
+                self, request: Any, verify: Any, proxies: Any = None, cert: Any = None
+            ) -> Any:
+                # Finding the pool parses the URL twice and rebuilds its key on every call; the answer only
+                # depends on the origin and the TLS and proxy settings, so remember it (while the pool is open).
+                url = request.url
+                origin = url[: url.find("/", url.find("//") + 2)] if url.count("/") > 2 else url
+                key = (origin, verify if isinstance(verify, (bool, str)) else id(verify), cert, id(proxies))
+                pool = self._pools.get(key)
+                if pool is None or pool.pool is None:
+                    pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+                    self._pools[key] = pool
+                return pool
+
+            def build_response(self, req: Any, resp: Any) -> Any:
+                response = requests.Response()
+                response.status_code = resp.status
+                response.headers = resp.headers  # urllib3's header dict is already case-insensitive
+                response.raw = resp
+                response.reason = resp.reason
+                response.url = req.url
+                response.request = req
+                response.connection = self
+                return response
+
+        _LEAN_ADAPTER = LeanAdapter
+    return _LEAN_ADAPTER
+
+
 _TRANSPORTS: weakref.WeakSet[RequestsTransport] = weakref.WeakSet()
 
 
@@ -171,11 +215,9 @@ class RequestsTransport:
             self._forget()
         adapter = self._adapter
         if adapter is None:
-            from requests.adapters import HTTPAdapter
-
             with self._lock:
                 if self._adapter is None:
-                    self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_maxsize)
+                    self._adapter = _lean_adapter_class()(pool_connections=4, pool_maxsize=self._pool_maxsize)
                 adapter = self._adapter
         return adapter
 
@@ -195,6 +237,7 @@ class RequestsTransport:
     def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: Timeout) -> RawResponse:
         """Send one attempt; see :class:`Transport`."""
         import requests
+        import urllib3
 
         if self._closed:
             raise ConfigurationError("the client is closed")
@@ -207,16 +250,20 @@ class RequestsTransport:
         merged.update(headers)
         if body or method not in ("GET", "HEAD"):
             merged["Content-Length"] = str(len(body))
-        prepared.headers = requests.structures.CaseInsensitiveDict(merged)
+        # Our header names are exact and unique, so a plain dict is enough for the adapter (a session's own send
+        # path gets the case-insensitive mapping it expects).
+        prepared.headers = merged if session is None else requests.structures.CaseInsensitiveDict(merged)  # type: ignore[assignment]
         try:
             if session is None:
                 response = self._pooled_adapter().send(
                     prepared, stream=False, timeout=timeout.as_tuple(), **self.environment(url)
                 )
+                # One read of the whole body; the connection goes back to the pool once it is consumed.
+                content = response.raw.read(decode_content=True)
             else:
                 settings = session.merge_environment_settings(url, {}, None, None, None)
                 response = session.send(prepared, allow_redirects=False, timeout=timeout.as_tuple(), **settings)
-            content = response.content
+                content = response.content
         except requests.exceptions.ConnectTimeout:
             raise TransportError("connecting timed out", unsent=True, timeout=True) from None
         except requests.exceptions.Timeout:
@@ -228,6 +275,11 @@ class RequestsTransport:
             unsent = type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
             what = "could not connect" if unsent else "the connection failed"
             raise TransportError(f"{what} ({type(exc).__name__})", unsent=unsent) from None
+        except urllib3.exceptions.HTTPError as exc:
+            # Raised while reading the body, after the request went out: the answer is lost.
+            timed_out = isinstance(exc, urllib3.exceptions.ReadTimeoutError)
+            what = "no answer within the read timeout" if timed_out else "the answer was cut off"
+            raise TransportError(f"{what} ({type(exc).__name__})", unsent=False, timeout=timed_out) from None
         return RawResponse(response.status_code, response.headers, content)
 
     def close(self) -> None:
