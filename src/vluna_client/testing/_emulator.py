@@ -15,6 +15,7 @@ from ._app import App
 from ._engine import Engine, FeatureSpec
 from ._faults import Faults
 from ._records import Ledger
+from ._routes import RouteTable, hand_routes
 from ._server import EmulatorHTTPServer
 from ._svcauth import ServiceKey
 
@@ -97,13 +98,14 @@ class Emulator:
             price_per_unit_xusd=price_per_unit_xusd,
             lease_ttl_seconds=lease_ttl_seconds,
             features=features,
-            ledger=Ledger(lambda: self._engine.lease_snapshots()),
+            ledger=Ledger(lambda: self._engine.leases.snapshots()),
             clock=self.now,
         )
-        self.ledger: Ledger = self._engine.ledger
+        self.ledger: Ledger = self._engine.realm.ledger
         """What the emulator recorded (requests, commits, cancels, leases)."""
         self._app = App(
             engine=self._engine,
+            routes=RouteTable(hand_routes()),
             faults=self.faults,
             ledger=self.ledger,
             key=ServiceKey(key_id=self.key_id, secret=secret_bytes, realm_id=self.realm_id),
@@ -228,7 +230,7 @@ class Emulator:
 
         Strict-mode timestamp checks keep using the real clock, since clients sign with it.
         """
-        with self._engine.lock:
+        with self._engine.realm.lock:
             self._clock_offset += timedelta(seconds=seconds)
 
     # ----------------------------------------------------------------- scenario configuration
@@ -239,13 +241,11 @@ class Emulator:
         Unknown features then answer 422 ``RESOURCE.NOT_FOUND`` "feature not found", and meters outside a
         feature's list quarantine a commit with a ``feature.meter_not_allowed`` hint (as the server does).
         """
-        with self._engine.lock:
-            self._engine.set_features(features)
+        self._engine.features.set_features(features)
 
     def set_price(self, meter_code: str, unit_price_xusd: Optional[int], *, unit_cost_xusd: int = 0) -> None:
         """Price one unit of a meter in xusd; ``None`` leaves it unpriced (``pricing.not_configured``)."""
-        with self._engine.lock:
-            self._engine.set_price(meter_code, unit_price_xusd, unit_cost_xusd)
+        self._engine.pricing.set_price(meter_code, unit_price_xusd, unit_cost_xusd)
 
     def set_wallet_balance(self, principal_id: str, xusd: int) -> None:
         """Make the principal's account prepaid with ``xusd`` available.
@@ -254,15 +254,11 @@ class Emulator:
         beyond the balance get ``funding.xusd_shortfall`` and ``quota.remaining`` hints, and applied commits and
         ingests debit the balance.
         """
-        with self._engine.lock:
-            self._engine.set_wallet_balance(principal_id, xusd)
+        self._engine.accounts.set_wallet_balance(principal_id, xusd)
 
     def wallet_balance(self, principal_id: str) -> Optional[int]:
         """Available prepaid balance of a principal in xusd, or ``None`` for a postpaid (or unknown) account."""
-        with self._engine.lock:
-            account = self._engine.accounts.get(principal_id)
-            wallet = account.wallet if account else None
-            return wallet.available if wallet else None
+        return self._engine.accounts.available_balance(principal_id)
 
     def set_rate_limit(self, feature_code: str, limit: Optional[int], window_seconds: int = 60) -> None:
         """Allow ``limit`` authorizations per user within fixed ``window_seconds`` windows (``None`` removes it).
@@ -270,27 +266,18 @@ class Emulator:
         Beyond the limit authorize answers 429 ``LIMIT.RATE_EXCEEDED`` with a ``rate.limit`` hint, plus a
         ``Retry-After`` header that the real server does not send.
         """
-        with self._engine.lock:
-            self._engine.set_rate_limit(feature_code, limit, window_seconds)
+        self._engine.limits.set_rate_limit(feature_code, limit, window_seconds)
 
     def set_quota(self, feature_code: str, limit_minor: Optional[int]) -> None:
         """Cap a feature's monthly quantity per user (``None``: unlimited). Exhausted: 402 "quota limit exhausted"."""
-        with self._engine.lock:
-            self._engine.set_quota(feature_code, limit_minor)
+        self._engine.limits.set_quota(feature_code, limit_minor)
 
     def issue_token(self, principal_id: str, user_id: str, *, ttl_seconds: int = 900) -> str:
         """Mint a platform bearer token directly (no HTTP call), creating the account and user as needed."""
-        with self._engine.lock:
-            engine = self._engine
-            user = engine.ensure_user(engine.ensure_account(principal_id), user_id)
-            token, _expires_in, _expires_at = engine.mint_token(user, ttl=ttl_seconds)
-            return token
+        user = self._engine.accounts.ensure_runtime_user(principal_id, user_id)
+        token, _expires_in, _expires_at = self._engine.tokens.mint(user, ttl=ttl_seconds)
+        return token
 
     def billing_ids(self, principal_id: str, user_id: Optional[str] = None) -> Dict[str, str]:
         """The emulator's ``billing_account_id`` (and ``billing_user_id``) for a principal (and user)."""
-        with self._engine.lock:
-            account = self._engine.ensure_account(principal_id)
-            ids = {"billing_account_id": account.billing_account_id}
-            if user_id is not None:
-                ids["billing_user_id"] = self._engine.ensure_user(account, user_id).billing_user_id
-            return ids
+        return self._engine.accounts.billing_ids(principal_id, user_id)
