@@ -22,12 +22,13 @@ verifier is an independent implementation, so it catches signing bugs instead of
 from __future__ import annotations
 
 from ._emulator import Emulator
-from ._faults import Fault, Faults
+from ._faults import FAULT_KINDS, Fault, Faults
 from ._records import CancelRecord, CommitLineRecord, CommitRecord, LeaseRecord, Ledger, RequestRecord
 from ._svcauth import EMPTY_BODY_DIGEST
 
 __all__ = [
     "EMPTY_BODY_DIGEST",
+    "FAULT_KINDS",
     "CancelRecord",
     "CommitLineRecord",
     "CommitRecord",

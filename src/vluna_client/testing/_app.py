@@ -58,12 +58,21 @@ class Request:
 
 @dataclass
 class Response:
-    """What to send back (or, with ``drop``, what was computed and then withheld)."""
+    """What to send back, and how.
+
+    Attributes:
+        status: HTTP status (0 when the connection is reset before anything was computed).
+        body: body bytes.
+        headers: response headers.
+        action: ``"send"``; ``"drop"`` closes the connection unanswered; ``"reset"`` resets it (TCP RST).
+        hold: seconds to hold the answer before the action (an injected stall); cut short when the client hangs up.
+    """
 
     status: int
     body: bytes
     headers: List[Tuple[str, str]] = field(default_factory=list)
-    drop: bool = False
+    action: str = "send"
+    hold: float = 0.0
 
 
 def _detect_scheme(authorization: str) -> Optional[str]:
@@ -144,18 +153,22 @@ class App:
     # ----------------------------------------------------------------- entry point
 
     def handle(self, request: Request) -> Response:
-        """Process one request, applying at most one scheduled fault, and log it to the ledger."""
+        """Process one request, applying at most one fault, and log it to the ledger before answering."""
         path, _, query = request.target.partition("?")
         fault = self.faults.take(request.method, path)
-        if fault is not None and fault.kind == "delay":
-            self.stopping.wait(fault.seconds)
         replayed = False
-        if fault is not None and fault.kind in ("fail", "rate_limit"):
-            response = self._fault_response(fault)
-        else:
+        if fault is None or fault.processes:
+            if fault is not None and fault.kind == "delay":
+                self.stopping.wait(fault.seconds)
             response, replayed = self._process(request, path, query)
-        if fault is not None and fault.kind == "drop":
-            response.drop = True
+            if fault is not None and fault.kind == "drop":
+                response.action = "drop"
+            elif fault is not None and fault.kind == "stall":
+                response.action, response.hold = fault.then, fault.seconds
+        elif fault.kind == "reset":
+            response = Response(0, b"", action="reset")
+        else:
+            response = self._fault_response(fault)
         self.ledger._append_request(
             RequestRecord(
                 method=request.method,
@@ -165,11 +178,13 @@ class App:
                 status=response.status,
                 replayed=replayed,
                 fault=fault.kind if fault is not None else None,
-                dropped=response.drop,
+                dropped=response.action != "send",
+                processed=fault is None or fault.processes,
+                held_seconds=response.hold,
             )
         )
         # Never log headers or bodies: they carry signatures, bearer tokens and (for token/issue) new tokens.
-        logger.debug("%s %s -> %d%s", request.method, path, response.status, " (dropped)" if response.drop else "")
+        logger.debug("%s %s -> %d (%s)", request.method, path, response.status, response.action)
         return response
 
     def _fault_response(self, fault: Fault) -> Response:

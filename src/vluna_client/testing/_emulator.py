@@ -9,7 +9,7 @@ import string
 import threading
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Type
 
 from ._app import App
 from ._engine import Engine, FeatureSpec
@@ -218,6 +218,10 @@ class Emulator:
             access_token=access_token,
             **kwargs,
         )
+
+    def routes(self) -> List[Tuple[str, str]]:
+        """Every ``(method, path template)`` the emulator serves, sorted (``{name}`` marks a path parameter)."""
+        return sorted((route.method, route.path) for route in self._app.routes)
 
     # ----------------------------------------------------------------- time
 
