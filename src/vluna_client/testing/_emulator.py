@@ -31,6 +31,15 @@ def _random_key_id() -> str:
     return "pk-" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(16))
 
 
+def _client_options(retry: Any, timeout: Any) -> Dict[str, Any]:
+    options: Dict[str, Any] = {}
+    if retry is not None:
+        options["retry"] = retry
+    if timeout is not None:
+        options["timeout"] = timeout
+    return options
+
+
 class Emulator:
     """A local Vluna server on 127.0.0.1 that speaks the real wire protocol (think stripe-mock or moto).
 
@@ -196,8 +205,20 @@ class Emulator:
             "VLUNA_SERVICE_KEY_SECRET": self.key_secret,
         }
 
-    def service_client(self, **kwargs: Any) -> vluna_client.ServiceClient:
-        """A ``vluna_client.ServiceClient`` configured for this emulator (extra keyword arguments are passed on)."""
+    def service_client(
+        self,
+        *,
+        retry: Optional[vluna_client.RetryPolicy] = None,
+        timeout: Optional[Any] = None,
+        **kwargs: Any,
+    ) -> vluna_client.ServiceClient:
+        """A ``vluna_client.ServiceClient`` configured for this emulator.
+
+        Args:
+            retry: the client's ``RetryPolicy`` (the client's default when omitted).
+            timeout: the client's timeout (seconds, a ``(connect, read)`` pair or a ``vluna_client.Timeout``).
+            **kwargs: passed on to ``ServiceClient`` as they are.
+        """
         import vluna_client
 
         return vluna_client.ServiceClient(
@@ -205,17 +226,29 @@ class Emulator:
             realm_id=self.realm_id,
             key_id=self.key_id,
             key_secret=self.key_secret,
+            **_client_options(retry, timeout),
             **kwargs,
         )
 
-    def bearer_client(self, access_token: str, **kwargs: Any) -> vluna_client.BearerClient:
-        """A ``vluna_client.BearerClient`` for this emulator using ``access_token``."""
+    def bearer_client(
+        self,
+        access_token: str,
+        *,
+        retry: Optional[vluna_client.RetryPolicy] = None,
+        timeout: Optional[Any] = None,
+        **kwargs: Any,
+    ) -> vluna_client.BearerClient:
+        """A ``vluna_client.BearerClient`` for this emulator using ``access_token``.
+
+        ``retry``, ``timeout`` and further keyword arguments work as in :meth:`service_client`.
+        """
         import vluna_client
 
         return vluna_client.BearerClient(
             base_url=self.bearer_base_url,
             realm_id=self.realm_id,
             access_token=access_token,
+            **_client_options(retry, timeout),
             **kwargs,
         )
 

@@ -116,7 +116,13 @@ class CancelRecord:
 
 @dataclass(frozen=True)
 class LeaseRecord:
-    """A snapshot of a lease at the time :meth:`Ledger.leases` was called."""
+    """A snapshot of a lease at the time :meth:`Ledger.leases` was called.
+
+    ``state`` uses the client's words (those of :class:`vluna_client.Lease`), not the server's: ``"open"`` (the
+    server's ``active``), ``"committed"`` (the server's ``closed``: a commit was applied to it) and ``"cancelled"``
+    (the server's ``canceled``). Hints on the wire keep the server's words, e.g. ``lease.closed_at_commit`` with
+    ``state: "closed"``.
+    """
 
     lease_id: str
     lease_token: str

@@ -209,7 +209,7 @@ class Leases:
                 lease_token=lease.token,
                 feature_code=lease.feature_code,
                 feature_family_code=lease.family_code,
-                state=lease.state,
+                state=LEASE_STATES.get(lease.state, lease.state),
                 idempotency_key=lease.idempotency_key,
                 principal_id=lease.user.account.principal_id,
                 user_id=lease.user.user_id,
