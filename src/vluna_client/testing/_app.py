@@ -137,8 +137,10 @@ class App:
         strict: bool,
         strict_window_seconds: float,
         stopping: threading.Event,
+        replay_hang_seconds: float = 30.0,
     ) -> None:
         self.engine = engine
+        self.replay_hang_seconds = replay_hang_seconds
         self.routes = routes
         self.faults = faults
         self.ledger = ledger
@@ -209,7 +211,7 @@ class App:
     def _process(self, request: Request, path: str, query: str) -> Tuple[Response, bool]:
         json_type = [("Content-Type", "application/json; charset=utf-8")]
         try:
-            answer, replayed = self._pipeline(request, path, query)
+            answer, replayed, hangs = self._pipeline(request, path, query)
         except HttpError as error:
             return Response(error.status, _error_body(error), json_type + list(error.headers.items())), False
         except UnexpectedError:
@@ -217,12 +219,15 @@ class App:
         except Exception:
             logger.exception("vluna emulator internal error on %s %s", request.method, path)
             return Response(500, _unexpected_body(), json_type), False
+        if hangs and self.replay_hang_seconds > 0:
+            return Response(answer.status, b"", [], action="drop", hold=self.replay_hang_seconds), replayed
         headers = [*json_type, ("Access-Control-Expose-Headers", EXPOSE_HEADERS), *answer.headers]
         return Response(answer.status, answer.body, headers), replayed
 
     # ----------------------------------------------------------------- pipeline (the wrapper of every route)
 
-    def _pipeline(self, request: Request, path: str, query: str) -> Tuple[StoredAnswer, bool]:
+    def _pipeline(self, request: Request, path: str, query: str) -> Tuple[StoredAnswer, bool, bool]:
+        """``(answer, replayed, hangs)``: ``hangs`` when the server would leave this replay unanswered."""
         method = request.method.upper()
         lookup_path = path[:-1] if len(path) > 1 and path.endswith("/") else path  # ignoreTrailingSlash
         found = self.routes.match("GET" if method == "HEAD" else method, lookup_path)
@@ -232,6 +237,8 @@ class App:
         body, raw_body = self._parse_body(request, method)
         if route.auth == "none":
             ctx = CallContext(scheme="none")
+        elif route.auth == "bootstrap":
+            ctx = self._authenticate_bootstrap(request)
         else:
             realm = js_trim(request.headers.get("x-realm-id", ""))
             if not realm:
@@ -258,8 +265,10 @@ class App:
             ctx.idempotency_key = key
             # The server's cache key: method + path without query + JWT subject (empty for SVC-AUTH) + key.
             cache_key = (method, path, ctx.sub, key)
-            return self.engine.idempotency.run(cache_key, sha256_hex(js_json(body)), compute)
-        return compute(), False
+            answer, replayed = self.engine.idempotency.run(cache_key, sha256_hex(js_json(body)), compute)
+            # The server's handler writes its own reply there, and its interceptor never answers a replayed key.
+            return answer, replayed, replayed and route.replay_hangs
+        return compute(), False, False
 
     def _parse_body(self, request: Request, method: str) -> Tuple[JsonValue, bytes]:
         """Parse like Fastify: bodies of GET/HEAD are ignored; JSON and text/plain are the only known types."""
@@ -314,6 +323,17 @@ class App:
             # Only DAT session tokens carry service access; the emulator mints none.
             raise HttpError(403, "AUTH.INSUFFICIENT_SCOPE", "service_auth_required")
         return CallContext(scheme="bearer", sub=user.user_id, user=user, account=user.account)
+
+    def _authenticate_bootstrap(self, request: Request) -> CallContext:
+        # DAT session routes take a bootstrap token (minted by POST /mgt/v1/dat/bootstrap-tokens) as the bearer.
+        authorization = request.headers.get("authorization", "")
+        parts = authorization.split(" ")
+        token = parts[1] if authorization.lower().startswith("bearer ") and len(parts) > 1 else ""
+        if not token:
+            raise HttpError(401, "AUTH.UNAUTHORIZED", "missing_token")
+        if not self.engine.resources.bootstrap_token_active(token):
+            raise HttpError(401, "AUTH.INVALID_BOOTSTRAP_TOKEN", "invalid_bootstrap_token")
+        return CallContext(scheme="bootstrap")
 
     def _verify_service(self, request: Request, raw_body: bytes) -> CallContext:
         try:

@@ -15,8 +15,8 @@ from ._app import App
 from ._engine import Engine, FeatureSpec
 from ._faults import Faults
 from ._records import Ledger
-from ._routes import RouteTable, hand_routes
 from ._server import EmulatorHTTPServer
+from ._spec_routes import build_routes
 from ._svcauth import ServiceKey
 
 if TYPE_CHECKING:
@@ -72,6 +72,9 @@ class Emulator:
         lease_ttl_seconds: lease lifetime (the server's default is 12 hours).
         features: explicit feature codes (or code -> meter codes); turns feature auto-registration off.
         other_realms: further realms that exist but that the service key is not bound to (for 403 paths).
+        replay_hang_seconds: on routes whose server handler writes its own reply (``x-vluna-replay-hangs``), a
+            replayed Idempotency-Key gets no answer, as on the server: the connection is held this long (or until
+            the client gives up) and then closed. 0 answers the replay instead.
     """
 
     def __init__(
@@ -88,6 +91,7 @@ class Emulator:
         lease_ttl_seconds: float = 12 * 60 * 60,
         features: Optional[FeatureSpec] = None,
         other_realms: Iterable[str] = (),
+        replay_hang_seconds: float = 30.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -114,7 +118,8 @@ class Emulator:
         """What the emulator recorded (requests, commits, cancels, leases)."""
         self._app = App(
             engine=self._engine,
-            routes=RouteTable(hand_routes()),
+            routes=build_routes(self._engine),
+            replay_hang_seconds=replay_hang_seconds,
             faults=self.faults,
             ledger=self.ledger,
             key=ServiceKey(key_id=self.key_id, secret=secret_bytes, realm_id=self.realm_id),
@@ -251,6 +256,27 @@ class Emulator:
             **_client_options(retry, timeout),
             **kwargs,
         )
+
+    def seed(self, path: str, principal_id: Optional[str] = None, **fields: Any) -> Dict[str, Any]:
+        """Store a resource the API can only read (an invoice, a payment, an ops event...) and return it.
+
+        Args:
+            path: the path of the operation that lists such resources, e.g. ``"/mgt/v1/invoices"``.
+            principal_id: owner of the resource (sets ``billing_account_id``; account-scoped reads see only their
+                own account's resources).
+            **fields: resource fields; the id and every other required field are filled in when missing.
+
+        Raises:
+            ValueError: ``path`` is not a list operation the emulator serves from the specs.
+        """
+        route = self._app.routes.get("GET", path)
+        operation = route.operation if route is not None else None
+        if operation is None or operation.get("kind") != "list" or not operation.get("family"):
+            raise ValueError(f"{path!r} is not a spec-driven list operation")
+        values = dict(fields)
+        if principal_id is not None:
+            values.setdefault("billing_account_id", self.billing_ids(principal_id)["billing_account_id"])
+        return self._engine.resources.seed(operation, values)
 
     def routes(self) -> List[Tuple[str, str]]:
         """Every ``(method, path template)`` the emulator serves, sorted (``{name}`` marks a path parameter)."""

@@ -195,4 +195,7 @@ def hand_routes() -> List[Route]:
         _gate("GET", "/mgt/v1/wallet/balance", "getWalletBalance", _wallet_balance),
         Route("GET", "/api/v1/wallet/balance", "getWalletBalance", "bearer", _wallet_balance, bindings="runtime"),
         Route("GET", "/api/v1/catalog/products", "listCatalogProducts", auth="bearer", handler=_catalog_products),
+        Route(
+            "GET", "/mgt/v1/catalog/products", "listCatalogProducts", "either", _catalog_products, bindings="account"
+        ),
     ]

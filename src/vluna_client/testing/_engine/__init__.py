@@ -1,11 +1,12 @@
 """The emulator's business model, one module per resource over one :class:`~.realm.Realm` state object.
 
-``accounts`` (billing accounts, users, wallets), ``features``, ``pricing``, ``limits`` (quota and rate windows,
-the ``limits``/``meters`` views), ``tokens`` (platform bearer tokens), ``leases`` (authorize, cancel), ``usage``
-(commit, batch, ingest), ``catalog`` (public products) and ``idempotency`` (the HTTP replay cache). Every public
-method takes the realm lock itself. The model follows the gate service of the real server closely (validation
-order, messages, hint shapes, database idempotency scopes) but keeps only an in-memory model: one realm, one default
-policy with an unlimited monthly quota window, and flat per-meter prices.
+Modules: ``accounts`` (billing accounts, users, wallets), ``features``, ``pricing``, ``limits`` (quota and rate
+windows, the ``limits``/``meters`` views), ``tokens`` (platform bearer tokens), ``leases`` (authorize, cancel),
+``usage`` (commit, batch, ingest), ``catalog`` (public products), ``idempotency`` (the HTTP replay cache) and
+``resources`` (every other operation, driven by the shipped spec data). Every public method takes the realm lock
+itself. The gate modules follow the real server closely (validation order, messages, hint shapes, database
+idempotency scopes) with an in-memory model: one realm, one default policy with an unlimited monthly quota window,
+and flat per-meter prices.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from datetime import datetime
 from typing import Callable, Optional
 
 from .._records import Ledger
+from .._schema import Schemas
+from .._spec_data import load
 from .accounts import Accounts
 from .catalog import Catalog
 from .features import Features, FeatureSpec
@@ -22,6 +25,7 @@ from .leases import Leases
 from .limits import Limits
 from .pricing import Pricing
 from .realm import Realm
+from .resources import Resources
 from .tokens import Tokens
 from .usage import Usage
 
@@ -61,5 +65,7 @@ class Engine:
         self.usage = Usage(self.realm, self.features, self.pricing, self.limits)
         self.catalog = Catalog(self.realm)
         self.idempotency = IdempotencyCache(self.realm)
+        self.schemas = Schemas(load()["schemas"], clock)
+        self.resources = Resources(self.realm, self.accounts, self.schemas)
         if features is not None:
             self.features.set_features(features)
