@@ -47,7 +47,16 @@ def _compact(node: Any) -> Any:
     if isinstance(node, dict):
         if "$ref" in node:
             return {"$ref": _ref_name(node["$ref"])}
-        return {k: _compact(v) for k, v in node.items() if k not in DROP_KEYS and not k.startswith("x-")}
+        out = {}
+        for key, value in node.items():
+            if key in DROP_KEYS or key.startswith("x-"):
+                continue
+            if key == "properties" and isinstance(value, dict):
+                # Property names are data, not documentation: a property may well be called `description`.
+                out[key] = {name: _compact(schema) for name, schema in value.items()}
+            else:
+                out[key] = _compact(value)
+        return out
     if isinstance(node, list):
         return [_compact(item) for item in node]
     return node

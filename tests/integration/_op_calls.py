@@ -90,7 +90,7 @@ class Examples:
         if fmt in ("uri", "url") or name.endswith("_url"):
             return "https://example.com/back"
         if pattern:
-            for candidate in ("1", f"c{self.counter}x", "usd", "USD"):
+            for candidate in (f"c{self.counter}x", "1", "usd", "USD"):
                 if re.search(pattern, candidate):
                     return candidate
             raise AssertionError(f"no example for pattern {pattern!r} of {name}")
