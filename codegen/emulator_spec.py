@@ -89,8 +89,8 @@ def _is_item(path: str) -> bool:
 
 
 def _data_schema(op: dict[str, Any]) -> Optional[dict[str, Any]]:
-    for code, response in sorted(op.get("responses", {}).items()):
-        if not code.startswith("2"):
+    for code, response in op.get("responses", {}).items():
+        if not str(code).startswith("2"):
             continue
         schema = response.get("content", {}).get("application/json", {}).get("schema")
         if schema is None:
@@ -105,7 +105,7 @@ def _data_schema(op: dict[str, Any]) -> Optional[dict[str, Any]]:
 def _success_status(op: dict[str, Any]) -> int:
     if "x-vluna-success-status" in op:
         return int(op["x-vluna-success-status"])
-    return int(min(code for code in op.get("responses", {}) if code.startswith("2")))
+    return int(next(code for code in op.get("responses", {}) if str(code).startswith("2")))
 
 
 def _auth(op: dict[str, Any], doc: dict[str, Any]) -> str:

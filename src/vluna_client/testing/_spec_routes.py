@@ -54,7 +54,6 @@ def build_routes(engine: Engine) -> RouteTable:
                 bindings=route.bindings,
                 idempotent=route.idempotent,
                 replay_hangs=spec_route.replay_hangs,
-                operation=spec_route.operation,
             )
         table.add(route)
     return table
