@@ -51,7 +51,8 @@ class Emulator:
 
     It verifies SVC-AUTH signatures with its own implementation (sharing nothing with ``vluna_client``), mints and
     checks platform bearer tokens, applies HTTP and database idempotency like the server, and models the gate
-    (authorize, commit, batch, cancel, ingest, limits, meters), wallet balances and a small product catalog.
+    (authorize, commit, batch, cancel, ingest, limits, meters), wallet balances and a small product catalog. Every
+    other operation of the specs is answered from the shipped spec data (see :mod:`vluna_client.testing`).
     Tests can inject faults through :attr:`faults` and inspect what happened through :attr:`ledger`.
 
     Deliberate differences from the real server: ``/api/v1`` refuses SVC-AUTH outright (the server lets an
