@@ -39,12 +39,12 @@ def test_every_fault_kind_applies_on_every_route(emu: Emulator) -> None:
                 with pytest.raises(requests.ConnectionError):
                     session.request(method, url, timeout=5)
 
-            emu.faults.stall_next(1, 0.01, then="drop", path=path, method=method)
+            emu.faults.stall_next(1, 0.001, then="drop", path=path, method=method)
             with pytest.raises(requests.ConnectionError):
                 session.request(method, url, timeout=5)
 
-            emu.faults.stall_next(1, 0.01, then="send", path=path, method=method)
-            emu.faults.delay_next(1, 0.01, path=path, method=method)
+            emu.faults.stall_next(1, 0.001, then="send", path=path, method=method)
+            emu.faults.delay_next(1, 0.001, path=path, method=method)
             for _ in range(2):
                 answered = session.request(method, url, timeout=5)
                 assert answered.status_code not in (429, 502), (method, template)
@@ -58,8 +58,8 @@ def test_every_fault_kind_applies_on_every_route(emu: Emulator) -> None:
     assert {(r.processed, r.dropped) for r in by_fault["fail"] + by_fault["rate_limit"]} == {(False, False)}
     assert {(r.processed, r.dropped) for r in by_fault["drop"]} == {(True, True)}
     assert {(r.processed, r.dropped, r.held_seconds) for r in by_fault["stall"]} == {
-        (True, True, 0.01),
-        (True, False, 0.01),
+        (True, True, 0.001),
+        (True, False, 0.001),
     }
 
 

@@ -75,6 +75,10 @@ class Response:
     hold: float = 0.0
 
 
+def _has_binding(request: Request) -> bool:
+    return any(js_trim(request.headers.get(name, "")) for name in ("x-principal-id", "x-billing-account-id"))
+
+
 def _detect_scheme(authorization: str) -> Optional[str]:
     lowered = js_trim(authorization).lower()
     if lowered.startswith(("svc-auth ", "srv-auth ")):
@@ -250,7 +254,7 @@ class App:
             ctx = self._authenticate(request, route, realm, raw_body)
             if route.bindings == "runtime":
                 self._bind_runtime_user(request, ctx)
-            elif route.bindings == "account":
+            elif route.bindings == "account" or (route.bindings == "optional" and _has_binding(request)):
                 self._bind_account(request, ctx)
         call = Call(ctx=ctx, body=body, query=_query(query), path_params=path_params, route=route)
 

@@ -49,9 +49,10 @@ class Route:
         method: HTTP method.
         path: full path template (``/mgt/v1/budgets/{budget_id}``).
         name: operation name (the spec's operationId for spec-driven routes).
-        auth: ``none``, ``service`` (SVC-AUTH only), ``either`` (SVC-AUTH or bearer) or ``bearer`` (bearer only).
-        bindings: ``none``, ``runtime`` (X-Principal-Id + X-User-Id with SVC-AUTH) or ``account`` (X-Principal-Id
-            or X-Billing-Account-Id with SVC-AUTH).
+        auth: ``none``, ``service`` (SVC-AUTH only), ``either`` (SVC-AUTH or bearer), ``bearer`` (bearer only) or
+            ``bootstrap`` (a DAT bootstrap token as the bearer, no realm header needed).
+        bindings: ``none``, ``runtime`` (X-Principal-Id + X-User-Id with SVC-AUTH), ``account`` (X-Principal-Id
+            or X-Billing-Account-Id with SVC-AUTH) or ``optional`` (used when sent).
         idempotent: the HTTP idempotency interceptor runs (Idempotency-Key required on writes).
         handler: produces the answer.
         replay_hangs: the server never answers a replayed key on this route.

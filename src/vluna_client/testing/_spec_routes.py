@@ -35,7 +35,7 @@ def build_routes(engine: Engine) -> RouteTable:
                 path=op["path"],
                 name=op["operation_id"],
                 auth=op["auth"],
-                bindings="account" if op["bindings"] == "account" else op["bindings"],
+                bindings=op["bindings"],
                 idempotent=op["idempotent"],
                 replay_hangs=op["replay_hangs"],
                 handler=_spec_handler(op),

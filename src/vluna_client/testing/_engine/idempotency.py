@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 from .._errors import HttpError
 from .realm import Realm
@@ -51,9 +51,3 @@ class IdempotencyCache:
             if 200 <= answer.status < 300:
                 self._entries[cache_key] = (fingerprint, answer)
             return answer, False
-
-    def lookup(self, cache_key: Tuple[str, str, str, str]) -> Optional[StoredAnswer]:
-        """The stored answer for a key, if any."""
-        with self.realm.lock:
-            hit = self._entries.get(cache_key)
-            return hit[1] if hit is not None else None
