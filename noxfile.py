@@ -22,6 +22,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 GENERATED = ROOT / "src" / "vluna_client" / "_generated"
 API_DOCS = ROOT / "docs" / "api.md"
+EMULATOR_DATA = ROOT / "src" / "vluna_client" / "testing" / "_spec_data" / "operations.json"
 
 # Pinned so that generated code is byte-stable whoever runs the generator.
 CODEGEN_DEPS = ["datamodel-code-generator==0.89.0", "ruff==0.17.6", "jinja2==3.1.6", "pyyaml==6.0.3"]
@@ -117,6 +118,10 @@ def codegen_check(session: nox.Session) -> None:
         problems = _diff(GENERATED, out)
         if not filecmp.cmp(API_DOCS, docs, shallow=False):
             problems.append(f"differs: {API_DOCS}")
+        emulator_data = Path(tmp) / "operations.json"
+        session.run("python", "codegen/emulator_spec.py", "--out", str(emulator_data))
+        if not filecmp.cmp(EMULATOR_DATA, emulator_data, shallow=False):
+            problems.append(f"differs: {EMULATOR_DATA} (run `python codegen/emulator_spec.py`)")
     if problems:
         session.error("generated code is out of date; run `nox -s codegen`:\n  " + "\n  ".join(problems))
     session.log("generated code matches the specs")

@@ -9,34 +9,77 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._client import BearerClient, ServiceClient
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    ConfigurationError,
-    ConflictError,
-    InputValidationError,
-    InsufficientFundsError,
-    InvalidRequestError,
-    LeaseError,
-    NotFoundError,
-    OutcomeUnknownError,
-    PaymentRequiredError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseDecodeError,
-    ServerError,
-    ValidationError,
-    VlunaError,
-)
-from ._keys import idempotency_key
-from ._lease import Lease
-from ._open_enum import OpenEnum
-from ._result import Hint, Page, Result
-from ._retry import NO_RETRIES, Retrier, RetryPolicy
-from ._transport import RawResponse, RequestsTransport, Timeout, Transport, TransportError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._client import BearerClient, ServiceClient
+    from ._errors import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        ConfigurationError,
+        ConflictError,
+        InputValidationError,
+        InsufficientFundsError,
+        InvalidRequestError,
+        LeaseError,
+        NotFoundError,
+        OutcomeUnknownError,
+        PaymentRequiredError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseDecodeError,
+        ServerError,
+        ValidationError,
+        VlunaError,
+    )
+    from ._keys import idempotency_key
+    from ._lease import Lease
+    from ._open_enum import OpenEnum
+    from ._result import Hint, Page, Result
+    from ._retry import NO_RETRIES, Retrier, RetryPolicy
+    from ._transport import RawResponse, RequestsTransport, Timeout, Transport, TransportError
+
+# Public names load on first access (PEP 562): importing vluna_client.testing, whose pytest plugin loads into
+# every test run, must not pull in requests nor the client itself.
+_LAZY = {
+    "APIConnectionError": "._errors",
+    "APIError": "._errors",
+    "APITimeoutError": "._errors",
+    "AuthenticationError": "._errors",
+    "BearerClient": "._client",
+    "ConfigurationError": "._errors",
+    "ConflictError": "._errors",
+    "Hint": "._result",
+    "InputValidationError": "._errors",
+    "InsufficientFundsError": "._errors",
+    "InvalidRequestError": "._errors",
+    "Lease": "._lease",
+    "LeaseError": "._errors",
+    "NO_RETRIES": "._retry",
+    "NotFoundError": "._errors",
+    "OpenEnum": "._open_enum",
+    "OutcomeUnknownError": "._errors",
+    "Page": "._result",
+    "RawResponse": "._transport",
+    "RequestsTransport": "._transport",
+    "Retrier": "._retry",
+    "PaymentRequiredError": "._errors",
+    "PermissionDeniedError": "._errors",
+    "RateLimitError": "._errors",
+    "ResponseDecodeError": "._errors",
+    "Result": "._result",
+    "RetryPolicy": "._retry",
+    "ServerError": "._errors",
+    "ServiceClient": "._client",
+    "Timeout": "._transport",
+    "Transport": "._transport",
+    "TransportError": "._transport",
+    "ValidationError": "._errors",
+    "VlunaError": "._errors",
+    "idempotency_key": "._keys",
+}
 
 __all__ = [
     "NO_RETRIES",
@@ -76,3 +119,18 @@ __all__ = [
     "__version__",
     "idempotency_key",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

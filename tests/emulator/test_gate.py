@@ -25,7 +25,7 @@ def test_authorize_normalises_and_registers_the_feature(emu: Emulator, wire: Wir
     assert lease["lease_token"] == f"lease.{lease_id}.{suffix}"
     assert int(suffix, 16) >= 0
     (record,) = emu.ledger.leases()
-    assert (record.lease_id, record.state, record.principal_id) == (lease_id, "active", PRINCIPAL)
+    assert (record.lease_id, record.state, record.principal_id) == (lease_id, "open", PRINCIPAL)
 
 
 def test_authorize_database_replay_and_conflict(emu: Emulator, wire: Wire) -> None:
@@ -205,7 +205,7 @@ def test_batch_commits(emu: Emulator, wire: Wire) -> None:
     assert (body["committed_count"], body["failed_count"]) == (2, 2)
     # Leases close only after the whole batch, so both items on the lease were applied.
     assert [c.application_status for c in emu.ledger.commits()] == ["applied", "applied"]
-    assert emu.ledger.leases()[0].state == "closed"
+    assert emu.ledger.leases()[0].state == "committed"
     again = data(wire.svc("POST", "/mgt/v1/gate/commits/batch", {"items": items[:1]}))
     assert again["items"][0]["commit"]["commit_id"] == body["items"][0]["commit"]["commit_id"]
     assert len(emu.ledger.commits()) == 2

@@ -252,7 +252,7 @@ def test_the_lease_manager_cancels_on_an_exception(emu: Emulator, client: vluna_
         raise RuntimeError("model failed")
     (cancel,) = emu.ledger.cancels()
     assert cancel.cancelled is True
-    assert emu.ledger.leases()[0].state == "canceled"
+    assert emu.ledger.leases()[0].state == "cancelled"
     assert emu.ledger.commits() == []
 
 

@@ -14,14 +14,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 from urllib.parse import parse_qs
 
-from ._engine import CallContext, Engine
+from ._engine import Engine
+from ._engine.idempotency import StoredAnswer
 from ._errors import HttpError, UnexpectedError
 from ._faults import Fault, Faults, default_fail_code
 from ._jsutil import JsonValue, iso_ms, js_json, js_trim, parse_js_date, sha256_hex
 from ._records import Ledger, RequestRecord
+from ._routes import Call, Route, RouteTable
+from ._state import CallContext
 from ._svcauth import ServiceAuthFailure, ServiceKey, verify_service_request
 
 __all__ = ["App", "Request", "Response"]
@@ -55,36 +58,25 @@ class Request:
 
 @dataclass
 class Response:
-    """What to send back (or, with ``drop``, what was computed and then withheld)."""
+    """What to send back, and how.
+
+    Attributes:
+        status: HTTP status (0 when the connection is reset before anything was computed).
+        body: body bytes.
+        headers: response headers.
+        action: ``"send"``; ``"drop"`` closes the connection unanswered; ``"reset"`` resets it (TCP RST).
+        hold: seconds to hold the answer before the action (an injected stall); cut short when the client hangs up.
+    """
 
     status: int
     body: bytes
     headers: List[Tuple[str, str]] = field(default_factory=list)
-    drop: bool = False
+    action: str = "send"
+    hold: float = 0.0
 
 
-@dataclass(frozen=True)
-class _Route:
-    name: str
-    surface: str  # "none", "mgt" (SVC-AUTH or bearer) or "api" (bearer only)
-    runtime: bool = False  # needs a runtime billing user (X-Principal-Id + X-User-Id with SVC-AUTH)
-    idempotent: bool = False  # HTTP idempotency interceptor (Idempotency-Key required)
-
-
-_ROUTES: Dict[Tuple[str, str], _Route] = {
-    ("GET", "/health"): _Route("health", "none"),
-    ("POST", "/mgt/v1/token/issue"): _Route("token_issue", "mgt", idempotent=True),
-    ("POST", "/mgt/v1/gate/authorize"): _Route("authorize", "mgt", runtime=True, idempotent=True),
-    ("POST", "/mgt/v1/gate/commits"): _Route("commit", "mgt", runtime=True, idempotent=True),
-    ("POST", "/mgt/v1/gate/commits/batch"): _Route("commit_batch", "mgt", runtime=True, idempotent=True),
-    ("POST", "/mgt/v1/gate/cancel"): _Route("cancel", "mgt", runtime=True, idempotent=True),
-    ("POST", "/mgt/v1/gate/ingest"): _Route("ingest", "mgt", runtime=True, idempotent=True),
-    ("GET", "/mgt/v1/gate/limits"): _Route("limits", "mgt", runtime=True),
-    ("GET", "/mgt/v1/gate/meters"): _Route("meters", "mgt", runtime=True),
-    ("GET", "/mgt/v1/wallet/balance"): _Route("wallet_balance", "mgt", runtime=True),
-    ("GET", "/api/v1/wallet/balance"): _Route("wallet_balance", "api", runtime=True),
-    ("GET", "/api/v1/catalog/products"): _Route("catalog_products", "api"),
-}
+def _has_binding(request: Request) -> bool:
+    return any(js_trim(request.headers.get(name, "")) for name in ("x-principal-id", "x-billing-account-id"))
 
 
 def _detect_scheme(authorization: str) -> Optional[str]:
@@ -135,12 +127,13 @@ def _no_constants(name: str) -> Any:
 
 
 class App:
-    """Turns a :class:`Request` into a :class:`Response` (thread-safe; one request mutates state at a time)."""
+    """Turns a :class:`Request` into a :class:`Response` through the route table (thread-safe)."""
 
     def __init__(
         self,
         *,
         engine: Engine,
+        routes: RouteTable,
         faults: Faults,
         ledger: Ledger,
         key: ServiceKey,
@@ -148,8 +141,11 @@ class App:
         strict: bool,
         strict_window_seconds: float,
         stopping: threading.Event,
+        replay_hang_seconds: float = 30.0,
     ) -> None:
         self.engine = engine
+        self.replay_hang_seconds = replay_hang_seconds
+        self.routes = routes
         self.faults = faults
         self.ledger = ledger
         self.keys = {key.key_id: key}
@@ -157,25 +153,28 @@ class App:
         self.strict = strict
         self.strict_window_seconds = strict_window_seconds
         self.stopping = stopping
-        self.idempotency_cache: Dict[Tuple[str, str, str, str], Tuple[str, int, bytes, List[Tuple[str, str]]]] = {}
+        self._nonce_lock = threading.Lock()
         self.seen_nonces: Dict[Tuple[str, str], float] = {}
 
     # ----------------------------------------------------------------- entry point
 
     def handle(self, request: Request) -> Response:
-        """Process one request, applying at most one scheduled fault, and log it to the ledger."""
+        """Process one request, applying at most one fault, and log it to the ledger before answering."""
         path, _, query = request.target.partition("?")
         fault = self.faults.take(request.method, path)
-        if fault is not None and fault.kind == "delay":
-            self.stopping.wait(fault.seconds)
         replayed = False
-        if fault is not None and fault.kind in ("fail", "rate_limit"):
-            response = self._fault_response(fault)
+        if fault is None or fault.processes:
+            if fault is not None and fault.kind == "delay":
+                self.stopping.wait(fault.seconds)
+            response, replayed = self._process(request, path, query)
+            if fault is not None and fault.kind == "drop":
+                response.action = "drop"
+            elif fault is not None and fault.kind == "stall":
+                response.action, response.hold = fault.then, fault.seconds
+        elif fault.kind == "reset":
+            response = Response(0, b"", action="reset")
         else:
-            with self.engine.lock:
-                response, replayed = self._process(request, path, query)
-        if fault is not None and fault.kind == "drop":
-            response.drop = True
+            response = self._fault_response(fault)
         self.ledger._append_request(
             RequestRecord(
                 method=request.method,
@@ -185,11 +184,13 @@ class App:
                 status=response.status,
                 replayed=replayed,
                 fault=fault.kind if fault is not None else None,
-                dropped=response.drop,
+                dropped=response.action != "send",
+                processed=fault is None or fault.processes,
+                held_seconds=response.hold,
             )
         )
         # Never log headers or bodies: they carry signatures, bearer tokens and (for token/issue) new tokens.
-        logger.debug("%s %s -> %d%s", request.method, path, response.status, " (dropped)" if response.drop else "")
+        logger.debug("%s %s -> %d (%s)", request.method, path, response.status, response.action)
         return response
 
     def _fault_response(self, fault: Fault) -> Response:
@@ -214,7 +215,7 @@ class App:
     def _process(self, request: Request, path: str, query: str) -> Tuple[Response, bool]:
         json_type = [("Content-Type", "application/json; charset=utf-8")]
         try:
-            status, body, extra, replayed = self._pipeline(request, path, query)
+            answer, replayed, hangs = self._pipeline(request, path, query)
         except HttpError as error:
             return Response(error.status, _error_body(error), json_type + list(error.headers.items())), False
         except UnexpectedError:
@@ -222,31 +223,44 @@ class App:
         except Exception:
             logger.exception("vluna emulator internal error on %s %s", request.method, path)
             return Response(500, _unexpected_body(), json_type), False
-        headers = [*json_type, ("Access-Control-Expose-Headers", EXPOSE_HEADERS), *extra]
-        return Response(status, body, headers), replayed
+        if hangs and self.replay_hang_seconds > 0:
+            return Response(answer.status, b"", [], action="drop", hold=self.replay_hang_seconds), replayed
+        headers = [*json_type, ("Access-Control-Expose-Headers", EXPOSE_HEADERS), *answer.headers]
+        return Response(answer.status, answer.body, headers), replayed
 
-    # ----------------------------------------------------------------- pipeline
+    # ----------------------------------------------------------------- pipeline (the wrapper of every route)
 
-    def _pipeline(self, request: Request, path: str, query: str) -> Tuple[int, bytes, List[Tuple[str, str]], bool]:
+    def _pipeline(self, request: Request, path: str, query: str) -> Tuple[StoredAnswer, bool, bool]:
+        """``(answer, replayed, hangs)``: ``hangs`` when the server would leave this replay unanswered."""
         method = request.method.upper()
         lookup_path = path[:-1] if len(path) > 1 and path.endswith("/") else path  # ignoreTrailingSlash
-        route = _ROUTES.get(("GET" if method == "HEAD" else method, lookup_path))
-        if route is None:
+        found = self.routes.match("GET" if method == "HEAD" else method, lookup_path)
+        if found is None:
             raise HttpError(404, "RESOURCE.NOT_FOUND", f"Cannot {method} {request.target}")
+        route, path_params = found
         body, raw_body = self._parse_body(request, method)
-        if route.surface == "none":
-            return 200, _success({"service": "vluna", "status": "healthy"}), [], False
+        if route.auth == "none":
+            ctx = CallContext(scheme="none")
+        elif route.auth == "bootstrap":
+            ctx = self._authenticate_bootstrap(request)
+        else:
+            realm = js_trim(request.headers.get("x-realm-id", ""))
+            if not realm:
+                raise HttpError(400, "VALIDATION.INVALID_INPUT", "missing_realm")
+            if realm not in self.realms:
+                raise HttpError(
+                    404, "AUTH.UNKNOWN_REALM", "unknown_realm", meta={"clear_cached_realm": True, "realm_id": realm}
+                )
+            ctx = self._authenticate(request, route, realm, raw_body)
+            if route.bindings == "runtime":
+                self._bind_runtime_user(request, ctx)
+            elif route.bindings == "account" or (route.bindings == "optional" and _has_binding(request)):
+                self._bind_account(request, ctx)
+        call = Call(ctx=ctx, body=body, query=_query(query), path_params=path_params, route=route)
 
-        realm = js_trim(request.headers.get("x-realm-id", ""))
-        if not realm:
-            raise HttpError(400, "VALIDATION.INVALID_INPUT", "missing_realm")
-        if realm not in self.realms:
-            raise HttpError(
-                404, "AUTH.UNKNOWN_REALM", "unknown_realm", meta={"clear_cached_realm": True, "realm_id": realm}
-            )
-        ctx = self._authenticate(request, route, realm, raw_body)
-        if route.runtime:
-            self._bind_runtime_user(request, ctx)
+        def compute() -> StoredAnswer:
+            reply = route.handler(self.engine, call)
+            return StoredAnswer(reply.status, _success(reply.data, meta=reply.meta, hints=reply.hints), reply.headers)
 
         if route.idempotent and method in WRITE_METHODS:
             key = js_trim(request.headers.get("idempotency-key", ""))
@@ -255,17 +269,10 @@ class App:
             ctx.idempotency_key = key
             # The server's cache key: method + path without query + JWT subject (empty for SVC-AUTH) + key.
             cache_key = (method, path, ctx.sub, key)
-            fingerprint = sha256_hex(js_json(body))
-            hit = self.idempotency_cache.get(cache_key)
-            if hit is not None:
-                if hit[0] != fingerprint:
-                    raise HttpError(409, "WRITE.INVALID_PAYLOAD", "idempotency_conflict")
-                return hit[1], hit[2], hit[3], True
-            status, payload, extra = self._run(route, ctx, body, query)
-            self.idempotency_cache[cache_key] = (fingerprint, status, payload, extra)
-            return status, payload, extra, False
-        status, payload, extra = self._run(route, ctx, body, query)
-        return status, payload, extra, False
+            answer, replayed = self.engine.idempotency.run(cache_key, sha256_hex(js_json(body)), compute)
+            # The server's handler writes its own reply there, and its interceptor never answers a replayed key.
+            return answer, replayed, replayed and route.replay_hangs
+        return compute(), False, False
 
     def _parse_body(self, request: Request, method: str) -> Tuple[JsonValue, bytes]:
         """Parse like Fastify: bodies of GET/HEAD are ignored; JSON and text/plain are the only known types."""
@@ -300,13 +307,13 @@ class App:
         _reject_forbidden_keys(parsed)
         return parsed, request.body
 
-    def _authenticate(self, request: Request, route: _Route, realm: str, raw_body: bytes) -> CallContext:
+    def _authenticate(self, request: Request, route: Route, realm: str, raw_body: bytes) -> CallContext:
         authorization = request.headers.get("authorization", "")
         scheme = _detect_scheme(authorization)
-        if route.surface == "mgt" and scheme is None:
+        if route.auth in ("either", "service") and scheme is None:
             raise HttpError(401, "AUTH.UNAUTHORIZED", "unsupported_authorization_scheme")
         if scheme == "service":
-            if route.surface == "api":
+            if route.auth == "bearer":
                 # Stricter than the real server, whose bearer guard lets any "SVC-AUTH ..." header through on
                 # /api/v1 without verifying it: the emulator treats it as what it is, a request without a token.
                 raise HttpError(401, "AUTH.UNAUTHORIZED", "missing_token")
@@ -315,8 +322,22 @@ class App:
         token = parts[1] if authorization.lower().startswith("bearer ") and len(parts) > 1 else ""
         if not token:
             raise HttpError(401, "AUTH.UNAUTHORIZED", "missing_token")
-        user = self.engine.verify_token(token, realm)
-        return CallContext(scheme="bearer", sub=user.user_id, user=user)
+        user = self.engine.tokens.verify(token, realm)
+        if route.auth == "service":
+            # Only DAT session tokens carry service access; the emulator mints none.
+            raise HttpError(403, "AUTH.INSUFFICIENT_SCOPE", "service_auth_required")
+        return CallContext(scheme="bearer", sub=user.user_id, user=user, account=user.account)
+
+    def _authenticate_bootstrap(self, request: Request) -> CallContext:
+        # DAT session routes take a bootstrap token (minted by POST /mgt/v1/dat/bootstrap-tokens) as the bearer.
+        authorization = request.headers.get("authorization", "")
+        parts = authorization.split(" ")
+        token = parts[1] if authorization.lower().startswith("bearer ") and len(parts) > 1 else ""
+        if not token:
+            raise HttpError(401, "AUTH.UNAUTHORIZED", "missing_token")
+        if not self.engine.resources.bootstrap_token_active(token):
+            raise HttpError(401, "AUTH.INVALID_BOOTSTRAP_TOKEN", "invalid_bootstrap_token")
+        return CallContext(scheme="bootstrap")
 
     def _verify_service(self, request: Request, raw_body: bytes) -> CallContext:
         try:
@@ -341,12 +362,13 @@ class App:
             raise HttpError(401, "AUTH.INVALID_SERVICE_SIGNATURE", "Timestamp not parseable (strict mode)")
         if abs(now - signed_at.timestamp()) > self.strict_window_seconds:
             raise HttpError(401, "AUTH.INVALID_SERVICE_SIGNATURE", "Timestamp outside allowed window (strict mode)")
-        for seen, expires in list(self.seen_nonces.items()):
-            if expires < now:
-                del self.seen_nonces[seen]
-        if (key_id, nonce) in self.seen_nonces:
-            raise HttpError(401, "AUTH.INVALID_SERVICE_SIGNATURE", "Nonce already used (strict mode)")
-        self.seen_nonces[(key_id, nonce)] = now + 2 * self.strict_window_seconds
+        with self._nonce_lock:
+            for seen, expires in list(self.seen_nonces.items()):
+                if expires < now:
+                    del self.seen_nonces[seen]
+            if (key_id, nonce) in self.seen_nonces:
+                raise HttpError(401, "AUTH.INVALID_SERVICE_SIGNATURE", "Nonce already used (strict mode)")
+            self.seen_nonces[(key_id, nonce)] = now + 2 * self.strict_window_seconds
 
     def _bind_runtime_user(self, request: Request, ctx: CallContext) -> None:
         if ctx.scheme != "service":
@@ -357,41 +379,41 @@ class App:
         user_id = js_trim(headers.get("x-user-id", ""))
         if not principal_id or not user_id:
             raise HttpError(401, "AUTH.MISSING_RUNTIME_BINDINGS", "x-principal-id and x-user-id are required")
-        account = self.engine.ensure_account(principal_id)
+        accounts = self.engine.accounts
+        account = accounts.ensure_account(principal_id)
         provided_account = js_trim(headers.get("x-billing-account-id", ""))
         if provided_account and provided_account != account.billing_account_id:
             raise HttpError(403, "AUTH.BILLING_ACCOUNT_MISMATCH", "billing account does not match principal")
-        billing_user = self.engine.ensure_user(account, user_id)
+        billing_user = accounts.ensure_user(account, user_id)
         provided_user = js_trim(headers.get("x-billing-user-id", ""))
         if provided_user and provided_user != billing_user.billing_user_id:
             raise HttpError(403, "AUTH.BILLING_USER_MISMATCH", "billing user does not match user id")
         ctx.user = billing_user
+        ctx.account = account
 
-    def _run(
-        self, route: _Route, ctx: CallContext, body: JsonValue, query: str
-    ) -> Tuple[int, bytes, List[Tuple[str, str]]]:
-        engine = self.engine
-        handlers: Mapping[str, Callable[[], bytes]] = {
-            "token_issue": lambda: _success(engine.issue_token(ctx, body)),
-            "authorize": lambda: self._with_hints(*engine.authorize(ctx, body)),
-            "commit": lambda: self._with_hints(*engine.commit(ctx, body)),
-            "commit_batch": lambda: _success(engine.commit_batch(ctx, body)),
-            "cancel": lambda: _success(engine.cancel(ctx, body)),
-            "ingest": lambda: self._with_hints(*engine.ingest(ctx, body)),
-            "limits": lambda: _success(engine.limits(ctx, _query(query))),
-            "meters": lambda: _success(engine.meters(ctx, _query(query))),
-            "wallet_balance": lambda: _success(engine.wallet_balance(ctx)),
-            "catalog_products": lambda: self._catalog(query),
-        }
-        return 200, handlers[route.name](), []
-
-    @staticmethod
-    def _with_hints(data: Dict[str, Any], hints: List[Any]) -> bytes:
-        return _success(data, hints=hints)
-
-    def _catalog(self, query: str) -> bytes:
-        data, meta = self.engine.catalog_products(_query(query))
-        return _success(data, meta=meta)
+    def _bind_account(self, request: Request, ctx: CallContext) -> None:
+        if ctx.scheme != "service":
+            return
+        headers = request.headers
+        principal_id = js_trim(headers.get("x-principal-id", ""))
+        account_id = js_trim(headers.get("x-billing-account-id", ""))
+        if not principal_id and not account_id:
+            raise HttpError(401, "AUTH.MISSING_SERVICE_BINDINGS", "x-principal-id or x-billing-account-id is required")
+        accounts = self.engine.accounts
+        if principal_id:
+            account = accounts.ensure_account(principal_id)
+            admin = js_trim(headers.get("x-realm-admin", "")).lower() == "true"
+            if account_id and account_id != account.billing_account_id and not admin:
+                raise HttpError(403, "AUTH.SERVICE_BINDINGS_INVALID", "billing account does not match principal")
+        else:
+            found = accounts.find_account_by_id(account_id)
+            if found is None:
+                raise HttpError(404, "AUTH.BILLING_ACCOUNT_NOT_FOUND", "billing account not found")
+            account = found
+        ctx.account = account
+        user_id = js_trim(headers.get("x-user-id", ""))
+        if user_id:
+            ctx.user = accounts.ensure_user(account, user_id)
 
 
 def _query(query: str) -> Dict[str, JsonValue]:

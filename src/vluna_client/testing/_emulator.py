@@ -9,13 +9,14 @@ import string
 import threading
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, Type
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Type
 
 from ._app import App
 from ._engine import Engine, FeatureSpec
 from ._faults import Faults
 from ._records import Ledger
 from ._server import EmulatorHTTPServer
+from ._spec_routes import build_routes
 from ._svcauth import ServiceKey
 
 if TYPE_CHECKING:
@@ -30,6 +31,15 @@ def _random_key_id() -> str:
     return "pk-" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(16))
 
 
+def _client_options(retry: Any, timeout: Any) -> Dict[str, Any]:
+    options: Dict[str, Any] = {}
+    if retry is not None:
+        options["retry"] = retry
+    if timeout is not None:
+        options["timeout"] = timeout
+    return options
+
+
 class Emulator:
     """A local Vluna server on 127.0.0.1 that speaks the real wire protocol (think stripe-mock or moto).
 
@@ -41,7 +51,8 @@ class Emulator:
 
     It verifies SVC-AUTH signatures with its own implementation (sharing nothing with ``vluna_client``), mints and
     checks platform bearer tokens, applies HTTP and database idempotency like the server, and models the gate
-    (authorize, commit, batch, cancel, ingest, limits, meters), wallet balances and a small product catalog.
+    (authorize, commit, batch, cancel, ingest, limits, meters), wallet balances and a small product catalog. Every
+    other operation of the specs is answered from the shipped spec data (see :mod:`vluna_client.testing`).
     Tests can inject faults through :attr:`faults` and inspect what happened through :attr:`ledger`.
 
     Deliberate differences from the real server: ``/api/v1`` refuses SVC-AUTH outright (the server lets an
@@ -62,6 +73,9 @@ class Emulator:
         lease_ttl_seconds: lease lifetime (the server's default is 12 hours).
         features: explicit feature codes (or code -> meter codes); turns feature auto-registration off.
         other_realms: further realms that exist but that the service key is not bound to (for 403 paths).
+        replay_hang_seconds: on routes whose server handler writes its own reply (``x-vluna-replay-hangs``), a
+            replayed Idempotency-Key gets no answer, as on the server: the connection is held this long (or until
+            the client gives up) and then closed. 0 answers the replay instead.
     """
 
     def __init__(
@@ -78,6 +92,7 @@ class Emulator:
         lease_ttl_seconds: float = 12 * 60 * 60,
         features: Optional[FeatureSpec] = None,
         other_realms: Iterable[str] = (),
+        replay_hang_seconds: float = 30.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -97,13 +112,15 @@ class Emulator:
             price_per_unit_xusd=price_per_unit_xusd,
             lease_ttl_seconds=lease_ttl_seconds,
             features=features,
-            ledger=Ledger(lambda: self._engine.lease_snapshots()),
+            ledger=Ledger(lambda: self._engine.leases.snapshots()),
             clock=self.now,
         )
-        self.ledger: Ledger = self._engine.ledger
+        self.ledger: Ledger = self._engine.realm.ledger
         """What the emulator recorded (requests, commits, cancels, leases)."""
         self._app = App(
             engine=self._engine,
+            routes=build_routes(self._engine),
+            replay_hang_seconds=replay_hang_seconds,
             faults=self.faults,
             ledger=self.ledger,
             key=ServiceKey(key_id=self.key_id, secret=secret_bytes, realm_id=self.realm_id),
@@ -194,8 +211,20 @@ class Emulator:
             "VLUNA_SERVICE_KEY_SECRET": self.key_secret,
         }
 
-    def service_client(self, **kwargs: Any) -> vluna_client.ServiceClient:
-        """A ``vluna_client.ServiceClient`` configured for this emulator (extra keyword arguments are passed on)."""
+    def service_client(
+        self,
+        *,
+        retry: Optional[vluna_client.RetryPolicy] = None,
+        timeout: Optional[Any] = None,
+        **kwargs: Any,
+    ) -> vluna_client.ServiceClient:
+        """A ``vluna_client.ServiceClient`` configured for this emulator.
+
+        Args:
+            retry: the client's ``RetryPolicy`` (the client's default when omitted).
+            timeout: the client's timeout (seconds, a ``(connect, read)`` pair or a ``vluna_client.Timeout``).
+            **kwargs: passed on to ``ServiceClient`` as they are.
+        """
         import vluna_client
 
         return vluna_client.ServiceClient(
@@ -203,19 +232,56 @@ class Emulator:
             realm_id=self.realm_id,
             key_id=self.key_id,
             key_secret=self.key_secret,
+            **_client_options(retry, timeout),
             **kwargs,
         )
 
-    def bearer_client(self, access_token: str, **kwargs: Any) -> vluna_client.BearerClient:
-        """A ``vluna_client.BearerClient`` for this emulator using ``access_token``."""
+    def bearer_client(
+        self,
+        access_token: str,
+        *,
+        retry: Optional[vluna_client.RetryPolicy] = None,
+        timeout: Optional[Any] = None,
+        **kwargs: Any,
+    ) -> vluna_client.BearerClient:
+        """A ``vluna_client.BearerClient`` for this emulator using ``access_token``.
+
+        ``retry``, ``timeout`` and further keyword arguments work as in :meth:`service_client`.
+        """
         import vluna_client
 
         return vluna_client.BearerClient(
             base_url=self.bearer_base_url,
             realm_id=self.realm_id,
             access_token=access_token,
+            **_client_options(retry, timeout),
             **kwargs,
         )
+
+    def seed(self, path: str, principal_id: Optional[str] = None, **fields: Any) -> Dict[str, Any]:
+        """Store a resource the API can only read (an invoice, a payment, an ops event...) and return it.
+
+        Args:
+            path: the path of the operation that lists such resources, e.g. ``"/mgt/v1/invoices"``.
+            principal_id: owner of the resource (sets ``billing_account_id``; account-scoped reads see only their
+                own account's resources).
+            **fields: resource fields; the id and every other required field are filled in when missing.
+
+        Raises:
+            ValueError: ``path`` is not a list operation the emulator serves from the specs.
+        """
+        route = self._app.routes.get("GET", path)
+        operation = route.operation if route is not None else None
+        if operation is None or operation.get("kind") != "list" or not operation.get("family"):
+            raise ValueError(f"{path!r} is not a spec-driven list operation")
+        values = dict(fields)
+        if principal_id is not None:
+            values.setdefault("billing_account_id", self.billing_ids(principal_id)["billing_account_id"])
+        return self._engine.resources.seed(operation, values)
+
+    def routes(self) -> List[Tuple[str, str]]:
+        """Every ``(method, path template)`` the emulator serves, sorted (``{name}`` marks a path parameter)."""
+        return sorted((route.method, route.path) for route in self._app.routes)
 
     # ----------------------------------------------------------------- time
 
@@ -228,7 +294,7 @@ class Emulator:
 
         Strict-mode timestamp checks keep using the real clock, since clients sign with it.
         """
-        with self._engine.lock:
+        with self._engine.realm.lock:
             self._clock_offset += timedelta(seconds=seconds)
 
     # ----------------------------------------------------------------- scenario configuration
@@ -239,13 +305,11 @@ class Emulator:
         Unknown features then answer 422 ``RESOURCE.NOT_FOUND`` "feature not found", and meters outside a
         feature's list quarantine a commit with a ``feature.meter_not_allowed`` hint (as the server does).
         """
-        with self._engine.lock:
-            self._engine.set_features(features)
+        self._engine.features.set_features(features)
 
     def set_price(self, meter_code: str, unit_price_xusd: Optional[int], *, unit_cost_xusd: int = 0) -> None:
         """Price one unit of a meter in xusd; ``None`` leaves it unpriced (``pricing.not_configured``)."""
-        with self._engine.lock:
-            self._engine.set_price(meter_code, unit_price_xusd, unit_cost_xusd)
+        self._engine.pricing.set_price(meter_code, unit_price_xusd, unit_cost_xusd)
 
     def set_wallet_balance(self, principal_id: str, xusd: int) -> None:
         """Make the principal's account prepaid with ``xusd`` available.
@@ -254,15 +318,11 @@ class Emulator:
         beyond the balance get ``funding.xusd_shortfall`` and ``quota.remaining`` hints, and applied commits and
         ingests debit the balance.
         """
-        with self._engine.lock:
-            self._engine.set_wallet_balance(principal_id, xusd)
+        self._engine.accounts.set_wallet_balance(principal_id, xusd)
 
     def wallet_balance(self, principal_id: str) -> Optional[int]:
         """Available prepaid balance of a principal in xusd, or ``None`` for a postpaid (or unknown) account."""
-        with self._engine.lock:
-            account = self._engine.accounts.get(principal_id)
-            wallet = account.wallet if account else None
-            return wallet.available if wallet else None
+        return self._engine.accounts.available_balance(principal_id)
 
     def set_rate_limit(self, feature_code: str, limit: Optional[int], window_seconds: int = 60) -> None:
         """Allow ``limit`` authorizations per user within fixed ``window_seconds`` windows (``None`` removes it).
@@ -270,27 +330,18 @@ class Emulator:
         Beyond the limit authorize answers 429 ``LIMIT.RATE_EXCEEDED`` with a ``rate.limit`` hint, plus a
         ``Retry-After`` header that the real server does not send.
         """
-        with self._engine.lock:
-            self._engine.set_rate_limit(feature_code, limit, window_seconds)
+        self._engine.limits.set_rate_limit(feature_code, limit, window_seconds)
 
     def set_quota(self, feature_code: str, limit_minor: Optional[int]) -> None:
         """Cap a feature's monthly quantity per user (``None``: unlimited). Exhausted: 402 "quota limit exhausted"."""
-        with self._engine.lock:
-            self._engine.set_quota(feature_code, limit_minor)
+        self._engine.limits.set_quota(feature_code, limit_minor)
 
     def issue_token(self, principal_id: str, user_id: str, *, ttl_seconds: int = 900) -> str:
         """Mint a platform bearer token directly (no HTTP call), creating the account and user as needed."""
-        with self._engine.lock:
-            engine = self._engine
-            user = engine.ensure_user(engine.ensure_account(principal_id), user_id)
-            token, _expires_in, _expires_at = engine.mint_token(user, ttl=ttl_seconds)
-            return token
+        user = self._engine.accounts.ensure_runtime_user(principal_id, user_id)
+        token, _expires_in, _expires_at = self._engine.tokens.mint(user, ttl=ttl_seconds)
+        return token
 
     def billing_ids(self, principal_id: str, user_id: Optional[str] = None) -> Dict[str, str]:
         """The emulator's ``billing_account_id`` (and ``billing_user_id``) for a principal (and user)."""
-        with self._engine.lock:
-            account = self._engine.ensure_account(principal_id)
-            ids = {"billing_account_id": account.billing_account_id}
-            if user_id is not None:
-                ids["billing_user_id"] = self._engine.ensure_user(account, user_id).billing_user_id
-            return ids
+        return self._engine.accounts.billing_ids(principal_id, user_id)

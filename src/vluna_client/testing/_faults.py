@@ -1,12 +1,13 @@
-"""Scriptable fault injection for the emulator."""
+"""Scriptable fault injection for the emulator: scheduled faults and a seeded random mode for chaos tests."""
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Iterable, List, Mapping, Optional, Tuple, Union
 
-__all__ = ["Fault", "Faults"]
+__all__ = ["FAULT_KINDS", "Fault", "Faults"]
 
 _FAIL_CODES = {
     400: "VALIDATION.INVALID_INPUT",
@@ -19,17 +20,26 @@ _FAIL_CODES = {
     503: "SERVER.DB_UNAVAILABLE",
 }
 
+FAULT_KINDS = ("fail", "rate_limit", "reset", "delay", "drop", "stall")
+"""Every fault kind. ``fail``, ``rate_limit`` and ``reset`` stop a request before it is processed; ``delay`` slows
+it down first; ``drop`` and ``stall`` act after processing, so the work is done whatever the client hears."""
+
+_BEFORE_PROCESSING = frozenset({"fail", "rate_limit", "reset"})
+_RANDOM_DEFAULT_KINDS = ("fail", "rate_limit", "reset", "drop", "stall")
+
 
 @dataclass(frozen=True)
 class Fault:
-    """One scheduled fault, as handed to the request pipeline when it matches a request.
+    """One fault, as handed to the request pipeline when it matches a request.
 
     Attributes:
-        kind: ``"fail"``, ``"drop"``, ``"delay"`` or ``"rate_limit"``.
-        status: HTTP status for ``fail`` (and 429 for ``rate_limit``).
-        seconds: sleep for ``delay``; ``Retry-After`` value for ``rate_limit``.
+        kind: one of :data:`FAULT_KINDS`.
+        status: HTTP status for ``fail`` (429 for ``rate_limit``).
+        seconds: sleep before processing for ``delay``; how long ``stall`` holds the answer; ``Retry-After`` for
+            ``rate_limit``.
         code: error code for ``fail`` (derived from the status when not given).
         message: error message for ``fail``.
+        then: what ``stall`` does once the time is up: ``"drop"`` (close unanswered) or ``"send"``.
     """
 
     kind: str
@@ -37,6 +47,12 @@ class Fault:
     seconds: float = 0.0
     code: Optional[str] = None
     message: Optional[str] = None
+    then: str = "drop"
+
+    @property
+    def processes(self) -> bool:
+        """Whether the request is processed (state may change) under this fault."""
+        return self.kind not in _BEFORE_PROCESSING
 
 
 @dataclass
@@ -47,26 +63,68 @@ class _Rule:
     method: Optional[str]
 
     def matches(self, method: str, path: str) -> bool:
-        if self.method is not None and self.method.upper() != method.upper():
-            return False
-        if self.path is None:
-            return True
-        if self.path.endswith("*"):
-            return path.startswith(self.path[:-1])
-        return path.rstrip("/") == self.path.rstrip("/")
+        return _matches(self.path, self.method, method, path)
+
+
+def _matches(pattern: Optional[str], wanted_method: Optional[str], method: str, path: str) -> bool:
+    if wanted_method is not None and wanted_method.upper() != method.upper():
+        return False
+    if pattern is None:
+        return True
+    if pattern.endswith("*"):
+        return path.startswith(pattern[:-1])
+    return path.rstrip("/") == pattern.rstrip("/")
+
+
+@dataclass
+class _RandomMode:
+    rng: random.Random
+    weights: Tuple[Tuple[str, float], ...]  # (kind, probability), summing to at most 1
+    paths: Optional[Tuple[str, ...]]
+    methods: Optional[Tuple[str, ...]]
+    status: int
+    retry_after: int
+    seconds: float
+    then: str
+
+    def draw(self, method: str, path: str) -> Optional[Fault]:
+        if self.methods is not None and method.upper() not in self.methods:
+            return None
+        if self.paths is not None and not any(_matches(p, None, method, path) for p in self.paths):
+            return None
+        roll = self.rng.random()
+        cumulative = 0.0
+        for kind, probability in self.weights:
+            cumulative += probability
+            if roll < cumulative:
+                return self._fault(kind)
+        return None
+
+    def _fault(self, kind: str) -> Fault:
+        if kind == "fail":
+            return Fault("fail", status=self.status)
+        if kind == "rate_limit":
+            return Fault("rate_limit", status=429, seconds=float(self.retry_after))
+        if kind == "stall":
+            return Fault("stall", seconds=self.seconds, then=self.then)
+        if kind == "delay":
+            return Fault("delay", seconds=self.seconds)
+        return Fault(kind)
 
 
 class Faults:
-    """Faults a test schedules; each request consumes at most one, in the order they were scheduled.
+    """Faults a test schedules; each request gets at most one.
 
-    Every method takes an optional ``path`` (the request path without query; a trailing ``*`` makes it a prefix,
-    e.g. ``"/mgt/v1/gate/*"``) and ``method`` filter. A request that matches no pending rule is served normally.
-    All methods are thread-safe and return ``self`` so calls can be chained.
+    Scheduled faults are consumed in the order they were scheduled; when none matches and :meth:`random` is on, the
+    random mode may pick one. Every method takes an optional ``path`` (the request path without query; a trailing
+    ``*`` makes it a prefix, e.g. ``"/mgt/v1/gate/*"``) and ``method`` filter. Faults apply before routing, so they
+    work on every route, unknown ones included. All methods are thread-safe and return ``self`` for chaining.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._rules: List[_Rule] = []
+        self._random: Optional[_RandomMode] = None
 
     def _add(self, fault: Fault, n: int, path: Optional[str], method: Optional[str]) -> Faults:
         if n < 1:
@@ -90,9 +148,12 @@ class Faults:
         A 500 looks like the server's unhandled-error reply (``SERVER.UNEXPECTED``, no ``meta``); other statuses
         use the production error envelope with ``meta.status``. ``code``/``message`` override the defaults.
         """
-        if not 400 <= status <= 599:
-            raise ValueError("status must be a 4xx or 5xx code")
+        _check_status(status)
         return self._add(Fault("fail", status=status, code=code, message=message), n, path, method)
+
+    def reset_next(self, n: int = 1, path: Optional[str] = None, *, method: Optional[str] = None) -> Faults:
+        """Reset the connection (TCP RST) of the next ``n`` matching requests before processing them."""
+        return self._add(Fault("reset"), n, path, method)
 
     def drop_response_after_processing(
         self, n: int = 1, path: Optional[str] = None, *, method: Optional[str] = None
@@ -103,6 +164,27 @@ class Faults:
         server committed the work, and only an idempotent retry with the same key is safe.
         """
         return self._add(Fault("drop"), n, path, method)
+
+    def stall_next(
+        self,
+        n: int = 1,
+        seconds: float = 1.0,
+        *,
+        then: str = "drop",
+        path: Optional[str] = None,
+        method: Optional[str] = None,
+    ) -> Faults:
+        """Process the next ``n`` matching requests, hold each answer ``seconds``, then ``drop`` it or ``send`` it.
+
+        Set ``seconds`` beyond the client's read timeout to test a timeout whose write did happen. The wait ends
+        early when the client closes its connection (as it does when its read timeout fires) or the emulator
+        stops, so a test only waits as long as its own client's timeout.
+        """
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        if then not in ("drop", "send"):
+            raise ValueError('then must be "drop" or "send"')
+        return self._add(Fault("stall", seconds=seconds, then=then), n, path, method)
 
     def delay_next(
         self, n: int = 1, seconds: float = 1.0, *, path: Optional[str] = None, method: Optional[str] = None
@@ -118,7 +200,7 @@ class Faults:
     def rate_limit_next(
         self, n: int = 1, retry_after: int = 1, *, path: Optional[str] = None, method: Optional[str] = None
     ) -> Faults:
-        """Answer the next ``n`` matching requests with 429 ``LIMIT.RATE_EXCEEDED`` and ``Retry-After``.
+        """Answer the next ``n`` matching requests (a burst) with 429 ``LIMIT.RATE_EXCEEDED`` and ``Retry-After``.
 
         The real server never sends ``Retry-After``; the emulator does so clients can be tested against
         deployments (or proxies) that do.
@@ -127,19 +209,85 @@ class Faults:
             raise ValueError("retry_after must not be negative")
         return self._add(Fault("rate_limit", status=429, seconds=float(retry_after)), n, path, method)
 
+    def random(
+        self,
+        rate: Union[float, Mapping[str, float]] = 0.2,
+        *,
+        seed: Optional[int] = None,
+        kinds: Iterable[str] = _RANDOM_DEFAULT_KINDS,
+        paths: Optional[Iterable[str]] = None,
+        methods: Optional[Iterable[str]] = None,
+        status: int = 503,
+        retry_after: int = 0,
+        stall_seconds: float = 1.0,
+        then: str = "drop",
+    ) -> Faults:
+        """Inject faults at random into requests that no scheduled fault matched (replaces any previous mode).
+
+        Args:
+            rate: probability that a matching request gets a fault, the kind then chosen uniformly from ``kinds``;
+                or a mapping kind -> probability (their sum at most 1), in which case ``kinds`` is ignored.
+            seed: seed of the random generator; the same seed and the same request sequence give the same faults.
+            kinds: kinds to choose from (default: every kind but ``delay``).
+            paths: path patterns to act on (``*`` suffix for a prefix); all paths when omitted.
+            methods: HTTP methods to act on; all when omitted.
+            status: status of ``fail`` faults.
+            retry_after: ``Retry-After`` of ``rate_limit`` faults (0 lets a fast-retry client go on at once).
+            stall_seconds: how long ``stall`` holds an answer (and ``delay`` sleeps); keep it above the client's
+                read timeout, which tests set small.
+            then: what ``stall`` does after waiting: ``"drop"`` or ``"send"``.
+        """
+        if isinstance(rate, Mapping):
+            weights = tuple((kind, float(probability)) for kind, probability in rate.items())
+        else:
+            chosen = tuple(kinds)
+            if not chosen:
+                raise ValueError("kinds must not be empty")
+            weights = tuple((kind, float(rate) / len(chosen)) for kind in chosen)
+        for kind, probability in weights:
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+            if probability < 0:
+                raise ValueError("probabilities must not be negative")
+        if sum(probability for _, probability in weights) > 1.0 + 1e-9:
+            raise ValueError("the probabilities must add up to at most 1")
+        _check_status(status)
+        if then not in ("drop", "send"):
+            raise ValueError('then must be "drop" or "send"')
+        mode = _RandomMode(
+            rng=random.Random(seed),  # noqa: S311 - test fault injection, not cryptography
+            weights=weights,
+            paths=tuple(paths) if paths is not None else None,
+            methods=tuple(m.upper() for m in methods) if methods is not None else None,
+            status=status,
+            retry_after=retry_after,
+            seconds=stall_seconds,
+            then=then,
+        )
+        with self._lock:
+            self._random = mode
+        return self
+
+    def stop_random(self) -> Faults:
+        """Turn the random mode off (scheduled faults stay)."""
+        with self._lock:
+            self._random = None
+        return self
+
     def clear(self) -> None:
-        """Forget every pending fault."""
+        """Forget every pending fault and turn the random mode off."""
         with self._lock:
             self._rules.clear()
+            self._random = None
 
     @property
     def pending(self) -> int:
-        """How many faults are still scheduled (summed over all rules)."""
+        """How many scheduled faults are still pending (summed over all rules; the random mode not counted)."""
         with self._lock:
             return sum(rule.remaining for rule in self._rules)
 
     def take(self, method: str, path: str) -> Optional[Fault]:
-        """Consume and return the first pending fault matching this request (used by the request pipeline)."""
+        """Consume and return the fault for this request, if any (used by the request pipeline)."""
         with self._lock:
             for rule in self._rules:
                 if rule.matches(method, path):
@@ -147,7 +295,14 @@ class Faults:
                     if rule.remaining == 0:
                         self._rules.remove(rule)
                     return rule.fault
+            if self._random is not None:
+                return self._random.draw(method, path)
         return None
+
+
+def _check_status(status: int) -> None:
+    if not 400 <= status <= 599:
+        raise ValueError("status must be a 4xx or 5xx code")
 
 
 def default_fail_code(status: int) -> str:

@@ -26,10 +26,15 @@ class RequestRecord:
         path: request path without the query string.
         query: raw query string (``""`` when absent).
         idempotency_key: the ``Idempotency-Key`` header as received, or ``None``.
-        status: HTTP status of the answer (for a dropped response: the status that was computed, never sent).
+        status: HTTP status of the answer (for a dropped answer: the status that was computed, never sent; 0 for
+            a connection reset before processing).
         replayed: the answer came from the HTTP idempotency cache.
-        fault: kind of injected fault applied (``"fail"``, ``"drop"``, ``"delay"``, ``"rate_limit"``) or ``None``.
-        dropped: the connection was closed without sending the answer.
+        fault: kind of injected fault applied (see :data:`~vluna_client.testing.FAULT_KINDS`) or ``None``.
+        dropped: no answer was sent (``reset``, ``drop``, or a ``stall`` that ends by dropping it).
+        processed: the request went through the emulator's pipeline, so any write it carried was applied (or
+            refused by the emulator's own checks: see ``status``); False when a fault stopped it before.
+        held_seconds: how long a ``stall`` fault was to hold the answer (0 otherwise); a client whose read timeout is
+            shorter gives up before that, and its answer is lost even when it is sent.
     """
 
     method: str
@@ -40,6 +45,8 @@ class RequestRecord:
     replayed: bool = False
     fault: Optional[str] = None
     dropped: bool = False
+    processed: bool = True
+    held_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,13 @@ class CancelRecord:
 
 @dataclass(frozen=True)
 class LeaseRecord:
-    """A snapshot of a lease at the time :meth:`Ledger.leases` was called."""
+    """A snapshot of a lease at the time :meth:`Ledger.leases` was called.
+
+    ``state`` uses the client's words (those of :class:`vluna_client.Lease`), not the server's: ``"open"`` (the
+    server's ``active``), ``"committed"`` (the server's ``closed``: a commit was applied to it) and ``"cancelled"``
+    (the server's ``canceled``). Hints on the wire keep the server's words, e.g. ``lease.closed_at_commit`` with
+    ``state: "closed"``.
+    """
 
     lease_id: str
     lease_token: str

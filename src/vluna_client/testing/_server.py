@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import socketserver
+import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Set, Tuple
 
@@ -138,6 +141,24 @@ class _Handler(BaseHTTPRequestHandler):
             return b"", True
         return self.rfile.read(length), False
 
+    def _hold(self, seconds: float) -> None:
+        """Wait ``seconds`` before answering, giving up as soon as the client hangs up or the emulator stops."""
+        deadline = time.monotonic() + seconds
+        stopping = self.server.app.stopping
+        while not stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                readable, _, _ = select.select([self.connection], [], [], min(left, 0.02))
+                # A readable socket with nothing to read means the client closed it (its timeout fired).
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    return
+            except (OSError, ValueError):
+                return
+            if readable:
+                stopping.wait(min(left, 0.02))  # pipelined bytes: keep waiting without spinning
+
     def _serve(self) -> None:
         words = self.requestline.split()
         target = words[1] if len(words) >= 2 else self.path
@@ -153,7 +174,13 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if too_large:
             self.close_connection = True  # the unread body would otherwise be parsed as the next request
-        if response.drop:
+        if response.hold > 0:
+            self._hold(response.hold)
+        if response.action == "reset":
+            self.close_connection = True
+            self.server.reset_on_close(self.connection)
+            return
+        if response.action == "drop":
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -185,6 +212,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self._tracked_lock = threading.Lock()
         self._conn_threads: Set[threading.Thread] = set()
         self._conn_sockets: Set[socket.socket] = set()
+        self._reset_sockets: Set[Any] = set()
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -193,6 +221,23 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name = str(host)
         self.server_port = int(port)
+
+    def reset_on_close(self, request: Any) -> None:
+        """Close this connection with a TCP reset instead of an orderly shutdown when its handler returns."""
+        with self._tracked_lock:
+            self._reset_sockets.add(request)
+
+    def shutdown_request(self, request: Any) -> None:
+        """Close a finished connection; one marked by :meth:`reset_on_close` gets an RST (no FIN first)."""
+        with self._tracked_lock:
+            reset = request in self._reset_sockets
+            self._reset_sockets.discard(request)
+        if not reset:
+            super().shutdown_request(request)
+            return
+        with contextlib.suppress(OSError):
+            request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_request(request)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Serve each connection on a tracked daemon thread."""

@@ -85,7 +85,8 @@ class CallContext:
         scheme: ``"service"`` (SVC-AUTH) or ``"bearer"`` (platform token).
         sub: idempotency-cache subject (empty for SVC-AUTH, the token ``sub`` for bearer).
         key_id: the service key id (SVC-AUTH only).
-        user: the resolved runtime billing user (runtime routes only).
+        user: the resolved runtime billing user (runtime routes; account routes when X-User-Id is sent).
+        account: the resolved billing account (runtime and account-scoped routes, and bearer calls).
         idempotency_key: trimmed ``Idempotency-Key`` (write routes only).
     """
 
@@ -93,6 +94,7 @@ class CallContext:
     sub: str = ""
     key_id: Optional[str] = None
     user: Optional[User] = None
+    account: Optional[Account] = None
     idempotency_key: str = ""
 
     def runtime_user(self) -> User:

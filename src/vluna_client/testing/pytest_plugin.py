@@ -2,7 +2,9 @@
 
 Fixtures:
     vluna_emulator: a started :class:`~vluna_client.testing.Emulator`, stopped after the test.
-    vluna_service_client: a ``vluna_client.ServiceClient`` bound to that emulator, closed after the test.
+    vluna_service_client: a ``vluna_client.ServiceClient`` bound to that emulator, closed after the test. It
+        retries like the default policy but with millisecond backoffs (:data:`FAST_RETRY_SETTINGS`), so tests
+        that inject faults do not sleep; build your own with ``vluna_emulator.service_client(retry=...)``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from ._emulator import Emulator
 if TYPE_CHECKING:
     import vluna_client
 
-__all__ = ["vluna_emulator", "vluna_service_client"]
+__all__ = ["FAST_RETRY_SETTINGS", "vluna_emulator", "vluna_service_client"]
+
+FAST_RETRY_SETTINGS = {"backoff_base": 0.001, "backoff_max": 0.01}
+"""``RetryPolicy`` overrides of the ``vluna_service_client`` fixture: the default attempts, tiny waits."""
 
 
 @pytest.fixture
@@ -29,7 +34,12 @@ def vluna_emulator() -> Iterator[Emulator]:
 @pytest.fixture
 def vluna_service_client(vluna_emulator: Emulator) -> Iterator[vluna_client.ServiceClient]:
     """A ``ServiceClient`` configured for :func:`vluna_emulator`, closed at teardown."""
-    client = vluna_emulator.service_client()
+    import vluna_client  # only now: importing this plugin must not load the client (nor requests)
+
+    fast = vluna_client.RetryPolicy(
+        backoff_base=FAST_RETRY_SETTINGS["backoff_base"], backoff_max=FAST_RETRY_SETTINGS["backoff_max"]
+    )
+    client = vluna_emulator.service_client(retry=fast)
     try:
         yield client
     finally:

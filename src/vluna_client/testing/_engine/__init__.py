@@ -1,0 +1,71 @@
+"""The emulator's business model, one module per resource over one :class:`~.realm.Realm` state object.
+
+Modules: ``accounts`` (billing accounts, users, wallets), ``features``, ``pricing``, ``limits`` (quota and rate
+windows, the ``limits``/``meters`` views), ``tokens`` (platform bearer tokens), ``leases`` (authorize, cancel),
+``usage`` (commit, batch, ingest), ``catalog`` (public products), ``idempotency`` (the HTTP replay cache) and
+``resources`` (every other operation, driven by the shipped spec data). Every public method takes the realm lock
+itself. The gate modules follow the real server closely (validation order, messages, hint shapes, database
+idempotency scopes) with an in-memory model: one realm, one default policy with an unlimited monthly quota window,
+and flat per-meter prices.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Callable, Optional
+
+from .._records import Ledger
+from .._schema import Schemas
+from .._spec_data import load
+from .accounts import Accounts
+from .catalog import Catalog
+from .features import Features, FeatureSpec
+from .idempotency import IdempotencyCache
+from .leases import Leases
+from .limits import Limits
+from .pricing import Pricing
+from .realm import Realm
+from .resources import Resources
+from .tokens import Tokens
+from .usage import Usage
+
+__all__ = ["Engine", "FeatureSpec"]
+
+
+class Engine:
+    """All resource modules of one realm, wired together.
+
+    Attributes:
+        realm: the shared state (and its lock).
+    """
+
+    def __init__(
+        self,
+        *,
+        realm_id: str,
+        price_per_unit_xusd: int,
+        lease_ttl_seconds: float,
+        features: Optional[FeatureSpec],
+        ledger: Ledger,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.realm = Realm(
+            realm_id=realm_id,
+            price_per_unit_xusd=price_per_unit_xusd,
+            lease_ttl_seconds=lease_ttl_seconds,
+            ledger=ledger,
+            clock=clock,
+        )
+        self.accounts = Accounts(self.realm)
+        self.features = Features(self.realm)
+        self.pricing = Pricing(self.realm)
+        self.limits = Limits(self.realm, self.features, self.pricing)
+        self.tokens = Tokens(self.realm, self.accounts)
+        self.leases = Leases(self.realm, self.features, self.pricing, self.limits)
+        self.usage = Usage(self.realm, self.features, self.pricing, self.limits)
+        self.catalog = Catalog(self.realm)
+        self.idempotency = IdempotencyCache(self.realm)
+        self.schemas = Schemas(load()["schemas"], clock)
+        self.resources = Resources(self.realm, self.accounts, self.schemas)
+        if features is not None:
+            self.features.set_features(features)

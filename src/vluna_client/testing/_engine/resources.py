@@ -1,0 +1,318 @@
+"""Spec-driven resources: every operation not modelled by hand acts on an in-memory family of resources.
+
+A family is a path template ending in a parameter (``/budgets/{budget_id}``; see ``codegen/emulator_spec.py``),
+shared by both surfaces. Resources are plain dicts keyed by the values of the template's parameters; answers are
+built from each operation's response schema with the stored fields echoed where they fit. Billing accounts and
+billing users mirror the accounts the gate created.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from .._errors import HttpError
+from .._jsutil import JsonValue, iso_ms, js_number
+from .._schema import Schemas
+from .._state import CallContext
+from .accounts import Accounts
+from .realm import Realm, locked
+
+__all__ = ["Resources", "SpecCall"]
+
+Key = Tuple[str, ...]
+ACCOUNTS = "/billing-accounts/{billing_account_id}"
+USERS = "/billing-users/{billing_user_id}"
+BOOTSTRAP_TOKENS = "/dat/bootstrap-tokens/{token_id}"
+DEFAULT_PAGE = 50
+MAX_PAGE = 200
+
+
+@dataclass
+class SpecCall:
+    """One call to a spec-driven operation: the operation's data, the caller, and validated inputs."""
+
+    op: Mapping[str, Any]
+    ctx: CallContext
+    body: Dict[str, Any]
+    query: Mapping[str, JsonValue]
+    path_params: Dict[str, str]
+
+
+class Resources:
+    """The families' resources and the generic create/get/list/update/delete/action semantics."""
+
+    def __init__(self, realm: Realm, accounts: Accounts, schemas: Schemas) -> None:
+        self.realm = realm
+        self.accounts = accounts
+        self.schemas = schemas
+        self.families: Dict[str, Dict[Key, Dict[str, Any]]] = {}
+        self._counters: Dict[str, int] = {}
+
+    # ----------------------------------------------------------------- entry point
+
+    @locked
+    def handle(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
+        """Run a spec-driven operation: ``(status, data, meta)``."""
+        op = call.op
+        if op["family"] in (ACCOUNTS, USERS):
+            self._mirror_accounts()
+        kind = op["kind"]
+        if kind == "list":
+            return self._list(call)
+        if kind == "create":
+            return self._create(call)
+        if kind == "create_many":
+            return self._create_many(call)
+        if kind == "call":
+            values = {**call.body, **call.path_params, **self._context_values(call.ctx)}
+            return op["status"], self.schemas.build(op["data"], values), None
+        item = self._find(call)
+        if kind == "get":
+            return op["status"], self._answer(call, item), None
+        if kind == "read":
+            return op["status"], self._answer(call, {**item, **call.body}), None
+        if kind == "delete":
+            del self.families[op["family"]][self._key_of(op, call.path_params)]
+            return op["status"], self._answer(call, item), None
+        if kind == "action" and op.get("verb_status"):
+            item["status"] = op["verb_status"]
+            item["updated_at"] = iso_ms(self.realm.now())
+            return op["status"], self._answer(call, {**call.body, **item}), None
+        # update, or an action without a state change (its body is applied like an update)
+        item.update(call.body)
+        item["updated_at"] = iso_ms(self.realm.now())
+        return op["status"], self._answer(call, item), None
+
+    @locked
+    def bootstrap_token_active(self, token: str) -> bool:
+        """Whether ``token`` is a DAT bootstrap token created through the API and not revoked."""
+        for item in self.families.get(BOOTSTRAP_TOKENS, {}).values():
+            if item.get("token") == token and item.get("status") != "revoked":
+                return True
+        return False
+
+    @locked
+    def seed(self, op: Mapping[str, Any], fields: Mapping[str, Any]) -> Dict[str, Any]:
+        """Store a resource built from a list operation's item schema (for read-only families such as invoices)."""
+        item_schema = self._item_schema(op)
+        values = {**fields}
+        if op["id_field"]:
+            values.setdefault(op["id_field"], self._new_id(op, values))
+        now = iso_ms(self.realm.now())
+        values.setdefault("created_at", now)
+        values.setdefault("updated_at", now)
+        resource = {**values, **self.schemas.build(item_schema, values)}
+        self._store(op, resource)
+        return dict(resource)
+
+    # ----------------------------------------------------------------- operations
+
+    def _list(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
+        op = call.op
+        rows = [
+            (key, item)
+            for key, item in self.families.get(op["family"] or "", {}).items()
+            if self._visible(call, item)
+            and all(item.get(name) == call.path_params.get(name) for name in op["parent_params"])
+        ]
+        limit = self._limit(call)
+        start = 0
+        after = _decode_cursor(call.query.get("cursor"))
+        if after is not None:
+            keys = [list(key) for key, _ in rows]
+            start = keys.index(after) + 1 if after in keys else 0
+        page = rows[start : start + limit]
+        has_more = start + limit < len(rows)
+        next_cursor = _encode_cursor(page[-1][0]) if has_more and page else None
+        item_schema = self._item_schema(op)
+        items = [self.schemas.build(item_schema, item) for _, item in page]
+        if op["pagination"] == "meta":
+            return op["status"], items, {"next_cursor": next_cursor, "has_more": has_more, "limit": limit}
+        data_schema = self.schemas.resolve(op["data"])
+        if data_schema.get("type") == "array" or "array" in (data_schema.get("type") or []):
+            return op["status"], items, None
+        return op["status"], self.schemas.build(op["data"], {"items": items, "next_cursor": next_cursor}), None
+
+    def _create(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
+        op = call.op
+        family = self.families.setdefault(op["family"], {})
+        values: Dict[str, Any] = {**self._context_values(call.ctx), **call.body, **call.path_params}
+        values.update(self._scope_values(call))
+        natural = op.get("natural_key")
+        if natural and values.get(natural) is not None:
+            for item in family.values():
+                if item.get(natural) == values[natural] and self._visible(call, item):
+                    if not str(op["method_name"]).startswith("upsert"):
+                        raise HttpError(409, "CONFLICT", f"{natural} already exists")
+                    item.update(call.body)
+                    item["updated_at"] = iso_ms(self.realm.now())
+                    return 200, self._answer(call, item), None
+        if op["id_field"]:
+            values[op["id_field"]] = self._new_id(op, values)
+        if op["family"] == BOOTSTRAP_TOKENS:
+            # The secret is shown once, at creation; DAT session routes accept it as their bearer token.
+            values["token"] = "dat_" + secrets.token_urlsafe(24)
+            values["token_masked"] = "dat_..." + values["token"][-4:]
+            values.setdefault("status", "active")
+        now = iso_ms(self.realm.now())
+        values["created_at"] = values["updated_at"] = now
+        resource = {**values, **self.schemas.build(op["data"], values)}
+        self._store(op, resource)
+        return op["status"], self._answer(call, resource), None
+
+    def _create_many(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
+        op = call.op
+        family = self.families.setdefault(op["family"], {})
+        if call.body.get("mode") == "replace":
+            for key, item in list(family.items()):
+                if all(item.get(name) == call.path_params.get(name) for name in op["parent_params"]):
+                    del family[key]
+        item_schema = self._item_schema(op)
+        now = iso_ms(self.realm.now())
+        for element in call.body.get("items") or []:
+            values = {**(element if isinstance(element, dict) else {}), **call.path_params}
+            if op["id_field"]:
+                values[op["id_field"]] = self._new_id(op, values)
+            values["created_at"] = values["updated_at"] = now
+            self._store(op, {**values, **self.schemas.build(item_schema, values)})
+        listing = SpecCall(
+            {**op, "kind": "list", "pagination": None}, call.ctx, {}, {"limit": MAX_PAGE}, call.path_params
+        )
+        _status, data, _meta = self._list(listing)
+        return op["status"], data, None
+
+    # ----------------------------------------------------------------- helpers
+
+    def _answer(self, call: SpecCall, item: Mapping[str, Any]) -> JsonValue:
+        return self.schemas.build(call.op["data"], item)
+
+    def _find(self, call: SpecCall) -> Dict[str, Any]:
+        op = call.op
+        item = self.families.get(op["family"], {}).get(self._key_of(op, call.path_params))
+        if item is None or not self._visible(call, item):
+            noun = _singular(str(op["family"]).rsplit("/", 2)[-2].replace("-", "_"))
+            raise HttpError(404, "RESOURCE.NOT_FOUND", f"{noun} not found")
+        return item
+
+    def _store(self, op: Mapping[str, Any], resource: Dict[str, Any]) -> None:
+        family = self.families.setdefault(op["family"], {})
+        if op["collection"]:
+            self._counters[op["family"]] = self._counters.get(op["family"], 0) + 1
+            key: Key = (*[str(resource.get(p, "")) for p in op["key_params"]], str(self._counters[op["family"]]))
+        else:
+            key = tuple(str(resource.get(p, "")) for p in op["key_params"])
+        family[key] = resource
+
+    @staticmethod
+    def _key_of(op: Mapping[str, Any], path_params: Mapping[str, str]) -> Key:
+        return tuple(str(path_params.get(p, "")) for p in op["key_params"])
+
+    def _new_id(self, op: Mapping[str, Any], values: Mapping[str, Any]) -> Any:
+        schema = self.schemas.resolve(op.get("id_schema") or {})
+        if "integer" in (schema.get("type") or []):
+            # Versions and the like count per parent.
+            scope = (op["family"], *[str(values.get(p, "")) for p in op["parent_params"]])
+            counter = "/".join(scope)
+            self._counters[counter] = self._counters.get(counter, 0) + 1
+            return self._counters[counter]
+        return str(uuid.uuid4())
+
+    def _item_schema(self, op: Mapping[str, Any]) -> Any:
+        data = self.schemas.resolve(op["data"])
+        if data.get("type") == "array" or "array" in (data.get("type") or []):
+            return data.get("items", {})
+        items = self.schemas.resolve(self.schemas.properties(data).get("items", {}))
+        return items.get("items", data)
+
+    @staticmethod
+    def _scoped(call: SpecCall) -> bool:
+        return call.ctx.account is not None and (
+            call.op["bindings"] in ("runtime", "account") or call.ctx.scheme == "bearer"
+        )
+
+    def _visible(self, call: SpecCall, item: Mapping[str, Any]) -> bool:
+        # Account-scoped routes only see the bound account's resources (the server's row-level security).
+        if not self._scoped(call) or "billing_account_id" not in item or call.ctx.account is None:
+            return True
+        return bool(item["billing_account_id"] == call.ctx.account.billing_account_id)
+
+    def _scope_values(self, call: SpecCall) -> Dict[str, Any]:
+        if not self._scoped(call) or call.ctx.account is None:
+            return {}
+        values = {"billing_account_id": call.ctx.account.billing_account_id}
+        if call.ctx.user is not None:
+            values["billing_user_id"] = call.ctx.user.billing_user_id
+        return values
+
+    def _context_values(self, ctx: CallContext) -> Dict[str, Any]:
+        values: Dict[str, Any] = {"realm_id": self.realm.realm_id}
+        if ctx.account is not None:
+            values["billing_account_id"] = ctx.account.billing_account_id
+            values["billing_principal_id"] = ctx.account.principal_id
+            values["principal_id"] = ctx.account.principal_id
+        if ctx.user is not None:
+            values["billing_user_id"] = ctx.user.billing_user_id
+            values["user_id"] = ctx.user.user_id
+            values["business_user_id"] = ctx.user.user_id
+        return values
+
+    def _limit(self, call: SpecCall) -> int:
+        raw = call.query.get("limit")
+        number = js_number(raw) if raw is not None and not isinstance(raw, list) else None
+        maximum = int(self.schemas.resolve(call.op["query"].get("limit", {})).get("maximum", MAX_PAGE))
+        if number is None:
+            return min(DEFAULT_PAGE, maximum)
+        return max(1, min(maximum, int(number)))  # the server clamps instead of refusing
+
+    def _mirror_accounts(self) -> None:
+        accounts = self.families.setdefault(ACCOUNTS, {})
+        users = self.families.setdefault(USERS, {})
+        for account in list(self.realm.accounts.values()):
+            accounts.setdefault(
+                (account.billing_account_id,),
+                {
+                    "billing_account_id": account.billing_account_id,
+                    "billing_principal_id": account.principal_id,
+                    "created_at": iso_ms(self.realm.started_at),
+                },
+            )
+            for user in list(account.users.values()):
+                users.setdefault(
+                    (user.billing_user_id,),
+                    {
+                        "billing_user_id": user.billing_user_id,
+                        "billing_account_id": account.billing_account_id,
+                        "billing_principal_id": account.principal_id,
+                        "business_user_id": user.user_id,
+                        "user_id": user.user_id,
+                        "status": "active",
+                        "created_at": iso_ms(self.realm.started_at),
+                    },
+                )
+
+
+def _singular(plural: str) -> str:
+    if plural.endswith("ies"):
+        return plural[:-3] + "y"
+    return plural[:-1] if plural.endswith("s") else plural or "resource"
+
+
+def _encode_cursor(key: Key) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(value: JsonValue) -> Optional[List[str]]:
+    # Like the server: an undecodable cursor reads as "first page".
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    return [str(part) for part in decoded] if isinstance(decoded, list) else None

@@ -1,0 +1,333 @@
+"""Usage: ``/gate/commits``, ``/gate/commits/batch`` and ``/gate/ingest``, priced and recorded in the ledger."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Dict, List, Optional, Tuple
+
+from .._errors import HttpError, UnexpectedError, invalid_input
+from .._inputs import (
+    as_object,
+    feature_code_of,
+    normalize_labels,
+    parse_lease_token,
+    parse_optional_non_negative_int,
+    parse_positive_int,
+    trimmed_lease_token,
+    uuid_key,
+)
+from .._jsutil import JsonValue, iso_ms, js_json, js_trim, parse_js_date, sha256_hex
+from .._records import CommitLineRecord, CommitRecord
+from .._state import CallContext, Computation, Lease, NormalizedItem, User
+from .features import Features, unique
+from .limits import UNLIMITED, Limits
+from .pricing import Hint, Pricing
+from .realm import Realm, locked
+
+__all__ = ["Usage"]
+
+LATE_COMMIT_GRACE_MS = 60_000
+_BUDGET_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class Usage:
+    """Commits against leases, batches of them, and lease-less ingest, with the database idempotency envelopes."""
+
+    def __init__(self, realm: Realm, features: Features, pricing: Pricing, limits: Limits) -> None:
+        self.realm = realm
+        self.features = features
+        self.pricing = pricing
+        self.limits = limits
+
+    @locked
+    def commit(self, ctx: CallContext, body: JsonValue) -> Tuple[Dict[str, Any], List[Hint]]:
+        """``POST /mgt/v1/gate/commits``."""
+        response, hints, _lease = self._execute_commit(ctx, as_object(body), ctx.idempotency_key, kind="commit")
+        return response, hints
+
+    def _execute_commit(
+        self, ctx: CallContext, data: Dict[str, Any], key: str, *, kind: str
+    ) -> Tuple[Dict[str, Any], List[Hint], Optional[Lease]]:
+        user = ctx.runtime_user()
+        token = trimmed_lease_token(data)
+        code = feature_code_of(data.get("feature_code"))
+        quantity = parse_positive_int(data.get("quantity_minor"), "quantity_minor")
+        if not token:
+            raise invalid_input("lease_token is required")
+        lease_ref = parse_lease_token(token)
+        labels = normalize_labels(data.get("labels"))
+        items = self.pricing.normalize_items(data.get("meters"), "items")
+        request_hash = sha256_hex(
+            js_json(
+                {
+                    "schema": "gate.commit.request.v3",
+                    "lease_token": token,
+                    "feature_code": code,
+                    "quantity_minor": quantity,
+                    "labels": labels,
+                    "items": self.pricing.items_for_hash(items),
+                }
+            )
+        )
+        feature = self.features.load(code)
+        envelope_key = ("commit", lease_ref, user.billing_user_id, user.account.billing_account_id, key)
+        stored = self.realm.envelopes.get(envelope_key)
+        if stored is not None:
+            if stored[0] != request_hash:
+                raise HttpError(409, "WRITE.INVALID_PAYLOAD", "idempotency conflict")
+            snapshot = stored[1]
+            return snapshot["data"], list(snapshot["hints"]), None
+
+        lease = self.realm.leases.get(uuid_key(lease_ref))
+        if lease is None or lease.user is not user:
+            raise HttpError(422, "RESOURCE.NOT_FOUND", "lease not found")
+        if lease.feature_code != code:
+            raise HttpError(422, "WRITE.INVALID_PAYLOAD", "feature mismatch for lease")
+        if lease.token != token:
+            raise HttpError(422, "WRITE.INVALID_PAYLOAD", "invalid lease token")
+
+        now = self.realm.now()
+        hints: List[Hint] = []
+        quarantined = False
+        if lease.state != "active":
+            quarantined = True
+            hints.append({"type": "lease.closed_at_commit", "state": lease.state})
+        delta_ms = int((now - lease.expires_at).total_seconds() * 1000)
+        if delta_ms > 0:
+            quarantined = quarantined or delta_ms > LATE_COMMIT_GRACE_MS
+            hints.append(
+                {
+                    "type": "lease.expired",
+                    "expires_at": iso_ms(lease.expires_at),
+                    "delta_ms": delta_ms,
+                    "grace_ms": LATE_COMMIT_GRACE_MS,
+                    "exceeded_grace": delta_ms > LATE_COMMIT_GRACE_MS,
+                }
+            )
+        remaining: Optional[int] = None
+        if lease.quota_limit != UNLIMITED:
+            remaining = max(0, lease.quota_limit - self.limits.quota_used(user, code, lease.window_start))
+            if quantity > remaining:
+                hints.append({"type": "quota.remaining", "max_quantity_minor": remaining})
+
+        commit_items = list(items)
+        if not commit_items and feature.meters:
+            commit_items = [NormalizedItem(meter_code=feature.meters[0], quantity=quantity)]
+        if not commit_items:
+            raise invalid_input("meters[] is required")
+        invalid = self.features.invalid_meters(feature, commit_items)
+        if invalid:
+            quarantined = True
+            hints.append({"type": "feature.meter_not_allowed", "feature_code": code, "meters": invalid})
+
+        computations: List[Computation] = []
+        missing: List[str] = []
+        for item in commit_items:
+            price = None if item.meter_code in invalid else self.pricing.price_of(item.meter_code)
+            if price is None and item.meter_code not in invalid:
+                missing.append(item.meter_code)
+            computations.append(self.pricing.compute(code, item, price))
+        if missing:
+            quarantined = True
+            hints.append({"type": "pricing.not_configured", "feature_code": code, "meters": unique(missing)})
+
+        total = sum(c.amount for c in computations)
+        applied_quantity = 0 if quarantined else quantity
+        settled = 0 if quarantined else total
+        if applied_quantity > 0:
+            clipped = applied_quantity if remaining is None else min(remaining, applied_quantity)
+            counter = (user.billing_user_id, code, iso_ms(lease.window_start))
+            self.realm.quota_counters[counter] = self.realm.quota_counters.get(counter, 0) + clipped
+        if settled > 0 and user.account.wallet is not None:
+            user.account.wallet.debit(settled)
+
+        response = self.pricing.priced_response(code, computations, budget_id=None)
+        hints.extend(self.pricing.changed_hints(commit_items, response["lines"]))
+        self.realm.envelopes[envelope_key] = (request_hash, {"data": response, "hints": list(hints)})
+        self._record_commit(
+            response, kind=kind, lease_id=lease.lease_id, key=key, code=code, quantity=quantity, settled=settled,
+            quarantined=quarantined, hints=hints, user=user, labels=labels, now=now,
+        )  # fmt: skip
+        if kind != "batch":
+            lease.state = "closed"
+        return response, hints, lease
+
+    def _record_commit(
+        self,
+        response: Dict[str, Any],
+        *,
+        kind: str,
+        lease_id: Optional[str],
+        key: str,
+        code: str,
+        quantity: int,
+        settled: int,
+        quarantined: bool,
+        hints: List[Hint],
+        user: User,
+        labels: Optional[Dict[str, str]],
+        now: datetime,
+    ) -> None:
+        self.realm.ledger._append_commit(
+            CommitRecord(
+                commit_id=response["commit_id"],
+                kind=kind,
+                lease_id=lease_id,
+                idempotency_key=key,
+                feature_code=code,
+                quantity_minor=quantity,
+                amount_xusd=int(response["amount_xusd"]),
+                applied_amount_xusd=settled,
+                application_status="quarantined" if quarantined else "applied",
+                hint_types=tuple(str(h.get("type")) for h in hints),
+                lines=tuple(
+                    CommitLineRecord(
+                        line_id=line["line_id"],
+                        meter_code=line["meter_code"],
+                        quantity_minor=int(line["quantity_minor"]),
+                        unit_price_xusd=int(line["unit_price_xusd"]),
+                        amount_xusd=int(line["amount_xusd"]),
+                    )
+                    for line in response["lines"]
+                ),
+                principal_id=user.account.principal_id,
+                user_id=user.user_id,
+                billing_account_id=user.account.billing_account_id,
+                billing_user_id=user.billing_user_id,
+                labels=tuple(sorted((labels or {}).items())),
+                committed_at=now,
+            )
+        )
+
+    # ----------------------------------------------------------------- batch, cancel, ingest
+
+    @locked
+    def commit_batch(self, ctx: CallContext, body: JsonValue) -> Dict[str, Any]:
+        """``POST /mgt/v1/gate/commits/batch``: items processed in order, leases closed at the end."""
+        data = as_object(body)
+        raw_items = data.get("items") if isinstance(data.get("items"), list) else []
+        results: List[Dict[str, Any]] = []
+        committed = failed = 0
+        touched: List[Lease] = []
+        for index, raw in enumerate(raw_items or []):
+            if not isinstance(raw, dict) or not isinstance(raw.get("idempotency_key"), str):
+                # `item.idempotency_key.trim()` throws on the server and the whole batch answers 500.
+                raise UnexpectedError("Cannot read properties of undefined (reading 'trim')")
+            item_key = js_trim(raw["idempotency_key"])
+            if not item_key:
+                results.append(
+                    {
+                        "index": index,
+                        "status": "invalid",
+                        "error": {
+                            "type": "VALIDATION.INVALID_INPUT",
+                            "details": "idempotency_key is required for each batch item",
+                        },
+                    }
+                )
+                failed += 1
+                continue
+            single = {
+                name: raw[name]
+                for name in ("lease_token", "feature_code", "quantity_minor", "labels", "meters")
+                if name in raw
+            }
+            try:
+                response, _hints, lease = self._execute_commit(ctx, single, item_key, kind="batch")
+            except HttpError as exc:
+                results.append(
+                    {
+                        "index": index,
+                        "status": "invalid" if exc.status == 422 else "failed",
+                        "error": {"type": exc.code, "details": exc.message},
+                    }
+                )
+                failed += 1
+                continue
+            except UnexpectedError as exc:
+                results.append(
+                    {"index": index, "status": "failed", "error": {"type": "SERVER.ERROR", "details": str(exc)}}
+                )
+                failed += 1
+                continue
+            if lease is not None:
+                touched.append(lease)
+            results.append({"index": index, "status": "committed", "commit": response})
+            committed += 1
+        for lease in touched:
+            lease.state = "closed"
+        return {"items": results, "committed_count": committed, "failed_count": failed}
+
+    @locked
+    def ingest(self, ctx: CallContext, body: JsonValue) -> Tuple[Dict[str, Any], List[Hint]]:
+        """``POST /mgt/v1/gate/ingest``: priced usage without a lease (no quota, rate or balance checks)."""
+        user = ctx.runtime_user()
+        data = as_object(body)
+        code = feature_code_of(data.get("feature_code"))
+        budget_raw = data.get("budget_id")
+        budget_id = js_trim(budget_raw) if isinstance(budget_raw, str) else ""
+        if budget_id and not _BUDGET_UUID.match(budget_id):
+            raise invalid_input("invalid budget_id")
+        labels = normalize_labels(data.get("labels"))
+        occurred_at = self._occurred_at(data.get("occurred_at"))
+        quantity = parse_optional_non_negative_int(data.get("quantity_minor"), "quantity_minor")
+        items = self.pricing.normalize_items(data.get("meters"), "meters")
+        if quantity is None and not items:
+            raise invalid_input("quantity_minor or meters[] is required")
+        request_hash = sha256_hex(
+            js_json(
+                {
+                    "schema": "gate.ingest.request.v3",
+                    "feature_code": code,
+                    "occurred_at": iso_ms(occurred_at) if occurred_at else None,
+                    "quantity_minor": quantity,
+                    "budget_id": budget_id or None,
+                    "labels": labels,
+                    "items": self.pricing.items_for_hash(items),
+                }
+            )
+        )
+        feature = self.features.load(code)
+        envelope_key = ("ingest", user.billing_user_id, user.account.billing_account_id, ctx.idempotency_key)
+        stored = self.realm.envelopes.get(envelope_key)
+        if stored is not None:
+            if stored[0] != request_hash:
+                raise HttpError(409, "WRITE.INVALID_PAYLOAD", "idempotency conflict")
+            return stored[1]["data"], list(stored[1]["hints"])
+
+        if not items:
+            if not feature.meters:
+                raise invalid_input("meters[] is required")
+            items = [NormalizedItem(meter_code=feature.meters[0], quantity=quantity or 0)]
+        invalid = self.features.invalid_meters(feature, items)
+        if invalid:
+            raise invalid_input("meter_not_allowed_for_feature: " + ",".join(invalid))
+        hints: List[Hint] = []
+        computations = [self.pricing.compute(code, item, self.pricing.price_of(item.meter_code)) for item in items]
+        missing = [c.meter_code for c in computations if c.source == "missing"]
+        if missing:
+            hints.append({"type": "pricing.not_configured", "feature_code": code, "meters": unique(missing)})
+        response = self.pricing.priced_response(code, computations, budget_id=budget_id or None)
+        hints.extend(self.pricing.changed_hints(items, response["lines"]))
+        total = sum(c.amount for c in computations)
+        if total > 0 and user.account.wallet is not None:
+            user.account.wallet.debit(total)
+        self.realm.envelopes[envelope_key] = (request_hash, {"data": response, "hints": list(hints)})
+        canonical_quantity = quantity if quantity is not None else sum(item.quantity for item in items)
+        self._record_commit(
+            response, kind="ingest", lease_id=None, key=ctx.idempotency_key, code=code, quantity=canonical_quantity,
+            settled=total, quarantined=False, hints=hints, user=user, labels=labels,
+            now=occurred_at or self.realm.now(),
+        )  # fmt: skip
+        return response, hints
+
+    @staticmethod
+    def _occurred_at(value: JsonValue) -> Optional[datetime]:
+        if value is None or value == "":
+            return None
+        text = js_trim(value) if isinstance(value, str) else ""
+        parsed = parse_js_date(text) if text else None
+        if parsed is None:
+            raise invalid_input("occurred_at must be a valid date-time")
+        return parsed
