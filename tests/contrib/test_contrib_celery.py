@@ -73,7 +73,7 @@ def test_readme_task_whose_commit_answer_is_lost_is_retried_and_charged_once(rea
     assert sent[-1].replayed  # the retry's commit was answered from the first one
     assert len({r.idempotency_key for r in sent}) == 1
     (lease,) = emu.ledger.leases()  # the retry got the same lease back
-    assert lease.state == "closed"
+    assert lease.state == "committed"
     assert emu.ledger.cancels() == []
     assert len(emu.ledger.requests_to("/mgt/v1/gate/authorize")) == 2
 
@@ -113,7 +113,7 @@ def test_a_task_that_fails_before_its_commit_keeps_the_lease_for_the_retry(
 
     lease_id = flaky.delay().get()
     (lease,) = emu.ledger.leases()
-    assert (lease.lease_id, lease.state) == (lease_id, "closed")
+    assert (lease.lease_id, lease.state) == (lease_id, "committed")
     assert emu.ledger.cancels() == []
     (commit,) = emu.ledger.commits()
     assert (commit.lease_id, commit.quantity_minor, commit.application_status) == (lease_id, 4, "applied")
@@ -130,7 +130,7 @@ def test_an_explicit_self_retry_keeps_the_lease_too(app: Any, client: ServiceCli
 
     assert manual.delay().get() == 1
     (lease,) = emu.ledger.leases()
-    assert lease.state == "closed"
+    assert lease.state == "committed"
     assert len(emu.ledger.commits()) == 1
     assert emu.ledger.cancels() == []
 
@@ -144,7 +144,7 @@ def test_an_error_celery_will_not_retry_cancels_the_lease(app: Any, client: Serv
     with pytest.raises(KeyError):
         broken.delay().get()
     (lease,) = emu.ledger.leases()
-    assert lease.state == "canceled"
+    assert lease.state == "cancelled"
     assert emu.ledger.commits() == []
 
 
@@ -161,7 +161,7 @@ def test_the_last_allowed_attempt_cancels_the_lease(app: Any, client: ServiceCli
         hopeless.delay().get()
     assert runs == [0, 1, 2]
     (lease,) = emu.ledger.leases()  # one lease for the whole run, cancelled once no retry was coming
-    assert lease.state == "canceled"
+    assert lease.state == "cancelled"
     assert len(emu.ledger.cancels()) == 1
 
 
@@ -173,7 +173,7 @@ def test_a_task_that_returns_without_commit_cancels_the_lease(app: Any, client: 
 
     nothing_to_do.delay().get()
     (lease,) = emu.ledger.leases()
-    assert lease.state == "canceled"
+    assert lease.state == "cancelled"
 
 
 def test_task_key_is_stable_across_retries_and_distinct_per_run_and_part(app: Any) -> None:

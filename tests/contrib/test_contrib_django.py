@@ -98,7 +98,7 @@ def test_readme_view_commits_the_measured_usage(web: Client, emu: Emulator) -> N
         USER,
     )
     lease = only_lease(emu)
-    assert (lease.state, lease.estimated_quantity_minor, lease.lease_id) == ("closed", 1000, commit.lease_id)
+    assert (lease.state, lease.estimated_quantity_minor, lease.lease_id) == ("committed", 1000, commit.lease_id)
     assert emu.ledger.cancels() == []
 
 
@@ -127,7 +127,7 @@ def test_a_view_that_raises_has_its_lease_cancelled(web: Client, emu: Emulator) 
     with pytest.raises(RuntimeError, match="the model fell over"):
         web.get("/boom")
     lease = only_lease(emu)
-    assert lease.state == "canceled"
+    assert lease.state == "cancelled"
     assert [c.lease_id for c in emu.ledger.cancels()] == [lease.lease_id]
     assert emu.ledger.commits() == []
 
@@ -138,7 +138,7 @@ def test_a_view_that_returns_without_commit_has_its_lease_cancelled(web: Client,
     assert response.status_code == 200
     lease = only_lease(emu)
     assert response.json() == {"lease": lease.lease_id}
-    assert lease.state == "canceled"
+    assert lease.state == "cancelled"
     assert emu.ledger.commits() == []
 
 
@@ -155,7 +155,7 @@ def test_a_refusal_from_the_views_own_call_is_a_402_and_cancels_the_lease(
     assert response.status_code == 402
     assert response.json()["message"] == "grant balance exhausted"
     lease = only_lease(emu)
-    assert (lease.principal_id, lease.state) == (ORG, "canceled")
+    assert (lease.principal_id, lease.state) == (ORG, "cancelled")
 
 
 def test_the_middleware_answers_402_for_views_that_are_not_gated(web: Client) -> None:
@@ -181,7 +181,7 @@ def test_the_mixin_gates_every_request_of_a_class_based_view(web: Client, emu: E
     assert (commit.feature_code, commit.quantity_minor) == ("llm.embed", 42)
     assert only_lease(emu).estimated_quantity_minor == 50
     assert web.get("/mixin").status_code == 405  # refused by View.dispatch inside the lease: cancelled
-    assert [lease.state for lease in emu.ledger.leases()] == ["closed", "canceled"]
+    assert [lease.state for lease in emu.ledger.leases()] == ["committed", "cancelled"]
 
 
 def test_method_decorator_gates_only_the_decorated_method(web: Client, emu: Emulator) -> None:

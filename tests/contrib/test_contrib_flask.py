@@ -70,7 +70,7 @@ def test_readme_example_commits_the_measured_usage(readme_app: Any, emu: Emulato
     assert (commit.feature_code, commit.quantity_minor) == ("llm.summarize", len(text))
     assert (commit.principal_id, commit.user_id) == (ORG, USER)
     lease = only_lease(emu)
-    assert (lease.state, lease.estimated_quantity_minor, lease.lease_id) == ("closed", 1000, commit.lease_id)
+    assert (lease.state, lease.estimated_quantity_minor, lease.lease_id) == ("committed", 1000, commit.lease_id)
     assert emu.ledger.cancels() == []
 
 
@@ -138,7 +138,7 @@ def test_a_view_that_raises_has_its_lease_cancelled(emu: Emulator) -> None:
     with pytest.raises(RuntimeError, match="the model fell over"):
         client.get("/boom")
     lease = only_lease(emu)
-    assert lease.state == "canceled"
+    assert lease.state == "cancelled"
     assert [c.lease_id for c in emu.ledger.cancels()] == [lease.lease_id]
     assert emu.ledger.commits() == []
 
@@ -157,7 +157,7 @@ def test_a_view_that_returns_without_commit_has_its_lease_cancelled(emu: Emulato
     assert response.status_code == 200
     lease = only_lease(emu)
     assert response.get_json() == {"lease": lease.lease_id}
-    assert lease.state == "canceled"
+    assert lease.state == "cancelled"
     assert emu.ledger.commits() == []
 
 
@@ -178,7 +178,7 @@ def test_a_refusal_raised_by_the_views_own_call_is_a_402_and_cancels_the_lease(e
     assert response.status_code == 402
     assert response.get_json()["message"] == "grant balance exhausted"
     lease = only_lease(emu)
-    assert (lease.principal_id, lease.state) == (ORG, "canceled")
+    assert (lease.principal_id, lease.state) == (ORG, "cancelled")
 
 
 def test_the_402_handler_covers_views_that_are_not_gated_and_keeps_every_hint_field(emu: Emulator) -> None:

@@ -16,26 +16,32 @@ WHO = {"principal_id": "org_fx", "user_id": "user_fx"}
 
 
 def test_the_fixture_client_retries_with_tiny_backoffs(
-    vluna_emulator: Emulator, vluna_service_client: vluna_client.ServiceClient, monkeypatch: pytest.MonkeyPatch
+    vluna_emulator: Emulator, vluna_service_client: vluna_client.ServiceClient
 ) -> None:
-    import vluna_client._client as client_module
-
-    waits: List[float] = []
-    monkeypatch.setattr(client_module, "_sleep", waits.append)
+    assert vluna_service_client.retry == vluna_client.RetryPolicy(**FAST_RETRY_SETTINGS)
+    assert FAST_RETRY_SETTINGS["backoff_max"] <= 0.05
     vluna_emulator.faults.fail_next(2, status=503, path="/mgt/v1/gate/authorize")
     vluna_service_client.gate.authorize(feature_code="llm.chat", **WHO)
-    assert len(waits) == 2
-    assert all(0 <= wait <= FAST_RETRY_SETTINGS["backoff_max"] for wait in waits)
     assert [r.status for r in vluna_emulator.ledger.requests_to("/mgt/v1/gate/authorize")] == [503, 503, 200]
 
 
+def test_a_retrier_sees_every_wait(emu: Emulator) -> None:
+    waits: List[float] = []
+    retrier = vluna_client.Retrier(vluna_client.RetryPolicy(**FAST_RETRY_SETTINGS), sleep=waits.append)
+    emu.faults.fail_next(2, status=503, path="/mgt/v1/gate/authorize")
+    with emu.service_client(retry=retrier) as client:
+        client.gate.authorize(feature_code="llm.chat", **WHO)
+    assert len(waits) == 2
+    assert all(0 <= wait <= FAST_RETRY_SETTINGS["backoff_max"] for wait in waits)
+
+
 def test_service_client_takes_a_retry_policy_and_timeout(emu: Emulator) -> None:
-    emu.faults.fail_next(1, status=503, path="/mgt/v1/gate/authorize")
+    emu.faults.fail_next(1, status=503, path="/mgt/v1/gate/limits")
     with (
         emu.service_client(retry=vluna_client.NO_RETRIES, timeout=(1.0, 2.0)) as client,
         pytest.raises(vluna_client.ServerError) as caught,
     ):
-        client.gate.authorize(feature_code="llm.chat", **WHO)
+        client.gate.limits(**WHO)
     assert caught.value.status == 503
     assert len(emu.ledger.requests) == 1
 
