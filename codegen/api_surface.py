@@ -130,6 +130,10 @@ def _members(cls: type, skip: Callable[[type], bool] = lambda c: False) -> dict[
 def _fields(cls: type) -> dict[str, Any]:
     import attrs
 
+    # The annotations as written: attrs field types may have been resolved in place once a model was used.
+    written: dict[str, Any] = {}
+    for owner in reversed(cls.__mro__):
+        written.update(vars(owner).get("__annotations__", {}))
     out = {}
     for f in attrs.fields(cls):
         if f.default is attrs.NOTHING:
@@ -138,7 +142,7 @@ def _fields(cls: type) -> dict[str, Any]:
             default, required = f"factory({getattr(f.default.factory, '__name__', '?')})", False
         else:
             default, required = _default(f.default), False
-        out[f.name] = {"type": _annotation(f.type), "default": default, "required": required}
+        out[f.name] = {"type": _annotation(written.get(f.name, f.type)), "default": default, "required": required}
     return out
 
 

@@ -256,6 +256,8 @@ class Operation:
     merged_schemas: dict[str, str] = field(default_factory=dict)
     whole_body: bool = False
     retry: str = "read"
+    known_issue: str = ""
+    item_id: list[str] = field(default_factory=list)
     model_modules: set[str] = field(default_factory=set)
     constant: str = ""
 
@@ -348,6 +350,42 @@ def _retry_rule(op: dict[str, Any], where: str, http_method: str, write: bool) -
     if rule == "read" and write:
         raise SpecError(f"{where}: an operation with an Idempotency-Key is not read-only")
     return str(rule)
+
+
+def _known_issue(op: dict[str, Any], where: str) -> str:
+    """The operation's ``x-vluna-known-issue``: a server behaviour callers must know about, as one paragraph."""
+    text = op.get("x-vluna-known-issue", "")
+    if not isinstance(text, str):
+        raise SpecError(f"{where}: x-vluna-known-issue must be text")
+    return " ".join(text.split())
+
+
+def _item_id(resolver: Resolver, op: dict[str, Any], where: str, data: dict[str, Any], dfile: str) -> list[str]:
+    """The item fields named by ``x-vluna-item-id``, checked against the page's item schema.
+
+    Every paginated operation names them, so ``auto_paging_iter()`` can drop an item a later page repeats.
+    """
+    pagination = op.get("x-vluna-pagination")
+    raw = op.get("x-vluna-item-id")
+    if pagination is None:
+        if raw is not None:
+            raise SpecError(f"{where}: x-vluna-item-id is only for paginated operations")
+        return []
+    if raw is None:
+        raise SpecError(f"{where}: a paginated operation needs x-vluna-item-id (the field(s) naming an item)")
+    names = [raw] if isinstance(raw, str) else list(raw)
+    d, dcur = resolver.deref(data, dfile)
+    if pagination == "items":
+        d, dcur = resolver.deref(d.get("properties", {}).get("items", {}), dcur)
+    item, _ = resolver.deref(d.get("items", {}), dcur)
+    props = item.get("properties") or {}
+    for name in names:
+        if not isinstance(name, str) or name not in props:
+            raise SpecError(f"{where}: x-vluna-item-id {name!r} is not a property of the page's items")
+        if not name.isidentifier() or keyword.iskeyword(name):
+            # The page reads the id from the model attribute, which must carry the wire name unchanged.
+            raise SpecError(f"{where}: x-vluna-item-id {name!r} is not a plain Python attribute name")
+    return names
 
 
 def _operation(
@@ -483,6 +521,7 @@ def _operation(
     if pagination and "cursor" not in names:
         raise SpecError(f"{where}: a paginated operation needs a cursor query parameter")
     result_type = writer.result(data, dfile) if data else "Any"
+    item_id = _item_id(resolver, op, where, data, dfile)
 
     retry = _retry_rule(op, where, http_method, write)
 
@@ -522,6 +561,8 @@ def _operation(
                 merged_schemas=merged_schemas,
                 whole_body=whole_body,
                 retry=retry,
+                known_issue=_known_issue(op, where),
+                item_id=item_id,
             )
         )
     for o in ops:

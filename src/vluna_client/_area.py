@@ -36,4 +36,4 @@ class AreaApi:
 
     def _send_page(self, op: Operation[T], **kwargs: Any) -> Page[T]:
         page: Page[T] = self._host._execute(op, CallArgs(**kwargs))  # type: ignore[assignment]
-        return page
+        return page._keyed(op.item_id)

@@ -28,6 +28,8 @@ class Operation(Generic[T]):
         body_schema: Validation schema of the JSON body, or ``None`` for a body-less request.
         result_type: Type the ``data`` is structured into (the item type for paginated operations).
         pagination: ``meta`` or ``items`` for cursor-paginated lists.
+        item_id: For a paginated list, the item field(s) that identify an item (``budget_id``), so a page
+            iterator can drop an item that a later page repeats.
         not_served: In the contract, but the open-source server has no route for it.
         success_status: The status the server answers on success.
         retry: When a failed attempt may be repeated (the spec's ``x-vluna-retry``):
@@ -56,6 +58,7 @@ class Operation(Generic[T]):
     not_served: bool
     success_status: int
     retry: str = "read"
+    item_id: tuple[str, ...] = ()
 
     @property
     def mutates(self) -> bool:

@@ -107,6 +107,7 @@ _OP_LIST: Operation[m_billing.Budget] = Operation(
     body_schema=None,
     result_type=m_billing.Budget,
     pagination="items",
+    item_id=("budget_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -249,6 +250,10 @@ class BearerBudgetsApi(AreaApi):
         Returns one page as `{items, next_cursor}`; `next_cursor` is absent on the last page.
 
         ``GET /api/v1/budgets``.
+
+        Known server issue: The server sorts budgets by creation time but pages them by id, so a following
+        page can repeat budgets already seen and miss others. `auto_paging_iter()` drops the repeats; only a
+        `limit` large enough for one page avoids the misses.
 
         Args:
             limit: Page size (the server caps it at 200).

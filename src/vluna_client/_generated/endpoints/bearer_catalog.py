@@ -34,6 +34,7 @@ _OP_LIST_PRICES: Operation[m_billing.CatalogPrice] = Operation(
     body_schema=None,
     result_type=m_billing.CatalogPrice,
     pagination="meta",
+    item_id=("catalog_price_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -59,6 +60,7 @@ _OP_LIST_PRODUCTS: Operation[m_billing.CatalogProduct] = Operation(
     body_schema=None,
     result_type=m_billing.CatalogProduct,
     pagination="meta",
+    item_id=("catalog_product_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -86,6 +88,10 @@ class BearerCatalogApi(AreaApi):
         otherwise the call fails with 422.
 
         ``GET /api/v1/catalog/prices``.
+
+        Known server issue: The server sorts prices by display priority and amount but pages them by id, so
+        a following page can repeat prices already seen and miss others. `auto_paging_iter()` drops the
+        repeats; only a `limit` large enough for one page avoids the misses.
 
         Args:
             product_id: The catalog products whose prices to list.
@@ -130,6 +136,10 @@ class BearerCatalogApi(AreaApi):
         account.
 
         ``GET /api/v1/catalog/products``.
+
+        Known server issue: The server sorts products by display priority and name but pages them by id, so
+        a following page can repeat products already seen and miss others. `auto_paging_iter()` drops the
+        repeats; only a `limit` large enough for one page avoids the misses.
 
         Args:
             kind: Only subscription plans or only credit packs; `all` (the default) returns both.

@@ -53,6 +53,7 @@ _OP_LIST: Operation[m_billing.Payment] = Operation(
     body_schema=None,
     result_type=m_billing.Payment,
     pagination="meta",
+    item_id=("payment_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -111,6 +112,10 @@ class BearerPaymentsApi(AreaApi):
         (everything else).
 
         ``GET /api/v1/payments``.
+
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
 
         Args:
             billing_account_id: The token's billing account id.

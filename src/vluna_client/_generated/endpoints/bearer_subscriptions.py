@@ -55,6 +55,7 @@ _OP_LIST: Operation[m_billing.Subscription] = Operation(
     body_schema=None,
     result_type=m_billing.Subscription,
     pagination="meta",
+    item_id=("subscription_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -114,6 +115,10 @@ class BearerSubscriptionsApi(AreaApi):
         `billing_account_id` must repeat the token's account; any other value is refused with 403.
 
         ``GET /api/v1/subscriptions``.
+
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
 
         Args:
             billing_account_id: The token's billing account id.

@@ -46,6 +46,9 @@ class BearerWalletApi(AreaApi):
 
         ``GET /api/v1/wallet/balance``.
 
+        Known server issue: The total counts every top-up twice: once in the ledger and once as the
+        `wallet-cash` grant the top-up creates. Check it against the ledger before showing or enforcing it.
+
         Args:
             refresh_grants: Materialise pending grants before computing the balance (slower, idempotent).
         """

@@ -84,6 +84,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingAccount] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.BillingAccount,
     pagination="items",
+    item_id=("billing_account_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -110,6 +111,7 @@ _OP_LIST_USERS: Operation[m_billing_mgt.BillingUser] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.BillingUser,
     pagination="items",
+    item_id=("billing_user_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -216,15 +218,17 @@ class ServiceBillingAccountsApi(AreaApi):
         Creates the billing user for `user_id`, or returns the existing one: an existing user is re-
         activated if it was disabled or deleted, and the metadata you send is merged into its metadata.
         Activating a user takes a seat, so a full account answers 403 `SEAT.CAPACITY_EXCEEDED`. The server
-        answers 201 in both cases. Known server issue: this handler writes its own reply, so a retry that
-        reuses an Idempotency-Key the route has already answered gets no response until the client times
-        out. After a timeout, read the resource back before calling again.
+        answers 201 in both cases.
 
         ``POST /mgt/v1/billing-accounts/{billing_account_id}/users``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 

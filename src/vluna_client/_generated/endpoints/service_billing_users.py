@@ -108,6 +108,7 @@ _OP_LIST_ACTIVITY: Operation[m_billing_mgt.BillingUserActivityItem] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.BillingUserActivityItem,
     pagination="items",
+    item_id=("activity_id",),
     not_served=False,
     retry="read",
     success_status=200,

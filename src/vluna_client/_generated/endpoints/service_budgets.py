@@ -119,6 +119,7 @@ _OP_LIST: Operation[m_billing.Budget] = Operation(
     body_schema=None,
     result_type=m_billing.Budget,
     pagination="items",
+    item_id=("budget_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -295,6 +296,10 @@ class ServiceBudgetsApi(AreaApi):
         private to the billing user that created them.
 
         ``GET /mgt/v1/budgets``.
+
+        Known server issue: The server sorts budgets by creation time but pages them by id, so a following
+        page can repeat budgets already seen and miss others. `auto_paging_iter()` drops the repeats; only a
+        `limit` large enough for one page avoids the misses.
 
         Needs principal_id and user_id (here or bound with ``client.bind``).
 

@@ -37,6 +37,7 @@ _OP_LIST_PRICES: Operation[m_billing.CatalogPrice] = Operation(
     body_schema=None,
     result_type=m_billing.CatalogPrice,
     pagination="meta",
+    item_id=("catalog_price_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -65,6 +66,7 @@ _OP_LIST_PRODUCTS: Operation[m_billing.CatalogProduct] = Operation(
     body_schema=None,
     result_type=m_billing.CatalogProduct,
     pagination="meta",
+    item_id=("catalog_product_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -95,6 +97,10 @@ class ServiceCatalogApi(AreaApi):
         otherwise the call fails with 422.
 
         ``GET /mgt/v1/catalog/prices``.
+
+        Known server issue: The server sorts prices by display priority and amount but pages them by id, so
+        a following page can repeat prices already seen and miss others. `auto_paging_iter()` drops the
+        repeats; only a `limit` large enough for one page avoids the misses.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -149,6 +155,10 @@ class ServiceCatalogApi(AreaApi):
         product or should manage an existing subscription instead.
 
         ``GET /mgt/v1/catalog/products``.
+
+        Known server issue: The server sorts products by display priority and name but pages them by id, so
+        a following page can repeat products already seen and miss others. `auto_paging_iter()` drops the
+        repeats; only a `limit` large enough for one page avoids the misses.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

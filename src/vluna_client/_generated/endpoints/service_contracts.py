@@ -55,6 +55,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingContract] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.BillingContract,
     pagination="items",
+    item_id=("contract_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -385,15 +386,17 @@ class ServiceContractsApi(AreaApi):
 
         Keyed by the account and `effective_at`: 201 when the contract is new, 200 when the existing one was
         updated. On update `status` and `metadata` are overwritten (omitted means `active` and an empty
-        object); an omitted `name` is kept. Known server issue: this handler writes its own reply, so a
-        retry that reuses an Idempotency-Key the route has already answered gets no response until the
-        client times out. After a timeout, read the resource back before calling again.
+        object); an omitted `name` is kept.
 
         ``POST /mgt/v1/contracts``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -441,15 +444,17 @@ class ServiceContractsApi(AreaApi):
         A term is identified by `kind`, `term_key` and `effective_at` and cannot change: evolve it by adding
         a version with a later `effective_at`. Sending an identical existing term answers 200; the same
         identity with a different `value_json` answers 409 `CONFLICT`; a new term answers 201. An unknown
-        `kind` is stored as `e2r_param`. Known server issue: this handler writes its own reply, so a retry
-        that reuses an Idempotency-Key the route has already answered gets no response until the client
-        times out. After a timeout, read the resource back before calling again.
+        `kind` is stored as `e2r_param`.
 
         ``POST /mgt/v1/contracts/{contract_id}/terms``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

@@ -69,6 +69,7 @@ _OP_LIST: Operation[m_billing_mgt.FeatureFamily] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.FeatureFamily,
     pagination="items",
+    item_id=("feature_family_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -309,15 +310,17 @@ class ServiceFeatureFamiliesApi(AreaApi):
         Keyed by `feature_family_code`: 201 when new, 200 when the existing family was overwritten. On
         overwrite the omitted fields are reset too (`name` to the code, `description` to empty,
         `entitlement_required` and `active` to true, `metadata` to empty); use update to change single
-        fields. System fallback families cannot be changed (422). Known server issue: this handler writes
-        its own reply, so a retry that reuses an Idempotency-Key the route has already answered gets no
-        response until the client times out. After a timeout, read the resource back before calling again.
+        fields. System fallback families cannot be changed (422).
 
         ``POST /mgt/v1/feature-families``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 

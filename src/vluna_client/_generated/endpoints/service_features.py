@@ -70,6 +70,7 @@ _OP_LIST: Operation[m_billing_mgt.Feature] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.Feature,
     pagination="items",
+    item_id=("feature_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -95,6 +96,7 @@ _OP_LIST_NEEDS_CONFIG: Operation[m_billing_mgt.Feature] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.Feature,
     pagination="items",
+    item_id=("feature_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -521,15 +523,17 @@ class ServiceFeaturesApi(AreaApi):
         the family with `feature_family_id` or `feature_family_code` (one is required). The primary meter
         has the feature's own code: at most one `meters` entry may describe it (no `meter_code`, or the
         feature's code); when none does, it is created from the other entries or from defaults. An omitted
-        `active` keeps the current state. Known server issue: this handler writes its own reply, so a retry
-        that reuses an Idempotency-Key the route has already answered gets no response until the client
-        times out. After a timeout, read the resource back before calling again.
+        `active` keeps the current state.
 
         ``POST /mgt/v1/features``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 

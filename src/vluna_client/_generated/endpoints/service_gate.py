@@ -480,6 +480,9 @@ class ServiceGateApi(AreaApi):
 
         ``POST /mgt/v1/gate/commits/batch``; a write: an Idempotency-Key is sent and kept across retries.
 
+        Known server issue: The server charges every committed item but never closes the item's lease (a
+        single `gate.commit` does), so those leases stay `active` until they expire.
+
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
         Args:

@@ -120,6 +120,7 @@ _OP_LIST: Operation[m_gate_policies.GatePolicy] = Operation(
     body_schema=None,
     result_type=m_gate_policies.GatePolicy,
     pagination="items",
+    item_id=("policy_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -200,15 +201,17 @@ class ServiceGatePoliciesApi(AreaApi):
         policy needs `limit_count` and no `limit_minor`, and should have `window_sec` > 0 (the server
         accepts 0 but the gate then fails on it). `status` defaults to `assignable`. The feature code is
         stored exactly as sent (the gate compares lower-case codes, so send it in lower case).
-        `enforcement_mode` is refused with 422. Answers 201. Known server bug: a retry with an Idempotency-
-        Key whose first call already succeeded never gets an answer (the call runs into the client timeout);
-        check with `list` before retrying a create that timed out.
+        `enforcement_mode` is refused with 422. Answers 201.
 
         ``POST /mgt/v1/gate/policies``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: A retry with an Idempotency-Key whose first call already succeeded never gets an
+        answer (the call runs into the client timeout); check with `list` before retrying a create that
+        timed out.
 
         Optional bindings: realm_admin.
 

@@ -59,6 +59,7 @@ _OP_LIST: Operation[m_billing.Invoice] = Operation(
     body_schema=None,
     result_type=m_billing.Invoice,
     pagination="meta",
+    item_id=("invoice_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -131,6 +132,10 @@ class ServiceInvoicesApi(AreaApi):
         units of `currency`.
 
         ``GET /mgt/v1/invoices``.
+
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

@@ -53,6 +53,7 @@ _OP_LIST: Operation[m_billing_mgt.Meter] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.Meter,
     pagination="items",
+    item_id=("meter_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -332,15 +333,17 @@ class ServiceMetersApi(AreaApi):
         Omitted fields keep their current values, or get defaults for a new meter (`unit` `unit`, `scale` 0,
         `rounding` `round`, `semantic_kind` `activity`, active). `feature_code` maps the meter to that
         feature. A `meter_prices` object replaces the current price as a whole: omitted price fields are
-        derived again (`unit_cost_xusd` 0, `effective_at` now, ...). Known server issue: this handler writes
-        its own reply, so a retry that reuses an Idempotency-Key the route has already answered gets no
-        response until the client times out. After a timeout, read the resource back before calling again.
+        derived again (`unit_cost_xusd` 0, `effective_at` now, ...).
 
         ``POST /mgt/v1/meters``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 

@@ -365,6 +365,7 @@ _OP_LIST_ALLOCATIONS: Operation[m_ops.OpsAllocation] = Operation(
     body_schema=None,
     result_type=m_ops.OpsAllocation,
     pagination="meta",
+    item_id=("allocation_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -393,6 +394,7 @@ _OP_LIST_ATTRIBUTIONS: Operation[m_ops.OpsAttribution] = Operation(
     body_schema=None,
     result_type=m_ops.OpsAttribution,
     pagination="meta",
+    item_id=("attribution_row_id",),
     not_served=True,
     retry="read",
     success_status=200,
@@ -429,6 +431,7 @@ _OP_LIST_CATALOG_PRICES: Operation[m_ops.OpsCatalogPrice] = Operation(
     body_schema=None,
     result_type=m_ops.OpsCatalogPrice,
     pagination="meta",
+    item_id=("catalog_price_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -463,6 +466,7 @@ _OP_LIST_CATALOG_PRODUCTS: Operation[m_ops.OpsCatalogProduct] = Operation(
     body_schema=None,
     result_type=m_ops.OpsCatalogProduct,
     pagination="meta",
+    item_id=("catalog_product_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -499,6 +503,7 @@ _OP_LIST_EVENTS: Operation[m_ops.OpsEvent] = Operation(
     body_schema=None,
     result_type=m_ops.OpsEvent,
     pagination="meta",
+    item_id=("event_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -536,6 +541,7 @@ _OP_LIST_RATED_RECORDS: Operation[m_ops.OpsRatedRecord] = Operation(
     body_schema=None,
     result_type=m_ops.OpsRatedRecord,
     pagination="meta",
+    item_id=("rated_record_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -575,6 +581,7 @@ _OP_LIST_RATINGS: Operation[m_ops.OpsRating] = Operation(
     body_schema=None,
     result_type=m_ops.OpsRating,
     pagination="meta",
+    item_id=("rating_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -605,6 +612,7 @@ _OP_LIST_RECONCILIATIONS: Operation[m_ops.ReconciliationSummary] = Operation(
     body_schema=None,
     result_type=m_ops.ReconciliationSummary,
     pagination="items",
+    item_id=("id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -846,16 +854,17 @@ class ServiceOpsApi(AreaApi):
     ) -> Result[m_ops.OpsCatalogProduct]:
         """Add a product to the realm's catalog.
 
-        Product codes are unique across the whole database, not only the realm. Known server limitation: a
-        retry that reuses the Idempotency-Key of a request that already succeeded gets no answer at all (the
-        connection stays open until the client's read timeout), so treat a timeout on a retry as "probably
-        created" and check with `list_catalog_products(product_code=...)`.
+        Product codes are unique across the whole database, not only the realm.
 
         ``POST /mgt/v1/ops/catalog/products``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: A retry that reuses the Idempotency-Key of a request that already succeeded gets
+        no answer at all (the connection stays open until the client's read timeout), so treat a timeout on
+        a retry as "probably created" and check with `list_catalog_products(product_code=...)`.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -1290,6 +1299,10 @@ class ServiceOpsApi(AreaApi):
 
         ``GET /mgt/v1/ops/allocations``.
 
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
+
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
         Args:
@@ -1440,6 +1453,11 @@ class ServiceOpsApi(AreaApi):
 
         ``GET /mgt/v1/ops/catalog/prices``.
 
+        Known server issue: The server sorts prices by display priority and amount but pages them by price
+        id from a cursor naming the next page's first row, so following pages can repeat prices and miss
+        others (at least one per page boundary). `auto_paging_iter()` drops the repeats; it cannot recover
+        the misses.
+
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
         Args:
@@ -1512,6 +1530,10 @@ class ServiceOpsApi(AreaApi):
 
         ``GET /mgt/v1/ops/catalog/products``.
 
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
+
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
         Args:
@@ -1582,6 +1604,10 @@ class ServiceOpsApi(AreaApi):
         drops one row per page; use a large `limit` or narrower time filters when completeness matters.
 
         ``GET /mgt/v1/ops/events``.
+
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -1654,6 +1680,10 @@ class ServiceOpsApi(AreaApi):
         (see `list_events`).
 
         ``GET /mgt/v1/ops/rated-records``.
+
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -1732,6 +1762,10 @@ class ServiceOpsApi(AreaApi):
 
         ``GET /mgt/v1/ops/ratings``.
 
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
+
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
         Args:
@@ -1803,6 +1837,9 @@ class ServiceOpsApi(AreaApi):
         `kind`, and ignores the other filters and the paging parameters.
 
         ``GET /mgt/v1/ops/reconciliations``.
+
+        Known server issue: A stub in the open-source server: it answers one invented item (id `rec_1`,
+        status `pending`) whatever the account holds.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

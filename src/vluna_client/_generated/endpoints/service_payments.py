@@ -56,6 +56,7 @@ _OP_LIST: Operation[m_billing.Payment] = Operation(
     body_schema=None,
     result_type=m_billing.Payment,
     pagination="meta",
+    item_id=("payment_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -123,6 +124,10 @@ class ServicePaymentsApi(AreaApi):
         filter uses the same folding.
 
         ``GET /mgt/v1/payments``.
+
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

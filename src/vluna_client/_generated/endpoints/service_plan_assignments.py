@@ -101,6 +101,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.BillingPlanAssignment,
     pagination="items",
+    item_id=("assignment_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -183,15 +184,17 @@ class ServicePlanAssignmentsApi(AreaApi):
         `billing_user_id` of that account, account assignments must not have one. An assignment with the
         same plan, `source_kind` and `source_ref` for the same account (or user) is updated instead: its
         window grows to cover both, and `status`, `metadata` and `subscription_item_id` are overwritten. The
-        server answers 201 either way. Known server issue: this handler writes its own reply, so a retry
-        that reuses an Idempotency-Key the route has already answered gets no response until the client
-        times out. After a timeout, read the resource back before calling again.
+        server answers 201 either way.
 
         ``POST /mgt/v1/billing-plan-assignments``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

@@ -84,6 +84,7 @@ _OP_LIST: Operation[m_billing_mgt.BillingPlan] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.BillingPlan,
     pagination="items",
+    item_id=("plan_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -106,6 +107,7 @@ _OP_LIST_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlement] = Operati
     body_schema=None,
     result_type=m_billing_mgt.BillingPlanEntitlement,
     pagination="items",
+    item_id=("bpe_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -520,15 +522,17 @@ class ServicePlansApi(AreaApi):
         `feature_family_codes` add allow entitlements (existing ones stay); unknown family codes create an
         empty family, unknown feature codes are skipped. The server refuses (422) a
         `metadata.gate_bundle_key` and the `gate_bundle_key` or `bundle` keys of `metadata.gating` here; set
-        them with update. Known server issue: this handler writes its own reply, so a retry that reuses an
-        Idempotency-Key the route has already answered gets no response until the client times out. After a
-        timeout, read the resource back before calling again.
+        them with update.
 
         ``POST /mgt/v1/billing-plans``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -578,16 +582,17 @@ class ServicePlansApi(AreaApi):
         `append` adds the items (an item for a feature or family already present only changes its effect);
         `replace` first removes every entitlement of the plan. Each item names exactly one of `feature_code`
         or `feature_family_code`, which must exist. The server answers 201 for `append` and 200 for
-        `replace`, with the first page (up to 50) of the plan's entitlements. Known server issue: this
-        handler writes its own reply, so a retry that reuses an Idempotency-Key the route has already
-        answered gets no response until the client times out. After a timeout, read the resource back before
-        calling again.
+        `replace`, with the first page (up to 50) of the plan's entitlements.
 
         ``POST /mgt/v1/billing-plans/{plan_id}/entitlements``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 

@@ -68,6 +68,7 @@ _OP_LIST: Operation[m_gate_policies.GatePolicyBundle] = Operation(
     body_schema=None,
     result_type=m_gate_policies.GatePolicyBundle,
     pagination="items",
+    item_id=("bundle_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -94,6 +95,7 @@ _OP_LIST_POLICIES: Operation[m_gate_policies.GatePolicy] = Operation(
     body_schema=None,
     result_type=m_gate_policies.GatePolicy,
     pagination="items",
+    item_id=("policy_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -236,6 +238,10 @@ class ServicePolicyBundlesApi(AreaApi):
 
         ``GET /mgt/v1/gate/policy-bundles``.
 
+        Known server issue: The server removes its own system bundles from a page after cutting it, so a
+        page can hold fewer than `limit` items, even none, and still carry a cursor: an empty page is not
+        the end of the list. `auto_paging_iter()` keeps following the cursor.
+
         Optional bindings: realm_admin.
 
         Args:
@@ -370,15 +376,16 @@ class ServicePolicyBundlesApi(AreaApi):
 
         Answers 201 when the bundle was created and 200 when a bundle with this `bundle_key` already
         existed; on update only the fields you send change. `status` defaults to `active` for a new bundle.
-        The key `__default_bundle__` is reserved (422). Known server bug: a retry with an Idempotency-Key
-        whose first call already succeeded never gets an answer; since the call is an upsert, retry a timed-
-        out call with a new key.
+        The key `__default_bundle__` is reserved (422).
 
         ``POST /mgt/v1/gate/policy-bundles``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: A retry with an Idempotency-Key whose first call already succeeded never gets an
+        answer; since the call is an upsert, retry a timed-out call with a new key.
 
         Optional bindings: realm_admin.
 

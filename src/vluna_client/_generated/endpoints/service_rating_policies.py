@@ -139,6 +139,7 @@ _OP_LIST: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
     body_schema=None,
     result_type=m_billing_mgt.EventRatingPolicy,
     pagination="items",
+    item_id=("policy_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -161,6 +162,10 @@ _OP_LIST_VERSIONS: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation
     body_schema=None,
     result_type=m_billing_mgt.EventRatingPolicyVersion,
     pagination="items",
+    item_id=(
+        "policy_id",
+        "policy_version",
+    ),
     not_served=False,
     retry="read",
     success_status=200,
@@ -284,15 +289,16 @@ class ServiceRatingPoliciesApi(AreaApi):
         `dsl_json` is validated first (422 with the problems in `details.errors` when invalid). Re-sending
         an existing `policy_version` with the same DSL returns it with 200; with a different DSL it answers
         409. A new version answers 201. The policy must not be disabled. An omitted `status` means `active`.
-        Known server issue: this handler writes its own reply, so a retry that reuses an Idempotency-Key the
-        route has already answered gets no response until the client times out. After a timeout, read the
-        resource back before calling again.
 
         ``POST /mgt/v1/event-rating-policies/{policy_id}/versions``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -632,15 +638,17 @@ class ServiceRatingPoliciesApi(AreaApi):
         """Create an event rating policy, or rename or re-enable the one with the same id.
 
         Keyed by `policy_id`: 201 when new, 200 when the existing policy was updated. An omitted `status`
-        means `active`, also for an existing policy. Known server issue: this handler writes its own reply,
-        so a retry that reuses an Idempotency-Key the route has already answered gets no response until the
-        client times out. After a timeout, read the resource back before calling again.
+        means `active`, also for an existing policy.
 
         ``POST /mgt/v1/event-rating-policies``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 

@@ -59,6 +59,7 @@ _OP_LIST: Operation[m_billing.Subscription] = Operation(
     body_schema=None,
     result_type=m_billing.Subscription,
     pagination="meta",
+    item_id=("subscription_id",),
     not_served=False,
     retry="read",
     success_status=200,
@@ -128,6 +129,10 @@ class ServiceSubscriptionsApi(AreaApi):
         left out for the same reason as in `invoices.list`.
 
         ``GET /mgt/v1/subscriptions``.
+
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 

@@ -234,6 +234,9 @@ class ServiceWalletApi(AreaApi):
 
         ``GET /mgt/v1/wallet/balance``.
 
+        Known server issue: The total counts every top-up twice: once in the ledger and once as the
+        `wallet-cash` grant the top-up creates. Check it against the ledger before showing or enforcing it.
+
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
         Args:
