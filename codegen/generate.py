@@ -103,6 +103,7 @@ def generate_endpoints(out: Path, docs: Path) -> None:
         (endpoints / f"{area.module}.py").write_text(area_tpl.render(area=area, header=HEADER))
     (out / "areas.py").write_text(env.get_template("areas.py.jinja2").render(api=api, header=HEADER))
     (out / "operations.py").write_text(env.get_template("operations.py.jinja2").render(api=api, header=HEADER))
+    (out / "schemas.py").write_text(env.get_template("schemas.py.jinja2").render(api=api, header=HEADER))
     (out / "__init__.py").write_text(f'{HEADER}\n"""Code generated from the OpenAPI specs; private."""\n')
     docs.parent.mkdir(parents=True, exist_ok=True)
     docs.write_text(env.get_template("api.md.jinja2").render(api=api))

@@ -11,36 +11,19 @@ from ..._result import Result
 from ..._transport import TimeoutTypes
 from ..models import billing as m_billing
 
+# fmt: off
 _OP_GET_BALANCE: Operation[m_billing.WalletBalanceWithBreakdownResponse] = Operation(
-    name="wallet.get_balance",
-    operation_id="getWalletBalance",
-    method="GET",
-    path="/wallet/balance",
-    surface="bearer",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={
-        "refresh_grants": {"type": ["boolean"]},
-    },
-    body_schema=None,
-    result_type=m_billing.WalletBalanceWithBreakdownResponse,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    success_status=200,
+    "wallet.get_balance", "getWalletBalance", "/wallet/balance", surface="bearer",
+    query_schema={"refresh_grants": {"type": ["boolean"]}}, result_type=m_billing.WalletBalanceWithBreakdownResponse,
 )
+# fmt: on
 
 
 class BearerWalletApi(AreaApi):
     """Operations reached as ``client.wallet.<method>(...)``."""
 
     def get_balance(
-        self,
-        *,
-        refresh_grants: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, refresh_grants: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing.WalletBalanceWithBreakdownResponse]:
         """Read the token holder's spendable balance, with its grants.
 
@@ -52,14 +35,4 @@ class BearerWalletApi(AreaApi):
         Args:
             refresh_grants: Materialise pending grants before computing the balance (slower, idempotent).
         """
-        return self._send(
-            _OP_GET_BALANCE,
-            path={},
-            query={
-                "refresh_grants": refresh_grants,
-            },
-            body=None,
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET_BALANCE, locals())

@@ -10,146 +10,48 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import gate_policies as m_gate_policies
 
+# fmt: off
 _OP_DELETE: Operation[m_gate_policies.GatePolicyBundleDeleteResult] = Operation(
-    name="policy_bundles.delete",
-    operation_id="deleteGatePolicyBundle",
-    method="DELETE",
-    path="/gate/policy-bundles/{bundle_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("bundle_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_gate_policies.GatePolicyBundleDeleteResult,
-    pagination=None,
-    not_served=False,
+    "policy_bundles.delete", "deleteGatePolicyBundle", "/gate/policy-bundles/{bundle_id}", method="DELETE", write=True,
+    bindings=("realm_admin",), path_params=("bundle_id",), result_type=m_gate_policies.GatePolicyBundleDeleteResult,
     retry="idempotent",
-    success_status=200,
 )
-
 _OP_GET: Operation[m_gate_policies.GatePolicyBundle] = Operation(
-    name="policy_bundles.get",
-    operation_id="getGatePolicyBundle",
-    method="GET",
-    path="/gate/policy-bundles/{bundle_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("bundle_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_gate_policies.GatePolicyBundle,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    success_status=200,
+    "policy_bundles.get", "getGatePolicyBundle", "/gate/policy-bundles/{bundle_id}", bindings=("realm_admin",),
+    path_params=("bundle_id",), result_type=m_gate_policies.GatePolicyBundle,
 )
-
 _OP_LIST: Operation[m_gate_policies.GatePolicyBundle] = Operation(
-    name="policy_bundles.list",
-    operation_id="listGatePolicyBundles",
-    method="GET",
-    path="/gate/policy-bundles",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "policy_bundles.list", "listGatePolicyBundles", "/gate/policy-bundles", bindings=("realm_admin",),
     query_schema={
-        "status": {"type": ["string"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
+        "status": {"type": ["string"]}, "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
         "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_gate_policies.GatePolicyBundle,
-    pagination="items",
-    item_id=("bundle_id",),
-    not_served=False,
-    retry="read",
-    success_status=200,
+    result_type=m_gate_policies.GatePolicyBundle, pagination="items", item_id=("bundle_id",),
 )
-
 _OP_LIST_POLICIES: Operation[m_gate_policies.GatePolicy] = Operation(
-    name="policy_bundles.list_policies",
-    operation_id="listGatePoliciesForBundle",
-    method="GET",
-    path="/gate/policy-bundles/{bundle_id}/policies",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("bundle_id",),
+    "policy_bundles.list_policies", "listGatePoliciesForBundle", "/gate/policy-bundles/{bundle_id}/policies",
+    bindings=("realm_admin",), path_params=("bundle_id",),
     query_schema={
-        "feature_code": {"type": ["string"]},
-        "kind": {"type": ["string"]},
-        "subject_scope": {"type": ["string"]},
-        "status": {"type": ["string"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
+        "feature_code": {"type": ["string"]}, "kind": {"type": ["string"]}, "subject_scope": {"type": ["string"]},
+        "status": {"type": ["string"]}, "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
         "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_gate_policies.GatePolicy,
-    pagination="items",
-    item_id=("policy_id",),
-    not_served=False,
-    retry="read",
-    success_status=200,
+    result_type=m_gate_policies.GatePolicy, pagination="items", item_id=("policy_id",),
 )
-
 _OP_UPDATE: Operation[m_gate_policies.GatePolicyBundle] = Operation(
-    name="policy_bundles.update",
-    operation_id="updateGatePolicyBundle",
-    method="PATCH",
-    path="/gate/policy-bundles/{bundle_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("bundle_id",),
-    query_schema={},
-    body_schema={
-        "properties": {"metadata": {"type": ["object"]}, "name": {"type": ["string"]}, "status": {"type": ["string"]}},
-        "type": ["object"],
-    },
-    result_type=m_gate_policies.GatePolicyBundle,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    success_status=200,
+    "policy_bundles.update", "updateGatePolicyBundle", "/gate/policy-bundles/{bundle_id}", method="PATCH", write=True,
+    bindings=("realm_admin",), path_params=("bundle_id",), body_schema=schemas.GATE_POLICY_BUNDLE_UPDATE_REQUEST,
+    result_type=m_gate_policies.GatePolicyBundle, retry="idempotent",
 )
-
 _OP_UPSERT: Operation[m_gate_policies.GatePolicyBundle] = Operation(
-    name="policy_bundles.upsert",
-    operation_id="upsertGatePolicyBundle",
-    method="POST",
-    path="/gate/policy-bundles",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "bundle_key": {"minLength": 1, "type": ["string"]},
-            "metadata": {"type": ["object"]},
-            "name": {"type": ["string"]},
-            "status": {"type": ["string"]},
-        },
-        "required": ["bundle_key"],
-        "type": ["object"],
-    },
-    result_type=m_gate_policies.GatePolicyBundle,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    success_status=201,
+    "policy_bundles.upsert", "upsertGatePolicyBundle", "/gate/policy-bundles", method="POST", write=True,
+    bindings=("realm_admin",), body_schema=schemas.GATE_POLICY_BUNDLE_UPSERT_REQUEST,
+    result_type=m_gate_policies.GatePolicyBundle, success_status=201, retry="answered",
 )
+# fmt: on
 
 
 class ServicePolicyBundlesApi(AreaApi):
@@ -175,26 +77,10 @@ class ServicePolicyBundlesApi(AreaApi):
         Args:
             bundle_id: The bundle's id (a UUID).
         """
-        return self._send(
-            _OP_DELETE,
-            path={
-                "bundle_id": bundle_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_DELETE, locals())
 
     def get(
-        self,
-        *,
-        bundle_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, bundle_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_gate_policies.GatePolicyBundle]:
         """Read one policy bundle.
 
@@ -207,19 +93,7 @@ class ServicePolicyBundlesApi(AreaApi):
         Args:
             bundle_id: The bundle's id (a UUID).
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "bundle_id": bundle_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def list(
         self,
@@ -249,21 +123,7 @@ class ServicePolicyBundlesApi(AreaApi):
             limit: Page size; 50 when left out, at most 200.
             cursor: The `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "status": status,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def list_policies(
         self,
@@ -296,26 +156,7 @@ class ServicePolicyBundlesApi(AreaApi):
             limit: Page size; 50 when left out, at most 200.
             cursor: The `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST_POLICIES,
-            path={
-                "bundle_id": bundle_id,
-            },
-            query={
-                "feature_code": feature_code,
-                "kind": kind,
-                "subject_scope": subject_scope,
-                "status": status,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_POLICIES, locals())
 
     def update(
         self,
@@ -343,23 +184,7 @@ class ServicePolicyBundlesApi(AreaApi):
             status: A disabled bundle contributes no policies at the gate.
             metadata: Free-form data kept with the bundle; the gate does not read it.
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "bundle_id": bundle_id,
-            },
-            query={},
-            body={
-                "name": name,
-                "status": status,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())
 
     def upsert(
         self,
@@ -395,19 +220,4 @@ class ServicePolicyBundlesApi(AreaApi):
             status: A disabled bundle contributes no policies at the gate.
             metadata: Free-form data kept with the bundle; the gate does not read it.
         """
-        return self._send(
-            _OP_UPSERT,
-            path={},
-            query={},
-            body={
-                "bundle_key": bundle_key,
-                "name": name,
-                "status": status,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPSERT, locals())
