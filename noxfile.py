@@ -1,7 +1,7 @@
 """Every job of the project, each in its own virtualenv built from PyPI.
 
-``nox`` (no arguments) runs the checks CI runs: lint, typecheck, specs, codegen_check and the tests on the oldest
-and newest supported Pythons. ``nox -s demo`` runs the quickstart against the bundled emulator.
+``nox`` (no arguments) runs the checks CI runs: lint, typecheck, specs, codegen_check, api_diff and the tests on
+the oldest and newest supported Pythons. ``nox -s demo`` runs the quickstart against the bundled emulator.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent
 GENERATED = ROOT / "src" / "vluna_client" / "_generated"
 API_DOCS = ROOT / "docs" / "api.md"
 EMULATOR_DATA = ROOT / "src" / "vluna_client" / "testing" / "_spec_data" / "operations.json"
+API_SURFACE = ROOT / "api" / "surface.json"
 
 # Pinned so that generated code is byte-stable whoever runs the generator.
 CODEGEN_DEPS = ["datamodel-code-generator==0.89.0", "ruff==0.17.6", "jinja2==3.1.6", "pyyaml==6.0.3"]
@@ -44,7 +45,7 @@ DOCS_DEPS = [
 ]
 BUILD_DEPS = ["build==1.6.1", "twine==7.0.0"]
 
-nox.options.sessions = ["lint", "typecheck", "specs", "codegen_check", "docs", "tests"]
+nox.options.sessions = ["lint", "typecheck", "specs", "codegen_check", "api_diff", "docs", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -94,8 +95,9 @@ def specs(session: nox.Session) -> None:
 
 @nox.session(python=DEV_PYTHON)
 def codegen(session: nox.Session) -> None:
-    """Regenerate src/vluna_client/_generated and docs/api.md from openapi/."""
-    session.install(*CODEGEN_DEPS)
+    """Regenerate src/vluna_client/_generated, docs/api.md and the API snapshot api/surface.json from openapi/."""
+    # The snapshot imports the package, so its runtime dependencies are needed too.
+    _install_project(session, *CODEGEN_DEPS)
     session.run("python", "codegen/generate.py")
 
 
@@ -125,6 +127,31 @@ def codegen_check(session: nox.Session) -> None:
     if problems:
         session.error("generated code is out of date; run `nox -s codegen`:\n  " + "\n  ".join(problems))
     session.log("generated code matches the specs")
+
+
+@nox.session(python=DEV_PYTHON)
+def api_diff(session: nox.Session) -> None:
+    """Fail when the public API differs from api/surface.json, printing each change as breaking: or additive:.
+
+    The surface is rebuilt from the specs and the hand-written code in a temporary tree; after an intended change,
+    `nox -s codegen` updates the snapshot (and the change belongs in CHANGELOG.md).
+    """
+    _install_project(session, *CODEGEN_DEPS)
+    with tempfile.TemporaryDirectory() as tmp:
+        out, docs, surface = Path(tmp) / "_generated", Path(tmp) / "api.md", Path(tmp) / "surface.json"
+        session.run("python", "codegen/generate.py", "--out", str(out), "--docs", str(docs), "--surface", str(surface))
+        report = session.run(
+            "python",
+            "codegen/api_surface.py",
+            "diff",
+            str(API_SURFACE),
+            str(surface),
+            silent=True,
+            success_codes=[0, 1],
+        )
+    if report and report.strip():
+        session.error(f"the public API differs from {API_SURFACE.relative_to(ROOT)}:\n{report.rstrip()}")
+    session.log("the public API matches api/surface.json")
 
 
 @nox.session(python=TEST_PYTHONS)

@@ -9,7 +9,9 @@ Two generators, one pass:
   method per operation, from the spec's paths (``codegen/spec.py`` reads them).
 
 The output is formatted with the pinned ruff so that it is byte-stable. Run it through ``nox -s codegen``;
-``nox -s codegen_check`` renders into a temporary tree and compares.
+``nox -s codegen_check`` renders into a temporary tree and compares. Last, the public Python surface of the
+package with the new tree is snapshotted into ``api/surface.json`` (``codegen/api_surface.py``), which
+``nox -s api_diff`` compares to classify every API change as breaking or additive.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ def generate_endpoints(out: Path, docs: Path) -> None:
         (endpoints / f"{area.module}.py").write_text(area_tpl.render(area=area, header=HEADER))
     (out / "areas.py").write_text(env.get_template("areas.py.jinja2").render(api=api, header=HEADER))
     (out / "operations.py").write_text(env.get_template("operations.py.jinja2").render(api=api, header=HEADER))
+    (out / "schemas.py").write_text(env.get_template("schemas.py.jinja2").render(api=api, header=HEADER))
     (out / "__init__.py").write_text(f'{HEADER}\n"""Code generated from the OpenAPI specs; private."""\n')
     docs.parent.mkdir(parents=True, exist_ok=True)
     docs.write_text(env.get_template("api.md.jinja2").render(api=api))
@@ -114,22 +117,46 @@ def format_tree(out: Path) -> None:
     _run([*ruff, "format", "--config", config, "--quiet", str(out)])
 
 
-def generate(out: Path, docs: Path) -> None:
-    """Write the whole generated tree into ``out`` (emptied first) and the reference into ``docs``."""
+def write_surface(out: Path, surface: Path) -> None:
+    """Snapshot the public surface of the package as it is with the generated tree ``out``.
+
+    A fresh interpreter imports a copy of ``src/vluna_client`` whose ``_generated`` is ``out``, so the snapshot
+    shows the code just generated, never an installed or previously imported copy.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        pkg = Path(tmp) / "vluna_client"
+        ignore = shutil.ignore_patterns("__pycache__", "_generated")
+        shutil.copytree(ROOT / "src" / "vluna_client", pkg, ignore=ignore)
+        shutil.copytree(out, pkg / "_generated", ignore=shutil.ignore_patterns("__pycache__"))
+        tool = str(Path(__file__).resolve().parent / "api_surface.py")
+        _run([sys.executable, "-B", tool, "dump", "--src", tmp, "--out", str(surface)])
+
+
+def generate(out: Path, docs: Path, surface: Path | None = None) -> None:
+    """Write the generated tree into ``out`` (emptied first), the reference into ``docs`` and the surface."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     generate_models(out)
     generate_endpoints(out, docs)
     format_tree(out)
+    if surface is not None:
+        write_surface(out, surface)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "src" / "vluna_client" / "_generated")
+    default_out = ROOT / "src" / "vluna_client" / "_generated"
+    parser.add_argument("--out", type=Path, default=default_out)
     parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "api.md")
+    parser.add_argument(
+        "--surface", type=Path, help="write the API snapshot here (default: api/surface.json when --out is the default)"
+    )
     args = parser.parse_args(argv)
-    generate(args.out, args.docs)
+    surface = args.surface
+    if surface is None and args.out.resolve() == default_out.resolve():
+        surface = ROOT / "api" / "surface.json"
+    generate(args.out, args.docs, surface)
     return 0
 
 

@@ -7,17 +7,16 @@ pagination style. Anything the generator cannot render faithfully is a hard erro
 
 from __future__ import annotations
 
+import json
 import keyword
-import pprint
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from resolver import ROOT, SPEC_DIR, Resolver, SpecError, model_module, snake, types_of
+from validation import MODULE, Ordered, ValidationSchemas, render
 
-ROOT = Path(__file__).resolve().parent.parent
-SPEC_DIR = ROOT / "openapi"
+__all__ = ["CLIENT_CLASSES", "ROOT", "SPEC_DIR", "Api", "SpecError", "load_api"]
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 # Header parameters the core owns; the generator turns them into binding keywords, never into raw headers.
@@ -33,78 +32,11 @@ SURFACES = {"/mgt/v1/": "service", "/api/v1/": "bearer"}
 CLIENT_CLASSES = {"service": "ServiceClient", "bearer": "BearerClient"}
 
 
-class SpecError(Exception):
-    """The spec asks for something the generator will not guess about."""
-
-
-def _load(name: str, cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    if name not in cache:
-        with open(SPEC_DIR / name, encoding="utf-8") as fh:
-            cache[name] = yaml.safe_load(fh)
-    return cache[name]
-
-
-def model_module(spec_file: str) -> str:
-    """The Python module datamodel-code-generator writes for a spec file (``billing-mgt.yaml`` → ``billing_mgt``)."""
-    return re.sub(r"[^0-9a-zA-Z_]", "_", spec_file.rsplit(".", 1)[0])
-
-
-def snake(name: str) -> str:
-    """A safe Python identifier for a wire name."""
-    out = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
-    out = re.sub(r"[^0-9a-zA-Z_]", "_", out).lower().strip("_")
-    if keyword.iskeyword(out) or out in {"type", "id", "filter", "format", "input"}:
-        out += "_"
-    return out
-
-
-@dataclass
-class Ref:
-    """A resolved ``$ref``: the file and schema name it points at, and the schema itself."""
-
-    file: str
-    name: str
-    schema: dict[str, Any]
-
-
-class Resolver:
-    """Follows relative ``$ref`` pointers across the spec files."""
-
-    def __init__(self) -> None:
-        self.cache: dict[str, dict[str, Any]] = {}
-
-    def doc(self, name: str) -> dict[str, Any]:
-        return _load(name, self.cache)
-
-    def ref(self, pointer: str, current: str) -> Ref:
-        target, _, frag = pointer.partition("#")
-        file = target or current
-        node: Any = self.doc(file)
-        parts = [p for p in frag.split("/") if p]
-        for part in parts:
-            node = node[part]
-        return Ref(file=file, name=parts[-1], schema=node)
-
-    def deref(self, node: dict[str, Any], current: str) -> tuple[dict[str, Any], str]:
-        """Follow ``$ref`` chains to the concrete node, returning it and the file it lives in."""
-        while "$ref" in node:
-            r = self.ref(node["$ref"], current)
-            node, current = r.schema, r.file
-        return node, current
-
-
 def _is_class_schema(schema: dict[str, Any]) -> bool:
     """Whether datamodel-code-generator renders this named schema as a class (object or enum)."""
     if "enum" in schema:
         return True
     return (schema.get("type") == "object" and bool(schema.get("properties"))) or "allOf" in schema
-
-
-def _types(schema: dict[str, Any]) -> list[str]:
-    t = schema.get("type")
-    if t is None:
-        return []
-    return [t] if isinstance(t, str) else list(t)
 
 
 class TypeWriter:
@@ -126,7 +58,7 @@ class TypeWriter:
         for key in ("oneOf", "anyOf"):
             if key in node:
                 return "Union[" + ", ".join(self.result(s, current) for s in node[key]) + "]"
-        types = _types(node)
+        types = types_of(node)
         nullable = "null" in types
         types = [t for t in types if t != "null"]
         if len(types) > 1 or not types:
@@ -157,7 +89,7 @@ class TypeWriter:
         for key in ("oneOf", "anyOf"):
             if key in node:
                 return "Union[" + ", ".join(self.argument(s, current) for s in node[key]) + "]"
-        types = [t for t in _types(node) if t != "null"]
+        types = [t for t in types_of(node) if t != "null"]
         if len(types) != 1:
             return "Any"
         t = types[0]
@@ -176,55 +108,58 @@ class TypeWriter:
 VALIDATION_KEYS = ("minLength", "maxLength", "pattern", "minimum", "maximum", "minItems", "maxItems", "format")
 
 
-def validation_schema(resolver: Resolver, node: dict[str, Any], current: str, depth: int = 0) -> dict[str, Any]:
-    """A self-contained JSON-Schema subset the core validator checks locally (refs inlined, docs dropped)."""
-    if depth > 12:
-        return {}
-    node, current = resolver.deref(node, current)
-    out: dict[str, Any] = {}
-    types = _types(node)
-    if types:
-        out["type"] = types
-    for key in VALIDATION_KEYS:
-        if key in node:
-            out[key] = node[key]
-    if "enum" in node and "string" not in types:
-        out["enum"] = node["enum"]
-    if node.get("properties"):
-        out["properties"] = {
-            k: validation_schema(resolver, v, current, depth + 1) for k, v in node["properties"].items()
-        }
-    if node.get("required"):
-        out["required"] = list(node["required"])
-    if isinstance(node.get("items"), dict):
-        out["items"] = validation_schema(resolver, node["items"], current, depth + 1)
-    addl = node.get("additionalProperties")
-    if isinstance(addl, dict) and addl:
-        out["additionalProperties"] = validation_schema(resolver, addl, current, depth + 1)
-    if isinstance(node.get("propertyNames"), dict):
-        out["propertyNames"] = validation_schema(resolver, node["propertyNames"], current, depth + 1)
-    for key in ("oneOf", "anyOf"):
-        if key in node:
-            out[key] = [validation_schema(resolver, s, current, depth + 1) for s in node[key]]
-    return out
-
-
-def literal(value: Any) -> str:
-    """A deterministic Python literal (sorted keys) for a validation schema."""
-    return pprint.pformat(value, width=100, sort_dicts=True)
-
-
 @dataclass
 class Param:
     """One keyword argument of a generated method."""
 
     wire: str
     name: str
-    location: str  # "path", "query" or "body"
+    location: str  # "path", "query", "body" or "whole_body"
     required: bool
     type_hint: str
     description: str
-    schema_literal: str = "{}"
+    schema: Any = None  # validation schema of a path or query parameter
+
+
+def _tuple(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"({json.dumps(names[0])},)"
+    return "(" + ", ".join(json.dumps(n) for n in names) + ")"
+
+
+def pack(head: str, args: list[str], indent: str = "    ", width: int = 120) -> str:
+    """``head(arg, ...)`` with the arguments packed into as few lines of ``width`` as possible.
+
+    Generated literals are written this way (between ``# fmt: off`` and ``# fmt: on``) rather than one argument a
+    line: an operation's description then reads as a short paragraph.
+    """
+    one = f"{head}({', '.join(args)})"
+    if len(one) <= width:
+        return one
+    lines: list[str] = []
+    line = ""
+    for arg in args:
+        piece = f"{arg},"
+        if "\n" in arg:
+            # A literal spread over lines of its own.
+            lines += [indent + line] if line else []
+            lines.append(indent + piece)
+            line = ""
+        elif line and len(indent) + len(line) + 1 + len(piece) > width:
+            lines.append(indent + line)
+            line = piece
+        else:
+            line = f"{line} {piece}" if line else piece
+    if line:
+        lines.append(indent + line)
+    return f"{head}(\n" + "\n".join(lines) + "\n)"
+
+
+def _schema_arg(name: str, value: Any) -> str:
+    """A validation schema as an argument of a generated ``Operation(...)``."""
+    if value is None:
+        return "None"
+    return render(value, prefix=f"{MODULE}.", indent="    ", lead=4 + len(name) + 1)
 
 
 @dataclass
@@ -244,8 +179,7 @@ class Operation:
     params: list[Param]
     bindings: list[tuple[str, bool]]
     write: bool
-    body_required: bool
-    body_schema_literal: str | None
+    body_schema: Any
     result_type: str
     item_type: str | None
     pagination: str | None
@@ -253,11 +187,12 @@ class Operation:
     requires_one_of: list[str]
     bearer_override: bool
     success_status: int
-    merged_query: list[str] = field(default_factory=list)
-    merged_body: list[str] = field(default_factory=list)
-    merged_schemas: dict[str, str] = field(default_factory=dict)
+    query_schemas: list[tuple[str, Any]] = field(default_factory=list)
     whole_body: bool = False
+    renames: dict[str, str] = field(default_factory=dict)
     retry: str = "read"
+    known_issue: str = ""
+    item_id: list[str] = field(default_factory=list)
     model_modules: set[str] = field(default_factory=set)
     constant: str = ""
 
@@ -266,10 +201,49 @@ class Operation:
         return f"{self.area}.{self.method_name}"
 
     @property
+    def value_type(self) -> str:
+        """What ``Operation[...]`` holds: the result type, or the item type of a page."""
+        return (self.item_type if self.pagination else self.result_type) or "Any"
+
+    @property
     def return_type(self) -> str:
         if self.pagination:
             return f"Page[{self.item_type}]"
         return f"Result[{self.result_type}]"
+
+    @property
+    def literal(self) -> str:
+        """The generated ``_OP_X: Operation[...] = Operation(...)`` statement."""
+        return pack(f"{self.constant}: Operation[{self.value_type}] = Operation", self.operation_args)
+
+    @property
+    def operation_args(self) -> list[str]:
+        """The arguments of the generated ``Operation(...)``: only those that differ from its defaults."""
+        args = [json.dumps(self.qualified), json.dumps(self.operation_id), json.dumps(self.rel_path)]
+        optional: list[tuple[str, str, Any]] = [
+            ("method", json.dumps(self.http_method), '"GET"'),
+            ("surface", json.dumps(self.surface), '"service"'),
+            ("write", str(self.write), "False"),
+            ("bindings", _tuple([b for b, _ in self.bindings]), "()"),
+            ("required_bindings", _tuple([b for b, req in self.bindings if req]), "()"),
+            ("requires_one_of", _tuple(self.requires_one_of), "()"),
+            ("path_params", _tuple([p.wire for p in self.params if p.location == "path"]), "()"),
+            ("query_schema", _schema_arg("query_schema", Ordered(self.query_schemas)), "{}"),
+            ("body_schema", _schema_arg("body_schema", self.body_schema), "None"),
+            ("whole_body", str(self.whole_body), "False"),
+            (
+                "renames",
+                "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in self.renames.items()) + "}",
+                "{}",
+            ),
+            ("result_type", self.value_type, "Any"),
+            ("pagination", json.dumps(self.pagination), "null"),
+            ("item_id", _tuple(self.item_id), "()"),
+            ("not_served", str(self.not_served), "False"),
+            ("success_status", str(self.success_status), "200"),
+            ("retry", json.dumps(self.retry), '"read"'),
+        ]
+        return args + [f"{name}={value}" for name, value, default in optional if value != default]
 
 
 @dataclass
@@ -293,12 +267,18 @@ class Area:
             + "Api"
         )
 
+    @property
+    def uses_schemas(self) -> bool:
+        """Whether an operation's literals name a constant of the schemas module."""
+        return any(f"{MODULE}." in arg for op in self.operations for arg in op.operation_args)
+
 
 @dataclass
 class Api:
     """Everything the templates render."""
 
     areas: list[Area]
+    schemas: list[str] = field(default_factory=list)
 
     def by_client(self, client: str) -> list[Area]:
         return [a for a in self.areas if a.client == client]
@@ -352,182 +332,277 @@ def _retry_rule(op: dict[str, Any], where: str, http_method: str, write: bool) -
     return str(rule)
 
 
-def _operation(
-    resolver: Resolver, file: str, path: str, http_method: str, op: dict[str, Any], path_item: dict[str, Any]
-) -> list[Operation]:
-    oid = op.get("operationId") or ""
-    where = f"{file} {http_method.upper()} {path}"
-    area = op.get("x-vluna-area")
-    method_name = op.get("x-vluna-method")
-    if not area or not method_name:
-        raise SpecError(f"{where}: x-vluna-area and x-vluna-method are required")
+def _known_issue(op: dict[str, Any], where: str) -> str:
+    """The operation's ``x-vluna-known-issue``: a server behaviour callers must know about, as one paragraph."""
+    text = op.get("x-vluna-known-issue", "")
+    if not isinstance(text, str):
+        raise SpecError(f"{where}: x-vluna-known-issue must be text")
+    return " ".join(text.split())
+
+
+def _item_id(resolver: Resolver, op: dict[str, Any], where: str, data: dict[str, Any], dfile: str) -> list[str]:
+    """The item fields named by ``x-vluna-item-id``, checked against the page's item schema.
+
+    Every paginated operation names them, so ``auto_paging_iter()`` can drop an item a later page repeats.
+    """
+    pagination = op.get("x-vluna-pagination")
+    raw = op.get("x-vluna-item-id")
+    if pagination is None:
+        if raw is not None:
+            raise SpecError(f"{where}: x-vluna-item-id is only for paginated operations")
+        return []
+    if raw is None:
+        raise SpecError(f"{where}: a paginated operation needs x-vluna-item-id (the field(s) naming an item)")
+    names = [raw] if isinstance(raw, str) else list(raw)
+    d, dcur = resolver.deref(data, dfile)
+    if pagination == "items":
+        d, dcur = resolver.deref(d.get("properties", {}).get("items", {}), dcur)
+    item, _ = resolver.deref(d.get("items", {}), dcur)
+    props = item.get("properties") or {}
+    for name in names:
+        if not isinstance(name, str) or name not in props:
+            raise SpecError(f"{where}: x-vluna-item-id {name!r} is not a property of the page's items")
+        if not name.isidentifier() or keyword.iskeyword(name):
+            # The page reads the id from the model attribute, which must carry the wire name unchanged.
+            raise SpecError(f"{where}: x-vluna-item-id {name!r} is not a plain Python attribute name")
+    return names
+
+
+# ------------------------------------------------------------------------------------------- reading one operation
+
+
+@dataclass
+class _Reader:
+    """What the steps reading one operation share: where it is and the writers of types and schemas."""
+
+    resolver: Resolver
+    schemas: ValidationSchemas
+    file: str
+    path: str
+    http_method: str
+    op: dict[str, Any]
+    path_item: dict[str, Any]
+    writer: TypeWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = TypeWriter(self.resolver)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file} {self.http_method.upper()} {self.path}"
+
+
+@dataclass
+class _Parameters:
+    """Path and query keywords, bindings, and whether the operation is a keyed write."""
+
+    params: list[Param] = field(default_factory=list)
+    bindings: list[tuple[str, bool]] = field(default_factory=list)
+    write: bool = False
+    merged_query: list[tuple[str, Any]] = field(default_factory=list)  # (wire name, validation schema)
+
+    @property
+    def binding_names(self) -> set[str]:
+        return {b for b, _ in self.bindings}
+
+
+def _route(path: str) -> tuple[str, str, list[str]]:
+    """The surface, the path relative to the client's base URL, and the clients that serve it."""
     clients = [c for prefix, c in SURFACES.items() if path.startswith(prefix)]
     surface = clients[0] if clients else "root"
     rel = path[len("/mgt/v1") :] if surface == "service" else path[len("/api/v1") :] if surface == "bearer" else path
-    clients = clients or ["service", "bearer"]
+    return surface, rel, clients or ["service", "bearer"]
 
-    writer = TypeWriter(resolver)
-    params: list[Param] = []
-    bindings: list[tuple[str, bool]] = []
-    write = False
-    merged_query: list[str] = []
-    merged_body: list[str] = []
-    merged_schemas: dict[str, str] = {}
-    raw_params = [*path_item.get("parameters", []), *op.get("parameters", [])]
+
+def _parameters(r: _Reader) -> _Parameters:
+    """Header parameters become bindings (or mark a write); path and query parameters become keywords."""
+    out = _Parameters()
+    raw_params = [*r.path_item.get("parameters", []), *r.op.get("parameters", [])]
     # Headers first, so query parameters can be checked against the bindings they may share a name with.
-    raw_params.sort(key=lambda raw: resolver.deref(raw, file)[0]["in"] != "header")
+    raw_params.sort(key=lambda raw: r.resolver.deref(raw, r.file)[0]["in"] != "header")
     for raw in raw_params:
-        p, pfile = resolver.deref(raw, file)
+        p, pfile = r.resolver.deref(raw, r.file)
         if p["in"] == "header":
             if p["name"] == "Idempotency-Key":
-                write = True
+                out.write = True
             elif p["name"] in BINDING_HEADERS:
-                bindings.append((BINDING_HEADERS[p["name"]], bool(p.get("required"))))
+                out.bindings.append((BINDING_HEADERS[p["name"]], bool(p.get("required"))))
             else:
-                raise SpecError(f"{where}: header {p['name']} must be one of the shared parameters")
+                raise SpecError(f"{r.where}: header {p['name']} must be one of the shared parameters")
             continue
         if p["in"] not in ("path", "query"):
-            raise SpecError(f"{where}: {p['in']} parameters are not supported")
+            raise SpecError(f"{r.where}: {p['in']} parameters are not supported")
         schema = p.get("schema", {})
-        if p["in"] == "query" and snake(p["name"]) in {b for b, _ in bindings}:
+        if p["in"] == "query" and snake(p["name"]) in out.binding_names:
             # Same name as a context binding (e.g. billing_account_id): one argument feeds both the header and
             # the query filter, as they mean the same account.
-            merged_query.append(p["name"])
-            merged_schemas[p["name"]] = literal(validation_schema(resolver, schema, pfile))
+            out.merged_query.append((p["name"], r.schemas.schema(schema, pfile)))
             continue
-        params.append(
+        out.params.append(
             Param(
                 wire=p["name"],
                 name=snake(p["name"]),
                 location=p["in"],
                 required=bool(p.get("required")) or p["in"] == "path",
-                type_hint=writer.argument(schema, pfile),
+                type_hint=r.writer.argument(schema, pfile),
                 description=_first_sentence(p.get("description", "")),
-                schema_literal=literal(validation_schema(resolver, schema, pfile)),
+                schema=r.schemas.schema(schema, pfile),
             )
         )
+    return out
 
-    body_literal = None
-    body_required = False
-    whole_body = False
-    body = op.get("requestBody")
-    if body:
-        body, bfile = resolver.deref(body, file)
-        content = body.get("content", {}).get("application/json")
-        if not content:
-            raise SpecError(f"{where}: only application/json request bodies are supported")
-        body_required = bool(body.get("required"))
-        bschema, bfile2 = resolver.deref(content["schema"], bfile)
-        if bschema.get("type") != "object":
-            raise SpecError(f"{where}: the request body must be an object schema")
-        if not bschema.get("properties"):
-            # A free-form object: the caller passes the whole mapping as `body`.
-            whole_body = True
-        required = set(bschema.get("required", []))
-        renames = op.get("x-vluna-rename", {})
-        binding_names = {b for b, _ in bindings}
-        for prop, pschema in (bschema.get("properties") or {}).items():
-            if prop in binding_names and prop not in renames:
-                # Same meaning as the binding header (e.g. billing_account_id): one argument feeds both.
-                merged_body.append(prop)
-                continue
-            params.append(
-                Param(
-                    wire=prop,
-                    name=renames.get(prop, snake(prop)),
-                    location="body",
-                    required=prop in required,
-                    type_hint=writer.argument(pschema, bfile2),
-                    description=_first_sentence(
-                        resolver.deref(pschema, bfile2)[0].get("description", "") or pschema.get("description", "")
-                    ),
-                )
-            )
-        body_literal = literal(validation_schema(resolver, content["schema"], bfile))
-        if whole_body:
-            params.append(
-                Param(
-                    wire="",
-                    name="body",
-                    location="whole_body",
-                    required=body_required,
-                    type_hint="Mapping[str, Any]",
-                    description=_first_sentence(bschema.get("description", "")) or "The JSON body.",
-                )
-            )
 
+@dataclass
+class _Body:
+    params: list[Param] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)  # properties that share a binding's keyword
+    schema: Any = None
+    whole: bool = False
+
+
+def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
+    """Top-level body properties become keywords; a free-form body is passed whole as ``body``."""
+    out = _Body()
+    body = r.op.get("requestBody")
+    if not body:
+        return out
+    body, bfile = r.resolver.deref(body, r.file)
+    content = body.get("content", {}).get("application/json")
+    if not content:
+        raise SpecError(f"{r.where}: only application/json request bodies are supported")
+    bschema, sfile = r.resolver.deref(content["schema"], bfile)
+    if bschema.get("type") != "object":
+        raise SpecError(f"{r.where}: the request body must be an object schema")
+    renames = r.op.get("x-vluna-rename", {})
+    required = set(bschema.get("required", []))
+    for prop, pschema in (bschema.get("properties") or {}).items():
+        if prop in binding_names and prop not in renames:
+            # Same meaning as the binding header (e.g. billing_account_id): one argument feeds both.
+            out.merged.append(prop)
+            continue
+        description = r.resolver.deref(pschema, sfile)[0].get("description", "") or pschema.get("description", "")
+        out.params.append(
+            Param(
+                wire=prop,
+                name=renames.get(prop, snake(prop)),
+                location="body",
+                required=prop in required,
+                type_hint=r.writer.argument(pschema, sfile),
+                description=_first_sentence(description),
+            )
+        )
+    out.schema = r.schemas.schema(content["schema"], bfile)
+    if not bschema.get("properties"):
+        out.whole = True
+        description = _first_sentence(bschema.get("description", "")) or "The JSON body."
+        out.params.append(Param("", "body", "whole_body", bool(body.get("required")), "Mapping[str, Any]", description))
+    return out
+
+
+def _renames(r: _Reader, params: list[Param], merged: list[str]) -> dict[str, str]:
+    """Keyword -> wire name where they differ; the core maps each wire name back to exactly one keyword."""
+    keyword_of = {name: name for name in merged}
+    for p in params:
+        if p.location == "whole_body":
+            continue
+        if keyword_of.setdefault(p.wire, p.name) != p.name:
+            raise SpecError(f"{r.where}: wire name {p.wire} would need two keywords ({keyword_of[p.wire]}, {p.name})")
+    return {p.name: p.wire for p in params if p.location != "whole_body" and p.name != p.wire}
+
+
+def _check_keywords(r: _Reader, params: list[Param], binding_names: set[str]) -> None:
     names = [p.name for p in params]
-    dupes = {n for n in names if names.count(n) > 1} | (set(names) & (RESERVED_KWARGS | {b for b, _ in bindings}))
+    dupes = {n for n in names if names.count(n) > 1} | (set(names) & (RESERVED_KWARGS | binding_names))
     if dupes:
-        raise SpecError(f"{where}: keyword names clash: {sorted(dupes)}")
+        raise SpecError(f"{r.where}: keyword names clash: {sorted(dupes)}")
 
+
+def _response(r: _Reader) -> tuple[int, dict[str, Any], str]:
+    """The success status and the ``data`` schema of the success response."""
     # In spec order: the first 2xx listed is the usual success status (e.g. 201 before a 200 replay).
-    statuses = [int(s) for s in op.get("responses", {}) if str(s).isdigit() and 200 <= int(s) < 300]
+    statuses = [int(s) for s in r.op.get("responses", {}) if str(s).isdigit() and 200 <= int(s) < 300]
     if not statuses:
-        raise SpecError(f"{where}: no 2xx response")
-    data, dfile = _data_schema(resolver, op["responses"][str(statuses[0])], file)
-    pagination = op.get("x-vluna-pagination")
-    item_type = None
+        raise SpecError(f"{r.where}: no 2xx response")
+    data, dfile = _data_schema(r.resolver, r.op["responses"][str(statuses[0])], r.file)
+    return int(r.op.get("x-vluna-success-status", statuses[0])), data, dfile
+
+
+def _page_items(r: _Reader, data: dict[str, Any], dfile: str, names: list[str]) -> tuple[str | None, str | None]:
+    """The pagination style and the type of one item of a page."""
+    pagination = r.op.get("x-vluna-pagination")
+    if pagination is None:
+        return None, None
+    d, dcur = r.resolver.deref(data, dfile)
     if pagination == "meta":
-        d, dcur = resolver.deref(data, dfile)
         if d.get("type") != "array":
-            raise SpecError(f"{where}: x-vluna-pagination: meta needs data to be an array")
-        item_type = writer.result(d.get("items", {}), dcur)
+            raise SpecError(f"{r.where}: x-vluna-pagination: meta needs data to be an array")
+        item_type = r.writer.result(d.get("items", {}), dcur)
     elif pagination == "items":
-        d, dcur = resolver.deref(data, dfile)
         items = d.get("properties", {}).get("items")
         if items is None:
-            raise SpecError(f"{where}: x-vluna-pagination: items needs data.items")
-        items, icur = resolver.deref(items, dcur)
-        item_type = writer.result(items.get("items", {}), icur)
-    elif pagination is not None:
-        raise SpecError(f"{where}: unknown x-vluna-pagination {pagination!r}")
-    if pagination and "cursor" not in names:
-        raise SpecError(f"{where}: a paginated operation needs a cursor query parameter")
-    result_type = writer.result(data, dfile) if data else "Any"
+            raise SpecError(f"{r.where}: x-vluna-pagination: items needs data.items")
+        items, icur = r.resolver.deref(items, dcur)
+        item_type = r.writer.result(items.get("items", {}), icur)
+    else:
+        raise SpecError(f"{r.where}: unknown x-vluna-pagination {pagination!r}")
+    if "cursor" not in names:
+        raise SpecError(f"{r.where}: a paginated operation needs a cursor query parameter")
+    return pagination, item_type
 
-    retry = _retry_rule(op, where, http_method, write)
 
-    requires_one_of = list(op.get("x-vluna-requires-one-of", []))
-    binding_names = {b for b, _ in bindings}
-    if not set(requires_one_of) <= binding_names:
-        raise SpecError(f"{where}: x-vluna-requires-one-of names bindings the operation does not declare")
+def _requires_one_of(r: _Reader, binding_names: set[str]) -> list[str]:
+    names = list(r.op.get("x-vluna-requires-one-of", []))
+    if not set(names) <= binding_names:
+        raise SpecError(f"{r.where}: x-vluna-requires-one-of names bindings the operation does not declare")
+    return names
 
-    ops = []
-    for client in clients:
-        ops.append(
-            Operation(
-                operation_id=oid,
-                client=client,
-                area=area,
-                method_name=method_name,
-                http_method=http_method.upper(),
-                path=path,
-                rel_path=rel,
-                surface=surface,
-                summary=" ".join((op.get("summary") or oid).split()),
-                description=" ".join((op.get("description") or "").split()),
-                params=params,
-                bindings=bindings,
-                write=write,
-                body_required=body_required,
-                body_schema_literal=body_literal,
-                result_type=result_type,
-                item_type=item_type,
-                pagination=pagination,
-                not_served=bool(op.get("x-vluna-not-served")),
-                requires_one_of=requires_one_of,
-                bearer_override=op.get("x-vluna-auth") == "bearer-override",
-                success_status=int(op.get("x-vluna-success-status", statuses[0])),
-                merged_query=merged_query,
-                merged_body=merged_body,
-                merged_schemas=merged_schemas,
-                whole_body=whole_body,
-                retry=retry,
-            )
-        )
+
+def _operation(r: _Reader) -> list[Operation]:
+    """One operation of the spec, as the method of each client that serves it."""
+    op = r.op
+    area, method_name = op.get("x-vluna-area"), op.get("x-vluna-method")
+    if not area or not method_name:
+        raise SpecError(f"{r.where}: x-vluna-area and x-vluna-method are required")
+    surface, rel, clients = _route(r.path)
+    found = _parameters(r)
+    body = _request_body(r, found.binding_names)
+    params = found.params + body.params
+    _check_keywords(r, params, found.binding_names)
+    renames = _renames(r, params, [w for w, _ in found.merged_query] + body.merged)
+    success_status, data, dfile = _response(r)
+    pagination, item_type = _page_items(r, data, dfile, [p.name for p in params])
+    query_schemas = [(p.wire, p.schema) for p in params if p.location == "query"] + found.merged_query
+    common = dict(
+        operation_id=op.get("operationId") or "",
+        area=area,
+        method_name=method_name,
+        http_method=r.http_method.upper(),
+        path=r.path,
+        rel_path=rel,
+        surface=surface,
+        summary=" ".join((op.get("summary") or op.get("operationId") or "").split()),
+        description=" ".join((op.get("description") or "").split()),
+        params=params,
+        bindings=found.bindings,
+        write=found.write,
+        body_schema=body.schema,
+        result_type=r.writer.result(data, dfile) if data else "Any",
+        item_type=item_type,
+        pagination=pagination,
+        not_served=bool(op.get("x-vluna-not-served")),
+        requires_one_of=_requires_one_of(r, found.binding_names),
+        bearer_override=op.get("x-vluna-auth") == "bearer-override",
+        success_status=success_status,
+        query_schemas=query_schemas,
+        whole_body=body.whole,
+        renames=renames,
+        retry=_retry_rule(op, r.where, r.http_method, found.write),
+        known_issue=_known_issue(op, r.where),
+        item_id=_item_id(r.resolver, op, r.where, data, dfile),
+    )
+    ops = [Operation(client=client, **common) for client in clients]
     for o in ops:
-        o.model_modules = set(writer.modules)
+        o.model_modules = set(r.writer.modules)
     return ops
 
 
@@ -571,6 +646,7 @@ def check_unions(resolver: Resolver, file: str) -> None:
 def load_api() -> Api:
     """Read every spec file and group its operations by client and area."""
     resolver = Resolver()
+    schemas = ValidationSchemas(resolver)
     areas: dict[tuple[str, str], Area] = {}
     seen: dict[tuple[str, str, str], str] = {}
     for spec in sorted(SPEC_DIR.glob("*.yaml")):
@@ -580,7 +656,8 @@ def load_api() -> Api:
             for http_method in HTTP_METHODS:
                 if http_method not in item:
                     continue
-                for op in _operation(resolver, spec.name, path, http_method, item[http_method], item):
+                reader = _Reader(resolver, schemas, spec.name, path, http_method, item[http_method], item)
+                for op in _operation(reader):
                     key = (op.client, op.area, op.method_name)
                     if key in seen:
                         raise SpecError(f"{op.client}.{op.area}.{op.method_name} defined twice ({seen[key]})")
@@ -593,4 +670,4 @@ def load_api() -> Api:
         area.operations.sort(key=lambda o: o.method_name)
         for op in area.operations:
             op.constant = "_OP_" + op.method_name.upper()
-    return Api(areas=ordered)
+    return Api(areas=ordered, schemas=schemas.module_body())

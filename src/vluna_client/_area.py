@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from collections.abc import Mapping
+from typing import Any, Optional, Protocol, TypeVar
 
 from ._call import CallArgs
 from ._operation import Operation
@@ -30,10 +31,35 @@ class AreaApi:
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
-    def _send(self, op: Operation[T], **kwargs: Any) -> Result[T]:
-        result: Result[T] = self._host._execute(op, CallArgs(**kwargs))
+    def _send(self, op: Operation[T], kwargs: Mapping[str, Any]) -> Result[T]:
+        """Send ``op`` with a generated method's keyword arguments (its ``locals()``)."""
+        result: Result[T] = self._host._execute(op, split_arguments(op, kwargs))
         return result
 
-    def _send_page(self, op: Operation[T], **kwargs: Any) -> Page[T]:
-        page: Page[T] = self._host._execute(op, CallArgs(**kwargs))  # type: ignore[assignment]
-        return page
+    def _send_page(self, op: Operation[T], kwargs: Mapping[str, Any]) -> Page[T]:
+        """Send a paginated ``op``; the page (and the ones fetched from it) skip repeated items."""
+        page: Page[T] = self._host._execute(op, split_arguments(op, kwargs))  # type: ignore[assignment]
+        return page._keyed(op.item_id)
+
+
+def split_arguments(op: Operation[Any], kwargs: Mapping[str, Any]) -> CallArgs:
+    """Sort a method's keyword arguments into path, query, body and bindings by the operation's parameter table.
+
+    A keyword named in two parts (a query filter or body property sharing a binding's name) feeds both.
+    """
+    plan = op.plan
+    if op.whole_body:
+        body: Optional[Mapping[str, Any]] = kwargs["body"]
+    elif plan.body is None:
+        body = None
+    else:
+        body = {wire: kwargs[python] for python, wire in plan.body}
+    return CallArgs(
+        path={wire: kwargs[python] for python, wire in plan.path},
+        query={wire: kwargs[python] for python, wire in plan.query},
+        body=body,
+        bindings={name: kwargs[name] for name in plan.bindings},
+        idempotency_key=kwargs.get("idempotency_key"),
+        timeout=kwargs.get("timeout"),
+        bearer_token=kwargs.get("bearer_token"),
+    )

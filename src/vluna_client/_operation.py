@@ -3,31 +3,74 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Generic, Optional, TypeVar
 
 import attrs
 
 T = TypeVar("T")
 
+_NO_SCHEMAS: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
+_NO_RENAMES: Mapping[str, str] = MappingProxyType({})
+# Where a keyword argument goes. "merged" is a query parameter or body property that shares a binding's keyword
+# (billing_account_id): the one value is sent both as the binding header and in the query or body.
+LOCATIONS = ("path", "query", "body", "whole_body", "binding", "merged")
+
+
+@attrs.frozen
+class Param:
+    """One keyword argument of a generated method and where its value travels.
+
+    Attributes:
+        python: The keyword argument's name.
+        wire: The name on the wire (a path or query parameter, a body property, a binding's keyword).
+        location: One of ``path``, ``query``, ``body``, ``whole_body``, ``binding`` or ``merged``.
+    """
+
+    python: str
+    wire: str
+    location: str
+
+
+@attrs.frozen
+class SplitPlan:
+    """How a method's keyword arguments split into a call's parts: ``(python, wire)`` pairs per part.
+
+    Computed once per operation, so a call only reads its arguments by name.
+    """
+
+    path: tuple[tuple[str, str], ...]
+    query: tuple[tuple[str, str], ...]
+    body: Optional[tuple[tuple[str, str], ...]]
+    bindings: tuple[str, ...]
+
 
 @attrs.frozen
 class Operation(Generic[T]):
     """Everything the core needs to send one operation: route, schemas, bindings, result type.
 
+    The generated code passes only what differs from the defaults.
+
     Attributes:
         name: ``area.method`` as seen from Python, used in errors and logs.
         operation_id: The spec's operationId.
-        method: HTTP method.
         path: Path relative to the client's base URL (``/gate/authorize``), or absolute for ``surface="root"``.
+        method: HTTP method.
         surface: ``service`` (``/mgt/v1``), ``bearer`` (``/api/v1``) or ``root`` (``/health``).
         write: The server deduplicates it by Idempotency-Key; the client sends one and may retry it.
+        bindings: The context keywords the method takes (``principal_id``, ``user_id``, ...).
         required_bindings: Context values the call cannot go without (e.g. principal_id and user_id).
         requires_one_of: At least one of these bindings must be present.
         path_params: Wire names of the path parameters, in path order.
-        query_schema: Validation schema per query parameter.
-        body_schema: Validation schema of the JSON body, or ``None`` for a body-less request.
+        query_schema: Validation schema per query parameter (wire name), in the method's order.
+        body_schema: Validation schema of the JSON body, or ``None`` for a body-less request. Its top-level
+            properties are the method's body keywords, unless ``whole_body``.
+        whole_body: The body is a free-form object the caller passes whole as ``body=``.
+        renames: Keyword name -> wire name, where they differ (``from_`` -> ``from``).
         result_type: Type the ``data`` is structured into (the item type for paginated operations).
         pagination: ``meta`` or ``items`` for cursor-paginated lists.
+        item_id: For a paginated list, the item field(s) that identify an item (``budget_id``), so a page
+            iterator can drop an item that a later page repeats.
         not_served: In the contract, but the open-source server has no route for it.
         success_status: The status the server answers on success.
         retry: When a failed attempt may be repeated (the spec's ``x-vluna-retry``):
@@ -38,27 +81,58 @@ class Operation(Generic[T]):
             - ``answered``: the server never answers a replayed key it stored (its handler writes its own reply),
               so repeat only after an answered 429/5xx or when the request surely never left.
             - ``unsent``: not deduplicated; repeat only after a 429 or when the request surely never left.
-        shared_bindings: Bindings that are also a query filter or body property of the same name (e.g.
-            ``billing_account_id``): one argument, or the bound value, feeds both.
+        params: The parameter table, derived from the fields above: every keyword argument (bar
+            ``idempotency_key``, ``timeout`` and ``bearer_token``) with its wire name and location.
+        plan: The same table as per-part tuples, for splitting a call's arguments.
+        shared_bindings: The ``merged`` names: bindings that are also a query filter or body property, so a
+            value bound with ``client.bind(...)`` fills them when the call leaves them unset.
     """
 
     name: str
     operation_id: str
-    method: str
     path: str
-    surface: str
-    write: bool
-    required_bindings: tuple[str, ...]
-    requires_one_of: tuple[str, ...]
-    path_params: tuple[str, ...]
-    query_schema: Mapping[str, Mapping[str, Any]]
-    body_schema: Optional[Mapping[str, Any]]
-    result_type: Any
-    pagination: Optional[str]
-    not_served: bool
-    success_status: int
+    method: str = "GET"
+    surface: str = "service"
+    write: bool = False
+    bindings: tuple[str, ...] = ()
+    required_bindings: tuple[str, ...] = ()
+    requires_one_of: tuple[str, ...] = ()
+    path_params: tuple[str, ...] = ()
+    query_schema: Mapping[str, Mapping[str, Any]] = _NO_SCHEMAS
+    body_schema: Optional[Mapping[str, Any]] = None
+    whole_body: bool = False
+    renames: Mapping[str, str] = _NO_RENAMES
+    result_type: Any = Any
+    pagination: Optional[str] = None
+    item_id: tuple[str, ...] = ()
+    not_served: bool = False
+    success_status: int = 200
     retry: str = "read"
-    shared_bindings: tuple[str, ...] = ()
+    params: tuple[Param, ...] = attrs.field(init=False, repr=False, eq=False)
+    plan: SplitPlan = attrs.field(init=False, repr=False, eq=False)
+    shared_bindings: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        keyword = {wire: python for python, wire in self.renames.items()}
+
+        def pairs(wires: Any) -> tuple[tuple[str, str], ...]:
+            return tuple((keyword.get(wire, wire), wire) for wire in wires)
+
+        path, query = pairs(self.path_params), pairs(self.query_schema)
+        body = None
+        if self.body_schema is not None and not self.whole_body:
+            body = pairs(self.body_schema.get("properties", {}))
+        shared = set(self.bindings)
+        table = [Param(p, w, "path") for p, w in path]
+        table += [Param(p, w, "merged" if p in shared else "query") for p, w in query]
+        table += [Param(p, w, "merged" if p in shared else "body") for p, w in body or ()]
+        if self.whole_body:
+            table.append(Param("body", "", "whole_body"))
+        table += [Param(b, b, "binding") for b in self.bindings]
+        # Frozen: the derived fields are set once, here.
+        object.__setattr__(self, "params", tuple(table))
+        object.__setattr__(self, "plan", SplitPlan(path, query, body, self.bindings))
+        object.__setattr__(self, "shared_bindings", tuple(p.wire for p in table if p.location == "merged"))
 
     @property
     def mutates(self) -> bool:

@@ -70,12 +70,45 @@ class Page(Result[list[T]]):
     """One page of a cursor-paginated list; ``data`` holds its items.
 
     ``auto_paging_iter()`` yields every item of this page and of the following ones, fetching each next page
-    (with the same arguments and a new cursor) only when the previous one is used up.
+    (with the same arguments and a new cursor) only when the previous one is used up. An empty page that still
+    has a cursor is not the end: some server lists filter a page after cutting it.
+
+    Attributes:
+        next_cursor: The cursor of the following page, ``None`` on the last one.
+        has_more: Whether the server says more items follow.
+        item_id: The item field(s) that identify an item; ``auto_paging_iter()`` skips an item whose id it
+            already yielded (some server lists repeat items across pages). Empty: no item is skipped.
     """
 
     next_cursor: Optional[str] = None
     has_more: bool = False
     fetch_next: Optional[Callable[[str], Page[T]]] = attrs.field(default=None, repr=False, eq=False)
+    item_id: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False)
+
+    def _keyed(self, item_id: tuple[str, ...]) -> Page[T]:
+        """This page, and every page fetched from it, identifying items by ``item_id``."""
+        fetch = self.fetch_next
+        if not item_id or fetch is None:
+            return attrs.evolve(self, item_id=item_id) if item_id else self
+
+        def fetch_keyed(cursor: str) -> Page[T]:
+            return fetch(cursor)._keyed(item_id)
+
+        return attrs.evolve(self, item_id=item_id, fetch_next=fetch_keyed)
+
+    def _key(self, item: Any) -> Optional[tuple[Any, ...]]:
+        """The item's id, or ``None`` when it has none (then it is never taken for a repeat)."""
+        if isinstance(item, Mapping):
+            key = tuple(item.get(name) for name in self.item_id)
+        else:
+            key = tuple(getattr(item, name, None) for name in self.item_id)
+        if not key or any(part is None for part in key):
+            return None
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
 
     def next_page(self) -> Optional[Page[T]]:
         """The following page, or ``None`` on the last one."""
@@ -84,11 +117,18 @@ class Page(Result[list[T]]):
         return self.fetch_next(self.next_cursor)
 
     def auto_paging_iter(self) -> Iterator[T]:
-        """Iterate over all items of all pages, starting with this one."""
+        """Iterate over all items of all pages, starting with this one, each item once (by ``item_id``)."""
         page: Optional[Page[T]] = self
         seen: set[str] = set()
+        yielded: set[tuple[Any, ...]] = set()
         while page is not None:
-            yield from page.data
+            for item in page.data:
+                key = self._key(item) if self.item_id else None
+                if key is not None:
+                    if key in yielded:
+                        continue  # the server repeated it on a later page
+                    yielded.add(key)
+                yield item
             cursor = page.next_cursor
             # A server that hands back a cursor it already gave would loop forever; stop instead.
             if not cursor or cursor in seen:

@@ -122,6 +122,26 @@ def test_not_served_is_said_in_the_docstring(so, client_for):
 
 
 @pytest.mark.parametrize("so", SPEC_OPS, ids=[so.id for so in SPEC_OPS])
+def test_known_server_issues_are_said_in_the_docstring_and_the_reference(so, client_for):
+    """``x-vluna-known-issue`` reaches the method's docstring and the operation's entry in docs/api.md."""
+    method = getattr(getattr(client_for(so.client), so.area), so.method_name)
+    doc = " ".join((method.__doc__ or "").split())
+    issue = " ".join(str(so.op.get("x-vluna-known-issue", "")).split())
+    assert ("Known server issue:" in doc) is bool(issue)
+    if issue:
+        assert f"Known server issue: {issue}" in doc
+        assert f"- `{so.area}.{so.method_name}`: {issue}" in DOC_TEXT
+
+
+@pytest.mark.parametrize("so", [so for so in SPEC_OPS if so.pagination], ids=lambda so: so.id)
+def test_paginated_operations_name_their_item_id(so):
+    """Every list names the item field(s) its page iterator uses to drop repeated items."""
+    raw = so.op["x-vluna-item-id"]
+    expected = (raw,) if isinstance(raw, str) else tuple(raw)
+    assert _generated_operation(so).item_id == expected
+
+
+@pytest.mark.parametrize("so", SPEC_OPS, ids=[so.id for so in SPEC_OPS])
 def test_operation_description_matches_the_spec(so):
     """The ``Operation`` the endpoint hands to the core says what the spec says."""
     op = _generated_operation(so)
@@ -187,6 +207,7 @@ def _doc_rows():
 
 
 DOC_ROWS = _doc_rows()
+DOC_TEXT = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 
 
 def test_docs_list_nothing_but_real_operations():

@@ -55,13 +55,18 @@ def _run(client: str, area: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _model_imports(path: Path) -> set:
-    """Model modules a generated module imports (``from ..models import x`` / ``from . import x``)."""
+def _relative_imports(path: Path) -> set:
+    """Generated modules a generated module imports (``from ..models import x`` / ``from . import x``)."""
     out = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.level and node.module in ("models", None):
             out |= {alias.name for alias in node.names}
     return out
+
+
+def _model_imports(path: Path) -> set:
+    """Model modules a generated module imports; the shared validation schemas module is not one."""
+    return _relative_imports(path) - {"schemas"}
 
 
 def expected_after(client: str, area: str) -> set:
@@ -75,9 +80,13 @@ def expected_after(client: str, area: str) -> set:
             continue
         models.add(name)
         todo += list(_model_imports(GENERATED / "models" / f"{name}.py"))
-    return {PKG, f"{PKG}.areas", f"{PKG}.endpoints", f"{PKG}.endpoints.{endpoint}", f"{PKG}.models"} | {
-        f"{PKG}.models.{m}" for m in models
-    }
+    # The request validation schemas (plain dicts) load with the first area whose requests use one.
+    shared = {f"{PKG}.schemas"} if "schemas" in _relative_imports(GENERATED / "endpoints" / f"{endpoint}.py") else set()
+    return (
+        {PKG, f"{PKG}.areas", f"{PKG}.endpoints", f"{PKG}.endpoints.{endpoint}", f"{PKG}.models"}
+        | shared
+        | {f"{PKG}.models.{m}" for m in models}
+    )
 
 
 @pytest.mark.parametrize(("client", "area"), [("service", "gate"), ("bearer", "wallet")])

@@ -60,13 +60,16 @@ def test_auto_paging_iter_follows_cursors_until_null(case, client_for):
     node, nfile = page_item_node(sp, so)
     template = samples.response(node, nfile)
     label = _label_field(sp, so)
+    raw_id = so.op["x-vluna-item-id"]
+    item_id = (raw_id,) if isinstance(raw_id, str) else tuple(raw_id)
     served = []
 
     def answer(request):
         cursor = grouped(query_pairs(request.url)).get("cursor", [None])
         assert len(cursor) == 1
         page = CURSORS.index(cursor[0]) if cursor[0] is not None else 0
-        items = [dict(template, **{label: f"page{page}-item{i}"}) for i in range(2)]
+        # Distinct ids too: the iterator skips an item whose id (x-vluna-item-id) it has already yielded.
+        items = [dict(template, **{k: f"page{page}-item{i}" for k in (label, *item_id)}) for i in range(2)]
         served.extend(items)
         next_cursor = CURSORS[page + 1]
         if so.pagination == "meta":

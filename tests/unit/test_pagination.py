@@ -187,3 +187,119 @@ def test_next_page_of_a_bound_view_keeps_its_bindings(client, rsps) -> None:
     bound = client.bind(principal_id="org_bound")
     assert len(list(bound.catalog.list_products().auto_paging_iter())) == 2
     assert [c.request.headers["X-Principal-Id"] for c in rsps.calls] == ["org_bound", "org_bound"]
+
+
+# -- lists the server pages badly (x-vluna-item-id, x-vluna-known-issue) -----------------------------------------
+
+
+def bundle(n: int) -> dict:
+    return {
+        "bundle_id": f"b_{n}",
+        "bundle_key": f"bundle-{n}",
+        "name": None,
+        "status": "active",
+        "metadata": {},
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+    }
+
+
+def version(policy: str, n: int) -> dict:
+    return {
+        "policy_id": policy,
+        "policy_version": str(n),
+        "status": "draft",
+        "effective_at": "2026-01-01T00:00:00.000Z",
+        "dsl_json": {},
+        "dsl_hash": f"h{n}",
+        "created_at": "2026-01-01T00:00:00.000Z",
+        "updated_at": "2026-01-01T00:00:00.000Z",
+    }
+
+
+def test_items_repeated_on_later_pages_are_yielded_once(client, rsps) -> None:
+    """Budgets-style paging (sorted one way, paged another) repeats items: each id comes out once, first seen."""
+    add_pages(
+        rsps,
+        URL["features"],
+        [
+            (None, items_page([feature(1), feature(2)], "n1")),
+            ("n1", items_page([feature(2), feature(3)], "n2")),
+            ("n2", items_page([feature(1), feature(3), feature(4)], None)),
+        ],
+        {},
+    )
+    page = client.features.list()
+    assert page.item_id == ("feature_id",)
+    assert [f.feature_id for f in page.auto_paging_iter()] == ["f_1", "f_2", "f_3", "f_4"]
+    assert len(rsps.calls) == 3  # repeats do not stop the walk
+
+
+def test_pages_fetched_with_next_page_drop_repeats_too(client, rsps) -> None:
+    add_pages(
+        rsps,
+        URL["products"],
+        [(None, meta_page([product(1)], "c1")), ("c1", meta_page([product(1), product(2)], None))],
+        {},
+    )
+    second = client.catalog.list_products(principal_id="o").next_page()
+    assert second is not None
+    assert second.item_id == ("catalog_product_id",)
+    assert [p.catalog_product_id for p in second.data] == ["prod_1", "prod_2"]  # the page itself is untouched
+    assert [p.catalog_product_id for p in second.auto_paging_iter()] == ["prod_1", "prod_2"]
+
+
+def test_a_composite_item_id_keeps_items_that_share_one_part(client, rsps) -> None:
+    url = f"{URL['features'].rsplit('/', 1)[0]}/event-rating-policies/pol_1/versions"
+    add_pages(
+        rsps,
+        url,
+        [
+            (None, items_page([version("pol_1", 1), version("pol_1", 2)], "v2")),
+            ("v2", items_page([version("pol_1", 2), version("pol_1", 3)], None)),
+        ],
+        {},
+    )
+    page = client.rating_policies.list_versions(policy_id="pol_1")
+    assert page.item_id == ("policy_id", "policy_version")
+    assert [v.policy_version for v in page.auto_paging_iter()] == ["1", "2", "3"]
+
+
+def test_an_empty_page_with_a_cursor_is_followed_not_taken_for_the_end(client, rsps) -> None:
+    """policy_bundles.list filters a page after cutting it: a page can be empty and still have a cursor."""
+    url = f"{URL['features'].rsplit('/', 1)[0]}/gate/policy-bundles"
+    add_pages(
+        rsps,
+        url,
+        [
+            (None, items_page([bundle(1)], "k1")),
+            ("k1", items_page([], "k2")),
+            ("k2", items_page([], "k3")),
+            ("k3", items_page([bundle(2)], None)),
+        ],
+        {},
+    )
+    page = client.policy_bundles.list()
+    assert [b.bundle_id for b in page.auto_paging_iter()] == ["b_1", "b_2"]
+    assert [query_of(c).get("cursor") for c in rsps.calls] == [None, ["k1"], ["k2"], ["k3"]]
+    empty = page.next_page()
+    assert empty is not None
+    assert empty.data == []
+    assert empty.next_cursor == "k2"
+
+
+def test_items_without_an_id_are_never_taken_for_repeats() -> None:
+    second = Page(data=[{"id": "a"}, {"id": None}, {"other": 1}], item_id=("id",))
+    first = Page(
+        data=[{"id": "a"}, {"id": None}],
+        next_cursor="c1",
+        fetch_next=lambda cursor: second,
+        item_id=("id",),
+    )
+    assert list(first.auto_paging_iter()) == [{"id": "a"}, {"id": None}, {"id": None}, {"other": 1}]
+
+
+def test_a_page_without_item_id_yields_everything() -> None:
+    second = Page(data=[{"id": "a"}])
+    first = Page(data=[{"id": "a"}], next_cursor="c1", fetch_next=lambda cursor: second)
+    assert list(first.auto_paging_iter()) == [{"id": "a"}, {"id": "a"}]

@@ -12,59 +12,27 @@ from ..._result import Page
 from ..._transport import TimeoutTypes
 from ..models import billing as m_billing
 
+# fmt: off
 _OP_LIST_PRICES: Operation[m_billing.CatalogPrice] = Operation(
-    name="catalog.list_prices",
-    operation_id="listCatalogPrices",
-    method="GET",
-    path="/catalog/prices",
-    surface="bearer",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "catalog.list_prices", "listCatalogPrices", "/catalog/prices", surface="bearer",
     query_schema={
         "product_id": {"items": {"type": ["string"]}, "minItems": 1, "type": ["array"]},
-        "currency": {"type": ["string"]},
-        "recurring_interval": {"type": ["string"]},
-        "recurring_count": {"type": ["integer"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
-        "expand": {"items": {"type": ["string"]}, "type": ["array"]},
+        "currency": {"type": ["string"]}, "recurring_interval": {"type": ["string"]},
+        "recurring_count": {"type": ["integer"]}, "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
+        "cursor": {"type": ["string"]}, "expand": {"items": {"type": ["string"]}, "type": ["array"]},
     },
-    body_schema=None,
-    result_type=m_billing.CatalogPrice,
-    pagination="meta",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing.CatalogPrice, pagination="meta", item_id=("catalog_price_id",),
 )
-
 _OP_LIST_PRODUCTS: Operation[m_billing.CatalogProduct] = Operation(
-    name="catalog.list_products",
-    operation_id="listCatalogProducts",
-    method="GET",
-    path="/catalog/products",
-    surface="bearer",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "catalog.list_products", "listCatalogProducts", "/catalog/products", surface="bearer",
     query_schema={
-        "kind": {"type": ["string"]},
-        "currency": {"type": ["string"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "kind": {"type": ["string"]}, "currency": {"type": ["string"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
         "expand": {"items": {"type": ["string"]}, "type": ["array"]},
     },
-    body_schema=None,
-    result_type=m_billing.CatalogProduct,
-    pagination="meta",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing.CatalogProduct, pagination="meta", item_id=("catalog_product_id",),
 )
+# fmt: on
 
 
 class BearerCatalogApi(AreaApi):
@@ -89,6 +57,10 @@ class BearerCatalogApi(AreaApi):
 
         ``GET /api/v1/catalog/prices``.
 
+        Known server issue: The server sorts prices by display priority and amount but pages them by id, so
+        a following page can repeat prices already seen and miss others. `auto_paging_iter()` drops the
+        repeats; only a `limit` large enough for one page avoids the misses.
+
         Args:
             product_id: The catalog products whose prices to list.
             currency: Only prices in this currency.
@@ -98,23 +70,7 @@ class BearerCatalogApi(AreaApi):
             cursor: The `meta.next_cursor` of the previous page.
             expand: Inline the feature families or the account's subscription state of each price.
         """
-        return self._send_page(
-            _OP_LIST_PRICES,
-            path={},
-            query={
-                "product_id": product_id,
-                "currency": currency,
-                "recurring_interval": recurring_interval,
-                "recurring_count": recurring_count,
-                "limit": limit,
-                "cursor": cursor,
-                "expand": expand,
-            },
-            body=None,
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_PRICES, locals())
 
     def list_products(
         self,
@@ -133,6 +89,10 @@ class BearerCatalogApi(AreaApi):
 
         ``GET /api/v1/catalog/products``.
 
+        Known server issue: The server sorts products by display priority and name but pages them by id, so
+        a following page can repeat products already seen and miss others. `auto_paging_iter()` drops the
+        repeats; only a `limit` large enough for one page avoids the misses.
+
         Args:
             kind: Only subscription plans or only credit packs; `all` (the default) returns both.
             currency: Only consider prices in this currency (ISO code, e.g.
@@ -142,18 +102,4 @@ class BearerCatalogApi(AreaApi):
                 `default_price`, `feature_families`, `subscription_state`,
                 `prices.subscription_state`.
         """
-        return self._send_page(
-            _OP_LIST_PRODUCTS,
-            path={},
-            query={
-                "kind": kind,
-                "currency": currency,
-                "limit": limit,
-                "cursor": cursor,
-                "expand": expand,
-            },
-            body=None,
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_PRODUCTS, locals())

@@ -10,49 +10,16 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing as m_billing
 
+# fmt: off
 _OP_CREATE_SESSION: Operation[m_billing.CreateCheckoutSessionResponse] = Operation(
-    name="checkout.create_session",
-    operation_id="createCheckoutSession",
-    method="POST",
-    path="/checkout/sessions",
-    surface="bearer",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "cancel_url": {"format": "uri", "type": ["string"]},
-            "display_currency_code": {"type": ["string"]},
-            "items": {
-                "items": {
-                    "properties": {
-                        "catalog_price_id": {"type": ["string"]},
-                        "price_id": {"type": ["string"]},
-                        "quantity": {"minimum": 1, "type": ["integer"]},
-                    },
-                    "type": ["object"],
-                },
-                "minItems": 1,
-                "type": ["array"],
-            },
-            "metadata": {"type": ["object"]},
-            "settlement_currency_code": {"type": ["string"]},
-            "success_url": {"format": "uri", "type": ["string"]},
-        },
-        "required": ["items", "success_url", "cancel_url"],
-        "type": ["object"],
-    },
-    result_type=m_billing.CreateCheckoutSessionResponse,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "checkout.create_session", "createCheckoutSession", "/checkout/sessions", method="POST", surface="bearer",
+    write=True, body_schema=schemas.CREATE_CHECKOUT_SESSION_REQUEST,
+    result_type=m_billing.CreateCheckoutSessionResponse, success_status=201, retry="idempotent",
 )
+# fmt: on
 
 
 class BearerCheckoutApi(AreaApi):
@@ -86,19 +53,4 @@ class BearerCheckoutApi(AreaApi):
             settlement_currency_code: Accepted for compatibility; the OSS server ignores it.
             metadata: Passed to the payment provider; do not put personal data here.
         """
-        return self._send(
-            _OP_CREATE_SESSION,
-            path={},
-            query={},
-            body={
-                "items": items,
-                "success_url": success_url,
-                "cancel_url": cancel_url,
-                "display_currency_code": display_currency_code,
-                "settlement_currency_code": settlement_currency_code,
-                "metadata": metadata,
-            },
-            bindings={},
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE_SESSION, locals())

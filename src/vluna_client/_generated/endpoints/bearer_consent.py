@@ -10,37 +10,23 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_public as m_billing_public
 
+# fmt: off
 _OP_RECORD: Operation[m_billing_public.ConsentRecordResponse] = Operation(
-    name="consent.record",
-    operation_id="recordConsent",
-    method="POST",
-    path="/consent",
-    surface="bearer",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={"type": ["object"]},
-    result_type=m_billing_public.ConsentRecordResponse,
-    pagination=None,
-    not_served=False,
-    retry="unsent",
-    shared_bindings=(),
-    success_status=201,
+    "consent.record", "recordConsent", "/consent", method="POST", surface="bearer",
+    body_schema=schemas.CONSENT_RECORD_REQUEST, whole_body=True, result_type=m_billing_public.ConsentRecordResponse,
+    success_status=201, retry="unsent",
 )
+# fmt: on
 
 
 class BearerConsentApi(AreaApi):
     """Operations reached as ``client.consent.<method>(...)``."""
 
     def record(
-        self,
-        *,
-        body: Mapping[str, Any],
-        timeout: TimeoutTypes = None,
+        self, *, body: Mapping[str, Any], timeout: TimeoutTypes = None
     ) -> Result[m_billing_public.ConsentRecordResponse]:
         """Acknowledge a consent record (no authentication).
 
@@ -55,12 +41,4 @@ class BearerConsentApi(AreaApi):
         Args:
             body: Any JSON object describing the consent; the server does not interpret it.
         """
-        return self._send(
-            _OP_RECORD,
-            path={},
-            query={},
-            body=body,
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_RECORD, locals())

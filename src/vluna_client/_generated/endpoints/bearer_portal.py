@@ -9,42 +9,23 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing as m_billing
 
+# fmt: off
 _OP_CREATE_SESSION: Operation[m_billing.CreatePortalSessionResponse] = Operation(
-    name="portal.create_session",
-    operation_id="createPortalSession",
-    method="POST",
-    path="/portal/sessions",
-    surface="bearer",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {"return_url": {"format": "uri", "type": ["string"]}},
-        "required": ["return_url"],
-        "type": ["object"],
-    },
-    result_type=m_billing.CreatePortalSessionResponse,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "portal.create_session", "createPortalSession", "/portal/sessions", method="POST", surface="bearer", write=True,
+    body_schema=schemas.CREATE_PORTAL_SESSION_REQUEST, result_type=m_billing.CreatePortalSessionResponse,
+    success_status=201, retry="idempotent",
 )
+# fmt: on
 
 
 class BearerPortalApi(AreaApi):
     """Operations reached as ``client.portal.<method>(...)``."""
 
     def create_session(
-        self,
-        *,
-        return_url: str,
-        idempotency_key: Optional[str] = None,
-        timeout: TimeoutTypes = None,
+        self, *, return_url: str, idempotency_key: Optional[str] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing.CreatePortalSessionResponse]:
         """Open a billing-portal session for the token's billing account.
 
@@ -56,14 +37,4 @@ class BearerPortalApi(AreaApi):
         Args:
             return_url: The return_url body value.
         """
-        return self._send(
-            _OP_CREATE_SESSION,
-            path={},
-            query={},
-            body={
-                "return_url": return_url,
-            },
-            bindings={},
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE_SESSION, locals())

@@ -10,136 +10,21 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import gate_reports as m_gate_reports
 
+# fmt: off
 _OP_SETTLEMENTS_SELF: Operation[m_gate_reports.GateOpsSettlementReportResult] = Operation(
-    name="reports.settlements_self",
-    operation_id="gateSettlementReportsSelf",
-    method="POST",
-    path="/reports/settlements/self",
-    surface="bearer",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "cursor": {"type": ["string"]},
-            "dim_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"items": {"type": ["string"]}, "type": ["string", "array"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "group_by": {"items": {"type": ["string"]}, "type": ["array"]},
-            "limit": {"minimum": 1, "type": ["integer"]},
-            "metric_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"type": ["string"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "metrics": {"items": {"type": ["string"]}, "type": ["array"]},
-            "time": {
-                "properties": {
-                    "from": {"format": "date-time", "type": ["string"]},
-                    "granularity": {"type": ["string"]},
-                    "to": {"format": "date-time", "type": ["string"]},
-                },
-                "required": ["from", "to", "granularity"],
-                "type": ["object"],
-            },
-        },
-        "required": ["time", "group_by"],
-        "type": ["object"],
-    },
-    result_type=m_gate_reports.GateOpsSettlementReportResult,
-    pagination=None,
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "reports.settlements_self", "gateSettlementReportsSelf", "/reports/settlements/self", method="POST",
+    surface="bearer", body_schema=schemas.GATE_OPS_SETTLEMENT_REPORT_QUERY,
+    result_type=m_gate_reports.GateOpsSettlementReportResult, not_served=True,
 )
-
 _OP_USAGE_SELF: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
-    name="reports.usage_self",
-    operation_id="gateUsageReportsSelf",
-    method="POST",
-    path="/reports/usage/self",
-    surface="bearer",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "aggregate": {"type": ["string"]},
-            "compare": {"type": ["string"]},
-            "cursor": {"type": ["string"]},
-            "dim_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"items": {"type": ["string"]}, "type": ["string", "array"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "group_by": {"items": {"type": ["string"]}, "type": ["array"]},
-            "limit": {"minimum": 1, "type": ["integer"]},
-            "metric_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"type": ["string"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "metrics": {"items": {"type": ["string"]}, "type": ["array"]},
-            "order": {"type": ["string"]},
-            "order_by_metric": {"type": ["string"]},
-            "time": {
-                "properties": {
-                    "from": {"format": "date-time", "type": ["string"]},
-                    "granularity": {"type": ["string"]},
-                    "to": {"format": "date-time", "type": ["string"]},
-                },
-                "required": ["from", "to", "granularity"],
-                "type": ["object"],
-            },
-            "top_k": {"minimum": 1, "type": ["integer"]},
-        },
-        "required": ["time", "group_by"],
-        "type": ["object"],
-    },
-    result_type=m_gate_reports.GateOpsUsageReportResult,
-    pagination=None,
+    "reports.usage_self", "gateUsageReportsSelf", "/reports/usage/self", method="POST", surface="bearer",
+    body_schema=schemas.GATE_OPS_USAGE_REPORT_QUERY, result_type=m_gate_reports.GateOpsUsageReportResult,
     not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
+# fmt: on
 
 
 class BearerReportsApi(AreaApi):
@@ -180,23 +65,7 @@ class BearerReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(
-            _OP_SETTLEMENTS_SELF,
-            path={},
-            query={},
-            body={
-                "time": time,
-                "group_by": group_by,
-                "metrics": metrics,
-                "dim_filters": dim_filters,
-                "metric_filters": metric_filters,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_SETTLEMENTS_SELF, locals())
 
     def usage_self(
         self,
@@ -242,25 +111,4 @@ class BearerReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(
-            _OP_USAGE_SELF,
-            path={},
-            query={},
-            body={
-                "time": time,
-                "group_by": group_by,
-                "aggregate": aggregate,
-                "compare": compare,
-                "top_k": top_k,
-                "order_by_metric": order_by_metric,
-                "order": order,
-                "metrics": metrics,
-                "dim_filters": dim_filters,
-                "metric_filters": metric_filters,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_USAGE_SELF, locals())

@@ -11,53 +11,28 @@ from ..._result import Result
 from ..._transport import TimeoutTypes
 from ..models import billing as m_billing
 
+# fmt: off
 _OP_GET_BALANCE: Operation[m_billing.WalletBalanceWithBreakdownResponse] = Operation(
-    name="wallet.get_balance",
-    operation_id="getWalletBalance",
-    method="GET",
-    path="/wallet/balance",
-    surface="bearer",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={
-        "refresh_grants": {"type": ["boolean"]},
-    },
-    body_schema=None,
-    result_type=m_billing.WalletBalanceWithBreakdownResponse,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "wallet.get_balance", "getWalletBalance", "/wallet/balance", surface="bearer",
+    query_schema={"refresh_grants": {"type": ["boolean"]}}, result_type=m_billing.WalletBalanceWithBreakdownResponse,
 )
+# fmt: on
 
 
 class BearerWalletApi(AreaApi):
     """Operations reached as ``client.wallet.<method>(...)``."""
 
     def get_balance(
-        self,
-        *,
-        refresh_grants: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, refresh_grants: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing.WalletBalanceWithBreakdownResponse]:
         """Read the token holder's spendable balance, with its grants.
 
         ``GET /api/v1/wallet/balance``.
 
+        Known server issue: The total counts every top-up twice: once in the ledger and once as the
+        `wallet-cash` grant the top-up creates. Check it against the ledger before showing or enforcing it.
+
         Args:
             refresh_grants: Materialise pending grants before computing the balance (slower, idempotent).
         """
-        return self._send(
-            _OP_GET_BALANCE,
-            path={},
-            query={
-                "refresh_grants": refresh_grants,
-            },
-            body=None,
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET_BALANCE, locals())

@@ -10,196 +10,54 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 
+# fmt: off
 _OP_CREATE_USER: Operation[m_billing_mgt.BillingUser] = Operation(
-    name="billing_accounts.create_user",
-    operation_id="createBillingUser",
-    method="POST",
-    path="/billing-accounts/{billing_account_id}/users",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_account_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "display_name": {"type": ["string", "null"]},
-            "email": {"type": ["string", "null"]},
-            "metadata": {"type": ["object"]},
-            "user_id": {"maxLength": 512, "minLength": 1, "type": ["string"]},
-        },
-        "required": ["user_id"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingUser,
-    pagination=None,
-    not_served=False,
+    "billing_accounts.create_user", "createBillingUser", "/billing-accounts/{billing_account_id}/users", method="POST",
+    write=True, bindings=("realm_admin",), path_params=("billing_account_id",),
+    body_schema=schemas.BILLING_USER_CREATE_REQUEST, result_type=m_billing_mgt.BillingUser, success_status=201,
     retry="answered",
-    shared_bindings=(),
-    success_status=201,
 )
-
 _OP_GET_SEAT_SUMMARY: Operation[m_billing_mgt.BillingAccountSeatSummary] = Operation(
-    name="billing_accounts.get_seat_summary",
-    operation_id="getBillingAccountSeatSummary",
-    method="GET",
-    path="/billing-accounts/{billing_account_id}/seat-summary",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_account_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.BillingAccountSeatSummary,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "billing_accounts.get_seat_summary", "getBillingAccountSeatSummary",
+    "/billing-accounts/{billing_account_id}/seat-summary", bindings=("realm_admin",),
+    path_params=("billing_account_id",), result_type=m_billing_mgt.BillingAccountSeatSummary,
 )
-
 _OP_LIST: Operation[m_billing_mgt.BillingAccount] = Operation(
-    name="billing_accounts.list",
-    operation_id="listBillingAccounts",
-    method="GET",
-    path="/billing-accounts",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "billing_accounts.list", "listBillingAccounts", "/billing-accounts", bindings=("realm_admin",),
     query_schema={
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
-        "q": {"type": ["string"]},
-        "billing_account_id": {"items": {"type": ["string"]}, "type": ["array"]},
-        "billing_principal_id": {"type": ["string"]},
-        "created_after": {"format": "date-time", "type": ["string"]},
-        "created_before": {"format": "date-time", "type": ["string"]},
-        "sort_by": {"type": ["string"]},
-        "sort_order": {"type": ["string"]},
-        "expand": {"items": {"type": ["string"]}, "type": ["array"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
+        "q": {"type": ["string"]}, "billing_account_id": {"items": {"type": ["string"]}, "type": ["array"]},
+        "billing_principal_id": {"type": ["string"]}, "created_after": {"format": "date-time", "type": ["string"]},
+        "created_before": {"format": "date-time", "type": ["string"]}, "sort_by": {"type": ["string"]},
+        "sort_order": {"type": ["string"]}, "expand": {"items": {"type": ["string"]}, "type": ["array"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.BillingAccount,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.BillingAccount, pagination="items", item_id=("billing_account_id",),
 )
-
 _OP_LIST_USERS: Operation[m_billing_mgt.BillingUser] = Operation(
-    name="billing_accounts.list_users",
-    operation_id="listBillingUsers",
-    method="GET",
-    path="/billing-accounts/{billing_account_id}/users",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_account_id",),
+    "billing_accounts.list_users", "listBillingUsers", "/billing-accounts/{billing_account_id}/users",
+    bindings=("realm_admin",), path_params=("billing_account_id",),
     query_schema={
-        "q": {"type": ["string"]},
-        "user_id": {"type": ["string"]},
-        "business_user_id": {"type": ["string"]},
-        "status": {"items": {"type": ["string"]}, "type": ["array"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "q": {"type": ["string"]}, "user_id": {"type": ["string"]}, "business_user_id": {"type": ["string"]},
+        "status": {"items": schemas.BILLING_USER_STATUS, "type": ["array"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.BillingUser,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.BillingUser, pagination="items", item_id=("billing_user_id",),
 )
-
 _OP_UPDATE: Operation[m_billing_mgt.BillingAccount] = Operation(
-    name="billing_accounts.update",
-    operation_id="updateBillingAccount",
-    method="PATCH",
-    path="/billing-accounts/{billing_account_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_account_id",),
-    query_schema={},
-    body_schema={
-        "properties": {"seat_limit": {"minimum": 0, "type": ["integer", "null"]}},
-        "required": ["seat_limit"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingAccount,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "billing_accounts.update", "updateBillingAccount", "/billing-accounts/{billing_account_id}", method="PATCH",
+    write=True, bindings=("realm_admin",), path_params=("billing_account_id",),
+    body_schema=schemas.BILLING_ACCOUNT_UPDATE_REQUEST, result_type=m_billing_mgt.BillingAccount, retry="idempotent",
 )
-
 _OP_UPDATE_BILLING_DETAILS: Operation[m_billing_mgt.BillingAccountBillingDetailsMasked] = Operation(
-    name="billing_accounts.update_billing_details",
-    operation_id="updateBillingAccountBillingDetails",
-    method="PATCH",
-    path="/billing-accounts/{billing_account_id}/billing-details",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_account_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "billing_email": {"type": ["string", "null"]},
-            "default_address": {
-                "anyOf": [
-                    {
-                        "properties": {
-                            "city": {"minLength": 1, "type": ["string"]},
-                            "country_code": {"minLength": 1, "type": ["string"]},
-                            "line1": {"minLength": 1, "type": ["string"]},
-                            "line2": {"type": ["string", "null"]},
-                            "postal_code": {"type": ["string", "null"]},
-                            "region": {"type": ["string", "null"]},
-                        },
-                        "required": ["line1", "city", "country_code"],
-                        "type": ["object"],
-                    },
-                    {"type": ["null"]},
-                ]
-            },
-            "entity_type": {"type": ["string", "null"]},
-            "legal_name": {"type": ["string", "null"]},
-            "metadata": {"type": ["object"]},
-            "tax_ids": {
-                "items": {
-                    "properties": {
-                        "country_code": {"type": ["string", "null"]},
-                        "status": {"type": ["string", "null"]},
-                        "type": {"type": ["string"]},
-                        "value": {"type": ["string"]},
-                    },
-                    "required": ["type", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array", "null"],
-            },
-        },
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingAccountBillingDetailsMasked,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "billing_accounts.update_billing_details", "updateBillingAccountBillingDetails",
+    "/billing-accounts/{billing_account_id}/billing-details", method="PATCH", write=True, bindings=("realm_admin",),
+    path_params=("billing_account_id",), body_schema=schemas.BILLING_ACCOUNT_BILLING_DETAILS_UPDATE_REQUEST,
+    result_type=m_billing_mgt.BillingAccountBillingDetailsMasked, retry="idempotent",
 )
+# fmt: on
 
 
 class ServiceBillingAccountsApi(AreaApi):
@@ -222,15 +80,17 @@ class ServiceBillingAccountsApi(AreaApi):
         Creates the billing user for `user_id`, or returns the existing one: an existing user is re-
         activated if it was disabled or deleted, and the metadata you send is merged into its metadata.
         Activating a user takes a seat, so a full account answers 403 `SEAT.CAPACITY_EXCEEDED`. The server
-        answers 201 in both cases. Known server issue: this handler writes its own reply, so a retry that
-        reuses an Idempotency-Key the route has already answered gets no response until the client times
-        out. After a timeout, read the resource back before calling again.
+        answers 201 in both cases.
 
         ``POST /mgt/v1/billing-accounts/{billing_account_id}/users``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -241,31 +101,10 @@ class ServiceBillingAccountsApi(AreaApi):
             email: The email body value.
             metadata: Merged into the user's metadata.
         """
-        return self._send(
-            _OP_CREATE_USER,
-            path={
-                "billing_account_id": billing_account_id,
-            },
-            query={},
-            body={
-                "user_id": user_id,
-                "display_name": display_name,
-                "email": email,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE_USER, locals())
 
     def get_seat_summary(
-        self,
-        *,
-        billing_account_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, billing_account_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.BillingAccountSeatSummary]:
         """Show the seat limit of an account and how many seats are used.
 
@@ -278,19 +117,7 @@ class ServiceBillingAccountsApi(AreaApi):
         Args:
             billing_account_id: Vluna's id of the billing account (a UUID).
         """
-        return self._send(
-            _OP_GET_SEAT_SUMMARY,
-            path={
-                "billing_account_id": billing_account_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET_SEAT_SUMMARY, locals())
 
     def list(
         self,
@@ -331,28 +158,7 @@ class ServiceBillingAccountsApi(AreaApi):
             sort_order: Sort direction (default `asc`).
             expand: `billing_details` adds the masked billing details, `seat_summary` the seat usage.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "limit": limit,
-                "cursor": cursor,
-                "q": q,
-                "billing_account_id": billing_account_id,
-                "billing_principal_id": billing_principal_id,
-                "created_after": created_after,
-                "created_before": created_before,
-                "sort_by": sort_by,
-                "sort_order": sort_order,
-                "expand": expand,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def list_users(
         self,
@@ -385,26 +191,7 @@ class ServiceBillingAccountsApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST_USERS,
-            path={
-                "billing_account_id": billing_account_id,
-            },
-            query={
-                "q": q,
-                "user_id": user_id,
-                "business_user_id": business_user_id,
-                "status": status,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_USERS, locals())
 
     def update(
         self,
@@ -429,21 +216,7 @@ class ServiceBillingAccountsApi(AreaApi):
             billing_account_id: Vluna's id of the billing account (a UUID).
             seat_limit: The new seat limit; null removes the limit.
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "billing_account_id": billing_account_id,
-            },
-            query={},
-            body={
-                "seat_limit": seat_limit,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())
 
     def update_billing_details(
         self,
@@ -480,23 +253,4 @@ class ServiceBillingAccountsApi(AreaApi):
             tax_ids: Replaces all tax numbers; null removes them.
             metadata: Replaces the metadata of the details.
         """
-        return self._send(
-            _OP_UPDATE_BILLING_DETAILS,
-            path={
-                "billing_account_id": billing_account_id,
-            },
-            query={},
-            body={
-                "billing_email": billing_email,
-                "legal_name": legal_name,
-                "entity_type": entity_type,
-                "default_address": default_address,
-                "tax_ids": tax_ids,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE_BILLING_DETAILS, locals())

@@ -10,161 +10,48 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 
+# fmt: off
 _OP_DISABLE: Operation[m_billing_mgt.BillingUser] = Operation(
-    name="billing_users.disable",
-    operation_id="disableBillingUser",
-    method="POST",
-    path="/billing-users/{billing_user_id}/disable",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_user_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.BillingUser,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "billing_users.disable", "disableBillingUser", "/billing-users/{billing_user_id}/disable", method="POST",
+    write=True, bindings=("realm_admin",), path_params=("billing_user_id",), result_type=m_billing_mgt.BillingUser,
+    success_status=201, retry="idempotent",
 )
-
 _OP_GET: Operation[m_billing_mgt.BillingUser] = Operation(
-    name="billing_users.get",
-    operation_id="getBillingUser",
-    method="GET",
-    path="/billing-users/{billing_user_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_user_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.BillingUser,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "billing_users.get", "getBillingUser", "/billing-users/{billing_user_id}", bindings=("realm_admin",),
+    path_params=("billing_user_id",), result_type=m_billing_mgt.BillingUser,
 )
-
 _OP_GET_SUMMARY: Operation[m_billing_mgt.BillingUserSummary] = Operation(
-    name="billing_users.get_summary",
-    operation_id="getBillingUserSummary",
-    method="GET",
-    path="/billing-users/{billing_user_id}/summary",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_user_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.BillingUserSummary,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "billing_users.get_summary", "getBillingUserSummary", "/billing-users/{billing_user_id}/summary",
+    bindings=("realm_admin",), path_params=("billing_user_id",), result_type=m_billing_mgt.BillingUserSummary,
 )
-
 _OP_GET_WALLET: Operation[m_billing_mgt.BillingUserWallet] = Operation(
-    name="billing_users.get_wallet",
-    operation_id="getBillingUserWallet",
-    method="GET",
-    path="/billing-users/{billing_user_id}/wallet",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_user_id",),
-    query_schema={
-        "refresh_grants": {"type": ["boolean"]},
-    },
-    body_schema=None,
+    "billing_users.get_wallet", "getBillingUserWallet", "/billing-users/{billing_user_id}/wallet",
+    bindings=("realm_admin",), path_params=("billing_user_id",), query_schema={"refresh_grants": {"type": ["boolean"]}},
     result_type=m_billing_mgt.BillingUserWallet,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_LIST_ACTIVITY: Operation[m_billing_mgt.BillingUserActivityItem] = Operation(
-    name="billing_users.list_activity",
-    operation_id="listBillingUserActivity",
-    method="GET",
-    path="/billing-users/{billing_user_id}/activity",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_user_id",),
+    "billing_users.list_activity", "listBillingUserActivity", "/billing-users/{billing_user_id}/activity",
+    bindings=("realm_admin",), path_params=("billing_user_id",),
     query_schema={
-        "kind": {"items": {"type": ["string"]}, "type": ["array"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "kind": {"items": schemas.BILLING_USER_ACTIVITY_KIND, "type": ["array"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.BillingUserActivityItem,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.BillingUserActivityItem, pagination="items", item_id=("activity_id",),
 )
-
 _OP_RESTORE: Operation[m_billing_mgt.BillingUser] = Operation(
-    name="billing_users.restore",
-    operation_id="restoreBillingUser",
-    method="POST",
-    path="/billing-users/{billing_user_id}/restore",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_user_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.BillingUser,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "billing_users.restore", "restoreBillingUser", "/billing-users/{billing_user_id}/restore", method="POST",
+    write=True, bindings=("realm_admin",), path_params=("billing_user_id",), result_type=m_billing_mgt.BillingUser,
+    success_status=201, retry="idempotent",
 )
-
 _OP_UPDATE: Operation[m_billing_mgt.BillingUser] = Operation(
-    name="billing_users.update",
-    operation_id="updateBillingUser",
-    method="PATCH",
-    path="/billing-users/{billing_user_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("billing_user_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "display_name": {"type": ["string", "null"]},
-            "email": {"type": ["string", "null"]},
-            "metadata": {"type": ["object"]},
-            "status": {"type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingUser,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "billing_users.update", "updateBillingUser", "/billing-users/{billing_user_id}", method="PATCH", write=True,
+    bindings=("realm_admin",), path_params=("billing_user_id",), body_schema=schemas.BILLING_USER_UPDATE_REQUEST,
+    result_type=m_billing_mgt.BillingUser, retry="idempotent",
 )
+# fmt: on
 
 
 class ServiceBillingUsersApi(AreaApi):
@@ -191,26 +78,10 @@ class ServiceBillingUsersApi(AreaApi):
         Args:
             billing_user_id: Vluna's id of the billing user (a UUID).
         """
-        return self._send(
-            _OP_DISABLE,
-            path={
-                "billing_user_id": billing_user_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_DISABLE, locals())
 
     def get(
-        self,
-        *,
-        billing_user_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, billing_user_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.BillingUser]:
         """Read one billing user.
 
@@ -223,26 +94,10 @@ class ServiceBillingUsersApi(AreaApi):
         Args:
             billing_user_id: Vluna's id of the billing user (a UUID).
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "billing_user_id": billing_user_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def get_summary(
-        self,
-        *,
-        billing_user_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, billing_user_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.BillingUserSummary]:
         """Show an overview of a billing user.
 
@@ -256,19 +111,7 @@ class ServiceBillingUsersApi(AreaApi):
         Args:
             billing_user_id: Vluna's id of the billing user (a UUID).
         """
-        return self._send(
-            _OP_GET_SUMMARY,
-            path={
-                "billing_user_id": billing_user_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET_SUMMARY, locals())
 
     def get_wallet(
         self,
@@ -291,21 +134,7 @@ class ServiceBillingUsersApi(AreaApi):
             billing_user_id: Vluna's id of the billing user (a UUID).
             refresh_grants: Issue the grants the user's plans entitle it to before reading (active users only).
         """
-        return self._send(
-            _OP_GET_WALLET,
-            path={
-                "billing_user_id": billing_user_id,
-            },
-            query={
-                "refresh_grants": refresh_grants,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET_WALLET, locals())
 
     def list_activity(
         self,
@@ -333,23 +162,7 @@ class ServiceBillingUsersApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST_ACTIVITY,
-            path={
-                "billing_user_id": billing_user_id,
-            },
-            query={
-                "kind": kind,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_ACTIVITY, locals())
 
     def restore(
         self,
@@ -371,19 +184,7 @@ class ServiceBillingUsersApi(AreaApi):
         Args:
             billing_user_id: Vluna's id of the billing user (a UUID).
         """
-        return self._send(
-            _OP_RESTORE,
-            path={
-                "billing_user_id": billing_user_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_RESTORE, locals())
 
     def update(
         self,
@@ -414,21 +215,4 @@ class ServiceBillingUsersApi(AreaApi):
             status: Only `active` users hold a seat and may use the runtime routes.
             metadata: Merged key by key into the user's metadata.
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "billing_user_id": billing_user_id,
-            },
-            query={},
-            body={
-                "display_name": display_name,
-                "email": email,
-                "status": status,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())

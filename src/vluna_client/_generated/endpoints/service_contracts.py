@@ -10,184 +10,57 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 
+# fmt: off
 _OP_GET: Operation[m_billing_mgt.BillingContract] = Operation(
-    name="contracts.get",
-    operation_id="getBillingContract",
-    method="GET",
-    path="/contracts/{contract_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=("contract_id",),
-    query_schema={},
-    body_schema=None,
+    "contracts.get", "getBillingContract", "/contracts/{contract_id}",
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"), path_params=("contract_id",),
     result_type=m_billing_mgt.BillingContract,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_LIST: Operation[m_billing_mgt.BillingContract] = Operation(
-    name="contracts.list",
-    operation_id="listBillingContracts",
-    method="GET",
-    path="/contracts",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=(),
+    "contracts.list", "listBillingContracts", "/contracts",
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"),
     query_schema={
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
-        "status": {"items": {"type": ["string"]}, "type": ["array"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
+        "status": {"items": schemas.BILLING_CONTRACT_STATUS, "type": ["array"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.BillingContract,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.BillingContract, pagination="items", item_id=("contract_id",),
 )
-
 _OP_LIST_TERMS: Operation[m_billing_mgt.ContractTermList] = Operation(
-    name="contracts.list_terms",
-    operation_id="listContractTerms",
-    method="GET",
-    path="/contracts/{contract_id}/terms",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=("contract_id",),
+    "contracts.list_terms", "listContractTerms", "/contracts/{contract_id}/terms",
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"), path_params=("contract_id",),
     query_schema={
-        "term_key": {"items": {"type": ["string"]}, "type": ["array"]},
-        "kind": {"type": ["string"]},
-        "as_of": {"format": "date-time", "type": ["string"]},
-        "latest": {"type": ["boolean"]},
+        "term_key": {"items": {"type": ["string"]}, "type": ["array"]}, "kind": schemas.CONTRACT_TERM_KIND,
+        "as_of": {"format": "date-time", "type": ["string"]}, "latest": {"type": ["boolean"]},
     },
-    body_schema=None,
     result_type=m_billing_mgt.ContractTermList,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_UPDATE: Operation[m_billing_mgt.BillingContract] = Operation(
-    name="contracts.update",
-    operation_id="updateBillingContract",
-    method="POST",
-    path="/contracts/{contract_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=("contract_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "metadata": {"type": ["object"]},
-            "name": {"type": ["string", "null"]},
-            "status": {"type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingContract,
-    pagination=None,
-    not_served=False,
+    "contracts.update", "updateBillingContract", "/contracts/{contract_id}", method="POST", write=True,
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"), path_params=("contract_id",),
+    body_schema=schemas.BILLING_CONTRACT_UPDATE_REQUEST, result_type=m_billing_mgt.BillingContract, success_status=201,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
 )
-
 _OP_UPSERT: Operation[m_billing_mgt.BillingContract] = Operation(
-    name="contracts.upsert",
-    operation_id="upsertBillingContract",
-    method="POST",
-    path="/contracts",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "effective_at": {"format": "date-time", "type": ["string"]},
-            "metadata": {"type": ["object"]},
-            "name": {"type": ["string", "null"]},
-            "status": {"type": ["string"]},
-        },
-        "required": ["effective_at"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingContract,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    shared_bindings=(),
-    success_status=201,
+    "contracts.upsert", "upsertBillingContract", "/contracts", method="POST", write=True,
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"), body_schema=schemas.BILLING_CONTRACT_UPSERT_REQUEST,
+    result_type=m_billing_mgt.BillingContract, success_status=201, retry="answered",
 )
-
 _OP_UPSERT_TERM: Operation[m_billing_mgt.ContractTerm] = Operation(
-    name="contracts.upsert_term",
-    operation_id="upsertContractTerm",
-    method="POST",
-    path="/contracts/{contract_id}/terms",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=("contract_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "effective_at": {"format": "date-time", "type": ["string"]},
-            "kind": {"type": ["string"]},
-            "term_key": {
-                "maxLength": 128,
-                "minLength": 1,
-                "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                "type": ["string"],
-            },
-            "value_json": {},
-        },
-        "required": ["kind", "term_key", "effective_at", "value_json"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.ContractTerm,
-    pagination=None,
-    not_served=False,
+    "contracts.upsert_term", "upsertContractTerm", "/contracts/{contract_id}/terms", method="POST", write=True,
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"), path_params=("contract_id",),
+    body_schema=schemas.CONTRACT_TERM_UPSERT_REQUEST, result_type=m_billing_mgt.ContractTerm, success_status=201,
     retry="answered",
-    shared_bindings=(),
-    success_status=201,
 )
+# fmt: on
 
 
 class ServiceContractsApi(AreaApi):
@@ -213,21 +86,7 @@ class ServiceContractsApi(AreaApi):
         Args:
             contract_id: The contract's id (a UUID).
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "contract_id": contract_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def list(
         self,
@@ -256,23 +115,7 @@ class ServiceContractsApi(AreaApi):
             status: Only contracts in these states; the server ignores a single value (see the
                 description).
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "limit": limit,
-                "cursor": cursor,
-                "status": status,
-            },
-            body=None,
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def list_terms(
         self,
@@ -305,26 +148,7 @@ class ServiceContractsApi(AreaApi):
             as_of: The time `latest` looks at (default now).
             latest: Only the version in effect per key (see above).
         """
-        return self._send(
-            _OP_LIST_TERMS,
-            path={
-                "contract_id": contract_id,
-            },
-            query={
-                "term_key": term_key,
-                "kind": kind,
-                "as_of": as_of,
-                "latest": latest,
-            },
-            body=None,
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_LIST_TERMS, locals())
 
     def update(
         self,
@@ -354,25 +178,7 @@ class ServiceContractsApi(AreaApi):
             name: The name body value.
             metadata: Replaces the whole metadata.
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "contract_id": contract_id,
-            },
-            query={},
-            body={
-                "status": status,
-                "name": name,
-                "metadata": metadata,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())
 
     def upsert(
         self,
@@ -391,15 +197,17 @@ class ServiceContractsApi(AreaApi):
 
         Keyed by the account and `effective_at`: 201 when the contract is new, 200 when the existing one was
         updated. On update `status` and `metadata` are overwritten (omitted means `active` and an empty
-        object); an omitted `name` is kept. Known server issue: this handler writes its own reply, so a
-        retry that reuses an Idempotency-Key the route has already answered gets no response until the
-        client times out. After a timeout, read the resource back before calling again.
+        object); an omitted `name` is kept.
 
         ``POST /mgt/v1/contracts``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -409,24 +217,7 @@ class ServiceContractsApi(AreaApi):
             name: The name body value.
             metadata: The metadata body value.
         """
-        return self._send(
-            _OP_UPSERT,
-            path={},
-            query={},
-            body={
-                "effective_at": effective_at,
-                "status": status,
-                "name": name,
-                "metadata": metadata,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPSERT, locals())
 
     def upsert_term(
         self,
@@ -447,15 +238,17 @@ class ServiceContractsApi(AreaApi):
         A term is identified by `kind`, `term_key` and `effective_at` and cannot change: evolve it by adding
         a version with a later `effective_at`. Sending an identical existing term answers 200; the same
         identity with a different `value_json` answers 409 `CONFLICT`; a new term answers 201. An unknown
-        `kind` is stored as `e2r_param`. Known server issue: this handler writes its own reply, so a retry
-        that reuses an Idempotency-Key the route has already answered gets no response until the client
-        times out. After a timeout, read the resource back before calling again.
+        `kind` is stored as `e2r_param`.
 
         ``POST /mgt/v1/contracts/{contract_id}/terms``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -466,23 +259,4 @@ class ServiceContractsApi(AreaApi):
             effective_at: From when this version applies.
             value_json: Any JSON value (object, array, string, number, boolean or null).
         """
-        return self._send(
-            _OP_UPSERT_TERM,
-            path={
-                "contract_id": contract_id,
-            },
-            query={},
-            body={
-                "kind": kind,
-                "term_key": term_key,
-                "effective_at": effective_at,
-                "value_json": value_json,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPSERT_TERM, locals())

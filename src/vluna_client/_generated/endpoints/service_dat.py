@@ -10,177 +10,42 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import dat as m_dat
 
+# fmt: off
 _OP_CREATE_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapToken] = Operation(
-    name="dat.create_bootstrap_token",
-    operation_id="createDatBootstrapToken",
-    method="POST",
-    path="/dat/bootstrap-tokens",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "allowed_realms": {"items": {"type": ["string"]}, "type": ["array"]},
-            "expires_at": {"format": "date-time", "type": ["string"]},
-            "granted_scopes": {"items": {"type": ["string"]}, "type": ["array"]},
-            "issued_by": {"type": ["string"]},
-            "organization_id": {"type": ["string"]},
-            "subject_id": {"type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_dat.DatBootstrapToken,
-    pagination=None,
-    not_served=False,
+    "dat.create_bootstrap_token", "createDatBootstrapToken", "/dat/bootstrap-tokens", method="POST",
+    body_schema=schemas.DAT_BOOTSTRAP_TOKEN_CREATE_REQUEST, result_type=m_dat.DatBootstrapToken, success_status=201,
     retry="unsent",
-    shared_bindings=(),
-    success_status=201,
 )
-
 _OP_INTROSPECT_SESSION: Operation[m_dat.DatSessionIntrospection] = Operation(
-    name="dat.introspect_session",
-    operation_id="introspectDatSession",
-    method="POST",
-    path="/dat/session/introspect",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {"access_token": {"minLength": 1, "type": ["string"]}},
-        "required": ["access_token"],
-        "type": ["object"],
-    },
-    result_type=m_dat.DatSessionIntrospection,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=201,
+    "dat.introspect_session", "introspectDatSession", "/dat/session/introspect", method="POST",
+    body_schema=schemas.DAT_SESSION_INTROSPECT_REQUEST, result_type=m_dat.DatSessionIntrospection, success_status=201,
 )
-
 _OP_ISSUE_SESSION: Operation[m_dat.DatSessionIssueResponse] = Operation(
-    name="dat.issue_session",
-    operation_id="issueDatSession",
-    method="POST",
-    path="/dat/session/issue",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "requested_binding": {"type": ["string"]},
-            "requested_org_id": {"type": ["string"]},
-            "requested_realm_id": {"type": ["string"]},
-            "requested_scopes": {"items": {"type": ["string"]}, "type": ["array"]},
-            "ttl_sec": {"type": ["integer"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_dat.DatSessionIssueResponse,
-    pagination=None,
-    not_served=False,
+    "dat.issue_session", "issueDatSession", "/dat/session/issue", method="POST",
+    body_schema=schemas.DAT_SESSION_ISSUE_REQUEST, result_type=m_dat.DatSessionIssueResponse, success_status=201,
     retry="unsent",
-    shared_bindings=(),
-    success_status=201,
 )
-
 _OP_LIST_BOOTSTRAP_TOKENS: Operation[m_dat.DatBootstrapTokenList] = Operation(
-    name="dat.list_bootstrap_tokens",
-    operation_id="listDatBootstrapTokens",
-    method="GET",
-    path="/dat/bootstrap-tokens",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema=None,
+    "dat.list_bootstrap_tokens", "listDatBootstrapTokens", "/dat/bootstrap-tokens",
     result_type=m_dat.DatBootstrapTokenList,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_REVEAL_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapTokenSecret] = Operation(
-    name="dat.reveal_bootstrap_token",
-    operation_id="revealDatBootstrapToken",
-    method="GET",
-    path="/dat/bootstrap-tokens/{token_id}/reveal",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("token_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_dat.DatBootstrapTokenSecret,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "dat.reveal_bootstrap_token", "revealDatBootstrapToken", "/dat/bootstrap-tokens/{token_id}/reveal",
+    path_params=("token_id",), result_type=m_dat.DatBootstrapTokenSecret,
 )
-
 _OP_REVOKE_BOOTSTRAP_TOKEN: Operation[m_dat.DatBootstrapTokenRevokeResult] = Operation(
-    name="dat.revoke_bootstrap_token",
-    operation_id="revokeDatBootstrapToken",
-    method="POST",
-    path="/dat/bootstrap-tokens/{token_id}/revoke",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("token_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_dat.DatBootstrapTokenRevokeResult,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "dat.revoke_bootstrap_token", "revokeDatBootstrapToken", "/dat/bootstrap-tokens/{token_id}/revoke", method="POST",
+    path_params=("token_id",), result_type=m_dat.DatBootstrapTokenRevokeResult, success_status=201, retry="idempotent",
 )
-
 _OP_REVOKE_SESSION: Operation[m_dat.DatSessionRevokeResult] = Operation(
-    name="dat.revoke_session",
-    operation_id="revokeDatSession",
-    method="POST",
-    path="/dat/session/revoke",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "access_token": {"type": ["string"]},
-            "jti": {"type": ["string"]},
-            "reason": {"type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_dat.DatSessionRevokeResult,
-    pagination=None,
-    not_served=False,
+    "dat.revoke_session", "revokeDatSession", "/dat/session/revoke", method="POST",
+    body_schema=schemas.DAT_SESSION_REVOKE_REQUEST, result_type=m_dat.DatSessionRevokeResult, success_status=201,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
 )
+# fmt: on
 
 
 class ServiceDatApi(AreaApi):
@@ -219,29 +84,10 @@ class ServiceDatApi(AreaApi):
             issued_by: A free-text note of who created the token.
             expires_at: When the token stops working; no expiry when left out.
         """
-        return self._send(
-            _OP_CREATE_BOOTSTRAP_TOKEN,
-            path={},
-            query={},
-            body={
-                "subject_id": subject_id,
-                "organization_id": organization_id,
-                "allowed_realms": allowed_realms,
-                "granted_scopes": granted_scopes,
-                "issued_by": issued_by,
-                "expires_at": expires_at,
-            },
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE_BOOTSTRAP_TOKEN, locals())
 
     def introspect_session(
-        self,
-        *,
-        access_token: str,
-        bearer_token: Optional[str] = None,
-        timeout: TimeoutTypes = None,
+        self, *, access_token: str, bearer_token: Optional[str] = None, timeout: TimeoutTypes = None
     ) -> Result[m_dat.DatSessionIntrospection]:
         """Check whether a session token is valid and read its claims.
 
@@ -255,18 +101,7 @@ class ServiceDatApi(AreaApi):
         Args:
             access_token: The session token to check.
         """
-        return self._send(
-            _OP_INTROSPECT_SESSION,
-            path={},
-            query={},
-            body={
-                "access_token": access_token,
-            },
-            bindings={},
-            idempotency_key=None,
-            bearer_token=bearer_token,
-            timeout=timeout,
-        )
+        return self._send(_OP_INTROSPECT_SESSION, locals())
 
     def issue_session(
         self,
@@ -301,28 +136,9 @@ class ServiceDatApi(AreaApi):
             requested_binding: Whether a session is bound to one realm or to an organisation.
             ttl_sec: Lifetime in seconds, clamped to 60..3600; 900 when left out.
         """
-        return self._send(
-            _OP_ISSUE_SESSION,
-            path={},
-            query={},
-            body={
-                "requested_scopes": requested_scopes,
-                "requested_realm_id": requested_realm_id,
-                "requested_org_id": requested_org_id,
-                "requested_binding": requested_binding,
-                "ttl_sec": ttl_sec,
-            },
-            bindings={},
-            idempotency_key=None,
-            bearer_token=bearer_token,
-            timeout=timeout,
-        )
+        return self._send(_OP_ISSUE_SESSION, locals())
 
-    def list_bootstrap_tokens(
-        self,
-        *,
-        timeout: TimeoutTypes = None,
-    ) -> Result[m_dat.DatBootstrapTokenList]:
+    def list_bootstrap_tokens(self, *, timeout: TimeoutTypes = None) -> Result[m_dat.DatBootstrapTokenList]:
         """List the bootstrap tokens that grant access to the current realm.
 
         Every bootstrap token whose allowed realms include the X-Realm-Id realm, newest first, active and
@@ -330,21 +146,10 @@ class ServiceDatApi(AreaApi):
 
         ``GET /mgt/v1/dat/bootstrap-tokens``.
         """
-        return self._send(
-            _OP_LIST_BOOTSTRAP_TOKENS,
-            path={},
-            query={},
-            body=None,
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_LIST_BOOTSTRAP_TOKENS, locals())
 
     def reveal_bootstrap_token(
-        self,
-        *,
-        token_id: str,
-        timeout: TimeoutTypes = None,
+        self, *, token_id: str, timeout: TimeoutTypes = None
     ) -> Result[m_dat.DatBootstrapTokenSecret]:
         """Read the full secret of a bootstrap token.
 
@@ -356,23 +161,10 @@ class ServiceDatApi(AreaApi):
         Args:
             token_id: The token's id (`dbt_...`).
         """
-        return self._send(
-            _OP_REVEAL_BOOTSTRAP_TOKEN,
-            path={
-                "token_id": token_id,
-            },
-            query={},
-            body=None,
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_REVEAL_BOOTSTRAP_TOKEN, locals())
 
     def revoke_bootstrap_token(
-        self,
-        *,
-        token_id: str,
-        timeout: TimeoutTypes = None,
+        self, *, token_id: str, timeout: TimeoutTypes = None
     ) -> Result[m_dat.DatBootstrapTokenRevokeResult]:
         """Revoke a bootstrap token.
 
@@ -385,17 +177,7 @@ class ServiceDatApi(AreaApi):
         Args:
             token_id: The token's id (`dbt_...`).
         """
-        return self._send(
-            _OP_REVOKE_BOOTSTRAP_TOKEN,
-            path={
-                "token_id": token_id,
-            },
-            query={},
-            body=None,
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_REVOKE_BOOTSTRAP_TOKEN, locals())
 
     def revoke_session(
         self,
@@ -420,17 +202,4 @@ class ServiceDatApi(AreaApi):
             access_token: The session token itself, when the jti is not at hand.
             reason: A free-text note kept with the revocation.
         """
-        return self._send(
-            _OP_REVOKE_SESSION,
-            path={},
-            query={},
-            body={
-                "jti": jti,
-                "access_token": access_token,
-                "reason": reason,
-            },
-            bindings={},
-            idempotency_key=None,
-            bearer_token=bearer_token,
-            timeout=timeout,
-        )
+        return self._send(_OP_REVOKE_SESSION, locals())

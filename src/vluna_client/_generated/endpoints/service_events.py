@@ -10,92 +10,23 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing as m_billing
 
+# fmt: off
 _OP_RECORD: Operation[m_billing.BillingEvent] = Operation(
-    name="events.record",
-    operation_id="recordBillingEvent",
-    method="POST",
-    path="/events",
-    surface="service",
-    write=True,
-    required_bindings=(
-        "principal_id",
-        "user_id",
-    ),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "event_type": {"maxLength": 128, "minLength": 1, "type": ["string"]},
-            "labels": {
-                "additionalProperties": {"type": ["string", "number", "boolean"]},
-                "propertyNames": {"pattern": "^[a-z][a-z0-9_]{1,63}$"},
-                "type": ["object"],
-            },
-            "occurred_at": {"format": "date-time", "type": ["string"]},
-            "payload": {"type": ["object"]},
-            "semantic_kind": {"type": ["string"]},
-            "subject_ref": {"maxLength": 256, "type": ["string", "null"]},
-        },
-        "required": ["semantic_kind", "event_type", "occurred_at"],
-        "type": ["object"],
-    },
-    result_type=m_billing.BillingEvent,
-    pagination=None,
-    not_served=False,
+    "events.record", "recordBillingEvent", "/events", method="POST", write=True,
+    bindings=("principal_id", "user_id", "realm_admin"), required_bindings=("principal_id", "user_id"),
+    body_schema=schemas.BILLING_EVENT_INGEST_REQUEST, result_type=m_billing.BillingEvent, success_status=201,
     retry="answered",
-    shared_bindings=(),
-    success_status=201,
 )
-
 _OP_RECORD_BATCH: Operation[m_billing.BillingEventBatchResponse] = Operation(
-    name="events.record_batch",
-    operation_id="recordBillingEventBatch",
-    method="POST",
-    path="/events/batch",
-    surface="service",
-    write=True,
-    required_bindings=(
-        "principal_id",
-        "user_id",
-    ),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "events": {
-                "items": {
-                    "properties": {
-                        "event_type": {"maxLength": 128, "minLength": 1, "type": ["string"]},
-                        "labels": {
-                            "additionalProperties": {"type": ["string", "number", "boolean"]},
-                            "propertyNames": {"pattern": "^[a-z][a-z0-9_]{1,63}$"},
-                            "type": ["object"],
-                        },
-                        "occurred_at": {"format": "date-time", "type": ["string"]},
-                        "payload": {"type": ["object"]},
-                        "semantic_kind": {"type": ["string"]},
-                        "subject_ref": {"maxLength": 256, "type": ["string", "null"]},
-                    },
-                    "required": ["semantic_kind", "event_type", "occurred_at"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            }
-        },
-        "required": ["events"],
-        "type": ["object"],
-    },
-    result_type=m_billing.BillingEventBatchResponse,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    shared_bindings=(),
-    success_status=207,
+    "events.record_batch", "recordBillingEventBatch", "/events/batch", method="POST", write=True,
+    bindings=("principal_id", "user_id", "realm_admin"), required_bindings=("principal_id", "user_id"),
+    body_schema=schemas.RECORD_BILLING_EVENT_BATCH_REQUEST, result_type=m_billing.BillingEventBatchResponse,
+    success_status=207, retry="answered",
 )
+# fmt: on
 
 
 class ServiceEventsApi(AreaApi):
@@ -143,26 +74,7 @@ class ServiceEventsApi(AreaApi):
             payload: Free-form details; part of the deduplication.
             labels: Tags of an event; values are strings, numbers or booleans.
         """
-        return self._send(
-            _OP_RECORD,
-            path={},
-            query={},
-            body={
-                "semantic_kind": semantic_kind,
-                "event_type": event_type,
-                "occurred_at": occurred_at,
-                "subject_ref": subject_ref,
-                "payload": payload,
-                "labels": labels,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_RECORD, locals())
 
     def record_batch(
         self,
@@ -191,18 +103,4 @@ class ServiceEventsApi(AreaApi):
         Args:
             events: The events body value.
         """
-        return self._send(
-            _OP_RECORD_BATCH,
-            path={},
-            query={},
-            body={
-                "events": events,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_RECORD_BATCH, locals())

@@ -10,143 +10,45 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 
+# fmt: off
 _OP_DELETE: Operation[m_billing_mgt.FeatureFamilyDeleteResult] = Operation(
-    name="feature_families.delete",
-    operation_id="deleteFeatureFamily",
-    method="DELETE",
-    path="/feature-families/{feature_family_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("feature_family_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.FeatureFamilyDeleteResult,
-    pagination=None,
-    not_served=False,
+    "feature_families.delete", "deleteFeatureFamily", "/feature-families/{feature_family_id}", method="DELETE",
+    bindings=("realm_admin",), path_params=("feature_family_id",), result_type=m_billing_mgt.FeatureFamilyDeleteResult,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_GET: Operation[m_billing_mgt.FeatureFamily] = Operation(
-    name="feature_families.get",
-    operation_id="getFeatureFamily",
-    method="GET",
-    path="/feature-families/{feature_family_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("feature_family_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.FeatureFamily,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "feature_families.get", "getFeatureFamily", "/feature-families/{feature_family_id}", bindings=("realm_admin",),
+    path_params=("feature_family_id",), result_type=m_billing_mgt.FeatureFamily,
 )
-
 _OP_LIST: Operation[m_billing_mgt.FeatureFamily] = Operation(
-    name="feature_families.list",
-    operation_id="listFeatureFamilies",
-    method="GET",
-    path="/feature-families",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "feature_families.list", "listFeatureFamilies", "/feature-families", bindings=("realm_admin",),
     query_schema={
-        "q": {"type": ["string"]},
-        "active": {"type": ["boolean"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "q": {"type": ["string"]}, "active": {"type": ["boolean"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.FeatureFamily,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.FeatureFamily, pagination="items", item_id=("feature_family_id",),
 )
-
 _OP_UPDATE: Operation[m_billing_mgt.FeatureFamily] = Operation(
-    name="feature_families.update",
-    operation_id="updateFeatureFamily",
-    method="PATCH",
-    path="/feature-families/{feature_family_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("feature_family_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "active": {"type": ["boolean"]},
-            "description": {"type": ["string", "null"]},
-            "entitlement_required": {"type": ["boolean"]},
-            "metadata": {"properties": {"auto_registry": {"type": ["object"]}}, "type": ["object"]},
-            "name": {"minLength": 1, "type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.FeatureFamily,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "feature_families.update", "updateFeatureFamily", "/feature-families/{feature_family_id}", method="PATCH",
+    write=True, bindings=("realm_admin",), path_params=("feature_family_id",),
+    body_schema=schemas.FEATURE_FAMILY_UPDATE_REQUEST, result_type=m_billing_mgt.FeatureFamily, retry="idempotent",
 )
-
 _OP_UPSERT: Operation[m_billing_mgt.FeatureFamily] = Operation(
-    name="feature_families.upsert",
-    operation_id="upsertFeatureFamily",
-    method="POST",
-    path="/feature-families",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "active": {"type": ["boolean"]},
-            "description": {"type": ["string", "null"]},
-            "entitlement_required": {"type": ["boolean"]},
-            "feature_family_code": {"minLength": 1, "type": ["string"]},
-            "metadata": {"properties": {"auto_registry": {"type": ["object"]}}, "type": ["object"]},
-            "name": {"type": ["string"]},
-        },
-        "required": ["feature_family_code"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.FeatureFamily,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    shared_bindings=(),
-    success_status=201,
+    "feature_families.upsert", "upsertFeatureFamily", "/feature-families", method="POST", write=True,
+    bindings=("realm_admin",), body_schema=schemas.FEATURE_FAMILY_UPSERT_REQUEST,
+    result_type=m_billing_mgt.FeatureFamily, success_status=201, retry="answered",
 )
+# fmt: on
 
 
 class ServiceFeatureFamiliesApi(AreaApi):
     """Operations reached as ``client.feature_families.<method>(...)``."""
 
     def delete(
-        self,
-        *,
-        feature_family_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, feature_family_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.FeatureFamilyDeleteResult]:
         """Delete a feature family, or deactivate it while features still use it.
 
@@ -159,26 +61,10 @@ class ServiceFeatureFamiliesApi(AreaApi):
         Args:
             feature_family_id: The feature family's id (a UUID).
         """
-        return self._send(
-            _OP_DELETE,
-            path={
-                "feature_family_id": feature_family_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_DELETE, locals())
 
     def get(
-        self,
-        *,
-        feature_family_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, feature_family_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.FeatureFamily]:
         """Read one feature family.
 
@@ -191,19 +77,7 @@ class ServiceFeatureFamiliesApi(AreaApi):
         Args:
             feature_family_id: The feature family's id (a UUID).
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "feature_family_id": feature_family_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def list(
         self,
@@ -229,22 +103,7 @@ class ServiceFeatureFamiliesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "q": q,
-                "active": active,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def update(
         self,
@@ -276,25 +135,7 @@ class ServiceFeatureFamiliesApi(AreaApi):
             active: The active body value.
             metadata: Free-form annotations of a feature family.
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "feature_family_id": feature_family_id,
-            },
-            query={},
-            body={
-                "name": name,
-                "entitlement_required": entitlement_required,
-                "description": description,
-                "active": active,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())
 
     def upsert(
         self,
@@ -314,15 +155,17 @@ class ServiceFeatureFamiliesApi(AreaApi):
         Keyed by `feature_family_code`: 201 when new, 200 when the existing family was overwritten. On
         overwrite the omitted fields are reset too (`name` to the code, `description` to empty,
         `entitlement_required` and `active` to true, `metadata` to empty); use update to change single
-        fields. System fallback families cannot be changed (422). Known server issue: this handler writes
-        its own reply, so a retry that reuses an Idempotency-Key the route has already answered gets no
-        response until the client times out. After a timeout, read the resource back before calling again.
+        fields. System fallback families cannot be changed (422).
 
         ``POST /mgt/v1/feature-families``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -334,21 +177,4 @@ class ServiceFeatureFamiliesApi(AreaApi):
             active: The active body value.
             metadata: Free-form annotations of a feature family.
         """
-        return self._send(
-            _OP_UPSERT,
-            path={},
-            query={},
-            body={
-                "feature_family_code": feature_family_code,
-                "name": name,
-                "description": description,
-                "entitlement_required": entitlement_required,
-                "active": active,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPSERT, locals())

@@ -10,286 +10,51 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 
+# fmt: off
 _OP_DELETE: Operation[m_billing_mgt.FeatureDeleteResult] = Operation(
-    name="features.delete",
-    operation_id="deleteFeature",
-    method="DELETE",
-    path="/features/{feature_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("feature_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.FeatureDeleteResult,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "features.delete", "deleteFeature", "/features/{feature_id}", method="DELETE", bindings=("realm_admin",),
+    path_params=("feature_id",), result_type=m_billing_mgt.FeatureDeleteResult, retry="idempotent",
 )
-
 _OP_GET: Operation[m_billing_mgt.Feature] = Operation(
-    name="features.get",
-    operation_id="getFeature",
-    method="GET",
-    path="/features/{feature_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("feature_id",),
-    query_schema={},
-    body_schema=None,
+    "features.get", "getFeature", "/features/{feature_id}", bindings=("realm_admin",), path_params=("feature_id",),
     result_type=m_billing_mgt.Feature,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_LIST: Operation[m_billing_mgt.Feature] = Operation(
-    name="features.list",
-    operation_id="listFeatures",
-    method="GET",
-    path="/features",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "features.list", "listFeatures", "/features", bindings=("realm_admin",),
     query_schema={
-        "q": {"type": ["string"]},
-        "active": {"type": ["boolean"]},
-        "feature_family_code": {"type": ["string"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "q": {"type": ["string"]}, "active": {"type": ["boolean"]}, "feature_family_code": {"type": ["string"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.Feature,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.Feature, pagination="items", item_id=("feature_id",),
 )
-
 _OP_LIST_NEEDS_CONFIG: Operation[m_billing_mgt.Feature] = Operation(
-    name="features.list_needs_config",
-    operation_id="listFeaturesNeedsConfig",
-    method="GET",
-    path="/features/needs-config",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "features.list_needs_config", "listFeaturesNeedsConfig", "/features/needs-config", bindings=("realm_admin",),
     query_schema={
-        "q": {"type": ["string"]},
-        "active": {"type": ["boolean"]},
-        "feature_family_code": {"type": ["string"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "q": {"type": ["string"]}, "active": {"type": ["boolean"]}, "feature_family_code": {"type": ["string"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.Feature,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.Feature, pagination="items", item_id=("feature_id",),
 )
-
 _OP_UPDATE: Operation[m_billing_mgt.Feature] = Operation(
-    name="features.update",
-    operation_id="updateFeature",
-    method="PATCH",
-    path="/features/{feature_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("feature_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "active": {"type": ["boolean"]},
-            "delete_meters": {
-                "items": {
-                    "maxLength": 128,
-                    "minLength": 1,
-                    "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                    "type": ["string"],
-                },
-                "type": ["array"],
-            },
-            "description": {"type": ["string", "null"]},
-            "entitlement_required": {"type": ["boolean"]},
-            "feature_family_code": {"type": ["string"]},
-            "feature_family_id": {"format": "uuid", "type": ["string"]},
-            "metadata": {"properties": {"auto_registry": {"type": ["object"]}}, "type": ["object"]},
-            "meters": {
-                "items": {
-                    "properties": {
-                        "active": {"type": ["boolean"]},
-                        "feature_code": {
-                            "maxLength": 128,
-                            "minLength": 1,
-                            "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                            "type": ["string"],
-                        },
-                        "metadata": {"properties": {"residual_mode": {"type": ["string"]}}, "type": ["object"]},
-                        "meter_code": {
-                            "maxLength": 128,
-                            "minLength": 1,
-                            "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                            "type": ["string"],
-                        },
-                        "meter_prices": {
-                            "properties": {
-                                "cost_rounding": {"type": ["string"]},
-                                "cost_unit_quantity_minor": {
-                                    "format": "int64",
-                                    "pattern": "^[0-9]+$",
-                                    "type": ["string"],
-                                },
-                                "effective_at": {"format": "date-time", "type": ["string"]},
-                                "rounding": {"type": ["string"]},
-                                "unit_cost_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                                "unit_price_base_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                                "unit_price_dynamic_xusd": {
-                                    "format": "int64",
-                                    "pattern": "^[0-9]+$",
-                                    "type": ["string"],
-                                },
-                                "unit_price_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                                "unit_quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                            },
-                            "type": ["object"],
-                        },
-                        "rounding": {"type": ["string"]},
-                        "scale": {"type": ["integer"]},
-                        "semantic_kind": {"type": ["string"]},
-                        "unit": {"type": ["string"]},
-                    },
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "name": {"minLength": 1, "type": ["string"]},
-            "unit": {"type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.Feature,
-    pagination=None,
-    not_served=False,
+    "features.update", "updateFeature", "/features/{feature_id}", method="PATCH", write=True, bindings=("realm_admin",),
+    path_params=("feature_id",), body_schema=schemas.FEATURE_UPDATE_REQUEST, result_type=m_billing_mgt.Feature,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_UPSERT: Operation[m_billing_mgt.Feature] = Operation(
-    name="features.upsert",
-    operation_id="upsertFeature",
-    method="POST",
-    path="/features",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "active": {"type": ["boolean"]},
-            "description": {"type": ["string", "null"]},
-            "entitlement_required": {"type": ["boolean"]},
-            "feature_code": {
-                "maxLength": 128,
-                "minLength": 1,
-                "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                "type": ["string"],
-            },
-            "feature_family_code": {"type": ["string"]},
-            "feature_family_id": {"format": "uuid", "type": ["string"]},
-            "metadata": {"properties": {"auto_registry": {"type": ["object"]}}, "type": ["object"]},
-            "meters": {
-                "items": {
-                    "properties": {
-                        "active": {"type": ["boolean"]},
-                        "feature_code": {
-                            "maxLength": 128,
-                            "minLength": 1,
-                            "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                            "type": ["string"],
-                        },
-                        "metadata": {"properties": {"residual_mode": {"type": ["string"]}}, "type": ["object"]},
-                        "meter_code": {
-                            "maxLength": 128,
-                            "minLength": 1,
-                            "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                            "type": ["string"],
-                        },
-                        "meter_prices": {
-                            "properties": {
-                                "cost_rounding": {"type": ["string"]},
-                                "cost_unit_quantity_minor": {
-                                    "format": "int64",
-                                    "pattern": "^[0-9]+$",
-                                    "type": ["string"],
-                                },
-                                "effective_at": {"format": "date-time", "type": ["string"]},
-                                "rounding": {"type": ["string"]},
-                                "unit_cost_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                                "unit_price_base_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                                "unit_price_dynamic_xusd": {
-                                    "format": "int64",
-                                    "pattern": "^[0-9]+$",
-                                    "type": ["string"],
-                                },
-                                "unit_price_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                                "unit_quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                            },
-                            "type": ["object"],
-                        },
-                        "rounding": {"type": ["string"]},
-                        "scale": {"type": ["integer"]},
-                        "semantic_kind": {"type": ["string"]},
-                        "unit": {"type": ["string"]},
-                    },
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "name": {"type": ["string"]},
-            "unit": {"type": ["string"]},
-        },
-        "required": ["feature_code"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.Feature,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    shared_bindings=(),
-    success_status=201,
+    "features.upsert", "upsertFeature", "/features", method="POST", write=True, bindings=("realm_admin",),
+    body_schema=schemas.FEATURE_UPSERT_REQUEST, result_type=m_billing_mgt.Feature, success_status=201, retry="answered",
 )
+# fmt: on
 
 
 class ServiceFeaturesApi(AreaApi):
     """Operations reached as ``client.features.<method>(...)``."""
 
     def delete(
-        self,
-        *,
-        feature_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, feature_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.FeatureDeleteResult]:
         """Delete a feature, or deactivate it while plans still reference it.
 
@@ -302,26 +67,10 @@ class ServiceFeaturesApi(AreaApi):
         Args:
             feature_id: The feature's id (a UUID).
         """
-        return self._send(
-            _OP_DELETE,
-            path={
-                "feature_id": feature_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_DELETE, locals())
 
     def get(
-        self,
-        *,
-        feature_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, feature_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.Feature]:
         """Read one feature with its meters and prices.
 
@@ -334,19 +83,7 @@ class ServiceFeaturesApi(AreaApi):
         Args:
             feature_id: The feature's id (a UUID).
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "feature_id": feature_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def list(
         self,
@@ -374,23 +111,7 @@ class ServiceFeaturesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "q": q,
-                "active": active,
-                "feature_family_code": feature_family_code,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def list_needs_config(
         self,
@@ -419,23 +140,7 @@ class ServiceFeaturesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST_NEEDS_CONFIG,
-            path={},
-            query={
-                "q": q,
-                "active": active,
-                "feature_family_code": feature_family_code,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_NEEDS_CONFIG, locals())
 
     def update(
         self,
@@ -478,30 +183,7 @@ class ServiceFeaturesApi(AreaApi):
             meters: Meters to create or update and map to the feature.
             delete_meters: Codes of meters to unlink from the feature (not the primary meter).
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "feature_id": feature_id,
-            },
-            query={},
-            body={
-                "feature_family_id": feature_family_id,
-                "feature_family_code": feature_family_code,
-                "name": name,
-                "description": description,
-                "entitlement_required": entitlement_required,
-                "active": active,
-                "metadata": metadata,
-                "unit": unit,
-                "meters": meters,
-                "delete_meters": delete_meters,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())
 
     def upsert(
         self,
@@ -527,15 +209,17 @@ class ServiceFeaturesApi(AreaApi):
         the family with `feature_family_id` or `feature_family_code` (one is required). The primary meter
         has the feature's own code: at most one `meters` entry may describe it (no `meter_code`, or the
         feature's code); when none does, it is created from the other entries or from defaults. An omitted
-        `active` keeps the current state. Known server issue: this handler writes its own reply, so a retry
-        that reuses an Idempotency-Key the route has already answered gets no response until the client
-        times out. After a timeout, read the resource back before calling again.
+        `active` keeps the current state.
 
         ``POST /mgt/v1/features``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -551,25 +235,4 @@ class ServiceFeaturesApi(AreaApi):
             unit: Unit of the primary meter when no `meters` entry gives one.
             meters: The meters body value.
         """
-        return self._send(
-            _OP_UPSERT,
-            path={},
-            query={},
-            body={
-                "feature_family_id": feature_family_id,
-                "feature_family_code": feature_family_code,
-                "feature_code": feature_code,
-                "name": name,
-                "description": description,
-                "entitlement_required": entitlement_required,
-                "active": active,
-                "metadata": metadata,
-                "unit": unit,
-                "meters": meters,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPSERT, locals())

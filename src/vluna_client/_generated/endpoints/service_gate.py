@@ -10,319 +10,60 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import gate as m_gate
 
+# fmt: off
 _OP_AUTHORIZE: Operation[m_gate.AuthorizeResponse] = Operation(
-    name="gate.authorize",
-    operation_id="authorize",
-    method="POST",
-    path="/gate/authorize",
-    surface="service",
-    write=True,
-    required_bindings=(
-        "principal_id",
-        "user_id",
-    ),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "budget_id": {"type": ["string"]},
-            "estimated_quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-            "feature_code": {
-                "maxLength": 128,
-                "minLength": 1,
-                "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                "type": ["string"],
-            },
-            "feature_family_code": {"type": ["string"]},
-            "labels": {"additionalProperties": {"type": ["string"]}, "type": ["object"]},
-        },
-        "required": ["feature_code"],
-        "type": ["object"],
-    },
-    result_type=m_gate.AuthorizeResponse,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "gate.authorize", "authorize", "/gate/authorize", method="POST", write=True, bindings=("principal_id", "user_id"),
+    required_bindings=("principal_id", "user_id"), body_schema=schemas.AUTHORIZE_REQUEST,
+    result_type=m_gate.AuthorizeResponse, retry="idempotent",
 )
-
 _OP_CANCEL: Operation[m_gate.CancelResponse] = Operation(
-    name="gate.cancel",
-    operation_id="cancel",
-    method="POST",
-    path="/gate/cancel",
-    surface="service",
-    write=True,
-    required_bindings=(
-        "principal_id",
-        "user_id",
-    ),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {"lease_token": {"minLength": 1, "type": ["string"]}},
-        "required": ["lease_token"],
-        "type": ["object"],
-    },
-    result_type=m_gate.CancelResponse,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "gate.cancel", "cancel", "/gate/cancel", method="POST", write=True, bindings=("principal_id", "user_id"),
+    required_bindings=("principal_id", "user_id"), body_schema=schemas.CANCEL_REQUEST,
+    result_type=m_gate.CancelResponse, retry="idempotent",
 )
-
 _OP_COMMIT: Operation[m_gate.CommitResponse] = Operation(
-    name="gate.commit",
-    operation_id="commit",
-    method="POST",
-    path="/gate/commits",
-    surface="service",
-    write=True,
-    required_bindings=(
-        "principal_id",
-        "user_id",
-    ),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "as_of": {"format": "date-time", "type": ["string"]},
-            "feature_code": {
-                "maxLength": 128,
-                "minLength": 1,
-                "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                "type": ["string"],
-            },
-            "labels": {"additionalProperties": {"type": ["string"]}, "type": ["object"]},
-            "lease_token": {"minLength": 1, "type": ["string"]},
-            "meters": {
-                "items": {
-                    "properties": {
-                        "client_pricing_etag": {"type": ["string"]},
-                        "client_unit_price_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                        "meter_code": {
-                            "maxLength": 128,
-                            "minLength": 1,
-                            "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                            "type": ["string"],
-                        },
-                        "quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                        "unit": {"type": ["string"]},
-                    },
-                    "required": ["meter_code", "quantity_minor"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-        },
-        "required": ["lease_token", "feature_code", "quantity_minor"],
-        "type": ["object"],
-    },
-    result_type=m_gate.CommitResponse,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "gate.commit", "commit", "/gate/commits", method="POST", write=True, bindings=("principal_id", "user_id"),
+    required_bindings=("principal_id", "user_id"), body_schema=schemas.COMMIT_REQUEST,
+    result_type=m_gate.CommitResponse, retry="idempotent",
 )
-
 _OP_COMMIT_BATCH: Operation[m_gate.BatchCommitResponse] = Operation(
-    name="gate.commit_batch",
-    operation_id="commitBatch",
-    method="POST",
-    path="/gate/commits/batch",
-    surface="service",
-    write=True,
-    required_bindings=(
-        "principal_id",
-        "user_id",
-    ),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "items": {
-                "items": {
-                    "properties": {
-                        "as_of": {"format": "date-time", "type": ["string"]},
-                        "feature_code": {
-                            "maxLength": 128,
-                            "minLength": 1,
-                            "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                            "type": ["string"],
-                        },
-                        "idempotency_key": {"minLength": 1, "type": ["string"]},
-                        "labels": {"additionalProperties": {"type": ["string"]}, "type": ["object"]},
-                        "lease_token": {"minLength": 1, "type": ["string"]},
-                        "meters": {
-                            "items": {
-                                "properties": {
-                                    "client_pricing_etag": {"type": ["string"]},
-                                    "client_unit_price_xusd": {
-                                        "format": "int64",
-                                        "pattern": "^[0-9]+$",
-                                        "type": ["string"],
-                                    },
-                                    "meter_code": {
-                                        "maxLength": 128,
-                                        "minLength": 1,
-                                        "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                                        "type": ["string"],
-                                    },
-                                    "quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                                    "unit": {"type": ["string"]},
-                                },
-                                "required": ["meter_code", "quantity_minor"],
-                                "type": ["object"],
-                            },
-                            "type": ["array"],
-                        },
-                        "quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    },
-                    "required": ["lease_token", "feature_code", "quantity_minor", "idempotency_key"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "merge_advice": {"type": ["string"]},
-        },
-        "required": ["items"],
-        "type": ["object"],
-    },
-    result_type=m_gate.BatchCommitResponse,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "gate.commit_batch", "commitBatch", "/gate/commits/batch", method="POST", write=True,
+    bindings=("principal_id", "user_id"), required_bindings=("principal_id", "user_id"),
+    body_schema=schemas.BATCH_COMMIT_REQUEST, result_type=m_gate.BatchCommitResponse, retry="idempotent",
 )
-
 _OP_INGEST: Operation[m_gate.CommitResponse] = Operation(
-    name="gate.ingest",
-    operation_id="ingest",
-    method="POST",
-    path="/gate/ingest",
-    surface="service",
-    write=True,
-    required_bindings=(
-        "principal_id",
-        "user_id",
-    ),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "budget_id": {"type": ["string"]},
-            "feature_code": {
-                "maxLength": 128,
-                "minLength": 1,
-                "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                "type": ["string"],
-            },
-            "labels": {"additionalProperties": {"type": ["string"]}, "type": ["object"]},
-            "metadata": {"type": ["object"]},
-            "meters": {
-                "items": {
-                    "properties": {
-                        "client_pricing_etag": {"type": ["string"]},
-                        "client_unit_price_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                        "meter_code": {
-                            "maxLength": 128,
-                            "minLength": 1,
-                            "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                            "type": ["string"],
-                        },
-                        "quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                        "unit": {"type": ["string"]},
-                    },
-                    "required": ["meter_code", "quantity_minor"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "occurred_at": {"format": "date-time", "type": ["string"]},
-            "quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-        },
-        "required": ["feature_code"],
-        "type": ["object"],
-    },
-    result_type=m_gate.CommitResponse,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "gate.ingest", "ingest", "/gate/ingest", method="POST", write=True, bindings=("principal_id", "user_id"),
+    required_bindings=("principal_id", "user_id"), body_schema=schemas.INGEST_REQUEST,
+    result_type=m_gate.CommitResponse, retry="idempotent",
 )
-
 _OP_LIMITS: Operation[list[m_gate.FeatureLimit]] = Operation(
-    name="gate.limits",
-    operation_id="listFeatureLimits",
-    method="GET",
-    path="/gate/limits",
-    surface="service",
-    write=False,
-    required_bindings=(
-        "principal_id",
-        "user_id",
-    ),
-    requires_one_of=(),
-    path_params=(),
+    "gate.limits", "listFeatureLimits", "/gate/limits", bindings=("principal_id", "user_id"),
+    required_bindings=("principal_id", "user_id"),
     query_schema={
         "feature_code": {"items": {"type": ["string"]}, "type": ["array"]},
         "feature_family_code": {"items": {"type": ["string"]}, "type": ["array"]},
         "as_of": {"format": "date-time", "type": ["string"]},
         "expand": {"items": {"type": ["string"]}, "type": ["array"]},
     },
-    body_schema=None,
     result_type=list[m_gate.FeatureLimit],
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_METERS: Operation[list[m_gate.MeterLimit]] = Operation(
-    name="gate.meters",
-    operation_id="listMeterLimits",
-    method="GET",
-    path="/gate/meters",
-    surface="service",
-    write=False,
-    required_bindings=(
-        "principal_id",
-        "user_id",
-    ),
-    requires_one_of=(),
-    path_params=(),
+    "gate.meters", "listMeterLimits", "/gate/meters", bindings=("principal_id", "user_id"),
+    required_bindings=("principal_id", "user_id"),
     query_schema={
         "meter_code": {"items": {"type": ["string"]}, "type": ["array"]},
         "feature_code": {"items": {"type": ["string"]}, "type": ["array"]},
         "feature_family_code": {"items": {"type": ["string"]}, "type": ["array"]},
-        "expand": {"items": {"type": ["string"]}, "type": ["array"]},
-        "coverage_basis": {"type": ["string"]},
-        "coverage_budget_id": {"type": ["string"]},
-        "coverage_profile": {"type": ["string"]},
+        "expand": {"items": {"type": ["string"]}, "type": ["array"]}, "coverage_basis": {"type": ["string"]},
+        "coverage_budget_id": {"type": ["string"]}, "coverage_profile": {"type": ["string"]},
         "coverage_as_of": {"format": "date-time", "type": ["string"]},
     },
-    body_schema=None,
     result_type=list[m_gate.MeterLimit],
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
+# fmt: on
 
 
 class ServiceGateApi(AreaApi):
@@ -360,24 +101,7 @@ class ServiceGateApi(AreaApi):
             budget_id: Spend from this budget; it must exist and be active for the user.
             labels: Free-form string tags.
         """
-        return self._send(
-            _OP_AUTHORIZE,
-            path={},
-            query={},
-            body={
-                "feature_code": feature_code,
-                "feature_family_code": feature_family_code,
-                "estimated_quantity_minor": estimated_quantity_minor,
-                "budget_id": budget_id,
-                "labels": labels,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_AUTHORIZE, locals())
 
     def cancel(
         self,
@@ -400,20 +124,7 @@ class ServiceGateApi(AreaApi):
         Args:
             lease_token: The lease_token body value.
         """
-        return self._send(
-            _OP_CANCEL,
-            path={},
-            query={},
-            body={
-                "lease_token": lease_token,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CANCEL, locals())
 
     def commit(
         self,
@@ -450,25 +161,7 @@ class ServiceGateApi(AreaApi):
             as_of: Accepted for compatibility; the server prices at commit time.
             meters: Per-meter breakdown.
         """
-        return self._send(
-            _OP_COMMIT,
-            path={},
-            query={},
-            body={
-                "lease_token": lease_token,
-                "feature_code": feature_code,
-                "quantity_minor": quantity_minor,
-                "labels": labels,
-                "as_of": as_of,
-                "meters": meters,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_COMMIT, locals())
 
     def commit_batch(
         self,
@@ -487,27 +180,16 @@ class ServiceGateApi(AreaApi):
 
         ``POST /mgt/v1/gate/commits/batch``; a write: an Idempotency-Key is sent and kept across retries.
 
+        Known server issue: The server charges every committed item but never closes the item's lease (a
+        single `gate.commit` does), so those leases stay `active` until they expire.
+
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
         Args:
             items: The items body value.
             merge_advice: Accepted for compatibility; the server does not merge lines.
         """
-        return self._send(
-            _OP_COMMIT_BATCH,
-            path={},
-            query={},
-            body={
-                "items": items,
-                "merge_advice": merge_advice,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_COMMIT_BATCH, locals())
 
     def ingest(
         self,
@@ -543,26 +225,7 @@ class ServiceGateApi(AreaApi):
             meters: The meters body value.
             metadata: Accepted for compatibility; the server ignores it.
         """
-        return self._send(
-            _OP_INGEST,
-            path={},
-            query={},
-            body={
-                "feature_code": feature_code,
-                "occurred_at": occurred_at,
-                "quantity_minor": quantity_minor,
-                "budget_id": budget_id,
-                "labels": labels,
-                "meters": meters,
-                "metadata": metadata,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_INGEST, locals())
 
     def limits(
         self,
@@ -589,23 +252,7 @@ class ServiceGateApi(AreaApi):
             as_of: Evaluate the windows at this time instead of now.
             expand: Include the quota windows, the rate windows, or both.
         """
-        return self._send(
-            _OP_LIMITS,
-            path={},
-            query={
-                "feature_code": feature_code,
-                "feature_family_code": feature_family_code,
-                "as_of": as_of,
-                "expand": expand,
-            },
-            body=None,
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_LIMITS, locals())
 
     def meters(
         self,
@@ -644,24 +291,4 @@ class ServiceGateApi(AreaApi):
             coverage_profile: `optimistic` adds an optimistic estimate; anything else is conservative.
             coverage_as_of: Evaluate entitlements, windows and coverage at this time instead of now.
         """
-        return self._send(
-            _OP_METERS,
-            path={},
-            query={
-                "meter_code": meter_code,
-                "feature_code": feature_code,
-                "feature_family_code": feature_family_code,
-                "expand": expand,
-                "coverage_basis": coverage_basis,
-                "coverage_budget_id": coverage_budget_id,
-                "coverage_profile": coverage_profile,
-                "coverage_as_of": coverage_as_of,
-            },
-            body=None,
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_METERS, locals())

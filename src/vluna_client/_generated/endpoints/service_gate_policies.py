@@ -10,169 +10,39 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import gate_policies as m_gate_policies
 
+# fmt: off
 _OP_CREATE: Operation[m_gate_policies.GatePolicy] = Operation(
-    name="gate_policies.create",
-    operation_id="createGatePolicy",
-    method="POST",
-    path="/gate/policies",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "bundle_id": {"type": ["string"]},
-            "bundle_key": {"type": ["string"]},
-            "description": {"type": ["string", "null"]},
-            "feature_code": {"minLength": 1, "type": ["string"]},
-            "kind": {"type": ["string"]},
-            "limit_count": {"pattern": "^-?[0-9]+$", "type": ["string", "null"]},
-            "limit_minor": {"pattern": "^-?[0-9]+$", "type": ["string", "null"]},
-            "metadata": {
-                "properties": {
-                    "counter_key": {"type": ["string"]},
-                    "feature_code": {"type": ["string"]},
-                    "params": {
-                        "properties": {"counter_key": {"type": ["string"]}, "feature_code": {"type": ["string"]}},
-                        "type": ["object"],
-                    },
-                },
-                "type": ["object"],
-            },
-            "name": {"minLength": 1, "type": ["string"]},
-            "status": {"type": ["string"]},
-            "subject_scope": {"type": ["string"]},
-            "unit": {"minLength": 1, "type": ["string"]},
-            "window_sec": {"type": ["integer"]},
-        },
-        "required": ["name", "feature_code", "kind", "subject_scope", "unit", "window_sec"],
-        "type": ["object"],
-    },
-    result_type=m_gate_policies.GatePolicy,
-    pagination=None,
-    not_served=False,
+    "gate_policies.create", "createGatePolicy", "/gate/policies", method="POST", write=True, bindings=("realm_admin",),
+    body_schema=schemas.GATE_POLICY_CREATE_REQUEST, result_type=m_gate_policies.GatePolicy, success_status=201,
     retry="answered",
-    shared_bindings=(),
-    success_status=201,
 )
-
 _OP_DELETE: Operation[m_gate_policies.GatePolicyDeleteResult] = Operation(
-    name="gate_policies.delete",
-    operation_id="deleteGatePolicy",
-    method="DELETE",
-    path="/gate/policies/{policy_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("policy_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_gate_policies.GatePolicyDeleteResult,
-    pagination=None,
-    not_served=False,
+    "gate_policies.delete", "deleteGatePolicy", "/gate/policies/{policy_id}", method="DELETE", write=True,
+    bindings=("realm_admin",), path_params=("policy_id",), result_type=m_gate_policies.GatePolicyDeleteResult,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_GET: Operation[m_gate_policies.GatePolicy] = Operation(
-    name="gate_policies.get",
-    operation_id="getGatePolicy",
-    method="GET",
-    path="/gate/policies/{policy_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("policy_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_gate_policies.GatePolicy,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "gate_policies.get", "getGatePolicy", "/gate/policies/{policy_id}", bindings=("realm_admin",),
+    path_params=("policy_id",), result_type=m_gate_policies.GatePolicy,
 )
-
 _OP_LIST: Operation[m_gate_policies.GatePolicy] = Operation(
-    name="gate_policies.list",
-    operation_id="listGatePolicies",
-    method="GET",
-    path="/gate/policies",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "gate_policies.list", "listGatePolicies", "/gate/policies", bindings=("realm_admin",),
     query_schema={
-        "bundle_id": {"type": ["string"]},
-        "bundle_key": {"type": ["string"]},
-        "feature_code": {"type": ["string"]},
-        "kind": {"type": ["string"]},
-        "subject_scope": {"type": ["string"]},
-        "status": {"type": ["string"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "bundle_id": {"type": ["string"]}, "bundle_key": {"type": ["string"]}, "feature_code": {"type": ["string"]},
+        "kind": {"type": ["string"]}, "subject_scope": {"type": ["string"]}, "status": {"type": ["string"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_gate_policies.GatePolicy,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_gate_policies.GatePolicy, pagination="items", item_id=("policy_id",),
 )
-
 _OP_UPDATE: Operation[m_gate_policies.GatePolicy] = Operation(
-    name="gate_policies.update",
-    operation_id="updateGatePolicy",
-    method="PATCH",
-    path="/gate/policies/{policy_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("policy_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "description": {"type": ["string", "null"]},
-            "feature_code": {"minLength": 1, "type": ["string"]},
-            "kind": {"type": ["string"]},
-            "limit_count": {"pattern": "^-?[0-9]+$", "type": ["string", "null"]},
-            "limit_minor": {"pattern": "^-?[0-9]+$", "type": ["string", "null"]},
-            "metadata": {
-                "properties": {
-                    "counter_key": {"type": ["string"]},
-                    "feature_code": {"type": ["string"]},
-                    "params": {
-                        "properties": {"counter_key": {"type": ["string"]}, "feature_code": {"type": ["string"]}},
-                        "type": ["object"],
-                    },
-                },
-                "type": ["object"],
-            },
-            "name": {"minLength": 1, "type": ["string"]},
-            "status": {"type": ["string"]},
-            "subject_scope": {"type": ["string"]},
-            "unit": {"minLength": 1, "type": ["string"]},
-            "window_sec": {"type": ["integer"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_gate_policies.GatePolicy,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "gate_policies.update", "updateGatePolicy", "/gate/policies/{policy_id}", method="PATCH", write=True,
+    bindings=("realm_admin",), path_params=("policy_id",), body_schema=schemas.GATE_POLICY_UPDATE_REQUEST,
+    result_type=m_gate_policies.GatePolicy, retry="idempotent",
 )
+# fmt: on
 
 
 class ServiceGatePoliciesApi(AreaApi):
@@ -205,15 +75,17 @@ class ServiceGatePoliciesApi(AreaApi):
         policy needs `limit_count` and no `limit_minor`, and should have `window_sec` > 0 (the server
         accepts 0 but the gate then fails on it). `status` defaults to `assignable`. The feature code is
         stored exactly as sent (the gate compares lower-case codes, so send it in lower case).
-        `enforcement_mode` is refused with 422. Answers 201. Known server bug: a retry with an Idempotency-
-        Key whose first call already succeeded never gets an answer (the call runs into the client timeout);
-        check with `list` before retrying a create that timed out.
+        `enforcement_mode` is refused with 422. Answers 201.
 
         ``POST /mgt/v1/gate/policies``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: A retry with an Idempotency-Key whose first call already succeeded never gets an
+        answer (the call runs into the client timeout); check with `list` before retrying a create that
+        timed out.
 
         Optional bindings: realm_admin.
 
@@ -237,31 +109,7 @@ class ServiceGatePoliciesApi(AreaApi):
                 marks a hard upper bound.
             metadata: Free-form data kept with the policy; a few keys are read by the gate.
         """
-        return self._send(
-            _OP_CREATE,
-            path={},
-            query={},
-            body={
-                "bundle_id": bundle_id,
-                "bundle_key": bundle_key,
-                "name": name,
-                "description": description,
-                "feature_code": feature_code,
-                "kind": kind,
-                "subject_scope": subject_scope,
-                "unit": unit,
-                "window_sec": window_sec,
-                "limit_count": limit_count,
-                "limit_minor": limit_minor,
-                "status": status,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE, locals())
 
     def delete(
         self,
@@ -283,26 +131,10 @@ class ServiceGatePoliciesApi(AreaApi):
         Args:
             policy_id: The policy's id (a UUID).
         """
-        return self._send(
-            _OP_DELETE,
-            path={
-                "policy_id": policy_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_DELETE, locals())
 
     def get(
-        self,
-        *,
-        policy_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, policy_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_gate_policies.GatePolicy]:
         """Read one gate policy.
 
@@ -315,19 +147,7 @@ class ServiceGatePoliciesApi(AreaApi):
         Args:
             policy_id: The policy's id (a UUID).
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "policy_id": policy_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def list(
         self,
@@ -363,26 +183,7 @@ class ServiceGatePoliciesApi(AreaApi):
             limit: Page size; 50 when left out, at most 200.
             cursor: The `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "bundle_id": bundle_id,
-                "bundle_key": bundle_key,
-                "feature_code": feature_code,
-                "kind": kind,
-                "subject_scope": subject_scope,
-                "status": status,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def update(
         self,
@@ -434,28 +235,4 @@ class ServiceGatePoliciesApi(AreaApi):
                 marks a hard upper bound.
             metadata: Free-form data kept with the policy; a few keys are read by the gate.
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "policy_id": policy_id,
-            },
-            query={},
-            body={
-                "name": name,
-                "description": description,
-                "feature_code": feature_code,
-                "kind": kind,
-                "subject_scope": subject_scope,
-                "unit": unit,
-                "window_sec": window_sec,
-                "limit_count": limit_count,
-                "limit_minor": limit_minor,
-                "status": status,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())

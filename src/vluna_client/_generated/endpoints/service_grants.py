@@ -10,564 +10,139 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import ops as m_ops
 
+# fmt: off
 _OP_CREATE: Operation[m_ops.LedgerGrantAdminView] = Operation(
-    name="grants.create",
-    operation_id="createGrant",
-    method="POST",
-    path="/grants",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "amount_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-            "billing_account_id": {"type": ["string"]},
-            "billing_user_id": {"type": ["string"]},
-            "grant_program_code": {"type": ["string"]},
-            "kind": {"type": ["string"]},
-            "metadata": {"additionalProperties": {"type": ["string", "number", "boolean"]}, "type": ["object"]},
-            "mode": {"type": ["string"]},
-            "priority": {"type": ["integer"]},
-            "program_id": {"type": ["string"]},
-            "source": {
-                "properties": {"kind": {"type": ["string"]}, "note": {"type": ["string"]}, "ref": {"type": ["string"]}},
-                "type": ["object"],
-            },
-            "window_end": {"format": "date-time", "type": ["string", "null"]},
-            "window_start": {"format": "date-time", "type": ["string"]},
-        },
-        "required": ["billing_account_id", "billing_user_id"],
-        "type": ["object"],
-    },
-    result_type=m_ops.LedgerGrantAdminView,
-    pagination=None,
-    not_served=True,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "grants.create", "createGrant", "/grants", method="POST", write=True, bindings=("realm_admin",),
+    body_schema=schemas.GRANT_CREATE_REQUEST, result_type=m_ops.LedgerGrantAdminView, not_served=True,
+    success_status=201, retry="idempotent",
 )
-
 _OP_CREATE_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
-    name="grants.create_assignment",
-    operation_id="createGrantAssignment",
-    method="POST",
-    path="/grant-assignments",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "billing_account_id": {"type": ["string"]},
-            "billing_user_id": {"type": ["string"]},
-            "metadata": {"properties": {"grant_override": {"type": ["object"]}}, "type": ["object"]},
-            "program_id": {"type": ["string"]},
-            "source_kind": {"type": ["string"]},
-            "source_ref": {"type": ["string"]},
-            "window_end": {"format": "date-time", "type": ["string", "null"]},
-            "window_start": {"format": "date-time", "type": ["string"]},
-        },
-        "required": [
-            "billing_account_id",
-            "billing_user_id",
-            "program_id",
-            "source_kind",
-            "source_ref",
-            "window_start",
-        ],
-        "type": ["object"],
-    },
-    result_type=m_ops.GrantAssignment,
-    pagination=None,
-    not_served=True,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "grants.create_assignment", "createGrantAssignment", "/grant-assignments", method="POST", write=True,
+    bindings=("realm_admin",), body_schema=schemas.GRANT_ASSIGNMENT_CREATE_REQUEST, result_type=m_ops.GrantAssignment,
+    not_served=True, success_status=201, retry="idempotent",
 )
-
 _OP_CREATE_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
-    name="grants.create_campaign",
-    operation_id="createGrantCampaign",
-    method="POST",
-    path="/grant-campaigns",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "metadata": {
-                "properties": {
-                    "grants": {
-                        "items": {"properties": {"program_code": {"type": ["string"]}}, "type": ["object"]},
-                        "type": ["array"],
-                    }
-                },
-                "type": ["object"],
-            },
-            "name": {"type": ["string"]},
-            "status": {"type": ["string"]},
-            "target_filter": {"type": ["object"]},
-            "window_end": {"format": "date-time", "type": ["string", "null"]},
-            "window_start": {"format": "date-time", "type": ["string"]},
-        },
-        "required": ["name", "window_start"],
-        "type": ["object"],
-    },
-    result_type=m_ops.GrantCampaign,
-    pagination=None,
-    not_served=True,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "grants.create_campaign", "createGrantCampaign", "/grant-campaigns", method="POST", write=True,
+    bindings=("realm_admin",), body_schema=schemas.GRANT_CAMPAIGN_CREATE_REQUEST, result_type=m_ops.GrantCampaign,
+    not_served=True, success_status=201, retry="idempotent",
 )
-
 _OP_CREATE_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
-    name="grants.create_program",
-    operation_id="createGrantProgram",
-    method="POST",
-    path="/grant-programs",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "accrual_mode": {"type": ["string"]},
-            "active": {"type": ["boolean"]},
-            "amount_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-            "cadence": {"type": ["string"]},
-            "eligibility_kind": {"type": ["string"]},
-            "eligibility_payload": {
-                "properties": {"group_key": {"type": ["string"]}, "subscription_group_id": {"type": ["string"]}},
-                "type": ["object"],
-            },
-            "issuance_mode": {"type": ["string"]},
-            "issue_anchor": {"type": ["string"]},
-            "metadata": {"type": ["object"]},
-            "name": {"type": ["string"]},
-            "on_ledger": {"type": ["boolean"]},
-            "periodic_accounting": {"type": ["boolean"]},
-            "priority": {"type": ["integer"]},
-            "program_code": {"type": ["string"]},
-            "window_default_seconds": {"type": ["integer"]},
-            "window_kind": {"type": ["string"]},
-        },
-        "required": ["program_code", "cadence", "issue_anchor", "amount_xusd", "window_kind", "issuance_mode"],
-        "type": ["object"],
-    },
-    result_type=m_ops.GrantProgram,
-    pagination=None,
-    not_served=True,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "grants.create_program", "createGrantProgram", "/grant-programs", method="POST", write=True,
+    bindings=("realm_admin",), body_schema=schemas.GRANT_PROGRAM_CREATE_REQUEST, result_type=m_ops.GrantProgram,
+    not_served=True, success_status=201, retry="idempotent",
 )
-
 _OP_DELETE_CAMPAIGN: Operation[m_ops.GrantCampaignDeleteResult] = Operation(
-    name="grants.delete_campaign",
-    operation_id="deleteGrantCampaign",
-    method="DELETE",
-    path="/grant-campaigns/{campaign_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("campaign_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_ops.GrantCampaignDeleteResult,
-    pagination=None,
-    not_served=True,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "grants.delete_campaign", "deleteGrantCampaign", "/grant-campaigns/{campaign_id}", method="DELETE",
+    bindings=("realm_admin",), path_params=("campaign_id",), result_type=m_ops.GrantCampaignDeleteResult,
+    not_served=True, retry="idempotent",
 )
-
 _OP_GET: Operation[m_ops.LedgerGrantAdminView] = Operation(
-    name="grants.get",
-    operation_id="getGrant",
-    method="GET",
-    path="/grants/{grant_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("grant_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_ops.LedgerGrantAdminView,
-    pagination=None,
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "grants.get", "getGrant", "/grants/{grant_id}", bindings=("realm_admin",), path_params=("grant_id",),
+    result_type=m_ops.LedgerGrantAdminView, not_served=True,
 )
-
 _OP_GET_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
-    name="grants.get_assignment",
-    operation_id="getGrantAssignment",
-    method="GET",
-    path="/grant-assignments/{assignment_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("assignment_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_ops.GrantAssignment,
-    pagination=None,
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "grants.get_assignment", "getGrantAssignment", "/grant-assignments/{assignment_id}", bindings=("realm_admin",),
+    path_params=("assignment_id",), result_type=m_ops.GrantAssignment, not_served=True,
 )
-
 _OP_GET_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
-    name="grants.get_campaign",
-    operation_id="getGrantCampaign",
-    method="GET",
-    path="/grant-campaigns/{campaign_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("campaign_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_ops.GrantCampaign,
-    pagination=None,
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "grants.get_campaign", "getGrantCampaign", "/grant-campaigns/{campaign_id}", bindings=("realm_admin",),
+    path_params=("campaign_id",), result_type=m_ops.GrantCampaign, not_served=True,
 )
-
 _OP_GET_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
-    name="grants.get_program",
-    operation_id="getGrantProgram",
-    method="GET",
-    path="/grant-programs/{program_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("program_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_ops.GrantProgram,
-    pagination=None,
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "grants.get_program", "getGrantProgram", "/grant-programs/{program_id}", bindings=("realm_admin",),
+    path_params=("program_id",), result_type=m_ops.GrantProgram, not_served=True,
 )
-
 _OP_LIST: Operation[m_ops.LedgerGrantAdminView] = Operation(
-    name="grants.list",
-    operation_id="listGrants",
-    method="GET",
-    path="/grants",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "grants.list", "listGrants", "/grants", bindings=("realm_admin",),
     query_schema={
-        "q": {"type": ["string"]},
-        "billing_account_id": {"type": ["string"]},
-        "billing_user_id": {"type": ["string"]},
+        "q": {"type": ["string"]}, "billing_account_id": {"type": ["string"]}, "billing_user_id": {"type": ["string"]},
         "issuance_status": {"items": {"type": ["string"]}, "type": ["array"]},
-        "grant_program_code": {"type": ["string"]},
-        "program_id": {"type": ["string"]},
-        "campaign_id": {"type": ["string"]},
-        "kind": {"items": {"type": ["string"]}, "type": ["array"]},
-        "on_ledger": {"type": ["boolean"]},
-        "created_after": {"format": "date-time", "type": ["string"]},
+        "grant_program_code": {"type": ["string"]}, "program_id": {"type": ["string"]},
+        "campaign_id": {"type": ["string"]}, "kind": {"items": {"type": ["string"]}, "type": ["array"]},
+        "on_ledger": {"type": ["boolean"]}, "created_after": {"format": "date-time", "type": ["string"]},
         "created_before": {"format": "date-time", "type": ["string"]},
         "window_start_after": {"format": "date-time", "type": ["string"]},
         "window_start_before": {"format": "date-time", "type": ["string"]},
         "window_end_before": {"format": "date-time", "type": ["string"]},
         "window_end_after": {"format": "date-time", "type": ["string"]},
-        "min_amount_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-        "max_amount_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-        "sort_by": {"type": ["string"]},
-        "sort_order": {"type": ["string"]},
-        "limit": {"minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "min_amount_xusd": schemas.NON_NEGATIVE_INT_STRING, "max_amount_xusd": schemas.NON_NEGATIVE_INT_STRING,
+        "sort_by": {"type": ["string"]}, "sort_order": {"type": ["string"]},
+        "limit": {"minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_ops.LedgerGrantAdminView,
-    pagination="items",
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_ops.LedgerGrantAdminView, pagination="items", item_id=("grant_id",), not_served=True,
 )
-
 _OP_LIST_ASSIGNMENTS: Operation[m_ops.GrantAssignment] = Operation(
-    name="grants.list_assignments",
-    operation_id="listGrantAssignments",
-    method="GET",
-    path="/grant-assignments",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "grants.list_assignments", "listGrantAssignments", "/grant-assignments", bindings=("realm_admin",),
     query_schema={
-        "billing_account_id": {"type": ["string"]},
-        "billing_user_id": {"type": ["string"]},
-        "program_id": {"type": ["string"]},
-        "campaign_id": {"type": ["string"]},
-        "grant_program_code": {"type": ["string"]},
-        "status": {"items": {"type": ["string"]}, "type": ["array"]},
-        "source_kind": {"type": ["string"]},
-        "source_ref": {"type": ["string"]},
+        "billing_account_id": {"type": ["string"]}, "billing_user_id": {"type": ["string"]},
+        "program_id": {"type": ["string"]}, "campaign_id": {"type": ["string"]},
+        "grant_program_code": {"type": ["string"]}, "status": {"items": {"type": ["string"]}, "type": ["array"]},
+        "source_kind": {"type": ["string"]}, "source_ref": {"type": ["string"]},
         "window_end_before": {"format": "date-time", "type": ["string"]},
-        "window_end_after": {"format": "date-time", "type": ["string"]},
-        "limit": {"minimum": 1, "type": ["integer"]},
+        "window_end_after": {"format": "date-time", "type": ["string"]}, "limit": {"minimum": 1, "type": ["integer"]},
         "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_ops.GrantAssignment,
-    pagination="items",
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_ops.GrantAssignment, pagination="items", item_id=("assignment_id",), not_served=True,
 )
-
 _OP_LIST_CAMPAIGNS: Operation[m_ops.GrantCampaign] = Operation(
-    name="grants.list_campaigns",
-    operation_id="listGrantCampaigns",
-    method="GET",
-    path="/grant-campaigns",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "grants.list_campaigns", "listGrantCampaigns", "/grant-campaigns", bindings=("realm_admin",),
     query_schema={
         "status": {"items": {"type": ["string"]}, "type": ["array"]},
         "window_end_before": {"format": "date-time", "type": ["string"]},
-        "window_end_after": {"format": "date-time", "type": ["string"]},
-        "limit": {"minimum": 1, "type": ["integer"]},
+        "window_end_after": {"format": "date-time", "type": ["string"]}, "limit": {"minimum": 1, "type": ["integer"]},
         "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_ops.GrantCampaign,
-    pagination="items",
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_ops.GrantCampaign, pagination="items", item_id=("campaign_id",), not_served=True,
 )
-
 _OP_LIST_CONSUMPTION_ENTRIES: Operation[m_ops.GrantConsumptionEntry] = Operation(
-    name="grants.list_consumption_entries",
-    operation_id="listGrantConsumptionEntries",
-    method="GET",
-    path="/grants/{grant_id}/consumption-entries",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("grant_id",),
+    "grants.list_consumption_entries", "listGrantConsumptionEntries", "/grants/{grant_id}/consumption-entries",
+    bindings=("realm_admin",), path_params=("grant_id",),
     query_schema={
-        "billing_account_id": {"type": ["string"]},
-        "billing_user_id": {"type": ["string"]},
+        "billing_account_id": {"type": ["string"]}, "billing_user_id": {"type": ["string"]},
         "status": {"items": {"type": ["string"]}, "type": ["array"]},
         "source_kind": {"items": {"type": ["string"]}, "type": ["array"]},
         "occurred_after": {"format": "date-time", "type": ["string"]},
-        "occurred_before": {"format": "date-time", "type": ["string"]},
-        "feature_code": {"type": ["string"]},
-        "budget_id": {"type": ["string"]},
-        "meter_id": {"type": ["string"]},
-        "sort_by": {"type": ["string"]},
-        "sort_order": {"type": ["string"]},
-        "limit": {"minimum": 1, "type": ["integer"]},
+        "occurred_before": {"format": "date-time", "type": ["string"]}, "feature_code": {"type": ["string"]},
+        "budget_id": {"type": ["string"]}, "meter_id": {"type": ["string"]}, "sort_by": {"type": ["string"]},
+        "sort_order": {"type": ["string"]}, "limit": {"minimum": 1, "type": ["integer"]},
         "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_ops.GrantConsumptionEntry,
-    pagination="items",
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_ops.GrantConsumptionEntry, pagination="items", item_id=("entry_id",), not_served=True,
 )
-
 _OP_LIST_PROGRAMS: Operation[m_ops.GrantProgram] = Operation(
-    name="grants.list_programs",
-    operation_id="listGrantPrograms",
-    method="GET",
-    path="/grant-programs",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "grants.list_programs", "listGrantPrograms", "/grant-programs", bindings=("realm_admin",),
     query_schema={
-        "campaign_id": {"type": ["string"]},
-        "active": {"type": ["boolean"]},
-        "cadence": {"type": ["string"]},
-        "issuance_mode": {"type": ["string"]},
-        "program_code": {"type": ["string"]},
-        "limit": {"minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "campaign_id": {"type": ["string"]}, "active": {"type": ["boolean"]}, "cadence": {"type": ["string"]},
+        "issuance_mode": {"type": ["string"]}, "program_code": {"type": ["string"]},
+        "limit": {"minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_ops.GrantProgram,
-    pagination="items",
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_ops.GrantProgram, pagination="items", item_id=("program_id",), not_served=True,
 )
-
 _OP_UPDATE: Operation[m_ops.LedgerGrantAdminView] = Operation(
-    name="grants.update",
-    operation_id="updateGrant",
-    method="PATCH",
-    path="/grants/{grant_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("grant_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "closure_kind": {"type": ["string"]},
-            "issuance_status": {"type": ["string"]},
-            "metadata": {"additionalProperties": {"type": ["string", "number", "boolean"]}, "type": ["object"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_ops.LedgerGrantAdminView,
-    pagination=None,
-    not_served=True,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "grants.update", "updateGrant", "/grants/{grant_id}", method="PATCH", write=True, bindings=("realm_admin",),
+    path_params=("grant_id",), body_schema=schemas.GRANT_UPDATE_REQUEST, result_type=m_ops.LedgerGrantAdminView,
+    not_served=True, retry="idempotent",
 )
-
 _OP_UPDATE_ASSIGNMENT: Operation[m_ops.GrantAssignment] = Operation(
-    name="grants.update_assignment",
-    operation_id="updateGrantAssignment",
-    method="PATCH",
-    path="/grant-assignments/{assignment_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("assignment_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "metadata": {"properties": {"grant_override": {"type": ["object"]}}, "type": ["object"]},
-            "status": {"type": ["string"]},
-            "window_end": {"format": "date-time", "type": ["string", "null"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_ops.GrantAssignment,
-    pagination=None,
-    not_served=True,
+    "grants.update_assignment", "updateGrantAssignment", "/grant-assignments/{assignment_id}", method="PATCH",
+    write=True, bindings=("realm_admin",), path_params=("assignment_id",),
+    body_schema=schemas.GRANT_ASSIGNMENT_UPDATE_REQUEST, result_type=m_ops.GrantAssignment, not_served=True,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_UPDATE_CAMPAIGN: Operation[m_ops.GrantCampaign] = Operation(
-    name="grants.update_campaign",
-    operation_id="updateGrantCampaign",
-    method="PATCH",
-    path="/grant-campaigns/{campaign_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("campaign_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "metadata": {
-                "properties": {
-                    "grants": {
-                        "items": {"properties": {"program_code": {"type": ["string"]}}, "type": ["object"]},
-                        "type": ["array"],
-                    }
-                },
-                "type": ["object"],
-            },
-            "name": {"type": ["string"]},
-            "status": {"type": ["string"]},
-            "target_filter": {"type": ["object"]},
-            "window_end": {"format": "date-time", "type": ["string", "null"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_ops.GrantCampaign,
-    pagination=None,
-    not_served=True,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "grants.update_campaign", "updateGrantCampaign", "/grant-campaigns/{campaign_id}", method="PATCH", write=True,
+    bindings=("realm_admin",), path_params=("campaign_id",), body_schema=schemas.GRANT_CAMPAIGN_UPDATE_REQUEST,
+    result_type=m_ops.GrantCampaign, not_served=True, retry="idempotent",
 )
-
 _OP_UPDATE_PROGRAM: Operation[m_ops.GrantProgram] = Operation(
-    name="grants.update_program",
-    operation_id="updateGrantProgram",
-    method="PATCH",
-    path="/grant-programs/{program_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("program_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "accrual_mode": {"type": ["string"]},
-            "active": {"type": ["boolean"]},
-            "amount_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-            "eligibility_kind": {"type": ["string"]},
-            "eligibility_payload": {
-                "properties": {"group_key": {"type": ["string"]}, "subscription_group_id": {"type": ["string"]}},
-                "type": ["object"],
-            },
-            "issuance_mode": {"type": ["string"]},
-            "metadata": {"type": ["object"]},
-            "name": {"type": ["string"]},
-            "on_ledger": {"type": ["boolean"]},
-            "periodic_accounting": {"type": ["boolean"]},
-            "priority": {"type": ["integer"]},
-            "window_default_seconds": {"type": ["integer"]},
-            "window_kind": {"type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_ops.GrantProgram,
-    pagination=None,
-    not_served=True,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "grants.update_program", "updateGrantProgram", "/grant-programs/{program_id}", method="PATCH", write=True,
+    bindings=("realm_admin",), path_params=("program_id",), body_schema=schemas.GRANT_PROGRAM_UPDATE_REQUEST,
+    result_type=m_ops.GrantProgram, not_served=True, retry="idempotent",
 )
+# fmt: on
 
 
 class ServiceGrantsApi(AreaApi):
@@ -618,30 +193,7 @@ class ServiceGrantsApi(AreaApi):
             source: Where the grant comes from.
             metadata: Flat metadata whose values are strings, numbers or booleans.
         """
-        return self._send(
-            _OP_CREATE,
-            path={},
-            query={},
-            body={
-                "billing_account_id": billing_account_id,
-                "billing_user_id": billing_user_id,
-                "kind": kind,
-                "priority": priority,
-                "mode": mode,
-                "amount_xusd": amount_xusd,
-                "program_id": program_id,
-                "grant_program_code": grant_program_code,
-                "window_start": window_start,
-                "window_end": window_end,
-                "source": source,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE, locals())
 
     def create_assignment(
         self,
@@ -678,26 +230,7 @@ class ServiceGrantsApi(AreaApi):
             window_end: The window_end body value.
             metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
         """
-        return self._send(
-            _OP_CREATE_ASSIGNMENT,
-            path={},
-            query={},
-            body={
-                "billing_account_id": billing_account_id,
-                "billing_user_id": billing_user_id,
-                "program_id": program_id,
-                "source_kind": source_kind,
-                "source_ref": source_ref,
-                "window_start": window_start,
-                "window_end": window_end,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE_ASSIGNMENT, locals())
 
     def create_campaign(
         self,
@@ -730,24 +263,7 @@ class ServiceGrantsApi(AreaApi):
             target_filter: The target_filter body value.
             metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
         """
-        return self._send(
-            _OP_CREATE_CAMPAIGN,
-            path={},
-            query={},
-            body={
-                "name": name,
-                "status": status,
-                "window_start": window_start,
-                "window_end": window_end,
-                "target_filter": target_filter,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE_CAMPAIGN, locals())
 
     def create_program(
         self,
@@ -802,41 +318,10 @@ class ServiceGrantsApi(AreaApi):
             eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`.
             metadata: The metadata body value.
         """
-        return self._send(
-            _OP_CREATE_PROGRAM,
-            path={},
-            query={},
-            body={
-                "program_code": program_code,
-                "name": name,
-                "active": active,
-                "cadence": cadence,
-                "issue_anchor": issue_anchor,
-                "amount_xusd": amount_xusd,
-                "window_kind": window_kind,
-                "window_default_seconds": window_default_seconds,
-                "priority": priority,
-                "on_ledger": on_ledger,
-                "issuance_mode": issuance_mode,
-                "periodic_accounting": periodic_accounting,
-                "accrual_mode": accrual_mode,
-                "eligibility_kind": eligibility_kind,
-                "eligibility_payload": eligibility_payload,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE_PROGRAM, locals())
 
     def delete_campaign(
-        self,
-        *,
-        campaign_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, campaign_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_ops.GrantCampaignDeleteResult]:
         """Delete a grant campaign, or end it when it is already in use.
 
@@ -853,26 +338,10 @@ class ServiceGrantsApi(AreaApi):
         Args:
             campaign_id: The campaign_id path value.
         """
-        return self._send(
-            _OP_DELETE_CAMPAIGN,
-            path={
-                "campaign_id": campaign_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_DELETE_CAMPAIGN, locals())
 
     def get(
-        self,
-        *,
-        grant_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, grant_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_ops.LedgerGrantAdminView]:
         """Read one issued grant with its balances.
 
@@ -887,26 +356,10 @@ class ServiceGrantsApi(AreaApi):
         Args:
             grant_id: Numeric id, as a string.
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "grant_id": grant_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def get_assignment(
-        self,
-        *,
-        assignment_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, assignment_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_ops.GrantAssignment]:
         """Read one grant assignment.
 
@@ -921,26 +374,10 @@ class ServiceGrantsApi(AreaApi):
         Args:
             assignment_id: Numeric id, as a string.
         """
-        return self._send(
-            _OP_GET_ASSIGNMENT,
-            path={
-                "assignment_id": assignment_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET_ASSIGNMENT, locals())
 
     def get_campaign(
-        self,
-        *,
-        campaign_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, campaign_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_ops.GrantCampaign]:
         """Read one grant campaign.
 
@@ -955,26 +392,10 @@ class ServiceGrantsApi(AreaApi):
         Args:
             campaign_id: Numeric id, as a string.
         """
-        return self._send(
-            _OP_GET_CAMPAIGN,
-            path={
-                "campaign_id": campaign_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET_CAMPAIGN, locals())
 
     def get_program(
-        self,
-        *,
-        program_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, program_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_ops.GrantProgram]:
         """Read one grant programme.
 
@@ -989,19 +410,7 @@ class ServiceGrantsApi(AreaApi):
         Args:
             program_id: Numeric id, as a string.
         """
-        return self._send(
-            _OP_GET_PROGRAM,
-            path={
-                "program_id": program_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET_PROGRAM, locals())
 
     def list(
         self,
@@ -1065,39 +474,7 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "q": q,
-                "billing_account_id": billing_account_id,
-                "billing_user_id": billing_user_id,
-                "issuance_status": issuance_status,
-                "grant_program_code": grant_program_code,
-                "program_id": program_id,
-                "campaign_id": campaign_id,
-                "kind": kind,
-                "on_ledger": on_ledger,
-                "created_after": created_after,
-                "created_before": created_before,
-                "window_start_after": window_start_after,
-                "window_start_before": window_start_before,
-                "window_end_before": window_end_before,
-                "window_end_after": window_end_after,
-                "min_amount_xusd": min_amount_xusd,
-                "max_amount_xusd": max_amount_xusd,
-                "sort_by": sort_by,
-                "sort_order": sort_order,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def list_assignments(
         self,
@@ -1142,30 +519,7 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(
-            _OP_LIST_ASSIGNMENTS,
-            path={},
-            query={
-                "billing_account_id": billing_account_id,
-                "billing_user_id": billing_user_id,
-                "program_id": program_id,
-                "campaign_id": campaign_id,
-                "grant_program_code": grant_program_code,
-                "status": status,
-                "source_kind": source_kind,
-                "source_ref": source_ref,
-                "window_end_before": window_end_before,
-                "window_end_after": window_end_after,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_ASSIGNMENTS, locals())
 
     def list_campaigns(
         self,
@@ -1196,23 +550,7 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(
-            _OP_LIST_CAMPAIGNS,
-            path={},
-            query={
-                "status": status,
-                "window_end_before": window_end_before,
-                "window_end_after": window_end_after,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_CAMPAIGNS, locals())
 
     def list_consumption_entries(
         self,
@@ -1261,33 +599,7 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(
-            _OP_LIST_CONSUMPTION_ENTRIES,
-            path={
-                "grant_id": grant_id,
-            },
-            query={
-                "billing_account_id": billing_account_id,
-                "billing_user_id": billing_user_id,
-                "status": status,
-                "source_kind": source_kind,
-                "occurred_after": occurred_after,
-                "occurred_before": occurred_before,
-                "feature_code": feature_code,
-                "budget_id": budget_id,
-                "meter_id": meter_id,
-                "sort_by": sort_by,
-                "sort_order": sort_order,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_CONSUMPTION_ENTRIES, locals())
 
     def list_programs(
         self,
@@ -1322,25 +634,7 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(
-            _OP_LIST_PROGRAMS,
-            path={},
-            query={
-                "campaign_id": campaign_id,
-                "active": active,
-                "cadence": cadence,
-                "issuance_mode": issuance_mode,
-                "program_code": program_code,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_PROGRAMS, locals())
 
     def update(
         self,
@@ -1369,23 +663,7 @@ class ServiceGrantsApi(AreaApi):
             closure_kind: The closure_kind body value.
             metadata: Flat metadata whose values are strings, numbers or booleans.
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "grant_id": grant_id,
-            },
-            query={},
-            body={
-                "issuance_status": issuance_status,
-                "closure_kind": closure_kind,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())
 
     def update_assignment(
         self,
@@ -1414,23 +692,7 @@ class ServiceGrantsApi(AreaApi):
             status: The status body value.
             metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
         """
-        return self._send(
-            _OP_UPDATE_ASSIGNMENT,
-            path={
-                "assignment_id": assignment_id,
-            },
-            query={},
-            body={
-                "window_end": window_end,
-                "status": status,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE_ASSIGNMENT, locals())
 
     def update_campaign(
         self,
@@ -1463,25 +725,7 @@ class ServiceGrantsApi(AreaApi):
             target_filter: The target_filter body value.
             metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
         """
-        return self._send(
-            _OP_UPDATE_CAMPAIGN,
-            path={
-                "campaign_id": campaign_id,
-            },
-            query={},
-            body={
-                "name": name,
-                "status": status,
-                "window_end": window_end,
-                "target_filter": target_filter,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE_CAMPAIGN, locals())
 
     def update_program(
         self,
@@ -1531,30 +775,4 @@ class ServiceGrantsApi(AreaApi):
             eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`.
             metadata: The metadata body value.
         """
-        return self._send(
-            _OP_UPDATE_PROGRAM,
-            path={
-                "program_id": program_id,
-            },
-            query={},
-            body={
-                "name": name,
-                "active": active,
-                "amount_xusd": amount_xusd,
-                "window_kind": window_kind,
-                "window_default_seconds": window_default_seconds,
-                "priority": priority,
-                "on_ledger": on_ledger,
-                "issuance_mode": issuance_mode,
-                "periodic_accounting": periodic_accounting,
-                "accrual_mode": accrual_mode,
-                "eligibility_kind": eligibility_kind,
-                "eligibility_payload": eligibility_payload,
-                "metadata": metadata,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE_PROGRAM, locals())

@@ -12,59 +12,23 @@ from ..._result import Page, Result
 from ..._transport import TimeoutTypes
 from ..models import billing as m_billing
 
+# fmt: off
 _OP_GET: Operation[m_billing.InvoiceDetail] = Operation(
-    name="invoices.get",
-    operation_id="getInvoice",
-    method="GET",
-    path="/invoices/{invoice_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=("invoice_id",),
-    query_schema={
-        "expand": {"items": {"type": ["string"]}, "type": ["array"]},
-    },
-    body_schema=None,
-    result_type=m_billing.InvoiceDetail,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "invoices.get", "getInvoice", "/invoices/{invoice_id}",
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"), path_params=("invoice_id",),
+    query_schema={"expand": {"items": {"type": ["string"]}, "type": ["array"]}}, result_type=m_billing.InvoiceDetail,
 )
-
 _OP_LIST: Operation[m_billing.Invoice] = Operation(
-    name="invoices.list",
-    operation_id="listInvoices",
-    method="GET",
-    path="/invoices",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=(),
+    "invoices.list", "listInvoices", "/invoices", bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"),
     query_schema={
-        "subscription_id": {"type": ["string"]},
-        "status": {"type": ["string"]},
-        "q": {"type": ["string"]},
-        "limit": {"maximum": 100, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "subscription_id": {"type": ["string"]}, "status": {"type": ["string"]}, "q": {"type": ["string"]},
+        "limit": {"maximum": 100, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_billing.Invoice,
-    pagination="meta",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing.Invoice, pagination="meta", item_id=("invoice_id",),
 )
+# fmt: on
 
 
 class ServiceInvoicesApi(AreaApi):
@@ -93,23 +57,7 @@ class ServiceInvoicesApi(AreaApi):
             invoice_id: Vluna's invoice id.
             expand: `line_items.catalog_price` inlines the catalog price of each line.
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "invoice_id": invoice_id,
-            },
-            query={
-                "expand": expand,
-            },
-            body=None,
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def list(
         self,
@@ -134,6 +82,10 @@ class ServiceInvoicesApi(AreaApi):
 
         ``GET /mgt/v1/invoices``.
 
+        Known server issue: Each following page starts after the row its cursor names, but the server names
+        the first row of that page, so one item is lost at every page boundary; a higher `limit` means fewer
+        boundaries.
+
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
         Args:
@@ -143,22 +95,4 @@ class ServiceInvoicesApi(AreaApi):
             limit: Page size (the server caps it at 100).
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "subscription_id": subscription_id,
-                "status": status,
-                "q": q,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())

@@ -10,173 +10,40 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 
+# fmt: off
 _OP_GET: Operation[m_billing_mgt.Meter] = Operation(
-    name="meters.get",
-    operation_id="getMeter",
-    method="GET",
-    path="/meters/{meter_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("meter_id",),
-    query_schema={},
-    body_schema=None,
+    "meters.get", "getMeter", "/meters/{meter_id}", bindings=("realm_admin",), path_params=("meter_id",),
     result_type=m_billing_mgt.Meter,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_LIST: Operation[m_billing_mgt.Meter] = Operation(
-    name="meters.list",
-    operation_id="listMeters",
-    method="GET",
-    path="/meters",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "meters.list", "listMeters", "/meters", bindings=("realm_admin",),
     query_schema={
-        "q": {"type": ["string"]},
-        "active": {"type": ["boolean"]},
-        "feature_code": {"type": ["string"]},
-        "semantic_kind": {"type": ["string"]},
-        "unit": {"type": ["string"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "q": {"type": ["string"]}, "active": {"type": ["boolean"]}, "feature_code": {"type": ["string"]},
+        "semantic_kind": schemas.METER_SEMANTIC_KIND, "unit": {"type": ["string"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.Meter,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.Meter, pagination="items", item_id=("meter_id",),
 )
-
 _OP_UPDATE: Operation[m_billing_mgt.Meter] = Operation(
-    name="meters.update",
-    operation_id="updateMeter",
-    method="PATCH",
-    path="/meters/{meter_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("meter_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "active": {"type": ["boolean"]},
-            "feature_code": {
-                "maxLength": 128,
-                "minLength": 1,
-                "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                "type": ["string"],
-            },
-            "metadata": {"properties": {"residual_mode": {"type": ["string"]}}, "type": ["object"]},
-            "meter_prices": {
-                "properties": {
-                    "cost_rounding": {"type": ["string"]},
-                    "cost_unit_quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "effective_at": {"format": "date-time", "type": ["string"]},
-                    "rounding": {"type": ["string"]},
-                    "unit_cost_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "unit_price_base_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "unit_price_dynamic_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "unit_price_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "unit_quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                },
-                "type": ["object"],
-            },
-            "rounding": {"type": ["string"]},
-            "scale": {"type": ["integer"]},
-            "semantic_kind": {"type": ["string"]},
-            "unit": {"type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.Meter,
-    pagination=None,
-    not_served=False,
+    "meters.update", "updateMeter", "/meters/{meter_id}", method="PATCH", write=True, bindings=("realm_admin",),
+    path_params=("meter_id",), body_schema=schemas.METER_UPDATE_REQUEST, result_type=m_billing_mgt.Meter,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_UPSERT: Operation[m_billing_mgt.Meter] = Operation(
-    name="meters.upsert",
-    operation_id="upsertMeter",
-    method="POST",
-    path="/meters",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "active": {"type": ["boolean"]},
-            "feature_code": {
-                "maxLength": 128,
-                "minLength": 1,
-                "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                "type": ["string"],
-            },
-            "metadata": {"properties": {"residual_mode": {"type": ["string"]}}, "type": ["object"]},
-            "meter_code": {
-                "maxLength": 128,
-                "minLength": 1,
-                "pattern": "^[A-Za-z0-9](?:[A-Za-z0-9._/@:-]*[A-Za-z0-9])?$",
-                "type": ["string"],
-            },
-            "meter_prices": {
-                "properties": {
-                    "cost_rounding": {"type": ["string"]},
-                    "cost_unit_quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "effective_at": {"format": "date-time", "type": ["string"]},
-                    "rounding": {"type": ["string"]},
-                    "unit_cost_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "unit_price_base_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "unit_price_dynamic_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "unit_price_xusd": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                    "unit_quantity_minor": {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]},
-                },
-                "type": ["object"],
-            },
-            "rounding": {"type": ["string"]},
-            "scale": {"type": ["integer"]},
-            "semantic_kind": {"type": ["string"]},
-            "unit": {"type": ["string"]},
-        },
-        "required": ["meter_code"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.Meter,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    shared_bindings=(),
-    success_status=201,
+    "meters.upsert", "upsertMeter", "/meters", method="POST", write=True, bindings=("realm_admin",),
+    body_schema=schemas.METER_UPSERT_REQUEST, result_type=m_billing_mgt.Meter, success_status=201, retry="answered",
 )
+# fmt: on
 
 
 class ServiceMetersApi(AreaApi):
     """Operations reached as ``client.meters.<method>(...)``."""
 
     def get(
-        self,
-        *,
-        meter_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, meter_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.Meter]:
         """Read one meter with its price.
 
@@ -189,19 +56,7 @@ class ServiceMetersApi(AreaApi):
         Args:
             meter_id: The meter's id (a UUID).
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "meter_id": meter_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def list(
         self,
@@ -233,25 +88,7 @@ class ServiceMetersApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "q": q,
-                "active": active,
-                "feature_code": feature_code,
-                "semantic_kind": semantic_kind,
-                "unit": unit,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def update(
         self,
@@ -291,28 +128,7 @@ class ServiceMetersApi(AreaApi):
             meter_prices: A new price for a meter, in XUSD integer strings (convert user-facing prices first:
                 1 USD = 1000000 XUSD).
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "meter_id": meter_id,
-            },
-            query={},
-            body={
-                "feature_code": feature_code,
-                "unit": unit,
-                "scale": scale,
-                "rounding": rounding,
-                "semantic_kind": semantic_kind,
-                "active": active,
-                "metadata": metadata,
-                "meter_prices": meter_prices,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())
 
     def upsert(
         self,
@@ -336,15 +152,17 @@ class ServiceMetersApi(AreaApi):
         Omitted fields keep their current values, or get defaults for a new meter (`unit` `unit`, `scale` 0,
         `rounding` `round`, `semantic_kind` `activity`, active). `feature_code` maps the meter to that
         feature. A `meter_prices` object replaces the current price as a whole: omitted price fields are
-        derived again (`unit_cost_xusd` 0, `effective_at` now, ...). Known server issue: this handler writes
-        its own reply, so a retry that reuses an Idempotency-Key the route has already answered gets no
-        response until the client times out. After a timeout, read the resource back before calling again.
+        derived again (`unit_cost_xusd` 0, `effective_at` now, ...).
 
         ``POST /mgt/v1/meters``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -360,24 +178,4 @@ class ServiceMetersApi(AreaApi):
             meter_prices: A new price for a meter, in XUSD integer strings (convert user-facing prices first:
                 1 USD = 1000000 XUSD).
         """
-        return self._send(
-            _OP_UPSERT,
-            path={},
-            query={},
-            body={
-                "meter_code": meter_code,
-                "feature_code": feature_code,
-                "unit": unit,
-                "scale": scale,
-                "rounding": rounding,
-                "semantic_kind": semantic_kind,
-                "active": active,
-                "metadata": metadata,
-                "meter_prices": meter_prices,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPSERT, locals())

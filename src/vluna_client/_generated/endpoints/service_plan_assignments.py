@@ -10,151 +10,42 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 
+# fmt: off
 _OP_CREATE: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
-    name="plan_assignments.create",
-    operation_id="createBillingPlanAssignment",
-    method="POST",
-    path="/billing-plan-assignments",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "assignment_scope": {"type": ["string"]},
-            "billing_account_id": {"minLength": 1, "type": ["string"]},
-            "billing_user_id": {"format": "uuid", "type": ["string", "null"]},
-            "metadata": {
-                "properties": {
-                    "billing": {
-                        "properties": {
-                            "period": {
-                                "properties": {
-                                    "billing_mode": {"type": ["string"]},
-                                    "issue_anchor": {"type": ["string"]},
-                                },
-                                "type": ["object"],
-                            }
-                        },
-                        "type": ["object"],
-                    }
-                },
-                "type": ["object"],
-            },
-            "plan_id": {"format": "uuid", "type": ["string"]},
-            "source_kind": {"type": ["string"]},
-            "source_ref": {"minLength": 1, "type": ["string"]},
-            "status": {"type": ["string"]},
-            "subscription_item_id": {"type": ["string", "null"]},
-            "window_end": {"format": "date-time", "type": ["string", "null"]},
-            "window_start": {"format": "date-time", "type": ["string"]},
-        },
-        "required": ["billing_account_id", "assignment_scope", "plan_id", "source_kind", "source_ref", "window_start"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingPlanAssignment,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    shared_bindings=("billing_account_id",),
-    success_status=201,
+    "plan_assignments.create", "createBillingPlanAssignment", "/billing-plan-assignments", method="POST", write=True,
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"), body_schema=schemas.BILLING_PLAN_ASSIGNMENT_CREATE_REQUEST,
+    result_type=m_billing_mgt.BillingPlanAssignment, success_status=201, retry="answered",
 )
-
 _OP_LIST: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
-    name="plan_assignments.list",
-    operation_id="listBillingPlanAssignments",
-    method="GET",
-    path="/billing-plan-assignments",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=(),
+    "plan_assignments.list", "listBillingPlanAssignments", "/billing-plan-assignments",
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"),
     query_schema={
         "billing_user_id": {"format": "uuid", "type": ["string"]},
-        "assignment_scope": {"type": ["string"]},
-        "plan_id": {"format": "uuid", "type": ["string"]},
-        "plan_code": {"type": ["string"]},
-        "subscription_item_id": {"type": ["string"]},
-        "provider_subscription_id": {"type": ["string"]},
-        "provider_price_id": {"type": ["string"]},
-        "provider": {"type": ["string"]},
-        "grant_program_id": {"format": "uuid", "type": ["string"]},
-        "grant_program_code": {"type": ["string"]},
-        "campaign_id": {"format": "uuid", "type": ["string"]},
-        "status": {"type": ["string"]},
-        "window_start": {"format": "date-time", "type": ["string"]},
+        "assignment_scope": schemas.BILLING_PLAN_ASSIGNMENT_SCOPE, "plan_id": {"format": "uuid", "type": ["string"]},
+        "plan_code": {"type": ["string"]}, "subscription_item_id": {"type": ["string"]},
+        "provider_subscription_id": {"type": ["string"]}, "provider_price_id": {"type": ["string"]},
+        "provider": {"type": ["string"]}, "grant_program_id": {"format": "uuid", "type": ["string"]},
+        "grant_program_code": {"type": ["string"]}, "campaign_id": {"format": "uuid", "type": ["string"]},
+        "status": schemas.BILLING_PLAN_ASSIGNMENT_STATUS, "window_start": {"format": "date-time", "type": ["string"]},
         "window_end": {"format": "date-time", "type": ["string"]},
-        "source_kind": {"type": ["string"]},
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
+        "source_kind": schemas.BILLING_PLAN_ASSIGNMENT_SOURCE_KIND,
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.BillingPlanAssignment,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.BillingPlanAssignment, pagination="items", item_id=("assignment_id",),
 )
-
 _OP_UPDATE: Operation[m_billing_mgt.BillingPlanAssignment] = Operation(
-    name="plan_assignments.update",
-    operation_id="updateBillingPlanAssignment",
-    method="PATCH",
-    path="/billing-plan-assignments/{assignment_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=("assignment_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "metadata": {
-                "properties": {
-                    "billing": {
-                        "properties": {
-                            "period": {
-                                "properties": {
-                                    "billing_mode": {"type": ["string"]},
-                                    "issue_anchor": {"type": ["string"]},
-                                },
-                                "type": ["object"],
-                            }
-                        },
-                        "type": ["object"],
-                    }
-                },
-                "type": ["object"],
-            },
-            "status": {"type": ["string"]},
-            "subscription_item_id": {"type": ["string", "null"]},
-            "window_end": {"format": "date-time", "type": ["string", "null"]},
-            "window_start": {"format": "date-time", "type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingPlanAssignment,
-    pagination=None,
-    not_served=False,
+    "plan_assignments.update", "updateBillingPlanAssignment", "/billing-plan-assignments/{assignment_id}",
+    method="PATCH", write=True, bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"), path_params=("assignment_id",),
+    body_schema=schemas.BILLING_PLAN_ASSIGNMENT_UPDATE_REQUEST, result_type=m_billing_mgt.BillingPlanAssignment,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
+# fmt: on
 
 
 class ServicePlanAssignmentsApi(AreaApi):
@@ -186,15 +77,17 @@ class ServicePlanAssignmentsApi(AreaApi):
         `billing_user_id` of that account, account assignments must not have one. An assignment with the
         same plan, `source_kind` and `source_ref` for the same account (or user) is updated instead: its
         window grows to cover both, and `status`, `metadata` and `subscription_item_id` are overwritten. The
-        server answers 201 either way. Known server issue: this handler writes its own reply, so a retry
-        that reuses an Idempotency-Key the route has already answered gets no response until the client
-        times out. After a timeout, read the resource back before calling again.
+        server answers 201 either way.
 
         ``POST /mgt/v1/billing-plan-assignments``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
@@ -211,31 +104,7 @@ class ServicePlanAssignmentsApi(AreaApi):
             status: The status body value.
             metadata: Source annotations and billing overrides of an assignment.
         """
-        return self._send(
-            _OP_CREATE,
-            path={},
-            query={},
-            body={
-                "assignment_scope": assignment_scope,
-                "billing_user_id": billing_user_id,
-                "plan_id": plan_id,
-                "subscription_item_id": subscription_item_id,
-                "source_kind": source_kind,
-                "source_ref": source_ref,
-                "window_start": window_start,
-                "window_end": window_end,
-                "status": status,
-                "metadata": metadata,
-                "billing_account_id": billing_account_id,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE, locals())
 
     def list(
         self,
@@ -292,37 +161,7 @@ class ServicePlanAssignmentsApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "billing_user_id": billing_user_id,
-                "assignment_scope": assignment_scope,
-                "plan_id": plan_id,
-                "plan_code": plan_code,
-                "subscription_item_id": subscription_item_id,
-                "provider_subscription_id": provider_subscription_id,
-                "provider_price_id": provider_price_id,
-                "provider": provider,
-                "grant_program_id": grant_program_id,
-                "grant_program_code": grant_program_code,
-                "campaign_id": campaign_id,
-                "status": status,
-                "window_start": window_start,
-                "window_end": window_end,
-                "source_kind": source_kind,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def update(
         self,
@@ -356,24 +195,4 @@ class ServicePlanAssignmentsApi(AreaApi):
             status: The status body value.
             metadata: Source annotations and billing overrides of an assignment.
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "assignment_id": assignment_id,
-            },
-            query={},
-            body={
-                "subscription_item_id": subscription_item_id,
-                "window_start": window_start,
-                "window_end": window_end,
-                "status": status,
-                "metadata": metadata,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())

@@ -10,248 +10,55 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 
+# fmt: off
 _OP_DELETE_ENTITLEMENT: Operation[m_billing_mgt.BillingPlanEntitlement] = Operation(
-    name="plans.delete_entitlement",
-    operation_id="deleteBillingPlanEntitlement",
-    method="DELETE",
-    path="/billing-plans/{plan_id}/entitlements/{bpe_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(
-        "plan_id",
-        "bpe_id",
-    ),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.BillingPlanEntitlement,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "plans.delete_entitlement", "deleteBillingPlanEntitlement", "/billing-plans/{plan_id}/entitlements/{bpe_id}",
+    method="DELETE", write=True, bindings=("realm_admin",), path_params=("plan_id", "bpe_id"),
+    result_type=m_billing_mgt.BillingPlanEntitlement, retry="idempotent",
 )
-
 _OP_GET: Operation[m_billing_mgt.BillingPlan] = Operation(
-    name="plans.get",
-    operation_id="getBillingPlan",
-    method="GET",
-    path="/billing-plans/{plan_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("plan_id",),
-    query_schema={},
-    body_schema=None,
+    "plans.get", "getBillingPlan", "/billing-plans/{plan_id}", bindings=("realm_admin",), path_params=("plan_id",),
     result_type=m_billing_mgt.BillingPlan,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_LIST: Operation[m_billing_mgt.BillingPlan] = Operation(
-    name="plans.list",
-    operation_id="listBillingPlans",
-    method="GET",
-    path="/billing-plans",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
+    "plans.list", "listBillingPlans", "/billing-plans", bindings=("realm_admin",),
     query_schema={
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
-        "sort": {"type": ["string"]},
-        "order": {"type": ["string"]},
-        "include": {"type": ["string"]},
-        "kind": {"type": ["string"]},
-        "active": {"type": ["boolean"]},
-        "plan_id": {"type": ["string"]},
-        "plan_code": {"type": ["string"]},
-        "q": {"type": ["string"]},
-        "feature_family_code": {"type": ["string"]},
-        "feature_code": {"type": ["string"]},
-        "gate_bundle_key": {"type": ["string"]},
-        "grant_program_code": {"type": ["string"]},
-        "issue_anchor": {"type": ["string"]},
+        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]},
+        "sort": {"type": ["string"]}, "order": {"type": ["string"]}, "include": {"type": ["string"]},
+        "kind": {"type": ["string"]}, "active": {"type": ["boolean"]}, "plan_id": {"type": ["string"]},
+        "plan_code": {"type": ["string"]}, "q": {"type": ["string"]}, "feature_family_code": {"type": ["string"]},
+        "feature_code": {"type": ["string"]}, "gate_bundle_key": {"type": ["string"]},
+        "grant_program_code": {"type": ["string"]}, "issue_anchor": {"type": ["string"]},
         "billing_mode": {"type": ["string"]},
     },
-    body_schema=None,
-    result_type=m_billing_mgt.BillingPlan,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    result_type=m_billing_mgt.BillingPlan, pagination="items", item_id=("plan_id",),
 )
-
 _OP_LIST_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlement] = Operation(
-    name="plans.list_entitlements",
-    operation_id="listBillingPlanEntitlements",
-    method="GET",
-    path="/billing-plans/{plan_id}/entitlements",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("plan_id",),
-    query_schema={
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
-    },
-    body_schema=None,
-    result_type=m_billing_mgt.BillingPlanEntitlement,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "plans.list_entitlements", "listBillingPlanEntitlements", "/billing-plans/{plan_id}/entitlements",
+    bindings=("realm_admin",), path_params=("plan_id",),
+    query_schema={"limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]}},
+    result_type=m_billing_mgt.BillingPlanEntitlement, pagination="items", item_id=("bpe_id",),
 )
-
 _OP_UPDATE: Operation[m_billing_mgt.BillingPlan] = Operation(
-    name="plans.update",
-    operation_id="updateBillingPlan",
-    method="PATCH",
-    path="/billing-plans/{plan_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("plan_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "active": {"type": ["boolean"]},
-            "feature_codes": {"items": {"type": ["string"]}, "type": ["array"]},
-            "feature_family_codes": {"items": {"type": ["string"]}, "type": ["array"]},
-            "kind": {"type": ["string"]},
-            "metadata": {
-                "properties": {
-                    "billing_defaults": {
-                        "properties": {
-                            "period": {
-                                "properties": {
-                                    "billing_mode": {"type": ["string"]},
-                                    "issue_anchor": {"type": ["string"]},
-                                },
-                                "type": ["object"],
-                            }
-                        },
-                        "type": ["object"],
-                    },
-                    "gate_bundle_key": {"type": ["string"]},
-                    "grants": {"items": {"type": ["object"]}, "type": ["array"]},
-                },
-                "type": ["object"],
-            },
-            "name": {"minLength": 1, "type": ["string"]},
-            "plan_code": {"minLength": 1, "type": ["string"]},
-            "priority": {"type": ["integer"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingPlan,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
+    "plans.update", "updateBillingPlan", "/billing-plans/{plan_id}", method="PATCH", write=True,
+    bindings=("realm_admin",), path_params=("plan_id",), body_schema=schemas.BILLING_PLAN_UPDATE_REQUEST,
+    result_type=m_billing_mgt.BillingPlan, retry="idempotent",
 )
-
 _OP_UPSERT: Operation[m_billing_mgt.BillingPlan] = Operation(
-    name="plans.upsert",
-    operation_id="upsertBillingPlan",
-    method="POST",
-    path="/billing-plans",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "active": {"type": ["boolean"]},
-            "feature_codes": {"items": {"type": ["string"]}, "type": ["array"]},
-            "feature_family_codes": {"items": {"type": ["string"]}, "type": ["array"]},
-            "kind": {"type": ["string"]},
-            "metadata": {
-                "properties": {
-                    "billing_defaults": {
-                        "properties": {
-                            "period": {
-                                "properties": {
-                                    "billing_mode": {"type": ["string"]},
-                                    "issue_anchor": {"type": ["string"]},
-                                },
-                                "type": ["object"],
-                            }
-                        },
-                        "type": ["object"],
-                    },
-                    "gate_bundle_key": {"type": ["string"]},
-                    "grants": {"items": {"type": ["object"]}, "type": ["array"]},
-                },
-                "type": ["object"],
-            },
-            "name": {"minLength": 1, "type": ["string"]},
-            "plan_code": {"minLength": 1, "type": ["string"]},
-            "priority": {"type": ["integer"]},
-        },
-        "required": ["plan_code", "name", "kind"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingPlan,
-    pagination=None,
-    not_served=False,
+    "plans.upsert", "upsertBillingPlan", "/billing-plans", method="POST", write=True, bindings=("realm_admin",),
+    body_schema=schemas.BILLING_PLAN_UPSERT_REQUEST, result_type=m_billing_mgt.BillingPlan, success_status=201,
     retry="answered",
-    shared_bindings=(),
-    success_status=201,
 )
-
 _OP_UPSERT_ENTITLEMENTS: Operation[m_billing_mgt.BillingPlanEntitlementList] = Operation(
-    name="plans.upsert_entitlements",
-    operation_id="upsertBillingPlanEntitlements",
-    method="POST",
-    path="/billing-plans/{plan_id}/entitlements",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("plan_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "items": {
-                "items": {
-                    "properties": {
-                        "effect": {"type": ["string"]},
-                        "feature_code": {"minLength": 1, "type": ["string"]},
-                        "feature_family_code": {"minLength": 1, "type": ["string"]},
-                    },
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "mode": {"type": ["string"]},
-        },
-        "required": ["mode", "items"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.BillingPlanEntitlementList,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    shared_bindings=(),
-    success_status=201,
+    "plans.upsert_entitlements", "upsertBillingPlanEntitlements", "/billing-plans/{plan_id}/entitlements",
+    method="POST", write=True, bindings=("realm_admin",), path_params=("plan_id",),
+    body_schema=schemas.BILLING_PLAN_ENTITLEMENT_UPSERT_REQUEST, result_type=m_billing_mgt.BillingPlanEntitlementList,
+    success_status=201, retry="answered",
 )
+# fmt: on
 
 
 class ServicePlansApi(AreaApi):
@@ -278,27 +85,10 @@ class ServicePlansApi(AreaApi):
             plan_id: The plan's id (a UUID).
             bpe_id: The entitlement's id (a UUID).
         """
-        return self._send(
-            _OP_DELETE_ENTITLEMENT,
-            path={
-                "plan_id": plan_id,
-                "bpe_id": bpe_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_DELETE_ENTITLEMENT, locals())
 
     def get(
-        self,
-        *,
-        plan_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, plan_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.BillingPlan]:
         """Read one billing plan with its entitled feature and family codes.
 
@@ -311,19 +101,7 @@ class ServicePlansApi(AreaApi):
         Args:
             plan_id: The plan's id (a UUID).
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "plan_id": plan_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def list(
         self,
@@ -376,34 +154,7 @@ class ServicePlansApi(AreaApi):
             issue_anchor: Plans whose `metadata.billing_defaults.period.issue_anchor` equals this.
             billing_mode: Plans whose `metadata.billing_defaults.period.billing_mode` equals this.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "limit": limit,
-                "cursor": cursor,
-                "sort": sort,
-                "order": order,
-                "include": include,
-                "kind": kind,
-                "active": active,
-                "plan_id": plan_id,
-                "plan_code": plan_code,
-                "q": q,
-                "feature_family_code": feature_family_code,
-                "feature_code": feature_code,
-                "gate_bundle_key": gate_bundle_key,
-                "grant_program_code": grant_program_code,
-                "issue_anchor": issue_anchor,
-                "billing_mode": billing_mode,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def list_entitlements(
         self,
@@ -427,22 +178,7 @@ class ServicePlansApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST_ENTITLEMENTS,
-            path={
-                "plan_id": plan_id,
-            },
-            query={
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_ENTITLEMENTS, locals())
 
     def update(
         self,
@@ -482,28 +218,7 @@ class ServicePlansApi(AreaApi):
                 exist).
             feature_family_codes: With `feature_codes`, replaces all entitlements of the plan (codes must exist).
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "plan_id": plan_id,
-            },
-            query={},
-            body={
-                "plan_code": plan_code,
-                "name": name,
-                "kind": kind,
-                "priority": priority,
-                "active": active,
-                "metadata": metadata,
-                "feature_codes": feature_codes,
-                "feature_family_codes": feature_family_codes,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())
 
     def upsert(
         self,
@@ -527,15 +242,17 @@ class ServicePlansApi(AreaApi):
         `feature_family_codes` add allow entitlements (existing ones stay); unknown family codes create an
         empty family, unknown feature codes are skipped. The server refuses (422) a
         `metadata.gate_bundle_key` and the `gate_bundle_key` or `bundle` keys of `metadata.gating` here; set
-        them with update. Known server issue: this handler writes its own reply, so a retry that reuses an
-        Idempotency-Key the route has already answered gets no response until the client times out. After a
-        timeout, read the resource back before calling again.
+        them with update.
 
         ``POST /mgt/v1/billing-plans``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -549,26 +266,7 @@ class ServicePlansApi(AreaApi):
             feature_codes: Features to allow (unknown codes are skipped).
             feature_family_codes: Families to allow (unknown codes create an empty family).
         """
-        return self._send(
-            _OP_UPSERT,
-            path={},
-            query={},
-            body={
-                "plan_code": plan_code,
-                "name": name,
-                "kind": kind,
-                "priority": priority,
-                "active": active,
-                "metadata": metadata,
-                "feature_codes": feature_codes,
-                "feature_family_codes": feature_family_codes,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPSERT, locals())
 
     def upsert_entitlements(
         self,
@@ -585,16 +283,17 @@ class ServicePlansApi(AreaApi):
         `append` adds the items (an item for a feature or family already present only changes its effect);
         `replace` first removes every entitlement of the plan. Each item names exactly one of `feature_code`
         or `feature_family_code`, which must exist. The server answers 201 for `append` and 200 for
-        `replace`, with the first page (up to 50) of the plan's entitlements. Known server issue: this
-        handler writes its own reply, so a retry that reuses an Idempotency-Key the route has already
-        answered gets no response until the client times out. After a timeout, read the resource back before
-        calling again.
+        `replace`, with the first page (up to 50) of the plan's entitlements.
 
         ``POST /mgt/v1/billing-plans/{plan_id}/entitlements``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -603,19 +302,4 @@ class ServicePlansApi(AreaApi):
             mode: `replace` removes every existing entitlement of the plan first.
             items: The items body value.
         """
-        return self._send(
-            _OP_UPSERT_ENTITLEMENTS,
-            path={
-                "plan_id": plan_id,
-            },
-            query={},
-            body={
-                "mode": mode,
-                "items": items,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPSERT_ENTITLEMENTS, locals())

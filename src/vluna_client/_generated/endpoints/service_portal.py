@@ -9,34 +9,17 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing as m_billing
 
+# fmt: off
 _OP_CREATE_SESSION: Operation[m_billing.CreatePortalSessionResponse] = Operation(
-    name="portal.create_session",
-    operation_id="createPortalSession",
-    method="POST",
-    path="/portal/sessions",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(
-        "principal_id",
-        "billing_account_id",
-    ),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {"return_url": {"format": "uri", "type": ["string"]}},
-        "required": ["return_url"],
-        "type": ["object"],
-    },
-    result_type=m_billing.CreatePortalSessionResponse,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "portal.create_session", "createPortalSession", "/portal/sessions", method="POST", write=True,
+    bindings=("principal_id", "billing_account_id", "realm_admin"),
+    requires_one_of=("principal_id", "billing_account_id"), body_schema=schemas.CREATE_PORTAL_SESSION_REQUEST,
+    result_type=m_billing.CreatePortalSessionResponse, success_status=201, retry="idempotent",
 )
+# fmt: on
 
 
 class ServicePortalApi(AreaApi):
@@ -63,18 +46,4 @@ class ServicePortalApi(AreaApi):
         Args:
             return_url: The return_url body value.
         """
-        return self._send(
-            _OP_CREATE_SESSION,
-            path={},
-            query={},
-            body={
-                "return_url": return_url,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "billing_account_id": billing_account_id,
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE_SESSION, locals())

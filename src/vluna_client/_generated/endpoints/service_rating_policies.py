@@ -10,269 +10,72 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 
+# fmt: off
 _OP_CREATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation(
-    name="rating_policies.create_version",
-    operation_id="createEventRatingPolicyVersion",
-    method="POST",
-    path="/event-rating-policies/{policy_id}/versions",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("policy_id",),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "dsl_json": {"type": ["object"]},
-            "effective_at": {"format": "date-time", "type": ["string"]},
-            "policy_version": {"minLength": 1, "type": ["string"]},
-            "status": {"type": ["string"]},
-        },
-        "required": ["policy_version", "effective_at", "dsl_json"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.EventRatingPolicyVersion,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    shared_bindings=(),
-    success_status=201,
+    "rating_policies.create_version", "createEventRatingPolicyVersion", "/event-rating-policies/{policy_id}/versions",
+    method="POST", write=True, bindings=("realm_admin",), path_params=("policy_id",),
+    body_schema=schemas.EVENT_RATING_POLICY_VERSION_CREATE_REQUEST, result_type=m_billing_mgt.EventRatingPolicyVersion,
+    success_status=201, retry="answered",
 )
-
 _OP_DELETE: Operation[m_billing_mgt.EventRatingPolicyDeleteResult] = Operation(
-    name="rating_policies.delete",
-    operation_id="deleteEventRatingPolicy",
-    method="DELETE",
-    path="/event-rating-policies/{policy_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("policy_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.EventRatingPolicyDeleteResult,
-    pagination=None,
-    not_served=False,
+    "rating_policies.delete", "deleteEventRatingPolicy", "/event-rating-policies/{policy_id}", method="DELETE",
+    bindings=("realm_admin",), path_params=("policy_id",), result_type=m_billing_mgt.EventRatingPolicyDeleteResult,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_DELETE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersionDeleteResult] = Operation(
-    name="rating_policies.delete_version",
-    operation_id="deleteEventRatingPolicyVersion",
-    method="DELETE",
-    path="/event-rating-policies/{policy_id}/versions/{policy_version}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(
-        "policy_id",
-        "policy_version",
-    ),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.EventRatingPolicyVersionDeleteResult,
-    pagination=None,
-    not_served=False,
+    "rating_policies.delete_version", "deleteEventRatingPolicyVersion",
+    "/event-rating-policies/{policy_id}/versions/{policy_version}", method="DELETE", bindings=("realm_admin",),
+    path_params=("policy_id", "policy_version"), result_type=m_billing_mgt.EventRatingPolicyVersionDeleteResult,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_GET: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
-    name="rating_policies.get",
-    operation_id="getEventRatingPolicy",
-    method="GET",
-    path="/event-rating-policies/{policy_id}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("policy_id",),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.EventRatingPolicy,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "rating_policies.get", "getEventRatingPolicy", "/event-rating-policies/{policy_id}", bindings=("realm_admin",),
+    path_params=("policy_id",), result_type=m_billing_mgt.EventRatingPolicy,
 )
-
 _OP_GET_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation(
-    name="rating_policies.get_version",
-    operation_id="getEventRatingPolicyVersion",
-    method="GET",
-    path="/event-rating-policies/{policy_id}/versions/{policy_version}",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(
-        "policy_id",
-        "policy_version",
-    ),
-    query_schema={},
-    body_schema=None,
-    result_type=m_billing_mgt.EventRatingPolicyVersion,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "rating_policies.get_version", "getEventRatingPolicyVersion",
+    "/event-rating-policies/{policy_id}/versions/{policy_version}", bindings=("realm_admin",),
+    path_params=("policy_id", "policy_version"), result_type=m_billing_mgt.EventRatingPolicyVersion,
 )
-
 _OP_LIST: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
-    name="rating_policies.list",
-    operation_id="listEventRatingPolicies",
-    method="GET",
-    path="/event-rating-policies",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
-    },
-    body_schema=None,
-    result_type=m_billing_mgt.EventRatingPolicy,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "rating_policies.list", "listEventRatingPolicies", "/event-rating-policies", bindings=("realm_admin",),
+    query_schema={"limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]}},
+    result_type=m_billing_mgt.EventRatingPolicy, pagination="items", item_id=("policy_id",),
 )
-
 _OP_LIST_VERSIONS: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation(
-    name="rating_policies.list_versions",
-    operation_id="listEventRatingPolicyVersions",
-    method="GET",
-    path="/event-rating-policies/{policy_id}/versions",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("policy_id",),
-    query_schema={
-        "limit": {"maximum": 200, "minimum": 1, "type": ["integer"]},
-        "cursor": {"type": ["string"]},
-    },
-    body_schema=None,
-    result_type=m_billing_mgt.EventRatingPolicyVersion,
-    pagination="items",
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "rating_policies.list_versions", "listEventRatingPolicyVersions", "/event-rating-policies/{policy_id}/versions",
+    bindings=("realm_admin",), path_params=("policy_id",),
+    query_schema={"limit": {"maximum": 200, "minimum": 1, "type": ["integer"]}, "cursor": {"type": ["string"]}},
+    result_type=m_billing_mgt.EventRatingPolicyVersion, pagination="items", item_id=("policy_id", "policy_version"),
 )
-
 _OP_UPDATE: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
-    name="rating_policies.update",
-    operation_id="updateEventRatingPolicy",
-    method="POST",
-    path="/event-rating-policies/{policy_id}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=("policy_id",),
-    query_schema={},
-    body_schema={
-        "properties": {"name": {"minLength": 1, "type": ["string"]}, "status": {"type": ["string"]}},
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.EventRatingPolicy,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "rating_policies.update", "updateEventRatingPolicy", "/event-rating-policies/{policy_id}", method="POST",
+    write=True, bindings=("realm_admin",), path_params=("policy_id",),
+    body_schema=schemas.EVENT_RATING_POLICY_UPDATE_REQUEST, result_type=m_billing_mgt.EventRatingPolicy,
+    success_status=201, retry="idempotent",
 )
-
 _OP_UPDATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersion] = Operation(
-    name="rating_policies.update_version",
-    operation_id="updateEventRatingPolicyVersion",
-    method="PATCH",
-    path="/event-rating-policies/{policy_id}/versions/{policy_version}",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(
-        "policy_id",
-        "policy_version",
-    ),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "dsl_json": {"type": ["object"]},
-            "effective_at": {"format": "date-time", "type": ["string"]},
-            "status": {"type": ["string"]},
-        },
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.EventRatingPolicyVersion,
-    pagination=None,
-    not_served=False,
+    "rating_policies.update_version", "updateEventRatingPolicyVersion",
+    "/event-rating-policies/{policy_id}/versions/{policy_version}", method="PATCH", write=True,
+    bindings=("realm_admin",), path_params=("policy_id", "policy_version"),
+    body_schema=schemas.EVENT_RATING_POLICY_VERSION_UPDATE_REQUEST, result_type=m_billing_mgt.EventRatingPolicyVersion,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_UPSERT: Operation[m_billing_mgt.EventRatingPolicy] = Operation(
-    name="rating_policies.upsert",
-    operation_id="upsertEventRatingPolicy",
-    method="POST",
-    path="/event-rating-policies",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "name": {"minLength": 1, "type": ["string"]},
-            "policy_id": {"pattern": "^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$", "type": ["string"]},
-            "status": {"type": ["string"]},
-        },
-        "required": ["policy_id", "name"],
-        "type": ["object"],
-    },
-    result_type=m_billing_mgt.EventRatingPolicy,
-    pagination=None,
-    not_served=False,
-    retry="answered",
-    shared_bindings=(),
-    success_status=201,
+    "rating_policies.upsert", "upsertEventRatingPolicy", "/event-rating-policies", method="POST", write=True,
+    bindings=("realm_admin",), body_schema=schemas.EVENT_RATING_POLICY_UPSERT_REQUEST,
+    result_type=m_billing_mgt.EventRatingPolicy, success_status=201, retry="answered",
 )
-
 _OP_VALIDATE_VERSION: Operation[m_billing_mgt.EventRatingPolicyVersionValidationResult] = Operation(
-    name="rating_policies.validate_version",
-    operation_id="validateEventRatingPolicyVersion",
-    method="POST",
-    path="/event-rating-policies/versions:validate",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={"properties": {"dsl_json": {"type": ["object"]}}, "required": ["dsl_json"], "type": ["object"]},
-    result_type=m_billing_mgt.EventRatingPolicyVersionValidationResult,
-    pagination=None,
-    not_served=False,
-    retry="idempotent",
-    shared_bindings=(),
-    success_status=201,
+    "rating_policies.validate_version", "validateEventRatingPolicyVersion", "/event-rating-policies/versions:validate",
+    method="POST", write=True, bindings=("realm_admin",),
+    body_schema=schemas.EVENT_RATING_POLICY_VERSION_VALIDATE_REQUEST,
+    result_type=m_billing_mgt.EventRatingPolicyVersionValidationResult, success_status=201, retry="idempotent",
 )
+# fmt: on
 
 
 class ServiceRatingPoliciesApi(AreaApi):
@@ -295,15 +98,16 @@ class ServiceRatingPoliciesApi(AreaApi):
         `dsl_json` is validated first (422 with the problems in `details.errors` when invalid). Re-sending
         an existing `policy_version` with the same DSL returns it with 200; with a different DSL it answers
         409. A new version answers 201. The policy must not be disabled. An omitted `status` means `active`.
-        Known server issue: this handler writes its own reply, so a retry that reuses an Idempotency-Key the
-        route has already answered gets no response until the client times out. After a timeout, read the
-        resource back before calling again.
 
         ``POST /mgt/v1/event-rating-policies/{policy_id}/versions``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -315,31 +119,10 @@ class ServiceRatingPoliciesApi(AreaApi):
             effective_at: From when an active version applies.
             dsl_json: The policy document; check it first with validate_version.
         """
-        return self._send(
-            _OP_CREATE_VERSION,
-            path={
-                "policy_id": policy_id,
-            },
-            query={},
-            body={
-                "policy_version": policy_version,
-                "status": status,
-                "effective_at": effective_at,
-                "dsl_json": dsl_json,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_CREATE_VERSION, locals())
 
     def delete(
-        self,
-        *,
-        policy_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, policy_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.EventRatingPolicyDeleteResult]:
         """Delete an event rating policy.
 
@@ -352,27 +135,10 @@ class ServiceRatingPoliciesApi(AreaApi):
         Args:
             policy_id: The policy's id, the slug chosen at creation.
         """
-        return self._send(
-            _OP_DELETE,
-            path={
-                "policy_id": policy_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_DELETE, locals())
 
     def delete_version(
-        self,
-        *,
-        policy_id: str,
-        policy_version: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, policy_id: str, policy_version: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.EventRatingPolicyVersionDeleteResult]:
         """Delete a draft version of an event rating policy.
 
@@ -386,27 +152,10 @@ class ServiceRatingPoliciesApi(AreaApi):
             policy_id: The policy's id, the slug chosen at creation.
             policy_version: The version label chosen at creation.
         """
-        return self._send(
-            _OP_DELETE_VERSION,
-            path={
-                "policy_id": policy_id,
-                "policy_version": policy_version,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_DELETE_VERSION, locals())
 
     def get(
-        self,
-        *,
-        policy_id: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, policy_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.EventRatingPolicy]:
         """Read one event rating policy.
 
@@ -419,27 +168,10 @@ class ServiceRatingPoliciesApi(AreaApi):
         Args:
             policy_id: The policy's id, the slug chosen at creation.
         """
-        return self._send(
-            _OP_GET,
-            path={
-                "policy_id": policy_id,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET, locals())
 
     def get_version(
-        self,
-        *,
-        policy_id: str,
-        policy_version: str,
-        realm_admin: Optional[bool] = None,
-        timeout: TimeoutTypes = None,
+        self, *, policy_id: str, policy_version: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
     ) -> Result[m_billing_mgt.EventRatingPolicyVersion]:
         """Read one version of an event rating policy.
 
@@ -453,20 +185,7 @@ class ServiceRatingPoliciesApi(AreaApi):
             policy_id: The policy's id, the slug chosen at creation.
             policy_version: The version label chosen at creation.
         """
-        return self._send(
-            _OP_GET_VERSION,
-            path={
-                "policy_id": policy_id,
-                "policy_version": policy_version,
-            },
-            query={},
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_GET_VERSION, locals())
 
     def list(
         self,
@@ -488,20 +207,7 @@ class ServiceRatingPoliciesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST,
-            path={},
-            query={
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST, locals())
 
     def list_versions(
         self,
@@ -525,22 +231,7 @@ class ServiceRatingPoliciesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(
-            _OP_LIST_VERSIONS,
-            path={
-                "policy_id": policy_id,
-            },
-            query={
-                "limit": limit,
-                "cursor": cursor,
-            },
-            body=None,
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send_page(_OP_LIST_VERSIONS, locals())
 
     def update(
         self,
@@ -565,22 +256,7 @@ class ServiceRatingPoliciesApi(AreaApi):
             name: The name body value.
             status: The status body value.
         """
-        return self._send(
-            _OP_UPDATE,
-            path={
-                "policy_id": policy_id,
-            },
-            query={},
-            body={
-                "name": name,
-                "status": status,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE, locals())
 
     def update_version(
         self,
@@ -611,24 +287,7 @@ class ServiceRatingPoliciesApi(AreaApi):
             effective_at: The effective_at body value.
             dsl_json: The dsl_json body value.
         """
-        return self._send(
-            _OP_UPDATE_VERSION,
-            path={
-                "policy_id": policy_id,
-                "policy_version": policy_version,
-            },
-            query={},
-            body={
-                "status": status,
-                "effective_at": effective_at,
-                "dsl_json": dsl_json,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPDATE_VERSION, locals())
 
     def upsert(
         self,
@@ -643,15 +302,17 @@ class ServiceRatingPoliciesApi(AreaApi):
         """Create an event rating policy, or rename or re-enable the one with the same id.
 
         Keyed by `policy_id`: 201 when new, 200 when the existing policy was updated. An omitted `status`
-        means `active`, also for an existing policy. Known server issue: this handler writes its own reply,
-        so a retry that reuses an Idempotency-Key the route has already answered gets no response until the
-        client times out. After a timeout, read the resource back before calling again.
+        means `active`, also for an existing policy.
 
         ``POST /mgt/v1/event-rating-policies``; a write: an Idempotency-Key is sent and kept across retries.
 
         The server never answers a replay of a key it already answered, so the client retries this call only after
         an answered 429 or 5xx or when the request surely never left; if its answer is lost you get an
         ``OutcomeUnknownError``: check whether it was applied before calling it again.
+
+        Known server issue: This handler writes its own reply, so a retry that reuses an Idempotency-Key the
+        route has already answered gets no response until the client times out. After a timeout, read the
+        resource back before calling again.
 
         Optional bindings: realm_admin.
 
@@ -660,21 +321,7 @@ class ServiceRatingPoliciesApi(AreaApi):
             name: The name body value.
             status: The status body value.
         """
-        return self._send(
-            _OP_UPSERT,
-            path={},
-            query={},
-            body={
-                "policy_id": policy_id,
-                "name": name,
-                "status": status,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_UPSERT, locals())
 
     def validate_version(
         self,
@@ -698,16 +345,4 @@ class ServiceRatingPoliciesApi(AreaApi):
         Args:
             dsl_json: The dsl_json body value.
         """
-        return self._send(
-            _OP_VALIDATE_VERSION,
-            path={},
-            query={},
-            body={
-                "dsl_json": dsl_json,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_VALIDATE_VERSION, locals())

@@ -10,265 +10,31 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import gate_reports as m_gate_reports
 
+# fmt: off
 _OP_SETTLEMENTS: Operation[m_gate_reports.GateOpsSettlementReportResult] = Operation(
-    name="reports.settlements",
-    operation_id="gateOpsQuerySettlementReports",
-    method="POST",
-    path="/reports/settlements",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "cursor": {"type": ["string"]},
-            "dim_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"items": {"type": ["string"]}, "type": ["string", "array"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "group_by": {"items": {"type": ["string"]}, "type": ["array"]},
-            "limit": {"minimum": 1, "type": ["integer"]},
-            "metric_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"type": ["string"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "metrics": {"items": {"type": ["string"]}, "type": ["array"]},
-            "time": {
-                "properties": {
-                    "from": {"format": "date-time", "type": ["string"]},
-                    "granularity": {"type": ["string"]},
-                    "to": {"format": "date-time", "type": ["string"]},
-                },
-                "required": ["from", "to", "granularity"],
-                "type": ["object"],
-            },
-        },
-        "required": ["time", "group_by"],
-        "type": ["object"],
-    },
-    result_type=m_gate_reports.GateOpsSettlementReportResult,
-    pagination=None,
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "reports.settlements", "gateOpsQuerySettlementReports", "/reports/settlements", method="POST",
+    bindings=("realm_admin",), body_schema=schemas.GATE_OPS_SETTLEMENT_REPORT_QUERY,
+    result_type=m_gate_reports.GateOpsSettlementReportResult, not_served=True,
 )
-
 _OP_SETTLEMENTS_SELF: Operation[m_gate_reports.GateOpsSettlementReportResult] = Operation(
-    name="reports.settlements_self",
-    operation_id="gateSettlementReportsSelf",
-    method="POST",
-    path="/reports/settlements/self",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "cursor": {"type": ["string"]},
-            "dim_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"items": {"type": ["string"]}, "type": ["string", "array"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "group_by": {"items": {"type": ["string"]}, "type": ["array"]},
-            "limit": {"minimum": 1, "type": ["integer"]},
-            "metric_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"type": ["string"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "metrics": {"items": {"type": ["string"]}, "type": ["array"]},
-            "time": {
-                "properties": {
-                    "from": {"format": "date-time", "type": ["string"]},
-                    "granularity": {"type": ["string"]},
-                    "to": {"format": "date-time", "type": ["string"]},
-                },
-                "required": ["from", "to", "granularity"],
-                "type": ["object"],
-            },
-        },
-        "required": ["time", "group_by"],
-        "type": ["object"],
-    },
-    result_type=m_gate_reports.GateOpsSettlementReportResult,
-    pagination=None,
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "reports.settlements_self", "gateSettlementReportsSelf", "/reports/settlements/self", method="POST",
+    bindings=("principal_id", "user_id"), body_schema=schemas.GATE_OPS_SETTLEMENT_REPORT_QUERY,
+    result_type=m_gate_reports.GateOpsSettlementReportResult, not_served=True,
 )
-
 _OP_USAGE: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
-    name="reports.usage",
-    operation_id="gateOpsQueryUsageReports",
-    method="POST",
-    path="/reports/usage",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "aggregate": {"type": ["string"]},
-            "compare": {"type": ["string"]},
-            "cursor": {"type": ["string"]},
-            "dim_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"items": {"type": ["string"]}, "type": ["string", "array"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "group_by": {"items": {"type": ["string"]}, "type": ["array"]},
-            "limit": {"minimum": 1, "type": ["integer"]},
-            "metric_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"type": ["string"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "metrics": {"items": {"type": ["string"]}, "type": ["array"]},
-            "order": {"type": ["string"]},
-            "order_by_metric": {"type": ["string"]},
-            "time": {
-                "properties": {
-                    "from": {"format": "date-time", "type": ["string"]},
-                    "granularity": {"type": ["string"]},
-                    "to": {"format": "date-time", "type": ["string"]},
-                },
-                "required": ["from", "to", "granularity"],
-                "type": ["object"],
-            },
-            "top_k": {"minimum": 1, "type": ["integer"]},
-        },
-        "required": ["time", "group_by"],
-        "type": ["object"],
-    },
-    result_type=m_gate_reports.GateOpsUsageReportResult,
-    pagination=None,
+    "reports.usage", "gateOpsQueryUsageReports", "/reports/usage", method="POST", bindings=("realm_admin",),
+    body_schema=schemas.GATE_OPS_USAGE_REPORT_QUERY, result_type=m_gate_reports.GateOpsUsageReportResult,
     not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
 )
-
 _OP_USAGE_SELF: Operation[m_gate_reports.GateOpsUsageReportResult] = Operation(
-    name="reports.usage_self",
-    operation_id="gateUsageReportsSelf",
-    method="POST",
-    path="/reports/usage/self",
-    surface="service",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "aggregate": {"type": ["string"]},
-            "compare": {"type": ["string"]},
-            "cursor": {"type": ["string"]},
-            "dim_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"items": {"type": ["string"]}, "type": ["string", "array"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "group_by": {"items": {"type": ["string"]}, "type": ["array"]},
-            "limit": {"minimum": 1, "type": ["integer"]},
-            "metric_filters": {
-                "items": {
-                    "properties": {
-                        "field": {"type": ["string"]},
-                        "op": {"type": ["string"]},
-                        "value": {"type": ["string"]},
-                    },
-                    "required": ["field", "op", "value"],
-                    "type": ["object"],
-                },
-                "type": ["array"],
-            },
-            "metrics": {"items": {"type": ["string"]}, "type": ["array"]},
-            "order": {"type": ["string"]},
-            "order_by_metric": {"type": ["string"]},
-            "time": {
-                "properties": {
-                    "from": {"format": "date-time", "type": ["string"]},
-                    "granularity": {"type": ["string"]},
-                    "to": {"format": "date-time", "type": ["string"]},
-                },
-                "required": ["from", "to", "granularity"],
-                "type": ["object"],
-            },
-            "top_k": {"minimum": 1, "type": ["integer"]},
-        },
-        "required": ["time", "group_by"],
-        "type": ["object"],
-    },
-    result_type=m_gate_reports.GateOpsUsageReportResult,
-    pagination=None,
-    not_served=True,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "reports.usage_self", "gateUsageReportsSelf", "/reports/usage/self", method="POST",
+    bindings=("principal_id", "user_id"), body_schema=schemas.GATE_OPS_USAGE_REPORT_QUERY,
+    result_type=m_gate_reports.GateOpsUsageReportResult, not_served=True,
 )
+# fmt: on
 
 
 class ServiceReportsApi(AreaApi):
@@ -313,25 +79,7 @@ class ServiceReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(
-            _OP_SETTLEMENTS,
-            path={},
-            query={},
-            body={
-                "time": time,
-                "group_by": group_by,
-                "metrics": metrics,
-                "dim_filters": dim_filters,
-                "metric_filters": metric_filters,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_SETTLEMENTS, locals())
 
     def settlements_self(
         self,
@@ -373,26 +121,7 @@ class ServiceReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(
-            _OP_SETTLEMENTS_SELF,
-            path={},
-            query={},
-            body={
-                "time": time,
-                "group_by": group_by,
-                "metrics": metrics,
-                "dim_filters": dim_filters,
-                "metric_filters": metric_filters,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_SETTLEMENTS_SELF, locals())
 
     def usage(
         self,
@@ -443,30 +172,7 @@ class ServiceReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(
-            _OP_USAGE,
-            path={},
-            query={},
-            body={
-                "time": time,
-                "group_by": group_by,
-                "aggregate": aggregate,
-                "compare": compare,
-                "top_k": top_k,
-                "order_by_metric": order_by_metric,
-                "order": order,
-                "metrics": metrics,
-                "dim_filters": dim_filters,
-                "metric_filters": metric_filters,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            bindings={
-                "realm_admin": realm_admin,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_USAGE, locals())
 
     def usage_self(
         self,
@@ -518,28 +224,4 @@ class ServiceReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(
-            _OP_USAGE_SELF,
-            path={},
-            query={},
-            body={
-                "time": time,
-                "group_by": group_by,
-                "aggregate": aggregate,
-                "compare": compare,
-                "top_k": top_k,
-                "order_by_metric": order_by_metric,
-                "order": order,
-                "metrics": metrics,
-                "dim_filters": dim_filters,
-                "metric_filters": metric_filters,
-                "limit": limit,
-                "cursor": cursor,
-            },
-            bindings={
-                "principal_id": principal_id,
-                "user_id": user_id,
-            },
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_USAGE_SELF, locals())

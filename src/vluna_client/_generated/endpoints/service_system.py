@@ -9,45 +9,19 @@ from ..._result import Result
 from ..._transport import TimeoutTypes
 from ..models import health as m_health
 
+# fmt: off
 _OP_HEALTH: Operation[m_health.HealthStatus] = Operation(
-    name="system.health",
-    operation_id="health",
-    method="GET",
-    path="/health",
-    surface="root",
-    write=False,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema=None,
-    result_type=m_health.HealthStatus,
-    pagination=None,
-    not_served=False,
-    retry="read",
-    shared_bindings=(),
-    success_status=200,
+    "system.health", "health", "/health", surface="root", result_type=m_health.HealthStatus,
 )
+# fmt: on
 
 
 class ServiceSystemApi(AreaApi):
     """Operations reached as ``client.system.<method>(...)``."""
 
-    def health(
-        self,
-        *,
-        timeout: TimeoutTypes = None,
-    ) -> Result[m_health.HealthStatus]:
+    def health(self, *, timeout: TimeoutTypes = None) -> Result[m_health.HealthStatus]:
         """Tell whether the deployment answers.
 
         ``GET /health``.
         """
-        return self._send(
-            _OP_HEALTH,
-            path={},
-            query={},
-            body=None,
-            bindings={},
-            idempotency_key=None,
-            timeout=timeout,
-        )
+        return self._send(_OP_HEALTH, locals())

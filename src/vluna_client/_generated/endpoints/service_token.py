@@ -10,38 +10,16 @@ from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
 from ..._transport import TimeoutTypes
+from .. import schemas
 from ..models import token as m_token
 
+# fmt: off
 _OP_ISSUE: Operation[m_token.PlatformTokenIssueResponse] = Operation(
-    name="token.issue",
-    operation_id="issuePlatformToken",
-    method="POST",
-    path="/token/issue",
-    surface="service",
-    write=True,
-    required_bindings=(),
-    requires_one_of=(),
-    path_params=(),
-    query_schema={},
-    body_schema={
-        "properties": {
-            "nonce": {"type": ["string"]},
-            "principal_id": {"minLength": 1, "type": ["string"]},
-            "scopes": {"items": {"type": ["string"]}, "type": ["array"]},
-            "session_ttl_sec": {"maximum": 3600, "minimum": 60, "type": ["integer"]},
-            "traits": {"type": ["object"]},
-            "user_id": {"minLength": 1, "type": ["string"]},
-        },
-        "required": ["principal_id", "user_id"],
-        "type": ["object"],
-    },
-    result_type=m_token.PlatformTokenIssueResponse,
-    pagination=None,
-    not_served=False,
+    "token.issue", "issuePlatformToken", "/token/issue", method="POST", write=True,
+    body_schema=schemas.PLATFORM_TOKEN_ISSUE_REQUEST, result_type=m_token.PlatformTokenIssueResponse,
     retry="idempotent",
-    shared_bindings=(),
-    success_status=200,
 )
+# fmt: on
 
 
 class ServiceTokenApi(AreaApi):
@@ -74,19 +52,4 @@ class ServiceTokenApi(AreaApi):
             traits: Up to 20 free-form attributes embedded in the token.
             nonce: An opaque value embedded in the token.
         """
-        return self._send(
-            _OP_ISSUE,
-            path={},
-            query={},
-            body={
-                "principal_id": principal_id,
-                "user_id": user_id,
-                "scopes": scopes,
-                "session_ttl_sec": session_ttl_sec,
-                "traits": traits,
-                "nonce": nonce,
-            },
-            bindings={},
-            idempotency_key=idempotency_key,
-            timeout=timeout,
-        )
+        return self._send(_OP_ISSUE, locals())
