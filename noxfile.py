@@ -95,10 +95,11 @@ def specs(session: nox.Session) -> None:
 
 @nox.session(python=DEV_PYTHON)
 def codegen(session: nox.Session) -> None:
-    """Regenerate src/vluna_client/_generated, docs/api.md and the API snapshot api/surface.json from openapi/."""
+    """Regenerate _generated/, docs/api.md, the API snapshot api/surface.json and the emulator's spec data."""
     # The snapshot imports the package, so its runtime dependencies are needed too.
     _install_project(session, *CODEGEN_DEPS)
     session.run("python", "codegen/generate.py")
+    session.run("python", "codegen/emulator_spec.py")
 
 
 def _diff(a: Path, b: Path) -> list[str]:

@@ -162,7 +162,7 @@ class Builder:
             "bindings": bindings,
             "idempotent": "idempotency-key" in headers,
             "not_served": bool(op.get("x-vluna-not-served")),
-            "replay_hangs": bool(op.get("x-vluna-replay-hangs")),
+            "replay_hangs": op.get("x-vluna-retry") == "answered",
             "pagination": op.get("x-vluna-pagination"),
             "status": _success_status(op),
             "path_params": {p["name"]: _compact(p.get("schema", {})) for p in params if p["in"] == "path"},

@@ -73,7 +73,7 @@ class Emulator:
         lease_ttl_seconds: lease lifetime (the server's default is 12 hours).
         features: explicit feature codes (or code -> meter codes); turns feature auto-registration off.
         other_realms: further realms that exist but that the service key is not bound to (for 403 paths).
-        replay_hang_seconds: on routes whose server handler writes its own reply (``x-vluna-replay-hangs``), a
+        replay_hang_seconds: on routes whose server handler writes its own reply (``x-vluna-retry: answered``), a
             replayed Idempotency-Key gets no answer, as on the server: the connection is held this long (or until
             the client gives up) and then closed. 0 answers the replay instead.
     """
