@@ -260,6 +260,16 @@ def e2e(session: nox.Session) -> None:
 
 
 @nox.session(python=DEV_PYTHON)
+def chaos(session: nox.Session) -> None:
+    """2,000 gate loops on 16 threads under 20% random faults, then the ledger is checked (prints the figures).
+
+    A small seeded run of the same scenario is part of the default tests; pass e.g. `-- --loops 5000 --rate 0.3`.
+    """
+    _install_project(session, "attrs")
+    session.run("python", "tests/chaos/chaos_engine.py", *session.posargs)
+
+
+@nox.session(python=DEV_PYTHON)
 def bench(session: nox.Session) -> None:
     """Print import time, first-call cost per area and per-call overhead (figures, not pass/fail)."""
     _install_project(session)

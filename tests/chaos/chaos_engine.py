@@ -1,0 +1,292 @@
+"""Gate loops on many threads sharing one client, against the emulator with random faults of every kind.
+
+Each loop does what the README tells a caller to do: authorize, do the work, commit (or cancel when the work fails),
+and when a write's outcome is unknown, replay it with the same key. Half the loops use the lease helper, half call
+``client.gate.*`` directly. Afterwards the emulator's ledger is compared with what every loop was told:
+
+- no duplicate charge: at most one commit per lease and per commit key;
+- nothing lost: every commit the client reported as done is in the ledger, once;
+- never "not done" when it was: every recorded commit whose call raised was flagged ``may_have_applied``;
+- no lease left open by the client: every lease the emulator holds is committed or cancelled.
+
+Used by ``tests/chaos/test_chaos.py`` (small, seeded, in the default run) and by ``nox -s chaos`` (2,000+ loops,
+prints the figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import attrs
+
+import vluna_client
+from vluna_client import OutcomeUnknownError, VlunaError
+from vluna_client.testing import Emulator
+
+FEATURE = "llm.chat"
+KINDS = ("fail", "rate_limit", "reset", "drop", "stall", "delay")
+# Replays of a write whose outcome is unknown before the loop gives up and reports it as unknown.
+REPLAYS = 6
+
+
+class WorkFailed(Exception):
+    """The paid work itself failed: the lease must be given back."""
+
+
+@attrs.define
+class LoopReport:
+    """What one gate loop was told by the client."""
+
+    loop: int
+    style: str
+    commit_key: Optional[str] = None
+    lease_id: Optional[str] = None
+    # "committed", "refused" (the client said nothing was recorded), "unknown", "cancelled", "not-authorized"
+    outcome: str = "not-authorized"
+    first_commit_error: Optional[VlunaError] = None
+    commit_id: Optional[str] = None
+    unknown_errors: int = 0
+    replays: int = 0
+
+
+@attrs.define
+class ChaosResult:
+    """The run's figures and every violation found (empty when the promise held)."""
+
+    loops: int
+    threads: int
+    rate: float
+    seconds: float
+    requests: int
+    faults: Dict[str, int]
+    outcomes: Dict[str, int]
+    unknown_errors: int
+    replays: int
+    commits_recorded: int
+    recorded_after_an_error: int
+    leases_left_open: int
+    violations: List[str]
+
+    def lines(self) -> List[str]:
+        """A printable summary."""
+        faults = ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items()))
+        outcomes = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
+        return [
+            f"chaos: {self.loops} gate loops on {self.threads} threads sharing one client, "
+            f"{self.rate:.0%} of requests faulted, {self.seconds:.1f} s",
+            f"  requests seen by the emulator: {self.requests}; "
+            f"faults injected: {sum(self.faults.values())} ({faults})",
+            f"  loop outcomes: {outcomes}",
+            f"  OutcomeUnknownError raised: {self.unknown_errors}; replays with the same key: {self.replays}",
+            f"  commits recorded: {self.commits_recorded}, of which {self.recorded_after_an_error} after the first "
+            "call raised (every one flagged may_have_applied, or the check below fails)",
+            f"  leases left open on the emulator: {self.leases_left_open}",
+            f"  violations: {len(self.violations)}"
+            + ("" if not self.violations else ": " + "; ".join(self.violations[:5])),
+        ]
+
+
+def _settle(call: Callable[[], Any], report: LoopReport) -> Tuple[str, Any]:
+    """Run a write, replaying it (the caller's same key) while its outcome is unknown."""
+    last: Optional[OutcomeUnknownError] = None
+    for attempt in range(REPLAYS):
+        if attempt:
+            report.replays += 1
+        try:
+            return "done", call()
+        except OutcomeUnknownError as exc:
+            report.unknown_errors += 1
+            last = exc
+        except VlunaError as exc:
+            return "refused", exc
+    return "unknown", last
+
+
+def _lease_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, report: LoopReport) -> None:
+    fail_work = rng.random() < 0.2
+    quantity = rng.randint(1, 50)
+    lease = client.lease(feature_code=FEATURE, estimated_quantity_minor=quantity)
+    try:
+        with lease:
+            report.lease_id = lease.lease_id
+            if fail_work:
+                raise WorkFailed
+            report.commit_key = f"loop-{n}-commit"
+            try:
+                result = lease.commit(quantity_minor=quantity, idempotency_key=report.commit_key)
+            except VlunaError as exc:
+                report.first_commit_error = exc
+                if not exc.may_have_applied:
+                    report.outcome = "refused"
+                    return
+                report.unknown_errors += 1
+                status, result = _settle(lambda: lease.commit(quantity_minor=quantity), report)
+                if status != "done":
+                    report.outcome = "unknown" if status == "unknown" else "refused"
+                    return
+            report.outcome, report.commit_id = "committed", result.data.commit_id
+    except WorkFailed:
+        report.outcome = "cancelled"
+    except VlunaError:
+        # authorize failed; an authorize whose answer was lost was recovered (replayed, then cancelled) by the lease
+        report.outcome = "not-authorized"
+
+
+def _direct_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, report: LoopReport) -> None:
+    fail_work = rng.random() < 0.2
+    quantity = rng.randint(1, 50)
+    authorize_key = f"loop-{n}-authorize"
+    status, authorized = _settle(
+        lambda: client.gate.authorize(
+            feature_code=FEATURE, estimated_quantity_minor=quantity, idempotency_key=authorize_key
+        ),
+        report,
+    )
+    if status != "done":
+        # Refused: no lease. Unknown after every replay: a lease may exist; the run reports it below.
+        report.outcome = "not-authorized"
+        return
+    token, report.lease_id = authorized.data.lease_token, authorized.data.lease_id
+    if fail_work:
+        status, _ = _settle(lambda: client.gate.cancel(lease_token=token), report)
+        report.outcome = "cancelled" if status == "done" else "cancel-failed"
+        return
+    report.commit_key = f"loop-{n}-commit"
+
+    def commit() -> Any:
+        return client.gate.commit(
+            lease_token=token, feature_code=FEATURE, quantity_minor=quantity, idempotency_key=report.commit_key
+        )
+
+    try:
+        result = commit()
+    except VlunaError as exc:
+        report.first_commit_error = exc
+        if not exc.may_have_applied:
+            report.outcome = "refused"
+            _settle(lambda: client.gate.cancel(lease_token=token), report)
+            return
+        report.unknown_errors += 1
+        status, result = _settle(commit, report)
+        if status != "done":
+            report.outcome = "unknown" if status == "unknown" else "refused"
+            return
+    report.outcome, report.commit_id = "committed", result.data.commit_id
+
+
+def run(
+    *, loops: int = 2000, threads: int = 16, rate: float = 0.2, seed: int = 7, read_timeout: float = 0.3
+) -> ChaosResult:
+    """Run the chaos scenario and check the ledger; see the module docstring."""
+    reports: List[LoopReport] = []
+    lock = threading.Lock()
+    started = time.monotonic()
+    with Emulator() as emu:
+        emu.faults.random(
+            rate,
+            seed=seed,
+            kinds=KINDS,
+            paths=["/mgt/v1/gate/*"],
+            retry_after=0,
+            stall_seconds=read_timeout * 4,  # stall and delay outlast the read timeout: the answer is lost
+        )
+        policy = vluna_client.RetryPolicy(max_attempts=3, backoff_base=0.002, backoff_max=0.02, max_elapsed=30.0)
+        with emu.service_client(retry=policy, timeout=(2.0, read_timeout)) as base:
+
+            def one(n: int) -> None:
+                rng = random.Random(seed * 1_000_003 + n)  # a test workload, not cryptography
+                client = base.bind(principal_id=f"org-{n % 7}", user_id=f"user-{n % 13}")
+                report = LoopReport(loop=n, style="lease" if n % 2 == 0 else "direct")
+                (_lease_loop if report.style == "lease" else _direct_loop)(client, n, rng, report)
+                with lock:
+                    reports.append(report)
+
+            with ThreadPoolExecutor(max_workers=threads) as pool:
+                list(pool.map(one, range(loops)))
+        emu.faults.clear()
+        # Delayed requests are processed after their client gave up: let them land before reading the ledger.
+        time.sleep(read_timeout * 4 + 0.5)
+        violations = check(emu, reports)
+        requests = emu.ledger.requests
+        faults = collections.Counter(r.fault for r in requests if r.fault is not None)
+        commits = emu.ledger.commits()
+        left_open = sum(1 for lease in emu.ledger.leases() if lease.state == "open")
+    recorded = {c.idempotency_key for c in commits}
+    return ChaosResult(
+        loops=loops,
+        threads=threads,
+        rate=rate,
+        seconds=time.monotonic() - started,
+        requests=len(requests),
+        faults=dict(faults),
+        outcomes=dict(collections.Counter(r.outcome for r in reports)),
+        unknown_errors=sum(r.unknown_errors for r in reports),
+        replays=sum(r.replays for r in reports),
+        commits_recorded=len(commits),
+        recorded_after_an_error=sum(
+            1 for r in reports if r.first_commit_error is not None and r.commit_key in recorded
+        ),
+        leases_left_open=left_open,
+        violations=violations,
+    )
+
+
+def check(emu: Emulator, reports: List[LoopReport]) -> List[str]:
+    """Every way the ledger and what the loops were told disagree."""
+    problems: List[str] = []
+    commits = emu.ledger.commits()
+    per_lease = collections.Counter(c.lease_id for c in commits if c.application_status == "applied")
+    per_key = collections.Counter(c.idempotency_key for c in commits)
+    problems += [f"lease {lease} charged {n} times" for lease, n in per_lease.items() if n > 1]
+    problems += [f"commit key {key} recorded {n} times" for key, n in per_key.items() if n > 1]
+    by_key = {c.idempotency_key: c for c in commits}
+    for report in reports:
+        if report.commit_key is None:
+            continue
+        stored = by_key.get(report.commit_key)
+        if report.outcome == "committed":
+            if stored is None or stored.commit_id != report.commit_id:
+                problems.append(f"loop {report.loop}: told committed, ledger has {stored}")
+            elif stored.application_status != "applied":
+                problems.append(f"loop {report.loop}: told committed, but the commit was quarantined")
+        elif report.outcome == "refused" and stored is not None:
+            problems.append(f"loop {report.loop}: told refused, but the commit was recorded")
+        error = report.first_commit_error
+        if stored is not None and error is not None and not error.may_have_applied:
+            problems.append(f"loop {report.loop}: {type(error).__name__} said not applied")
+    open_leases = [lease for lease in emu.ledger.leases() if lease.state == "open"]
+    unresolved = {r.lease_id for r in reports if r.outcome in ("unknown", "cancel-failed")}
+    problems += [
+        f"lease {lease.lease_id} ({lease.idempotency_key}) left open"
+        for lease in open_leases
+        if lease.lease_id not in unresolved
+    ]
+    return problems
+
+
+def main() -> None:
+    """``nox -s chaos``: the full run, with figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--loops", type=int, default=2000)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    # Every retry logs a warning; thousands of them would bury the figures.
+    logging.getLogger("vluna_client").setLevel(logging.ERROR)
+    result = run(loops=args.loops, threads=args.threads, rate=args.rate, seed=args.seed)
+    for line in result.lines():
+        print(line)
+    if result.violations:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
