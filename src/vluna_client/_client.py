@@ -212,21 +212,7 @@ class _BaseClient(AreaHost):
 
     def _execute(self, op: Operation[T], args: CallArgs) -> Result[Any]:
         """Build the request once (no I/O), then attempt, classify and maybe wait until it succeeds or gives up."""
-        call = build_call(
-            op,
-            base_url=self._base_url,
-            root_url=self._root_url,
-            realm_id=self._realm_id,
-            defaults=self._bindings,
-            path=args.path,
-            query=args.query,
-            body=args.body,
-            bindings=args.bindings,
-            idempotency_key=args.idempotency_key,
-            base_headers=self._headers,
-            auth=self._auth,
-            bearer_token=args.bearer_token,
-        )
+        call = self._build(op, args)
         run = self._retrier.start(op.retry, coerce_timeout(args.timeout, self._timeout))
         while True:
             try:
@@ -251,6 +237,24 @@ class _BaseClient(AreaHost):
                 "vluna %s failed (%s); retry %d in %.2fs%s", op.name, _brief(error), run.attempt, delay, _key_note(call)
             )
             run.wait(delay)
+
+    def _build(self, op: Operation[Any], args: CallArgs) -> PreparedCall:
+        """Validate and serialise one call; everything that can be refused locally is refused here."""
+        return build_call(
+            op,
+            base_url=self._base_url,
+            root_url=self._root_url,
+            realm_id=self._realm_id,
+            defaults=self._bindings,
+            path=args.path,
+            query=args.query,
+            body=args.body,
+            bindings=args.bindings,
+            idempotency_key=args.idempotency_key,
+            base_headers=self._headers,
+            auth=self._auth,
+            bearer_token=args.bearer_token,
+        )
 
     def _attempt(
         self, op: Operation[Any], call: PreparedCall, run: RetryRun
