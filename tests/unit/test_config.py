@@ -229,3 +229,33 @@ def test_context_manager_closes_on_exception() -> None:
         use()
     with pytest.raises(ConfigurationError, match="closed"):
         client.features.list()
+
+
+def test_from_env_names_every_missing_variable_at_once(monkeypatch) -> None:
+    for name in ("VLUNA_SERVICE_BASE_URL", "VLUNA_REALM_ID", "VLUNA_SERVICE_KEY_ID", "VLUNA_SERVICE_KEY_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VLUNA_REALM_ID", REALM)
+    with pytest.raises(ConfigurationError) as info:
+        ServiceClient.from_env()
+    message = str(info.value)
+    for name in ("VLUNA_SERVICE_BASE_URL", "VLUNA_SERVICE_KEY_ID", "VLUNA_SERVICE_KEY_SECRET"):
+        assert name in message
+    assert "VLUNA_REALM_ID" not in message
+
+
+@pytest.mark.parametrize(
+    ("cls", "url", "hint"),
+    [
+        (ServiceClient, "https://vluna.test/api/v1", "BearerClient"),
+        (BearerClient, "https://vluna.test/mgt/v1", "ServiceClient"),
+    ],
+)
+def test_a_client_given_the_other_surface_is_refused(cls, url, hint) -> None:
+    credentials = {"key_id": KEY_ID, "key_secret": SECRET_B64} if cls is ServiceClient else {"access_token": "t"}
+    with pytest.raises(ConfigurationError, match=hint):
+        cls(base_url=url, realm_id=REALM, **credentials)
+
+
+def test_a_non_ascii_base_url_is_refused_with_the_fix() -> None:
+    with pytest.raises(ConfigurationError, match="xn--"):
+        make_client(base_url="https://vlüna.test/mgt/v1")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import warnings
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import List, Optional, Tuple
@@ -441,3 +443,55 @@ def test_replay_hanging_write_is_retried_when_nothing_reached_the_server(client,
     assert result.data.feature_id == "f_1"
     assert [c.request.headers["Idempotency-Key"] for c in rsps.calls] == ["up-1", "up-1"]
     assert len(sleeps) == 1
+
+
+# -- small things from reading the core --------------------------------------------------------------------------
+
+
+def test_retry_after_is_an_attribute_not_written_into_the_servers_meta(rsps) -> None:
+    client = make_client(retry=NO_RETRIES)
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429, headers={"Retry-After": "7"})
+    with pytest.raises(RateLimitError) as info:
+        authorize(client)
+    assert info.value.retry_after == 7.0
+    assert "retry_after" not in info.value.meta
+
+
+def test_retry_warnings_of_reads_do_not_mention_a_key(client, rsps, caplog) -> None:
+    rsps.add("GET", URL["limits"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
+    rsps.add("GET", URL["limits"], json=ok([]))
+    with caplog.at_level("WARNING", logger="vluna_client"):
+        client.gate.limits(principal_id="o", user_id="u")
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "idempotency key" not in line
+    assert "gate.limits" in line
+
+
+def test_retry_warnings_of_writes_name_the_key(client, rsps, caplog) -> None:
+    rsps.add("POST", URL["authorize"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    with caplog.at_level("WARNING", logger="vluna_client"):
+        client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u", idempotency_key="k-log")
+    assert "idempotency key k-log" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_workers_do_not_back_off_in_lock_step() -> None:
+    """Prefork workers inherit the parent's memory: a seeded jitter source would make them all wait alike."""
+    retrier = Retrier(RetryPolicy(backoff_base=1.0, backoff_max=1.0))
+    draws = []
+    for _ in range(2):
+        read_fd, write_fd = os.pipe()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads around
+            pid = os.fork()
+        if pid == 0:
+            os.close(read_fd)
+            with os.fdopen(write_fd, "w") as out:
+                out.write(repr([retrier.policy.backoff(1, retrier.rng) for _ in range(4)]))
+            os._exit(0)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as inp:
+            draws.append(inp.read())
+        os.waitpid(pid, 0)
+    assert draws[0] != draws[1]
