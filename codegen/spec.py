@@ -294,6 +294,29 @@ def _first_sentence(text: str) -> str:
     return m.group(1) if m else text
 
 
+def _schema_types(node: dict[str, Any]) -> list[str]:
+    kind = node.get("type")
+    return list(kind) if isinstance(kind, list) else [kind] if kind else []
+
+
+def _fields_note(resolver: Resolver, schema: dict[str, Any], current: str) -> str:
+    """For an object (or a list of objects) argument: the keys it takes, required ones marked.
+
+    A docstring that only says "the meters value" leaves the caller guessing what a meter looks like.
+    """
+    node, cur = resolver.deref(schema, current)
+    what = "Keys"
+    if "array" in _schema_types(node) and isinstance(node.get("items"), dict):
+        node, cur = resolver.deref(node["items"], cur)
+        what = "Each item takes"
+    properties = node.get("properties") or {}
+    if not properties:
+        return ""
+    required = set(node.get("required", []))
+    keys = [f"``{name}``" + (" (required)" if name in required else "") for name in properties]
+    return f"{what} {', '.join(keys)}."
+
+
 def _data_schema(resolver: Resolver, response: dict[str, Any], current: str) -> tuple[dict[str, Any], str]:
     """The ``data`` property of an envelope response (``{}`` when the response has no body)."""
     content = response.get("content", {}).get("application/json")
@@ -481,6 +504,7 @@ def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
             out.merged.append(prop)
             continue
         description = r.resolver.deref(pschema, sfile)[0].get("description", "") or pschema.get("description", "")
+        note = _fields_note(r.resolver, pschema, sfile)
         out.params.append(
             Param(
                 wire=prop,
@@ -488,7 +512,7 @@ def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
                 location="body",
                 required=prop in required,
                 type_hint=r.writer.argument(pschema, sfile),
-                description=_first_sentence(description),
+                description=" ".join(part for part in (_first_sentence(description), note) if part),
             )
         )
     out.schema = r.schemas.schema(content["schema"], bfile)

@@ -46,7 +46,7 @@ class BearerCheckoutApi(AreaApi):
         ``POST /api/v1/checkout/sessions``; a write: an Idempotency-Key is sent and kept across retries.
 
         Args:
-            items: The items body value.
+            items: Each item takes ``catalog_price_id``, ``price_id``, ``quantity``.
             success_url: The success_url body value.
             cancel_url: The cancel_url body value.
             display_currency_code: Accepted for compatibility; the OSS server ignores it.

@@ -57,11 +57,12 @@ class BearerReportsApi(AreaApi):
         Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Args:
-            time: The reported period and its bucket size.
+            time: The reported period and its bucket size. Keys ``from`` (required), ``to``
+                (required), ``granularity`` (required).
             group_by: Dimensions to group by; `bucket_start` is added when missing.
             metrics: The metrics body value.
-            dim_filters: The dim_filters body value.
-            metric_filters: The metric_filters body value.
+            dim_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
+            metric_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
@@ -98,7 +99,8 @@ class BearerReportsApi(AreaApi):
         Not served by the open-source Vluna server (it answers 404); kept for deployments that serve it.
 
         Args:
-            time: The reported period and its bucket size.
+            time: The reported period and its bucket size. Keys ``from`` (required), ``to``
+                (required), ``granularity`` (required).
             group_by: Dimensions to group by; `bucket_start` is added when missing.
             aggregate: How rows are aggregated over time.
             compare: Also return the previous period of the same length.
@@ -106,8 +108,8 @@ class BearerReportsApi(AreaApi):
             order_by_metric: A value the usage report can sum, count or filter on.
             order: Ranking direction for `top_k`; `desc` when left out.
             metrics: The metrics body value.
-            dim_filters: The dim_filters body value.
-            metric_filters: The metric_filters body value.
+            dim_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
+            metric_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """

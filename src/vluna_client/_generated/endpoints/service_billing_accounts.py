@@ -250,7 +250,8 @@ class ServiceBillingAccountsApi(AreaApi):
             legal_name: The legal_name body value.
             entity_type: The entity_type body value.
             default_address: Replaces the whole address; null removes it.
-            tax_ids: Replaces all tax numbers; null removes them.
+            tax_ids: Replaces all tax numbers; null removes them. Each item takes ``type`` (required),
+                ``value`` (required), ``country_code``, ``status``.
             metadata: Replaces the metadata of the details.
         """
         return self._send(_OP_UPDATE_BILLING_DETAILS, locals())

@@ -53,7 +53,7 @@ class ServiceCheckoutApi(AreaApi):
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
         Args:
-            items: The items body value.
+            items: Each item takes ``catalog_price_id``, ``price_id``, ``quantity``.
             success_url: The success_url body value.
             cancel_url: The cancel_url body value.
             display_currency_code: Accepted for compatibility; the OSS server ignores it.

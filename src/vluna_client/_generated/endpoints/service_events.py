@@ -101,6 +101,7 @@ class ServiceEventsApi(AreaApi):
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
         Args:
-            events: The events body value.
+            events: Each item takes ``semantic_kind`` (required), ``event_type`` (required),
+                ``occurred_at`` (required), ``subject_ref``, ``payload``, ``labels``.
         """
         return self._send(_OP_RECORD_BATCH, locals())

@@ -133,7 +133,7 @@ class ServiceFeatureFamiliesApi(AreaApi):
             entitlement_required: The entitlement_required body value.
             description: Null stores an empty string.
             active: The active body value.
-            metadata: Free-form annotations of a feature family.
+            metadata: Free-form annotations of a feature family. Keys ``auto_registry``.
         """
         return self._send(_OP_UPDATE, locals())
 
@@ -175,6 +175,6 @@ class ServiceFeatureFamiliesApi(AreaApi):
             description: Defaults to an empty string.
             entitlement_required: The entitlement_required body value.
             active: The active body value.
-            metadata: Free-form annotations of a feature family.
+            metadata: Free-form annotations of a feature family. Keys ``auto_registry``.
         """
         return self._send(_OP_UPSERT, locals())

@@ -178,9 +178,11 @@ class ServiceFeaturesApi(AreaApi):
             description: The description body value.
             entitlement_required: The entitlement_required body value.
             active: The active body value.
-            metadata: Free-form annotations of a feature.
+            metadata: Free-form annotations of a feature. Keys ``auto_registry``.
             unit: Unit of the primary meter when no `meters` entry gives one.
-            meters: Meters to create or update and map to the feature.
+            meters: Meters to create or update and map to the feature. Each item takes ``meter_code``,
+                ``feature_code``, ``unit``, ``scale``, ``rounding``, ``semantic_kind``, ``active``,
+                ``metadata``, ``meter_prices``.
             delete_meters: Codes of meters to unlink from the feature (not the primary meter).
         """
         return self._send(_OP_UPDATE, locals())
@@ -231,8 +233,9 @@ class ServiceFeaturesApi(AreaApi):
             description: Defaults to an empty string.
             entitlement_required: Leave out to inherit the family's setting.
             active: Leave out to keep the current state (true for a new feature).
-            metadata: Free-form annotations of a feature.
+            metadata: Free-form annotations of a feature. Keys ``auto_registry``.
             unit: Unit of the primary meter when no `meters` entry gives one.
-            meters: The meters body value.
+            meters: Each item takes ``meter_code``, ``feature_code``, ``unit``, ``scale``, ``rounding``,
+                ``semantic_kind``, ``active``, ``metadata``, ``meter_prices``.
         """
         return self._send(_OP_UPSERT, locals())

@@ -159,7 +159,8 @@ class ServiceGateApi(AreaApi):
                 (the server parses it as a double).
             labels: Free-form string tags.
             as_of: Accepted for compatibility; the server prices at commit time.
-            meters: Per-meter breakdown.
+            meters: Per-meter breakdown. Each item takes ``meter_code`` (required), ``quantity_minor``
+                (required), ``unit``, ``client_pricing_etag``, ``client_unit_price_xusd``.
         """
         return self._send(_OP_COMMIT, locals())
 
@@ -186,7 +187,9 @@ class ServiceGateApi(AreaApi):
         Needs principal_id and user_id (here or bound with ``client.bind``).
 
         Args:
-            items: The items body value.
+            items: Each item takes ``lease_token`` (required), ``feature_code`` (required),
+                ``quantity_minor`` (required), ``labels``, ``as_of``, ``meters``,
+                ``idempotency_key`` (required).
             merge_advice: Accepted for compatibility; the server does not merge lines.
         """
         return self._send(_OP_COMMIT_BATCH, locals())
@@ -222,7 +225,8 @@ class ServiceGateApi(AreaApi):
                 (the server parses it as a double).
             budget_id: A budget to attribute the usage to (a UUID).
             labels: Free-form string tags.
-            meters: The meters body value.
+            meters: Each item takes ``meter_code`` (required), ``quantity_minor`` (required), ``unit``,
+                ``client_pricing_etag``, ``client_unit_price_xusd``.
             metadata: Accepted for compatibility; the server ignores it.
         """
         return self._send(_OP_INGEST, locals())

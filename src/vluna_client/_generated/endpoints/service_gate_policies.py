@@ -107,7 +107,8 @@ class ServiceGatePoliciesApi(AreaApi):
                 policies, left out or null for rates.
             status: How the policy takes part at the gate; `disabled` policies are ignored, `ceiling`
                 marks a hard upper bound.
-            metadata: Free-form data kept with the policy; a few keys are read by the gate.
+            metadata: Free-form data kept with the policy; a few keys are read by the gate. Keys
+                ``feature_code``, ``counter_key``, ``params``.
         """
         return self._send(_OP_CREATE, locals())
 
@@ -233,6 +234,7 @@ class ServiceGatePoliciesApi(AreaApi):
                 rate).
             status: How the policy takes part at the gate; `disabled` policies are ignored, `ceiling`
                 marks a hard upper bound.
-            metadata: Free-form data kept with the policy; a few keys are read by the gate.
+            metadata: Free-form data kept with the policy; a few keys are read by the gate. Keys
+                ``feature_code``, ``counter_key``, ``params``.
         """
         return self._send(_OP_UPDATE, locals())

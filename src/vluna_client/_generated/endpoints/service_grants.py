@@ -190,7 +190,7 @@ class ServiceGrantsApi(AreaApi):
             grant_program_code: Alternative to `program_id`.
             window_start: The window_start body value.
             window_end: The window_end body value.
-            source: Where the grant comes from.
+            source: Where the grant comes from. Keys ``kind``, ``ref``, ``note``.
             metadata: Flat metadata whose values are strings, numbers or booleans.
         """
         return self._send(_OP_CREATE, locals())
@@ -229,6 +229,7 @@ class ServiceGrantsApi(AreaApi):
             window_start: The window_start body value.
             window_end: The window_end body value.
             metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
+                Keys ``grant_override``.
         """
         return self._send(_OP_CREATE_ASSIGNMENT, locals())
 
@@ -262,6 +263,7 @@ class ServiceGrantsApi(AreaApi):
             window_end: The window_end body value.
             target_filter: The target_filter body value.
             metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
+                Keys ``grants``.
         """
         return self._send(_OP_CREATE_CAMPAIGN, locals())
 
@@ -315,7 +317,8 @@ class ServiceGrantsApi(AreaApi):
             periodic_accounting: false when omitted.
             accrual_mode: The accrual_mode body value.
             eligibility_kind: `manual` when omitted.
-            eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`.
+            eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`. Keys
+                ``subscription_group_id``, ``group_key``.
             metadata: The metadata body value.
         """
         return self._send(_OP_CREATE_PROGRAM, locals())
@@ -691,6 +694,7 @@ class ServiceGrantsApi(AreaApi):
             window_end: The window_end body value.
             status: The status body value.
             metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
+                Keys ``grant_override``.
         """
         return self._send(_OP_UPDATE_ASSIGNMENT, locals())
 
@@ -724,6 +728,7 @@ class ServiceGrantsApi(AreaApi):
             window_end: The window_end body value.
             target_filter: The target_filter body value.
             metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
+                Keys ``grants``.
         """
         return self._send(_OP_UPDATE_CAMPAIGN, locals())
 
@@ -772,7 +777,8 @@ class ServiceGrantsApi(AreaApi):
             periodic_accounting: The periodic_accounting body value.
             accrual_mode: The accrual_mode body value.
             eligibility_kind: The eligibility_kind body value.
-            eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`.
+            eligibility_payload: Who may receive the programme; the keys depend on `eligibility_kind`. Keys
+                ``subscription_group_id``, ``group_key``.
             metadata: The metadata body value.
         """
         return self._send(_OP_UPDATE_PROGRAM, locals())

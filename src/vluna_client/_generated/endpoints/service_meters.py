@@ -124,9 +124,12 @@ class ServiceMetersApi(AreaApi):
             rounding: How reported quantities are rounded to the meter's scale.
             semantic_kind: `outcome` meters are the ones event rating policies may rate.
             active: The active body value.
-            metadata: Free-form annotations of a meter.
+            metadata: Free-form annotations of a meter. Keys ``residual_mode``.
             meter_prices: A new price for a meter, in XUSD integer strings (convert user-facing prices first:
-                1 USD = 1000000 XUSD).
+                1 USD = 1000000 XUSD). Keys ``unit_price_xusd``, ``unit_price_base_xusd``,
+                ``unit_price_dynamic_xusd``, ``unit_quantity_minor``, ``rounding``,
+                ``unit_cost_xusd``, ``cost_unit_quantity_minor``, ``cost_rounding``,
+                ``effective_at``.
         """
         return self._send(_OP_UPDATE, locals())
 
@@ -174,8 +177,11 @@ class ServiceMetersApi(AreaApi):
             rounding: How reported quantities are rounded to the meter's scale.
             semantic_kind: `outcome` meters are the ones event rating policies may rate.
             active: Defaults to true for a new meter.
-            metadata: Free-form annotations of a meter.
+            metadata: Free-form annotations of a meter. Keys ``residual_mode``.
             meter_prices: A new price for a meter, in XUSD integer strings (convert user-facing prices first:
-                1 USD = 1000000 XUSD).
+                1 USD = 1000000 XUSD). Keys ``unit_price_xusd``, ``unit_price_base_xusd``,
+                ``unit_price_dynamic_xusd``, ``unit_quantity_minor``, ``rounding``,
+                ``unit_cost_xusd``, ``cost_unit_quantity_minor``, ``cost_rounding``,
+                ``effective_at``.
         """
         return self._send(_OP_UPSERT, locals())

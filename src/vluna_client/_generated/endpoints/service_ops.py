@@ -279,7 +279,8 @@ class ServiceOpsApi(AreaApi):
                 price.
             recurring_count: The recurring_count body value.
             display_priority: 100 when omitted.
-            metadata: Free-form price metadata with a few keys the server understands.
+            metadata: Free-form price metadata with a few keys the server understands. Keys
+                ``billing_plan_code``, ``grants``, ``gating``.
             subscription_group_key: Group of mutually exclusive subscriptions; created on first use.
         """
         return self._send(_OP_CREATE_CATALOG_PRICE, locals())
@@ -329,7 +330,8 @@ class ServiceOpsApi(AreaApi):
             name: The name body value.
             default_currency: Three-letter upper-case currency code.
             presentation_config: The presentation_config body value.
-            metadata: Free-form product metadata with a few keys the server understands.
+            metadata: Free-form product metadata with a few keys the server understands. Keys
+                ``billing_plan_code``, ``grants``.
         """
         return self._send(_OP_CREATE_CATALOG_PRODUCT, locals())
 
@@ -978,7 +980,8 @@ class ServiceOpsApi(AreaApi):
         Optional bindings: principal_id, billing_account_id, realm_admin; at least one of principal_id, billing_account_id.
 
         Args:
-            time: The reporting window and bucket size.
+            time: The reporting window and bucket size. Keys ``from`` (required), ``to`` (required),
+                ``granularity`` (required).
             time_basis: The invoice timestamp that picks the bucket; `paid_at` by default.
             status: Invoice statuses to count; only `paid` when omitted.
             currency: The currency body value.
@@ -1033,7 +1036,8 @@ class ServiceOpsApi(AreaApi):
             recurring_interval: The recurring_interval body value.
             recurring_count: The recurring_count body value.
             display_priority: The display_priority body value.
-            metadata: Free-form price metadata with a few keys the server understands.
+            metadata: Free-form price metadata with a few keys the server understands. Keys
+                ``billing_plan_code``, ``grants``, ``gating``.
             subscription_group_id: Accepted by the contract but ignored; the group follows `subscription_group_key`.
             subscription_group_key: The subscription_group_key body value.
         """
@@ -1078,6 +1082,7 @@ class ServiceOpsApi(AreaApi):
             name: The name body value.
             default_currency: The default_currency body value.
             presentation_config: The presentation_config body value.
-            metadata: Free-form product metadata with a few keys the server understands.
+            metadata: Free-form product metadata with a few keys the server understands. Keys
+                ``billing_plan_code``, ``grants``.
         """
         return self._send(_OP_UPDATE_CATALOG_PRODUCT, locals())

@@ -102,7 +102,7 @@ class ServicePlanAssignmentsApi(AreaApi):
             window_start: The window_start body value.
             window_end: Leave out or null for an open-ended assignment.
             status: The status body value.
-            metadata: Source annotations and billing overrides of an assignment.
+            metadata: Source annotations and billing overrides of an assignment. Keys ``billing``.
         """
         return self._send(_OP_CREATE, locals())
 
@@ -193,6 +193,6 @@ class ServicePlanAssignmentsApi(AreaApi):
             window_start: The window_start body value.
             window_end: Null makes the assignment open-ended.
             status: The status body value.
-            metadata: Source annotations and billing overrides of an assignment.
+            metadata: Source annotations and billing overrides of an assignment. Keys ``billing``.
         """
         return self._send(_OP_UPDATE, locals())

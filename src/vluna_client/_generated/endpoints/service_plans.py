@@ -213,7 +213,8 @@ class ServicePlansApi(AreaApi):
             kind: The kind body value.
             priority: The priority body value.
             active: The active body value.
-            metadata: Plan settings the runtime reads, plus any annotations of yours.
+            metadata: Plan settings the runtime reads, plus any annotations of yours. Keys
+                ``gate_bundle_key``, ``grants``, ``billing_defaults``.
             feature_codes: With `feature_family_codes`, replaces all entitlements of the plan (codes must
                 exist).
             feature_family_codes: With `feature_codes`, replaces all entitlements of the plan (codes must exist).
@@ -262,7 +263,8 @@ class ServicePlansApi(AreaApi):
             kind: The kind body value.
             priority: Defaults to 0.
             active: Defaults to true.
-            metadata: Plan settings the runtime reads, plus any annotations of yours.
+            metadata: Plan settings the runtime reads, plus any annotations of yours. Keys
+                ``gate_bundle_key``, ``grants``, ``billing_defaults``.
             feature_codes: Features to allow (unknown codes are skipped).
             feature_family_codes: Families to allow (unknown codes create an empty family).
         """
@@ -300,6 +302,6 @@ class ServicePlansApi(AreaApi):
         Args:
             plan_id: The plan's id (a UUID).
             mode: `replace` removes every existing entitlement of the plan first.
-            items: The items body value.
+            items: Each item takes ``feature_family_code``, ``feature_code``, ``effect``.
         """
         return self._send(_OP_UPSERT_ENTITLEMENTS, locals())

@@ -71,11 +71,12 @@ class ServiceReportsApi(AreaApi):
         Optional bindings: realm_admin.
 
         Args:
-            time: The reported period and its bucket size.
+            time: The reported period and its bucket size. Keys ``from`` (required), ``to``
+                (required), ``granularity`` (required).
             group_by: Dimensions to group by; `bucket_start` is added when missing.
             metrics: The metrics body value.
-            dim_filters: The dim_filters body value.
-            metric_filters: The metric_filters body value.
+            dim_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
+            metric_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
@@ -113,11 +114,12 @@ class ServiceReportsApi(AreaApi):
         Optional bindings: principal_id, user_id.
 
         Args:
-            time: The reported period and its bucket size.
+            time: The reported period and its bucket size. Keys ``from`` (required), ``to``
+                (required), ``granularity`` (required).
             group_by: Dimensions to group by; `bucket_start` is added when missing.
             metrics: The metrics body value.
-            dim_filters: The dim_filters body value.
-            metric_filters: The metric_filters body value.
+            dim_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
+            metric_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
@@ -159,7 +161,8 @@ class ServiceReportsApi(AreaApi):
         Optional bindings: realm_admin.
 
         Args:
-            time: The reported period and its bucket size.
+            time: The reported period and its bucket size. Keys ``from`` (required), ``to``
+                (required), ``granularity`` (required).
             group_by: Dimensions to group by; `bucket_start` is added when missing.
             aggregate: How rows are aggregated over time.
             compare: Also return the previous period of the same length.
@@ -167,8 +170,8 @@ class ServiceReportsApi(AreaApi):
             order_by_metric: A value the usage report can sum, count or filter on.
             order: Ranking direction for `top_k`; `desc` when left out.
             metrics: The metrics body value.
-            dim_filters: The dim_filters body value.
-            metric_filters: The metric_filters body value.
+            dim_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
+            metric_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
@@ -211,7 +214,8 @@ class ServiceReportsApi(AreaApi):
         Optional bindings: principal_id, user_id.
 
         Args:
-            time: The reported period and its bucket size.
+            time: The reported period and its bucket size. Keys ``from`` (required), ``to``
+                (required), ``granularity`` (required).
             group_by: Dimensions to group by; `bucket_start` is added when missing.
             aggregate: How rows are aggregated over time.
             compare: Also return the previous period of the same length.
@@ -219,8 +223,8 @@ class ServiceReportsApi(AreaApi):
             order_by_metric: A value the usage report can sum, count or filter on.
             order: Ranking direction for `top_k`; `desc` when left out.
             metrics: The metrics body value.
-            dim_filters: The dim_filters body value.
-            metric_filters: The metric_filters body value.
+            dim_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
+            metric_filters: Each item takes ``field`` (required), ``op`` (required), ``value`` (required).
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """

@@ -68,7 +68,8 @@ class ServiceWalletApi(AreaApi):
             delta: A base-10 integer carried as a JSON string so that no precision is lost.
             unit: The only unit the server accepts.
             kind: `debit` is booked as consumption; `grant` and `adjustment` as an adjustment.
-            origin: Where an adjustment comes from; stored as labels of the ledger entry.
+            origin: Where an adjustment comes from; stored as labels of the ledger entry. Keys ``kind``
+                (required), ``ref``, ``labels``.
             reason_code: A short machine-readable reason.
             note: A note for humans.
             request_id: Your id for auditing; used as the source reference when `origin.ref` is absent.
