@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-HERE = str(Path(__file__).resolve().parent)
-if HERE not in sys.path:  # the helper module sits next to the tests, whatever pytest's import mode
-    sys.path.insert(0, HERE)
-
-from _apispec import BASE_BEARER, BASE_SERVICE, KEY_ID, REALM, SECRET_B64, TOKEN  # noqa: E402
-
-from vluna_client import NO_RETRIES, BearerClient, ServiceClient  # noqa: E402
+from support.apispec import BASE_BEARER, BASE_SERVICE, KEY_ID, REALM, SECRET_B64, TOKEN
+from vluna_client import NO_RETRIES, BearerClient, ServiceClient
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import re
 from collections import Counter
 
 import pytest
-from _apispec import ROOT, client_rows, clients_for, load_inventory, operations, specs
 
+from support.apispec import ROOT, client_rows, clients_for, load_inventory, operations, specs
 from vluna_client._generated.operations import OPERATIONS
 
 SPEC_OPS = operations()

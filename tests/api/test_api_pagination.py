@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import responses
-from _apispec import (
+
+from support.apispec import (
     ORIGIN,
     SampleBuilder,
     grouped,
@@ -23,7 +24,6 @@ from _apispec import (
     specs,
     verify_svc_auth,
 )
-
 from vluna_client import Page
 from vluna_client._serde import unstructure
 

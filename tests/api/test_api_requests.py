@@ -15,7 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import responses
-from _apispec import (
+
+from support.apispec import (
     ORIGIN,
     REALM,
     TOKEN,
@@ -29,7 +30,6 @@ from _apispec import (
     specs,
     verify_svc_auth,
 )
-
 from vluna_client import Page, Result
 from vluna_client._serde import unstructure
 

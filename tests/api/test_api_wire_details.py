@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import re
 from types import SimpleNamespace
@@ -16,7 +15,9 @@ from urllib.parse import unquote
 
 import pytest
 import responses
-from _apispec import (
+from requests.structures import CaseInsensitiveDict
+
+from support.apispec import (
     ORIGIN,
     SampleBuilder,
     operations,
@@ -25,43 +26,25 @@ from _apispec import (
     specs,
     verify_svc_auth,
 )
-from requests.structures import CaseInsensitiveDict
-
+from support.svcauth_vectors import REFERENCE
 from vluna_client import ResponseDecodeError, ValidationError
 
 OPS = operations()
 
 
 def test_signature_verifier_reproduces_the_wire_protocol_test_vector():
-    # The verified vector of the wire protocol reference (§3.4).
-    secret_b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-    key_id = "pk-AbCdEfGh12345678"
-    body = b'{"feature_code":"openai.gpt-4o","estimated_quantity_minor":"1000"}'
-    ts = "2026-01-15T10:00:00Z"
-    nonce = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-    digest = "sha-256=:iEoWXoTbpdlOhCQlZmpsqsUPZgDaAJaQ5TruUTyM/BY=:"
-    sig = "DURltUiFIyGC01X9DAiecr06I/dJSw9ojR7DdPCzjzc="
+    # The verified vector of the wire protocol reference (§3.4), checked the way every API test checks a request.
     request = SimpleNamespace(
-        method="POST",
-        url="https://vluna.test/mgt/v1/gate/authorize",
-        body=body,
-        headers=CaseInsensitiveDict(
-            {
-                "Content-Type": "application/json",
-                "X-Realm-Id": "realm_demo",
-                "X-Principal-Id": "org_123",
-                "X-User-Id": "user_42",
-                "Idempotency-Key": "authz-7f3a",
-                "Content-Digest": digest,
-                "Authorization": f"SVC-AUTH keyId={key_id},sig={sig},ts={ts},nonce={nonce},alg=HMAC-SHA256",
-            }
-        ),
+        method=REFERENCE.method,
+        url="https://vluna.test" + REFERENCE.target,
+        body=REFERENCE.body,
+        headers=CaseInsensitiveDict(REFERENCE.wire_headers()),
     )
-    verify_svc_auth(request, secret=base64.b64decode(secret_b64), key_id=key_id)
+    verify_svc_auth(request, secret=REFERENCE.secret, key_id=REFERENCE.key_id)
     # and a tampered request does not verify
     request.headers["X-User-Id"] = "user_43"
     with pytest.raises(AssertionError):
-        verify_svc_auth(request, secret=base64.b64decode(secret_b64), key_id=key_id)
+        verify_svc_auth(request, secret=REFERENCE.secret, key_id=REFERENCE.key_id)
 
 
 BINDING_CASES = [so for so in OPS if any(so.bindings.values()) or so.requires_one_of]

@@ -8,26 +8,18 @@ line per change. The classifier is exercised here on small synthetic snapshots.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from support import codegen_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOT = ROOT / "api" / "surface.json"
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("vluna_api_surface", ROOT / "codegen" / "api_surface.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-surface = _load_tool()
+surface = codegen_tools.load("api_surface", as_name="vluna_api_surface")
 
 
 def param(name, annotation="Optional[str]", *, required=False, kind="KEYWORD_ONLY", default=None):

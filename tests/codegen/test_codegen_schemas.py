@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-CODEGEN = Path(__file__).resolve().parents[2] / "codegen"
-if str(CODEGEN) not in sys.path:
-    sys.path.insert(0, str(CODEGEN))
+from support import codegen_tools
 
-from resolver import Resolver, SpecError  # noqa: E402
-from validation import MAX_DEPTH, SchemaRef, ValidationSchemas, render  # noqa: E402
+_resolver = codegen_tools.load("resolver")  # before validation, which imports it by this bare name
+_validation = codegen_tools.load("validation")
+Resolver, SpecError = _resolver.Resolver, _resolver.SpecError
+MAX_DEPTH, SchemaRef, ValidationSchemas, render = (
+    _validation.MAX_DEPTH,
+    _validation.SchemaRef,
+    _validation.ValidationSchemas,
+    _validation.render,
+)
 
 
 def resolver_for(tmp_path: Path, **docs: dict) -> Resolver:

@@ -13,8 +13,7 @@ import pytest
 
 celery = pytest.importorskip("celery")
 
-from contrib_support import ORG, USER, load_module  # noqa: E402
-
+from support.readme_examples import ORG, USER, load_module  # noqa: E402
 from vluna_client import InputValidationError, ServiceClient, idempotency_key  # noqa: E402
 from vluna_client.contrib.celery import task_key, task_lease, will_retry  # noqa: E402
 from vluna_client.testing import Emulator  # noqa: E402

@@ -9,11 +9,12 @@ import pytest
 
 django = pytest.importorskip("django")
 
-from contrib_support import ORG, USER  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from support.readme_examples import ORG, USER  # noqa: E402
+
 if not settings.configured:
-    from vluna_django_project import settings as project_settings
+    from support.django_project import settings as project_settings
 
     settings.configure(**{name: value for name, value in vars(project_settings).items() if name.isupper()})
     django.setup()
@@ -74,7 +75,7 @@ def only_lease(emu: Emulator) -> Any:
 
 
 def test_readme_settings_match_the_test_project() -> None:
-    from contrib_support import python_blocks
+    from support.readme_examples import python_blocks
 
     shown: dict[str, Any] = {}
     exec(python_blocks("Django")[0], shown)  # noqa: S102 - the README's own settings lines

@@ -9,8 +9,7 @@ import pytest
 
 flask = pytest.importorskip("flask")
 
-from contrib_support import ORG, USER, load_module  # noqa: E402
-
+from support.readme_examples import ORG, USER, load_module  # noqa: E402
 from vluna_client import ConfigurationError, PaymentRequiredError, ServiceClient  # noqa: E402
 from vluna_client.contrib.flask import Vluna  # noqa: E402
 from vluna_client.testing import Emulator  # noqa: E402

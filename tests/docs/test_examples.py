@@ -2,8 +2,8 @@
 
 Each run (one example, or several joined with ``<!-- continues -->``) is a separate Python process whose
 environment holds the ``VLUNA_*`` variables of its own emulator, so ``ServiceClient.from_env()`` works in it.
-Examples marked ``<!-- fragment: REASON -->`` are reported as skipped with their reason; see markdown_examples.py
-for the markers.
+Examples marked ``<!-- fragment: REASON -->`` are reported as skipped with their reason; see
+tests/support/markdown_examples.py for the markers.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from markdown_examples import Example, MarkerError, examples, runs
 
+from support.markdown_examples import Example, MarkerError, examples, runs
 from vluna_client.testing import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]

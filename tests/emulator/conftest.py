@@ -4,9 +4,8 @@ from typing import Iterator
 
 import pytest
 
+from support.emulator_wire import Wire
 from vluna_client.testing import Emulator
-
-from .helpers import Wire
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from typing import List, Optional
 import pytest
 import requests
 
+from support.emulator_wire import Wire
 from vluna_client.testing import FAULT_KINDS, Emulator
-
-from .helpers import Wire
 
 
 def _concrete(template: str) -> str:

@@ -7,9 +7,8 @@ import time
 import pytest
 import requests
 
+from support.emulator_wire import Wire
 from vluna_client.testing import Emulator
-
-from .helpers import Wire
 
 
 def test_fail_next_then_ok(emu: Emulator, wire: Wire) -> None:

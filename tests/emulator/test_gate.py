@@ -6,9 +6,8 @@ from typing import Any, Dict
 
 import pytest
 
+from support.emulator_wire import PRINCIPAL, USER, Wire
 from vluna_client.testing import Emulator
-
-from .helpers import PRINCIPAL, USER, Wire
 
 
 def data(response: Any) -> Any:

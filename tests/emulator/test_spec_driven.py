@@ -7,9 +7,8 @@ import uuid
 import pytest
 import requests
 
+from support.emulator_wire import PRINCIPAL, USER, Wire
 from vluna_client.testing import Emulator
-
-from .helpers import PRINCIPAL, USER, Wire
 
 FEATURE = {"feature_code": "llm.chat", "name": "Chat"}
 

@@ -2,49 +2,41 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Dict, Iterator, Optional
 
 import pytest
 import requests
 
+from support.emulator_wire import Wire
+from support.svcauth import canonical, content_digest, sign
+from support.svcauth_vectors import REFERENCE, VECTORS, SigningVector
 from vluna_client.testing import Emulator
 from vluna_client.testing._svcauth import (
     ServiceAuthFailure,
     ServiceKey,
-    content_digest,
     verify_service_request,
 )
-
-from .helpers import Wire, canonical, digest_of, signature
-
-VECTOR_SECRET = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-VECTOR_KEY_ID = "pk-AbCdEfGh12345678"
-VECTOR_BODY = b'{"feature_code":"openai.gpt-4o","estimated_quantity_minor":"1000"}'
-VECTOR_DIGEST = "sha-256=:iEoWXoTbpdlOhCQlZmpsqsUPZgDaAJaQ5TruUTyM/BY=:"
-VECTOR_SIGNATURE = "DURltUiFIyGC01X9DAiecr06I/dJSw9ojR7DdPCzjzc="
-VECTOR_TS = "2026-01-15T10:00:00Z"
-VECTOR_NONCE = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-VECTOR_PATH = "/mgt/v1/gate/authorize"
-VECTOR_AUTH = (
-    f"SVC-AUTH keyId={VECTOR_KEY_ID},sig={VECTOR_SIGNATURE},ts={VECTOR_TS},nonce={VECTOR_NONCE},alg=HMAC-SHA256"
+from vluna_client.testing._svcauth import (
+    content_digest as emulator_content_digest,
 )
+
+VECTOR_SECRET = REFERENCE.secret_b64
+VECTOR_KEY_ID = REFERENCE.key_id
+VECTOR_BODY = REFERENCE.body
+VECTOR_DIGEST = REFERENCE.digest
+VECTOR_SIGNATURE = REFERENCE.signature
+VECTOR_TS = REFERENCE.ts
+VECTOR_NONCE = REFERENCE.nonce
+VECTOR_PATH = REFERENCE.target
+VECTOR_AUTH = REFERENCE.authorization
 
 
 def vector_headers() -> Dict[str, str]:
-    return {
-        "authorization": VECTOR_AUTH,
-        "content-type": "application/json",
-        "content-digest": VECTOR_DIGEST,
-        "x-realm-id": "realm_demo",
-        "x-principal-id": "org_123",
-        "x-user-id": "user_42",
-        "idempotency-key": "authz-7f3a",
-    }
+    return {name.lower(): value for name, value in REFERENCE.wire_headers().items()}
 
 
-KEYS = {VECTOR_KEY_ID: ServiceKey(VECTOR_KEY_ID, base64.b64decode(VECTOR_SECRET), "realm_demo")}
+KEYS = {VECTOR_KEY_ID: ServiceKey(VECTOR_KEY_ID, REFERENCE.secret, REFERENCE.realm_id)}
 
 
 def verify(
@@ -61,10 +53,28 @@ def flip(text: str, index: int) -> str:
 
 
 def test_vector_digest_and_signature_agree_with_the_reference() -> None:
+    assert emulator_content_digest(VECTOR_BODY) == VECTOR_DIGEST
     assert content_digest(VECTOR_BODY) == VECTOR_DIGEST
-    assert digest_of(VECTOR_BODY) == VECTOR_DIGEST
     text = canonical("POST", VECTOR_PATH, VECTOR_TS, VECTOR_NONCE, vector_headers())
-    assert signature(VECTOR_SECRET, text) == VECTOR_SIGNATURE
+    assert sign(REFERENCE.secret, text) == VECTOR_SIGNATURE
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v.name for v in VECTORS])
+def test_every_known_answer_vector_is_accepted_and_a_changed_signature_is_not(vector: SigningVector) -> None:
+    headers = {name.lower(): value for name, value in vector.wire_headers().items()}
+    keys = {vector.key_id: ServiceKey(vector.key_id, vector.secret, vector.realm_id)}
+    assert emulator_content_digest(vector.body) == vector.digest
+    verified = verify_service_request(
+        method=vector.method, path_with_query=vector.target, headers=headers, body=vector.body, keys=keys
+    )
+    assert verified.canonical == vector.canonical
+    assert (verified.key_id, verified.timestamp, verified.nonce) == (vector.key_id, vector.ts, vector.nonce)
+    headers["authorization"] = vector.authorization.replace(vector.signature, flip(vector.signature, 0))
+    with pytest.raises(ServiceAuthFailure) as caught:
+        verify_service_request(
+            method=vector.method, path_with_query=vector.target, headers=headers, body=vector.body, keys=keys
+        )
+    assert caught.value.message == "Signature mismatch"
 
 
 def test_vector_is_accepted_by_the_verifier() -> None:

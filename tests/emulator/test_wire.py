@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
+from support.emulator_wire import PRINCIPAL, USER, Wire
 from vluna_client.testing import Emulator
-
-from .helpers import PRINCIPAL, USER, Wire
 
 
 def test_health(wire: Wire) -> None:

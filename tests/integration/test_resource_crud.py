@@ -7,10 +7,9 @@ from typing import Any, Dict, Iterator, List, Optional
 import pytest
 
 import vluna_client
+from support.operation_calls import SPEC, Row, call_with, operation_of, rows, spec_of
+from support.operation_walk import WHO, Walk
 from vluna_client.testing import Emulator
-
-from ._op_calls import SPEC, Row, call_with, operation_of, rows, spec_of
-from .test_every_operation import WHO, Walk
 
 pytestmark = pytest.mark.integration
 

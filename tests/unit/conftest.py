@@ -1,4 +1,4 @@
-"""Fixtures of the unit tests (helpers and the independent verifier live in vluna_unit_support.py)."""
+"""Fixtures of the unit tests (helpers live in tests/support: mock_deployment, local_server, svcauth)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from typing import Any, List
 import pytest
 import requests
 import responses
-from vluna_unit_support import BEARER_BASE_URL, BEARER_TOKEN, REALM, SLEEPS, LocalServer, fast_retrier, make_client
 
+from support.local_server import LocalServer
+from support.mock_deployment import BEARER_BASE_URL, BEARER_TOKEN, REALM, SLEEPS, fast_retrier, make_client
 from vluna_client import BearerClient, ServiceClient
 
 # -- fixtures -------------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> List[float]:
+def sleeps() -> List[float]:
     """Every test: backoff waits are recorded, never slept."""
     SLEEPS.clear()
     return SLEEPS

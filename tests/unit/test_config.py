@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from vluna_unit_support import (
+
+from support.mock_deployment import (
     BASE_URL,
     BEARER_BASE_URL,
     BEARER_TOKEN,
@@ -15,7 +16,6 @@ from vluna_unit_support import (
     ok,
     verify_request,
 )
-
 from vluna_client import BearerClient, ConfigurationError, RetryPolicy, ServiceClient, Timeout
 
 SERVICE_ENV = {

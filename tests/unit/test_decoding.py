@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from vluna_unit_support import BILLING_USER, URL, ok
 
+from support.mock_deployment import BILLING_USER, URL, ok
 from vluna_client import Hint, OpenEnum, Result
 from vluna_client._generated.models.common import Rounding
 from vluna_client._generated.models.gate import CommitResponse, Status

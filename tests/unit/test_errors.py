@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from vluna_unit_support import AUTHZ_DATA, URL, err, make_client, ok
 
+from support.mock_deployment import AUTHZ_DATA, URL, err, make_client, ok
 from vluna_client import (
     NO_RETRIES,
     APIError,

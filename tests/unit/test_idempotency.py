@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-import itertools
+import time
 import uuid
+from typing import List
 
 import pytest
 import requests
-from vluna_unit_support import AUTHZ_DATA, URL, body_bytes, err, ok, parse_auth, verify_request
 
-from vluna_client import OutcomeUnknownError, ServerError, _signing
+from support.mock_deployment import AUTHZ_DATA, URL, err, make_client, ok, verify_request
+from support.svcauth import body_bytes, parse_auth
+from vluna_client import OutcomeUnknownError, Retrier, RetryPolicy, ServerError
 
 
-def test_same_key_fresh_signature_on_every_retry(client, rsps, sleeps, monkeypatch) -> None:
-    stamps = (f"2026-01-15T10:00:0{i}.000Z" for i in itertools.count())
-    monkeypatch.setattr(_signing, "utc_timestamp", lambda: next(stamps))
+def test_same_key_fresh_signature_on_every_retry(rsps) -> None:
+    sleeps: List[float] = []
+
+    def pause(seconds: float) -> None:
+        # Record the backoff but wait only long enough for the client's millisecond timestamp to move on.
+        sleeps.append(seconds)
+        time.sleep(0.003)
+
     rsps.add("POST", URL["authorize"], json=err(500, "SERVER.UNEXPECTED"), status=500)
     rsps.add("POST", URL["authorize"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
     rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
 
-    result = client.gate.authorize(feature_code="llm.chat", principal_id="org_123", user_id="user_42")
+    with make_client(retry=Retrier(RetryPolicy(), sleep=pause)) as client:
+        result = client.gate.authorize(feature_code="llm.chat", principal_id="org_123", user_id="user_42")
 
     assert result.data.lease_token == "lt_abc"
     assert len(rsps.calls) == 3

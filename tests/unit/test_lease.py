@@ -6,8 +6,8 @@ import logging
 
 import pytest
 import requests
-from vluna_unit_support import AUTHZ_DATA, CANCEL_DATA, COMMIT_DATA, URL, err, make_client, ok, sent_json
 
+from support.mock_deployment import AUTHZ_DATA, CANCEL_DATA, COMMIT_DATA, URL, err, make_client, ok, sent_json
 from vluna_client import (
     NO_RETRIES,
     APIConnectionError,

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from responses import matchers
-from vluna_unit_support import URL, ok, verify_request
 
+from support.mock_deployment import URL, ok, verify_request
 from vluna_client import Page
 
 

@@ -11,8 +11,8 @@ from typing import List, Optional, Tuple
 
 import pytest
 import requests
-from vluna_unit_support import AUTHZ_DATA, SLEEPS, URL, err, make_client, ok
 
+from support.mock_deployment import AUTHZ_DATA, SLEEPS, URL, err, make_client, ok
 from vluna_client import (
     NO_RETRIES,
     APIConnectionError,

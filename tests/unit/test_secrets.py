@@ -8,7 +8,8 @@ import traceback
 
 import pytest
 import requests
-from vluna_unit_support import (
+
+from support.mock_deployment import (
     AUTHZ_DATA,
     BEARER_BASE_URL,
     BEARER_TOKEN,
@@ -22,7 +23,6 @@ from vluna_unit_support import (
     make_client,
     ok,
 )
-
 from vluna_client import (
     NO_RETRIES,
     APIConnectionError,

@@ -9,47 +9,30 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from vluna_unit_support import (
+
+from support.mock_deployment import (
     AUTHZ_DATA,
     BILLING_USER,
     COMMIT_DATA,
-    EMPTY_DIGEST,
     KEY_ID,
     SECRET_B64,
     SECRET_BYTES,
     URL,
-    body_bytes,
-    canonical,
-    digest_of,
-    hmac_b64,
     ok,
-    parse_auth,
     verify_request,
 )
-
+from support.svcauth import EMPTY_DIGEST, body_bytes, canonical, content_digest, parse_auth, sign
+from support.svcauth_vectors import REFERENCE, VECTORS, SigningVector
 from vluna_client import ConfigurationError, _signing
 
-# -- §3.4 test vector -----------------------------------------------------------------------------------------
+# -- known-answer vectors (§3.4 and support/svcauth_vectors.py) ------------------------------------------------
 
-VECTOR_BODY = b'{"feature_code":"openai.gpt-4o","estimated_quantity_minor":"1000"}'
-VECTOR_TS = "2026-01-15T10:00:00Z"
-VECTOR_NONCE = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-VECTOR_DIGEST = "sha-256=:iEoWXoTbpdlOhCQlZmpsqsUPZgDaAJaQ5TruUTyM/BY=:"
-VECTOR_SIG = "DURltUiFIyGC01X9DAiecr06I/dJSw9ojR7DdPCzjzc="
-VECTOR_CANONICAL = (
-    "POST\n"
-    "/mgt/v1/gate/authorize\n"
-    "ts:2026-01-15T10:00:00Z\n"
-    "nonce:0f1e2d3c4b5a69788796a5b4c3d2e1f0\n"
-    "content-digest:sha-256=:iEoWXoTbpdlOhCQlZmpsqsUPZgDaAJaQ5TruUTyM/BY=:\n"
-    "content-type:application/json\n"
-    "x-realm-id:realm_demo\n"
-    "x-principal-id:org_123\n"
-    "x-user-id:user_42\n"
-    "x-billing-account-id:\n"
-    "x-billing-user-id:\n"
-    "idempotency-key:authz-7f3a"
-)
+VECTOR_BODY = REFERENCE.body
+VECTOR_TS = REFERENCE.ts
+VECTOR_NONCE = REFERENCE.nonce
+VECTOR_DIGEST = REFERENCE.digest
+VECTOR_SIG = REFERENCE.signature
+VECTOR_CANONICAL = REFERENCE.canonical
 
 
 def vector_headers() -> dict:
@@ -102,10 +85,26 @@ def test_vector_authorization_header() -> None:
 
 def test_independent_verifier_reproduces_the_vector() -> None:
     # Guards the test helper itself: if it disagreed with the reference vector every other check would be moot.
-    assert digest_of(VECTOR_BODY) == VECTOR_DIGEST
+    assert content_digest(VECTOR_BODY) == VECTOR_DIGEST
     text = canonical("POST", "/mgt/v1/gate/authorize", VECTOR_TS, VECTOR_NONCE, vector_headers())
     assert text == VECTOR_CANONICAL
-    assert hmac_b64(SECRET_BYTES, text) == VECTOR_SIG
+    assert sign(SECRET_BYTES, text) == VECTOR_SIG
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v.name for v in VECTORS])
+def test_oracle_and_client_signer_reproduce_every_known_answer_vector(vector: SigningVector) -> None:
+    # Two implementations that share no code, against numbers written down once (the emulator's verifier is
+    # checked against the same vectors in tests/emulator/test_svcauth.py).
+    headers = vector.signed_headers()
+    assert content_digest(vector.body) == vector.digest
+    assert canonical(vector.method, vector.target, vector.ts, vector.nonce, headers) == vector.canonical
+    assert sign(vector.secret, vector.canonical) == vector.signature
+    assert _signing.content_digest(vector.body) == vector.digest
+    assert _signing.canonical_string(vector.method, vector.target, vector.ts, vector.nonce, headers) == vector.canonical
+    signer = _signing.ServiceKeySigner(vector.key_id, vector.secret_b64)
+    value = signer.authorization(vector.method, vector.target, headers, ts=vector.ts, nonce=vector.nonce)
+    assert value == vector.authorization
+    assert parse_auth(value)["sig"] == vector.signature
 
 
 def test_signer_defaults_give_fresh_iso_utc_timestamp_and_random_nonce() -> None:
@@ -203,7 +202,7 @@ def test_digest_is_over_the_exact_bytes_sent(client, rsps) -> None:
     request = rsps.calls[0].request
     raw = body_bytes(request)
     assert request.headers["Content-Type"] == "application/json"
-    assert request.headers["Content-Digest"] == digest_of(raw)
+    assert request.headers["Content-Digest"] == content_digest(raw)
     assert request.headers["Content-Digest"] == (
         "sha-256=:" + base64.b64encode(hashlib.sha256(raw).digest()).decode() + ":"
     )
@@ -236,11 +235,10 @@ def test_post_with_body_carries_json_content_type_and_verifies(client, rsps) -> 
     verify_request(request)
 
 
-def test_client_signs_the_reference_layout_end_to_end(client, rsps, monkeypatch) -> None:
-    """The §3.4 request sent through the client with ts and nonce pinned: the signature must be the HMAC of the
-    vector's canonical string, with only the digest line following the body bytes the client chose to send."""
-    monkeypatch.setattr(_signing, "utc_timestamp", lambda: VECTOR_TS)
-    monkeypatch.setattr(_signing.secrets, "token_hex", lambda n=16: VECTOR_NONCE)
+def test_client_signs_the_reference_layout_end_to_end(client, rsps) -> None:
+    """The §3.4 request sent through the client: the signature must be the HMAC of the vector's canonical string
+    with only the per-attempt values changed (the client's own ts and nonce, and the digest of the body bytes it
+    chose to send)."""
     rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
     client.gate.authorize(
         feature_code="openai.gpt-4o",
@@ -251,11 +249,18 @@ def test_client_signs_the_reference_layout_end_to_end(client, rsps, monkeypatch)
     )
     request = rsps.calls[0].request
     auth = parse_auth(request.headers["Authorization"])
-    assert (auth["key_id"], auth["ts"], auth["nonce"]) == (KEY_ID, VECTOR_TS, VECTOR_NONCE)
+    assert auth["key_id"] == KEY_ID
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z", auth["ts"])
+    assert re.fullmatch(r"[0-9a-f]{32}", auth["nonce"])
     raw = body_bytes(request)
     assert json.loads(raw) == json.loads(VECTOR_BODY)
-    expected_canonical = VECTOR_CANONICAL.replace(VECTOR_DIGEST, digest_of(raw))
-    assert auth["sig"] == hmac_b64(SECRET_BYTES, expected_canonical)
+    expected_canonical = (
+        VECTOR_CANONICAL.replace(f"ts:{VECTOR_TS}", f"ts:{auth['ts']}")
+        .replace(f"nonce:{VECTOR_NONCE}", f"nonce:{auth['nonce']}")
+        .replace(VECTOR_DIGEST, content_digest(raw))
+    )
+    assert expected_canonical.count("\n") == 11
+    assert auth["sig"] == sign(SECRET_BYTES, expected_canonical)
 
 
 def test_per_call_bearer_token_replaces_svc_auth(client, rsps) -> None:

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 import requests
-from vluna_unit_support import AUTHZ_DATA, CANCEL_DATA, COMMIT_DATA, URL, make_client, ok
 
+from support.mock_deployment import AUTHZ_DATA, CANCEL_DATA, COMMIT_DATA, URL, make_client, ok
 from vluna_client import (
     APIConnectionError,
     APITimeoutError,

@@ -9,7 +9,8 @@ import warnings
 
 import pytest
 import requests
-from vluna_unit_support import (
+
+from support.mock_deployment import (
     AUTHZ_DATA,
     BEARER_BASE_URL,
     BEARER_TOKEN,
@@ -20,7 +21,6 @@ from vluna_unit_support import (
     verify_request,
     verify_signed,
 )
-
 from vluna_client import (
     APIError,
     BearerClient,

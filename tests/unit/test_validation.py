@@ -6,8 +6,9 @@ import contextlib
 import json
 
 import pytest
-from vluna_unit_support import AUTHZ_DATA, BASE_URL, COMMIT_DATA, URL, body_bytes, ok, verify_request
 
+from support.mock_deployment import AUTHZ_DATA, BASE_URL, COMMIT_DATA, URL, ok, verify_request
+from support.svcauth import body_bytes
 from vluna_client import APIError, ResponseDecodeError, ValidationError
 from vluna_client._generated.models.gate import MeterCommit
 

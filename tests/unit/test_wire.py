@@ -6,7 +6,9 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from vluna_unit_support import AUTHZ_DATA, BILLING_USER, EMPTY_DIGEST, err, make_client, ok, verify_signed
+
+from support.mock_deployment import AUTHZ_DATA, BILLING_USER, err, make_client, ok, verify_signed
+from support.svcauth import EMPTY_DIGEST
 
 
 @pytest.fixture

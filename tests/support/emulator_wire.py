@@ -1,55 +1,21 @@
-"""Wire-level helpers for the emulator tests: an independent SVC-AUTH signer and a tiny raw HTTP client.
-
-The signer is written from the protocol description, not taken from ``vluna_client`` nor from the emulator's
-verifier, so a bug in either one shows up as a disagreement here.
+"""Hand-built requests to an emulator: signed with the test-side oracle (:mod:`support.svcauth`), or broken on
+purpose after signing, so the emulator's verifier is checked against an implementation it does not share.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import uuid
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Optional
 
 import requests
 
+from support.svcauth import content_digest, decode_secret, sign_request
 from vluna_client.testing import Emulator
 
 PRINCIPAL = "org_acme"
 USER = "user_42"
 TS = "2026-01-15T10:00:00Z"
-
-
-def digest_of(body: bytes) -> str:
-    return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode() + ":"
-
-
-def canonical(method: str, target: str, ts: str, nonce: str, headers: Mapping[str, str]) -> str:
-    lowered = {name.lower(): value for name, value in headers.items()}
-    names = [
-        "content-digest",
-        "content-type",
-        "x-realm-id",
-        "x-principal-id",
-        "x-user-id",
-        "x-billing-account-id",
-        "x-billing-user-id",
-        "idempotency-key",
-    ]
-    lines = [method.upper(), target, "ts:" + ts, "nonce:" + nonce]
-    lines += [f"{name}:{lowered.get(name, '')}" for name in names]
-    return "\n".join(lines)
-
-
-def signature(secret_b64: str, text: str) -> str:
-    mac = hmac.new(base64.b64decode(secret_b64), text.encode(), hashlib.sha256)
-    return base64.b64encode(mac.digest()).decode()
-
-
-def authorization(key_id: str, sig: str, ts: str, nonce: str) -> str:
-    return f"SVC-AUTH keyId={key_id},sig={sig},ts={ts},nonce={nonce},alg=HMAC-SHA256"
 
 
 class Wire:
@@ -98,13 +64,21 @@ class Wire:
         prep = self.session.prepare_request(requests.Request(method, self.emu.url + path, data=data or None))
         prep.headers.update(hdrs)
         if digest:
-            prep.headers["Content-Digest"] = digest_of(data)
-        nonce = nonce or uuid.uuid4().hex
+            prep.headers["Content-Digest"] = content_digest(data)
         signed_headers = {name: str(value) for name, value in prep.headers.items()}
-        sig = signature(secret or self.emu.key_secret, canonical(method, prep.path_url, ts, nonce, signed_headers))
+        auth = sign_request(
+            method,
+            prep.path_url,
+            signed_headers,
+            key_id=key_id or self.emu.key_id,
+            secret=decode_secret(secret or self.emu.key_secret),
+            ts=ts,
+            nonce=nonce or uuid.uuid4().hex,
+        )
         if tamper == "sig":
-            sig = ("A" if sig[0] != "A" else "B") + sig[1:]
-        prep.headers["Authorization"] = authorization(key_id or self.emu.key_id, sig, ts, nonce)
+            start = auth.index(",sig=") + len(",sig=")
+            auth = auth[:start] + ("A" if auth[start] != "A" else "B") + auth[start + 1 :]
+        prep.headers["Authorization"] = auth
         if tamper == "body":
             tampered = data.replace(b"1", b"2") if b"1" in data else data + b" "
             prep.body = tampered

@@ -1,7 +1,7 @@
-from contrib_support import load_module
 from django.urls import path
 
-from . import views
+from support.django_project import views
+from support.readme_examples import load_module
 
 # The README's views.py, run as written.
 readme_views = load_module("Django", 1, "vluna_readme_django_views")

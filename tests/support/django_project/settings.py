@@ -11,6 +11,6 @@ MIDDLEWARE = [
     "vluna_client.contrib.django.VlunaMiddleware",
 ]
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-ROOT_URLCONF = "vluna_django_project.urls"
+ROOT_URLCONF = "support.django_project.urls"
 # Credentials come from the VLUNA_* environment (or override_settings), as in the README.
 VLUNA = {"IDENTITY": "vluna_readme_django_views.current_payer"}
