@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from chaos_engine import run
 
 import vluna_client
+from chaos.chaos_engine import run
 from vluna_client import OutcomeUnknownError, RateLimitError
 from vluna_client.testing import Emulator
 
