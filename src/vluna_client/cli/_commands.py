@@ -70,7 +70,10 @@ def limits(args: argparse.Namespace) -> int:
     """``vluna limits``: quota and rate windows of the features a user may use."""
     with _client(args) as client:
         result = client.gate.limits(
-            principal_id=args.principal_id, user_id=args.user_id, feature_code=args.feature_code or None
+            principal_id=args.principal_id,
+            user_id=args.user_id,
+            feature_code=args.feature_code or None,
+            expand=["quotas", "rates"],
         )
     rows = []
     for item in result.data:
