@@ -255,8 +255,8 @@ class GateBulkMixin:
             rows: :class:`IngestRow` objects or mappings with the same keys; any iterable, consumed lazily.
             key: ``row -> Idempotency-Key``, replacing the default (e.g. to keep keys you already store).
             namespace: Namespace of the default keys: say what the ids are unique in (e.g. ``"billing-export"``).
-            workers: A fixed number of concurrent requests; ``None`` (default) adapts: it starts at 4 and grows
-                while throughput rises, up to ``max_workers``.
+            workers: A fixed number of concurrent requests; ``None`` (default) adapts: it starts at 8 and grows
+                by half while throughput rises, up to ``max_workers``; a probe that brings nothing is undone.
             max_workers: Upper bound of concurrent requests.
             ordered: ``True`` yields outcomes in input order (a slow row holds back later ones, within the
                 bounded window); ``False`` yields them as they complete.

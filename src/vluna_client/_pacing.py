@@ -1,8 +1,9 @@
 """How many requests a bulk job keeps in flight: a fixed number, or one that adapts (AIMD-style).
 
-The adaptive pacer probes upwards while throughput keeps rising, steps back when a probe brought nothing, halves on
-a 429 and pauses dispatch for as long as the server asked. It only sees completions, so it works the same against
-a local emulator (CPU-bound: a few workers saturate it) and a remote deployment (latency-bound: many do).
+The adaptive pacer starts at 8 and probes upwards while throughput keeps rising, steps back when a probe brought
+nothing, halves on a 429 and pauses dispatch for as long as the server asked. It only sees completions, so it works
+the same against a local emulator (CPU-bound: a few workers saturate it) and a remote deployment (latency-bound:
+many do).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Pacer:
         *,
         workers: Optional[int] = None,
         max_workers: int = 32,
-        start: int = 4,
+        start: int = 8,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.adaptive = workers is None
@@ -104,5 +105,6 @@ class Pacer:
             self._hold -= 1
             return
         if self.limit < self.max_workers:
-            self.limit = min(self.max_workers, self.limit + max(1, self.limit // 4))
+            # Half again per step: from 8 to 32 in four windows, and one step back is never far.
+            self.limit = min(self.max_workers, self.limit + max(1, self.limit // 2))
             self._probing = True

@@ -302,8 +302,8 @@ def test_the_adaptive_pacer_grows_while_throughput_rises_and_settles_at_the_knee
     clock = Clock()
     pacer = Pacer(max_workers=32, clock=clock)
     limits = run_windows(pacer, clock, lambda limit: 100.0 * min(limit, 12), 60)  # saturates at 12 workers
-    assert max(limits) <= 16
-    assert 10 <= limits[-1] <= 15
+    assert max(limits) <= 18  # one probe past the knee, undone
+    assert 12 <= limits[-1] <= 18
 
 
 def test_the_adaptive_pacer_goes_to_the_maximum_when_every_worker_helps() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Optional
 
@@ -23,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
     common.add_argument("--timeout", type=float, default=None, help="per-request timeout in seconds (default: 30)")
+    common.add_argument("-v", "--verbose", action="count", default=0, help="log retries to stderr (-vv: every request)")
 
     parser = argparse.ArgumentParser(
         prog="vluna",
@@ -43,6 +45,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logging(verbosity: int) -> None:
+    """The client logs a WARNING per retry: shown with -v, kept off the terminal otherwise (the summary counts)."""
+    logger = logging.getLogger("vluna_client")
+    if verbosity <= 0:
+        logger.addHandler(logging.NullHandler())  # without a handler Python would print warnings anyway
+        logger.propagate = False
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """Run ``vluna`` with ``argv`` (default: the process arguments) and return the exit status."""
     args_list = sys.argv[1:] if argv is None else list(argv)
@@ -57,6 +72,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
     as_json = bool(getattr(args, "json", False))
+    _logging(int(getattr(args, "verbose", 0)))
     try:
         code: int = args.handler(args)
     except ConfigurationError as exc:

@@ -92,7 +92,7 @@ def add_parser(usage_commands: Any, parent: argparse.ArgumentParser) -> None:
         "--workers",
         type=_positive,
         default=None,
-        help="concurrent requests (default: adaptive, 4 growing while throughput rises, up to --max-workers)",
+        help="concurrent requests (default: adaptive, 8 growing while throughput rises, up to --max-workers)",
     )
     ingest.add_argument("--max-workers", type=_positive, default=32, help="upper bound when adaptive (default: 32)")
     ingest.add_argument("--errors", metavar="PATH", help="error file (default: FILE.errors.jsonl)")
