@@ -412,30 +412,7 @@ def _run(
     pool = ThreadPoolExecutor(max_workers=pacer.max_workers, thread_name_prefix="vluna-ingest")
     try:
         while True:
-            # 1. Send: rows answered 429 first, then new rows, within the limit, the window and any pause.
-            while fatal is None and len(inflight) < pacer.limit and pacer.ready():
-                if resend:
-                    slot = resend.popleft()
-                elif not exhausted and len(pending) < window:
-                    try:
-                        raw = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    slot = _prepare(next_index, raw, keys)
-                    next_index += 1
-                    pending.append(slot)
-                    if slot.outcome is not None:
-                        counters.add(slot.outcome)
-                        continue
-                else:
-                    break
-                if slot.row is None or slot.key is None:  # _prepare gave it an outcome already
-                    continue
-                slot.future = pool.submit(_send, area, slot.row, slot.key, timeout)
-                inflight[slot.future] = slot
-
-            # 2. Collect what finished.
+            # 1. Collect what finished (first, so a finished request frees its place before sending).
             collected = False
             for future in [f for f in inflight if f.done()]:
                 slot = inflight.pop(future)
@@ -465,6 +442,29 @@ def _run(
                     ref = slot.row.reference if slot.row is not None else None
                     finish(slot, IngestOutcome(index=slot.index, ref=ref, status="not_sent", idempotency_key=slot.key))
                 resend.clear()
+
+            # 2. Send: rows answered 429 first, then new rows, within the limit, the window and any pause.
+            while fatal is None and len(inflight) < pacer.limit and pacer.ready():
+                if resend:
+                    slot = resend.popleft()
+                elif not exhausted and len(pending) < window:
+                    try:
+                        raw = next(source)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    slot = _prepare(next_index, raw, keys)
+                    next_index += 1
+                    pending.append(slot)
+                    if slot.outcome is not None:
+                        counters.add(slot.outcome)
+                        continue
+                else:
+                    break
+                if slot.row is None or slot.key is None:  # _prepare gave it an outcome already
+                    continue
+                slot.future = pool.submit(_send, area, slot.row, slot.key, timeout)
+                inflight[slot.future] = slot
 
             # 3. Hand out outcomes: the finished prefix (ordered) or everything finished.
             if ordered:
