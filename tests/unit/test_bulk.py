@@ -240,6 +240,24 @@ def test_a_fixed_worker_count_is_the_concurrency() -> None:
     assert gate.max_in_flight == 3
 
 
+def test_a_finished_request_frees_its_place_at_once() -> None:
+    # Each row holds its worker until the next row has started: that only works if the next row is sent while
+    # this one is still in flight, i.e. two really run at once all along (not just the first pair). Sending late
+    # shows up as a wait of 0.5 s (the loop's poll) per row, beyond the 0.4 s each row gives the next.
+    started = [threading.Event() for _ in range(9)]
+    waited_in_vain = []
+
+    def behaviour(n: int, key: str) -> Optional[BaseException]:
+        started[n].set()
+        if n + 1 < len(started) and not started[n + 1].wait(timeout=0.4):
+            waited_in_vain.append(n)
+        return None
+
+    gate = FakeGate(behaviour)
+    assert [o.status for o in gate.ingest_many(rows(len(started)), workers=2)] == ["recorded"] * len(started)
+    assert waited_in_vain == []
+
+
 def test_the_input_is_read_only_a_bounded_window_ahead_of_the_results() -> None:
     read = [0]
 
