@@ -277,5 +277,12 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/percall.py")
 
 
+@nox.session(python=DEV_PYTHON)
+def bench_ingest(session: nox.Session) -> None:
+    """Bulk ingest figures: naive loop vs `vluna usage ingest` (default and a --workers sweep), 429s, CLI memory."""
+    _install_project(session)
+    session.run("python", "benchmarks/ingest.py", *session.posargs)
+
+
 if __name__ == "__main__":
     sys.exit("run with nox")

@@ -254,6 +254,8 @@ class Area:
     name: str
     operations: list[Operation] = field(default_factory=list)
     model_modules: set[str] = field(default_factory=set)
+    # Hand-written base classes ("module", "Class") from the spec's x-vluna-area-mixins, first in the MRO.
+    mixins: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def module(self) -> str:
@@ -667,6 +669,23 @@ def check_unions(resolver: Resolver, file: str) -> None:
                     )
 
 
+_MIXIN = re.compile(r"^(vluna_client(?:\.[a-z_][a-z0-9_]*)+):([A-Z][A-Za-z0-9]*)$")
+
+
+def _area_mixins(doc: dict[str, Any], file: str) -> dict[str, tuple[str, str]]:
+    """The spec-level ``x-vluna-area-mixins: {area: "vluna_client.module:Class"}`` of one file."""
+    raw = doc.get("x-vluna-area-mixins") or {}
+    if not isinstance(raw, dict):
+        raise SpecError(f"{file}: x-vluna-area-mixins must map an area to 'vluna_client.module:Class'")
+    out = {}
+    for area, target in sorted(raw.items()):
+        found = _MIXIN.match(str(target))
+        if not found:
+            raise SpecError(f"{file}: x-vluna-area-mixins.{area}: expected 'vluna_client.module:Class', got {target!r}")
+        out[str(area)] = (found.group(1), found.group(2))
+    return out
+
+
 def load_api() -> Api:
     """Read every spec file and group its operations by client and area."""
     resolver = Resolver()
@@ -676,6 +695,8 @@ def load_api() -> Api:
     for spec in sorted(SPEC_DIR.glob("*.yaml")):
         doc = resolver.doc(spec.name)
         check_unions(resolver, spec.name)
+        mixins = _area_mixins(doc, spec.name)
+        unused = set(mixins)
         for path, item in sorted((doc.get("paths") or {}).items()):
             for http_method in HTTP_METHODS:
                 if http_method not in item:
@@ -689,6 +710,11 @@ def load_api() -> Api:
                     area = areas.setdefault((op.client, op.area), Area(client=op.client, name=op.area))
                     area.operations.append(op)
                     area.model_modules |= op.model_modules
+                    if op.area in mixins and mixins[op.area] not in area.mixins:
+                        area.mixins.append(mixins[op.area])
+                    unused.discard(op.area)
+        if unused:
+            raise SpecError(f"{spec.name}: x-vluna-area-mixins names areas with no operation here: {sorted(unused)}")
     ordered = [areas[k] for k in sorted(areas)]
     for area in ordered:
         area.operations.sort(key=lambda o: o.method_name)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
+from vluna_client._bulk import GateBulkMixin
+
 from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
@@ -66,7 +68,7 @@ _OP_METERS: Operation[list[m_gate.MeterLimit]] = Operation(
 # fmt: on
 
 
-class ServiceGateApi(AreaApi):
+class ServiceGateApi(GateBulkMixin, AreaApi):
     """Operations reached as ``client.gate.<method>(...)``."""
 
     def authorize(
