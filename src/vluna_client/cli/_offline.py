@@ -10,6 +10,13 @@ from .._request import build_call
 from .._result import Result
 
 
+class _NoCredentials:
+    """Nothing is sent, so nothing is signed."""
+
+    def apply(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+        """Leave the headers as they are."""
+
+
 class OfflineHost:
     """An :class:`~vluna_client._area.AreaHost` that validates each call exactly as a client would and sends nothing.
 
@@ -32,6 +39,9 @@ class OfflineHost:
             body=args.body,
             bindings=args.bindings,
             idempotency_key=args.idempotency_key,
+            base_headers={},
+            auth=_NoCredentials(),
+            bearer_token=args.bearer_token,
         )
         from .._generated.models.gate import CommitResponse
 
