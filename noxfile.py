@@ -169,7 +169,8 @@ def docs(session: nox.Session) -> None:
 
     The site goes to a temporary folder; `nox -s docs -- --site-dir site` keeps it, `nox -s docs -- serve` previews.
     """
-    session.install(*DOCS_DEPS)
+    # The package and its flask/django extras, so the framework glue's reference pages can resolve what they use.
+    _install_project(session, *DOCS_DEPS, extras=CONTRIB_EXTRAS)
     env = {"NO_MKDOCS_2_WARNING": "1"}
     if session.posargs[:1] == ["serve"]:
         session.run("mkdocs", "serve", "--strict", *session.posargs[1:], env=env)
