@@ -25,6 +25,11 @@ class VlunaError(Exception):
 
     may_have_applied: bool = False
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (Celery result backends, multiprocessing): rebuild them field by field,
+        # since most take keyword-only arguments that the default exception pickling cannot pass back.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
 
 class ConfigurationError(VlunaError, ValueError):
     """The client is set up wrongly (missing base URL, malformed secret, bad timeout...)."""
@@ -271,6 +276,13 @@ class OutcomeUnknownError(VlunaError):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(operation={self.operation!r}, idempotency_key={self.idempotency_key!r})"
+
+
+def _rebuild(cls: type[VlunaError], args: tuple[Any, ...], state: dict[str, Any]) -> VlunaError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

@@ -251,3 +251,41 @@ def test_2xx_with_an_unreadable_shape_is_a_response_decode_error(one_shot, rsps)
 def test_success_with_request_id(one_shot, rsps) -> None:
     rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA), headers={"X-Request-Id": "abc123"})
     assert authorize(one_shot).request_id == "abc123"
+
+
+# -- errors survive pickling (Celery result backends, multiprocessing) --------------------------------------------
+
+
+def test_every_error_round_trips_through_pickle(one_shot, rsps) -> None:
+    import pickle
+
+    rsps.add(
+        "POST",
+        URL["authorize"],
+        json=err(
+            402, "BUDGET.EXHAUSTED", "budget exhausted", hints=[{"type": "budget.shortfall", "shortfall_xusd": 5}]
+        ),
+        status=402,
+        headers={"X-Request-Id": "req-1"},
+    )
+    with pytest.raises(PaymentRequiredError) as refused:
+        authorize(one_shot)
+    rsps.add("POST", URL["commit"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
+    with pytest.raises(OutcomeUnknownError) as unknown:
+        one_shot.gate.commit(lease_token="lt", feature_code="llm.chat", quantity_minor=1, principal_id="o", user_id="u")
+    for error in (refused.value, unknown.value):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert copy.may_have_applied is error.may_have_applied
+    copy = pickle.loads(pickle.dumps(refused.value))
+    assert (copy.status, copy.code, copy.request_id, copy.hints) == (
+        402,
+        "BUDGET.EXHAUSTED",
+        "req-1",
+        refused.value.hints,
+    )
+    copy = pickle.loads(pickle.dumps(unknown.value))
+    assert copy.idempotency_key == unknown.value.idempotency_key
+    assert isinstance(copy.last_error, ServerError)
+    assert copy.last_error.status == 503
