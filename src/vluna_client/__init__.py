@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._bulk import IngestOutcome, IngestProgress, IngestRow
     from ._client import BearerClient, ServiceClient
     from ._errors import (
         APIConnectionError,
@@ -52,6 +53,9 @@ _LAZY = {
     "ConfigurationError": "._errors",
     "ConflictError": "._errors",
     "Hint": "._result",
+    "IngestOutcome": "._bulk",
+    "IngestProgress": "._bulk",
+    "IngestRow": "._bulk",
     "InputValidationError": "._errors",
     "InsufficientFundsError": "._errors",
     "InvalidRequestError": "._errors",
@@ -91,6 +95,9 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "Hint",
+    "IngestOutcome",
+    "IngestProgress",
+    "IngestRow",
     "InputValidationError",
     "InsufficientFundsError",
     "InvalidRequestError",

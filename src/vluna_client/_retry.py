@@ -92,7 +92,10 @@ _SHORTEST_USEFUL_READ = 1.0
 class Retrier:
     """Drives the attempts of one call after another: what may be repeated, how long to wait first.
 
-    Args:
+    Pass one as ``retry=`` to a client to supply the clock, the sleep or the jitter source yourself (a test that
+    must not wait: ``Retrier(RetryPolicy(), sleep=waits.append)``).
+
+    Attributes:
         policy: The client's :class:`RetryPolicy`.
         clock: Monotonic seconds (injectable for tests).
         sleep: Waits between attempts (injectable for tests).
