@@ -1,7 +1,9 @@
 """Every job of the project, each in its own virtualenv built from PyPI.
 
-``nox`` (no arguments) runs the checks CI runs: lint, typecheck, specs, codegen_check, api_diff and the tests on
-the oldest and newest supported Pythons. ``nox -s demo`` runs the quickstart against the bundled emulator.
+``nox`` (no arguments) runs the checks CI runs: lint, typecheck, specs, codegen_check, api_diff, docs (strict
+build), build (sdist and wheel, installed in a clean venv) and the tests on the oldest and newest supported
+Pythons. ``nox -s demo`` runs the quickstart against the bundled emulator; ``nox -s chaos``, ``nox -s bench`` and
+``nox -s bench_ingest`` print figures; ``nox -s e2e`` runs against a deployment.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ DOCS_DEPS = [
 ]
 BUILD_DEPS = ["build==1.6.1", "twine==7.0.0"]
 
-nox.options.sessions = ["lint", "typecheck", "specs", "codegen_check", "api_diff", "docs", "tests"]
+nox.options.sessions = ["lint", "typecheck", "specs", "codegen_check", "api_diff", "docs", "build", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
