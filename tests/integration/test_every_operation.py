@@ -11,7 +11,7 @@ import pytest
 import vluna_client
 from vluna_client.testing import Emulator
 
-from ._op_calls import SCHEMAS, SPEC, Examples, Row, call_with, operation_of, rows, spec_of
+from vluna_op_calls import SCHEMAS, SPEC, Examples, Row, call_with, operation_of, rows, spec_of
 
 pytestmark = pytest.mark.integration
 
