@@ -14,7 +14,7 @@ import pytest
 import vluna_client
 from vluna_client import BearerClient, ServiceClient
 
-from ._support import Ledger, RecordingTransport, fresh
+from ._support import Ledger, RecordingTransport, fresh, slug
 
 REQUIRED = (
     "VLUNA_SERVICE_BASE_URL",
@@ -31,6 +31,13 @@ TIMEOUT = vluna_client.Timeout(connect=5.0, read=20.0)
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "covers(*operations): the served operations an e2e test exercises")
+    config.addinivalue_line("markers", "offline: an e2e bookkeeping test that needs no deployment")
+    config.addinivalue_line(
+        "markers", "known_server_issue(reason): xfail (not strict) against a real server, for a bug the spec documents"
+    )
+    config.addinivalue_line(
+        "markers", "emulator_gap(reason): strict xfail against the local emulator, where it does not model the server"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -102,6 +109,28 @@ def gate(service: ServiceClient, customer: Customer) -> Any:
     return service.bind(**customer.who)
 
 
+@pytest.fixture(scope="session")
+def on_emulator(service: ServiceClient, ledger: Ledger) -> bool:
+    """Whether the deployment is the bundled emulator (it names itself in the ``Server`` header)."""
+    service.health()
+    return ledger.server_header == "vluna-emulator"
+
+
+@pytest.fixture(autouse=True)
+def _expected_failures(request: pytest.FixtureRequest) -> None:
+    """Turn ``known_server_issue`` / ``emulator_gap`` into xfails on the target they are about."""
+    issue = request.node.get_closest_marker("known_server_issue")
+    gap = request.node.get_closest_marker("emulator_gap")
+    if issue is None and gap is None:
+        return
+    emulator = request.getfixturevalue("on_emulator")
+    if issue is not None and not emulator:
+        request.node.add_marker(pytest.mark.xfail(strict=False, reason=f"known server issue: {issue.args[0]}"))
+    if gap is not None and emulator:
+        # Strict: once the emulator learns the behaviour, the XPASS fails and the marker must go.
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=f"emulator gap: {gap.args[0]}"))
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
@@ -128,3 +157,26 @@ def _sent_what_it_covers(request: pytest.FixtureRequest) -> Iterator[None]:
     sent = {name for name, _ in ledger.since(start)}
     missing = sorted(set(marker.args) - sent)
     assert not missing, f"{request.node.nodeid} declares it covers {missing} but sent no request to them"
+
+
+@attrs.define
+class OutcomeFeature:
+    """A feature of its own family with one ``outcome`` meter (the kind rating policies may rate)."""
+
+    family_code: str
+    feature_code: str
+    feature_id: str
+    meter_code: str
+
+
+@pytest.fixture(scope="session")
+def outcome_feature(service: ServiceClient) -> OutcomeFeature:
+    family = service.feature_families.upsert(feature_family_code=slug("fam"), name="E2E family").data
+    code, meter_code = slug("feat"), slug("outcome")
+    feature = service.features.upsert(
+        feature_code=code,
+        feature_family_code=family.feature_family_code,
+        name="E2E outcome feature",
+        meters=[{"meter_code": meter_code, "unit": "items", "semantic_kind": "outcome"}],
+    ).data
+    return OutcomeFeature(family.feature_family_code, code, feature.feature_id, meter_code)

@@ -87,9 +87,7 @@ def test_batch_commit_charges_each_item(service: ServiceClient, customer: Custom
 
 
 @covers("service gate.authorize", "service gate.commit_batch", "service gate.cancel")
-@pytest.mark.xfail(
-    strict=False, reason="known server issue (x-vluna-known-issue): a batch commit leaves its leases active"
-)
+@pytest.mark.known_server_issue("a batch commit charges its items but leaves their leases active")
 def test_batch_commit_closes_its_leases(service: ServiceClient, customer: Customer) -> None:
     lease = service.gate.authorize(feature_code=FEATURE, **customer.who).data
     item = {"lease_token": lease.lease_token, "feature_code": FEATURE, "quantity_minor": "1", "idempotency_key": "a"}
