@@ -49,7 +49,7 @@ def covers(*names: str) -> Callable[[F], F]:
     return pytest.mark.covers(*names)  # type: ignore[no-any-return]
 
 
-def _template(path: str) -> "re.Pattern[str]":
+def _template(path: str) -> re.Pattern[str]:
     return re.compile(".*" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
 
 

@@ -82,7 +82,8 @@ def register(service: ServiceClient, prefix: str = "e2e") -> Customer:
     """A new customer: ``token.issue`` creates its billing account and user on first use."""
     principal_id, user_id = fresh(f"{prefix}-org"), fresh(f"{prefix}-user")
     token = service.token.issue(principal_id=principal_id, user_id=user_id).data
-    assert token.billing_account_id and token.billing_user_id
+    assert token.billing_account_id
+    assert token.billing_user_id
     return Customer(principal_id, user_id, token.billing_account_id, token.billing_user_id, token.access_token)
 
 

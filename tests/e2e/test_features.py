@@ -37,7 +37,6 @@ def test_feature_family_lifecycle(service: ServiceClient) -> None:
     "service features.list_needs_config",
     "service features.update",
     "service features.delete",
-    "service meters.list",
 )
 def test_feature_lifecycle_with_its_meter(service: ServiceClient) -> None:
     family = service.feature_families.upsert(feature_family_code=slug("fam"), name="E2E family").data
@@ -53,7 +52,6 @@ def test_feature_lifecycle_with_its_meter(service: ServiceClient) -> None:
     fid = feature.feature_id
     assert service.features.get(feature_id=fid).data.feature_code == code
     assert fid in [f.feature_id for f in service.features.list(q=code).auto_paging_iter()]
-    assert meter_code in [m.meter_code for m in service.meters.list(feature_code=code).auto_paging_iter()]
     # Without a price the new feature needs configuration.
     needs = {f.feature_id for f in service.features.list_needs_config().auto_paging_iter()}
     assert fid in needs
@@ -63,14 +61,19 @@ def test_feature_lifecycle_with_its_meter(service: ServiceClient) -> None:
     assert deleted.deleted or deleted.soft_deleted
 
 
-@covers("service features.upsert")
-@pytest.mark.emulator_gap("features.upsert does not resolve feature_family_code to the family's id")
-def test_feature_joins_the_family_named_by_code(service: ServiceClient) -> None:
+@covers("service features.upsert", "service meters.list")
+@pytest.mark.emulator_gap("features.upsert neither resolves feature_family_code nor creates the meters it names")
+def test_feature_upsert_links_its_family_and_meters(service: ServiceClient) -> None:
     family = service.feature_families.upsert(feature_family_code=slug("fam"), name="E2E family").data
+    code, meter_code = slug("feat"), slug("meter")
     feature = service.features.upsert(
-        feature_code=slug("feat"), feature_family_code=family.feature_family_code, name="E2E feature"
+        feature_code=code,
+        feature_family_code=family.feature_family_code,
+        name="E2E feature",
+        meters=[{"meter_code": meter_code, "unit": "tokens", "semantic_kind": "activity"}],
     ).data
     assert feature.feature_family_id == family.feature_family_id
+    assert meter_code in [m.meter_code for m in service.meters.list(feature_code=code).auto_paging_iter()]
 
 
 @covers("service features.upsert")

@@ -29,7 +29,6 @@ def _product(service: ServiceClient, account: Dict[str, str]) -> Any:
     return service.ops.create_catalog_product(**fields, **account).data
 
 
-
 @covers(
     "service ops.create_catalog_product",
     "service ops.get_catalog_product",
@@ -59,7 +58,9 @@ def test_catalog_product_and_price_lifecycle(service: ServiceClient, customer: C
     cpid = price.catalog_price_id
     assert (price.catalog_product_id, price.unit_amount) == (pid, 500)
     assert service.ops.get_catalog_price(catalog_price_id=cpid, **account).data.price_code == price.price_code
-    assert [p.catalog_price_id for p in service.ops.list_catalog_prices(product_id=[pid], **account).auto_paging_iter()] == [cpid]
+    assert [
+        p.catalog_price_id for p in service.ops.list_catalog_prices(product_id=[pid], **account).auto_paging_iter()
+    ] == [cpid]
     assert service.ops.update_catalog_price(catalog_price_id=cpid, unit_amount=700, **account).data.unit_amount == 700
     assert service.ops.get_catalog_price(catalog_price_id=cpid, **account).data.unit_amount == 700
 
@@ -90,6 +91,7 @@ def test_deleted_catalog_entries_stay_readable_as_archived(service: ServiceClien
 
 
 @covers("service ops.create_catalog_price")
+@pytest.mark.emulator_gap("no parent check: a price of an unknown product is accepted")
 def test_price_of_an_unknown_product_is_refused(service: ServiceClient, customer: Customer) -> None:
     with pytest.raises(NotFoundError):
         service.ops.create_catalog_price(
@@ -105,6 +107,7 @@ def test_price_of_an_unknown_product_is_refused(service: ServiceClient, customer
     "bearer catalog.list_products",
     "bearer catalog.list_prices",
 )
+@pytest.mark.emulator_gap("the public catalog is modelled apart from the ops catalog and never shows its entries")
 def test_public_catalog_shows_active_products_and_prices(
     service: ServiceClient, bearer: BearerClient, customer: Customer
 ) -> None:
@@ -124,6 +127,7 @@ def test_public_catalog_shows_active_products_and_prices(
 
 
 @covers("service events.record", "service events.record_batch", "service billing_users.list_activity")
+@pytest.mark.emulator_gap("events.record_batch answers no counts and events never show in the user activity")
 def test_recorded_events_show_in_the_user_activity(service: ServiceClient, customer: Customer) -> None:
     event_type = slug("e2e.thing")
     event = service.events.record(
@@ -141,15 +145,15 @@ def test_recorded_events_show_in_the_user_activity(service: ServiceClient, custo
     assert titles.count(event_type) == 3
 
 
-@pytest.mark.parametrize(
-    ("lister", "getter", "id_field"),
-    [
-        ("list_events", "get_event", "event_id"),
-        ("list_ratings", "get_rating", "rating_id"),
-        ("list_rated_records", "get_rated_record", "rated_record_id"),
-        ("list_allocations", "get_allocation", "allocation_id"),
-    ],
-)
+OPS_VIEWS = [
+    ("list_events", "get_event", "event_id"),
+    ("list_ratings", "get_rating", "rating_id"),
+    ("list_rated_records", "get_rated_record", "rated_record_id"),
+    ("list_allocations", "get_allocation", "allocation_id"),
+]
+
+
+@pytest.mark.parametrize(("lister", "getter", "id_field"), OPS_VIEWS)
 def test_ops_views_list_and_read_back(
     service: ServiceClient, customer: Customer, lister: str, getter: str, id_field: str, request: pytest.FixtureRequest
 ) -> None:

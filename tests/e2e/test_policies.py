@@ -80,8 +80,12 @@ def test_policy_in_an_unknown_bundle_is_refused(service: ServiceClient, outcome_
         )
 
 
-def _dsl(feature: OutcomeFeature, quantity: int = 1) -> Dict[str, Any]:
-    intent = {"feature_code": feature.feature_code, "meters": [{"meter_code": feature.meter_code, "quantity_minor": quantity}]}
+def rating_dsl(feature: OutcomeFeature, quantity: int = 1) -> Dict[str, Any]:
+    """A valid one-intent rating DSL document for ``feature``'s outcome meter."""
+    intent = {
+        "feature_code": feature.feature_code,
+        "meters": [{"meter_code": feature.meter_code, "quantity_minor": quantity}],
+    }
     return {"dsl_version": "v1", "engine": "single", "match": {"event_type": "e2e.done"}, "emit": {"intents": [intent]}}
 
 
@@ -107,20 +111,18 @@ def test_rating_policy_with_versions(service: ServiceClient, outcome_feature: Ou
     assert service.rating_policies.update(policy_id=pid, name="Renamed").data.name == "Renamed"
     assert service.rating_policies.get(policy_id=pid).data.name == "Renamed"
 
-    checked = service.rating_policies.validate_version(dsl_json=_dsl(outcome_feature)).data
+    checked = service.rating_policies.validate_version(dsl_json=rating_dsl(outcome_feature)).data
     assert (checked.valid, checked.errors) == (True, [])
     version = service.rating_policies.create_version(
-        policy_id=pid, policy_version="v1", effective_at=NOW, dsl_json=_dsl(outcome_feature), status="draft"
+        policy_id=pid, policy_version="v1", effective_at=NOW, dsl_json=rating_dsl(outcome_feature), status="draft"
     ).data
     assert (version.policy_version, version.status) == ("v1", "draft")
     assert service.rating_policies.get_version(policy_id=pid, policy_version="v1").data.dsl_hash == version.dsl_hash
-    assert [v.policy_version for v in service.rating_policies.list_versions(policy_id=pid).auto_paging_iter()] == [
-        "v1"
-    ]
+    assert [v.policy_version for v in service.rating_policies.list_versions(policy_id=pid).auto_paging_iter()] == ["v1"]
     changed = service.rating_policies.update_version(
-        policy_id=pid, policy_version="v1", dsl_json=_dsl(outcome_feature, quantity=2)
+        policy_id=pid, policy_version="v1", dsl_json=rating_dsl(outcome_feature, quantity=2)
     ).data
-    assert changed.dsl_json == _dsl(outcome_feature, quantity=2)
+    assert changed.dsl_json == rating_dsl(outcome_feature, quantity=2)
     assert service.rating_policies.get_version(policy_id=pid, policy_version="v1").data.dsl_json == changed.dsl_json
 
     assert service.rating_policies.delete_version(policy_id=pid, policy_version="v1").data.deleted is True
@@ -138,12 +140,14 @@ def test_rating_dsl_naming_unknown_meters_is_reported_and_refused(
     service: ServiceClient, outcome_feature: OutcomeFeature
 ) -> None:
     unknown = OutcomeFeature(outcome_feature.family_code, outcome_feature.feature_code, "", slug("nometer"))
-    checked = service.rating_policies.validate_version(dsl_json=_dsl(unknown)).data
+    checked = service.rating_policies.validate_version(dsl_json=rating_dsl(unknown)).data
     assert checked.valid is False
     assert checked.errors
     pid = service.rating_policies.upsert(policy_id=slug("erp"), name="E2E rating").data.policy_id
     with pytest.raises(InvalidRequestError):
-        service.rating_policies.create_version(policy_id=pid, policy_version="v1", effective_at=NOW, dsl_json=_dsl(unknown))
+        service.rating_policies.create_version(
+            policy_id=pid, policy_version="v1", effective_at=NOW, dsl_json=rating_dsl(unknown)
+        )
 
 
 @covers("service rating_policies.create_version")
@@ -151,9 +155,9 @@ def test_rating_dsl_naming_unknown_meters_is_reported_and_refused(
 def test_version_resent_with_another_dsl_conflicts(service: ServiceClient, outcome_feature: OutcomeFeature) -> None:
     pid = service.rating_policies.upsert(policy_id=slug("erp"), name="E2E rating").data.policy_id
     service.rating_policies.create_version(
-        policy_id=pid, policy_version="v1", effective_at=NOW, dsl_json=_dsl(outcome_feature)
+        policy_id=pid, policy_version="v1", effective_at=NOW, dsl_json=rating_dsl(outcome_feature)
     )
     with pytest.raises(ConflictError):
         service.rating_policies.create_version(
-            policy_id=pid, policy_version="v1", effective_at=NOW, dsl_json=_dsl(outcome_feature, quantity=3)
+            policy_id=pid, policy_version="v1", effective_at=NOW, dsl_json=rating_dsl(outcome_feature, quantity=3)
         )

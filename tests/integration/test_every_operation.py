@@ -10,7 +10,6 @@ import pytest
 
 import vluna_client
 from vluna_client.testing import Emulator
-
 from vluna_op_calls import SCHEMAS, SPEC, Examples, Row, call_with, operation_of, rows, spec_of
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import pytest
 
 import vluna_client
 from vluna_client.testing import Emulator
-
 from vluna_op_calls import SPEC, Row, call_with, operation_of, rows, spec_of
+
 from .test_every_operation import WHO, Walk
 
 pytestmark = pytest.mark.integration
