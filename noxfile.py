@@ -256,10 +256,12 @@ def demo(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """The integration scenario against the deployment named by VLUNA_* (or `-- --emulator` for a local one)."""
     _install_project(session, *TEST_DEPS)
+    # -rsxX: say why each test was skipped or expected to fail (known server issues, emulator gaps).
+    pytest_args = ["pytest", "-q", "-p", "no:randomly", "-rsxX", "tests/e2e"]
     if "--emulator" in session.posargs:
-        session.run("python", "-m", "vluna_client.testing", "run", "--", "pytest", "-q", "tests/e2e")
+        session.run("python", "-m", "vluna_client.testing", "run", "--", *pytest_args)
     else:
-        session.run("pytest", "-q", "-rs", "tests/e2e")
+        session.run(*pytest_args)
 
 
 @nox.session(python=DEV_PYTHON)

@@ -1,4 +1,4 @@
-"""Build real client calls for any generated operation.
+"""Build real client calls for any generated operation (shared by tests/integration and tests/e2e).
 
 Arguments come from the operation's request schema in the shipped spec data (enums included, which the client's own
 validation schemas leave open); values are made here, not by the emulator's answer builder.

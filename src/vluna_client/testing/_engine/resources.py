@@ -154,7 +154,9 @@ class Resources:
                     item["updated_at"] = iso_ms(self.realm.now())
                     return 200, self._answer(call, item), None
         if op["id_field"]:
-            values[op["id_field"]] = self._new_id(op, values)
+            # Some ids are chosen by the caller (a rating policy's slug, a version label); the rest are minted.
+            chosen = call.body.get(op["id_field"])
+            values[op["id_field"]] = chosen if chosen not in (None, "") else self._new_id(op, values)
         if op["family"] == BOOTSTRAP_TOKENS:
             # The secret is shown once, at creation; DAT session routes accept it as their bearer token.
             values["token"] = "dat_" + secrets.token_urlsafe(24)
