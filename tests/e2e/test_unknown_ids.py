@@ -7,8 +7,8 @@ from typing import Any, Dict
 
 import pytest
 
-from vluna_client import BearerClient, NotFoundError, ServiceClient
 from support.operation_calls import Examples, Row, call_with, operation_of, spec_of
+from vluna_client import BearerClient, NotFoundError, ServiceClient
 
 from ._support import SERVED, op_name
 from .conftest import Customer, OutcomeFeature
