@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 
 import pytest
@@ -37,8 +38,9 @@ def test_there_are_object_arguments_to_check():
 
 @pytest.mark.parametrize(("method", "argument", "schema"), CASES)
 def test_object_argument_lists_its_keys(method, argument, schema):
-    doc = method.__doc__ or ""
-    found = re.search(rf"^ {{12}}{argument}: (.*?)(?=^ {{12}}\w+: |\Z)", doc, re.M | re.S)
+    # cleandoc: Python 3.13 strips the indentation of docstrings itself, older versions keep it
+    doc = inspect.cleandoc(method.__doc__ or "")
+    found = re.search(rf"^ {{4}}{argument}: (.*?)(?=^ {{4}}\w+: |\Z)", doc, re.M | re.S)
     assert found, f"{argument} is not described"
     entry = found.group(1)
     text = " ".join(entry.split())
