@@ -39,7 +39,7 @@ class AreaApi:
     def _send_page(self, op: Operation[T], kwargs: Mapping[str, Any]) -> Page[T]:
         """Send a paginated ``op``; the page (and the ones fetched from it) skip repeated items."""
         page: Page[T] = self._host._execute(op, split_arguments(op, kwargs))  # type: ignore[assignment]
-        return page._keyed(op.item_id)
+        return page
 
 
 def split_arguments(op: Operation[Any], kwargs: Mapping[str, Any]) -> CallArgs:

@@ -347,6 +347,7 @@ class _BaseClient(AreaHost):
             next_cursor=cursor if isinstance(cursor, str) and cursor else None,
             has_more=has_more,
             fetch_next=fetch_next,
+            item_id=op.item_id,
             **common,
         )
 

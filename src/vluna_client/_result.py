@@ -85,17 +85,6 @@ class Page(Result[list[T]]):
     fetch_next: Optional[Callable[[str], Page[T]]] = attrs.field(default=None, repr=False, eq=False)
     item_id: tuple[str, ...] = attrs.field(default=(), repr=False, eq=False)
 
-    def _keyed(self, item_id: tuple[str, ...]) -> Page[T]:
-        """This page, and every page fetched from it, identifying items by ``item_id``."""
-        fetch = self.fetch_next
-        if not item_id or fetch is None:
-            return attrs.evolve(self, item_id=item_id) if item_id else self
-
-        def fetch_keyed(cursor: str) -> Page[T]:
-            return fetch(cursor)._keyed(item_id)
-
-        return attrs.evolve(self, item_id=item_id, fetch_next=fetch_keyed)
-
     def _key(self, item: Any) -> Optional[tuple[Any, ...]]:
         """The item's id, or ``None`` when it has none (then it is never taken for a repeat)."""
         if isinstance(item, Mapping):
