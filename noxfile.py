@@ -269,6 +269,8 @@ def chaos(session: nox.Session) -> None:
     """2,000 gate loops on 16 threads under 20% random faults, then the ledger is checked (prints the figures).
 
     A small seeded run of the same scenario is part of the default tests; pass e.g. `-- --loops 5000 --rate 0.3`.
+    `-- --deployment` runs it against the server named by VLUNA_* through a fault proxy and checks the server's
+    database with psql (VLUNA_CHAOS_DSN); never in the default run. See CONTRIBUTING.md.
     """
     _install_project(session, "attrs")
     session.run("python", "tests/chaos/chaos_engine.py", *session.posargs)

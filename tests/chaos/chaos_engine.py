@@ -10,7 +10,8 @@ and when a write's outcome is unknown, replay it with the same key. Half the loo
 - no lease left open by the client: every lease the emulator holds is committed or cancelled.
 
 Used by ``tests/chaos/test_chaos.py`` (small, seeded, in the default run) and by ``nox -s chaos`` (2,000+ loops,
-prints the figures).
+prints the figures). ``--deployment`` runs the same loops against the real server named by ``VLUNA_*``, through a
+fault-injecting proxy, and checks the server's database instead (see ``deployment.py``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import argparse
 import collections
 import logging
 import random
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple
 
 import attrs
 
@@ -73,6 +76,8 @@ class ChaosResult:
     recorded_after_an_error: int
     leases_left_open: int
     violations: List[str]
+    target: str = "emulator"
+    notes: List[str] = attrs.Factory(list)
 
     def lines(self) -> List[str]:
         """A printable summary."""
@@ -81,13 +86,14 @@ class ChaosResult:
         return [
             f"chaos: {self.loops} gate loops on {self.threads} threads sharing one client, "
             f"{self.rate:.0%} of requests faulted, {self.seconds:.1f} s",
-            f"  requests seen by the emulator: {self.requests}; "
+            f"  requests seen by the {self.target}: {self.requests}; "
             f"faults injected: {sum(self.faults.values())} ({faults})",
             f"  loop outcomes: {outcomes}",
             f"  OutcomeUnknownError raised: {self.unknown_errors}; replays with the same key: {self.replays}",
             f"  commits recorded: {self.commits_recorded}, of which {self.recorded_after_an_error} after the first "
             "call raised (every one flagged may_have_applied, or the check below fails)",
-            f"  leases left open on the emulator: {self.leases_left_open}",
+            f"  leases left open on the {self.target}: {self.leases_left_open}",
+            *self.notes,
             f"  violations: {len(self.violations)}"
             + ("" if not self.violations else ": " + "; ".join(self.violations[:5])),
         ]
@@ -109,7 +115,7 @@ def _settle(call: Callable[[], Any], report: LoopReport) -> Tuple[str, Any]:
     return "unknown", last
 
 
-def _lease_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, report: LoopReport) -> None:
+def _lease_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, report: LoopReport, tag: str) -> None:
     fail_work = rng.random() < 0.2
     quantity = rng.randint(1, 50)
     lease = client.lease(feature_code=FEATURE, estimated_quantity_minor=quantity)
@@ -118,7 +124,7 @@ def _lease_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, 
             report.lease_id = lease.lease_id
             if fail_work:
                 raise WorkFailed
-            report.commit_key = f"loop-{n}-commit"
+            report.commit_key = f"{tag}loop-{n}-commit"
             try:
                 result = lease.commit(quantity_minor=quantity, idempotency_key=report.commit_key)
             except VlunaError as exc:
@@ -139,10 +145,10 @@ def _lease_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, 
         report.outcome = "not-authorized"
 
 
-def _direct_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, report: LoopReport) -> None:
+def _direct_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, report: LoopReport, tag: str) -> None:
     fail_work = rng.random() < 0.2
     quantity = rng.randint(1, 50)
-    authorize_key = f"loop-{n}-authorize"
+    authorize_key = f"{tag}loop-{n}-authorize"
     status, authorized = _settle(
         lambda: client.gate.authorize(
             feature_code=FEATURE, estimated_quantity_minor=quantity, idempotency_key=authorize_key
@@ -158,7 +164,7 @@ def _direct_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random,
         status, _ = _settle(lambda: client.gate.cancel(lease_token=token), report)
         report.outcome = "cancelled" if status == "done" else "cancel-failed"
         return
-    report.commit_key = f"loop-{n}-commit"
+    report.commit_key = f"{tag}loop-{n}-commit"
 
     def commit() -> Any:
         return client.gate.commit(
@@ -181,43 +187,121 @@ def _direct_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random,
     report.outcome, report.commit_id = "committed", result.data.commit_id
 
 
+class LedgerView(Protocol):
+    """What the checker reads: the emulator's ledger, or ``deployment.PsqlLedger`` for a real server."""
+
+    def commits(self) -> Sequence[Any]: ...
+
+    def leases(self) -> Sequence[Any]: ...
+
+
+class Target(Protocol):
+    """Where the loops run: a context manager with a client factory, a fault switch and a ledger."""
+
+    name: str
+    ledger: LedgerView
+    key_prefix: str
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def who(self, n: int) -> Tuple[str, str]: ...
+
+    def prepare(self, pairs: Iterable[Tuple[str, str]]) -> None: ...
+
+    def service_client(self, **options: Any) -> vluna_client.ServiceClient: ...
+
+    def start_faults(self, rate: float, *, seed: int, kinds: Sequence[str], hold_seconds: float) -> None: ...
+
+    def stop_faults(self) -> None: ...
+
+    def requests(self) -> Sequence[Any]: ...
+
+    def notes(self) -> List[str]: ...
+
+
+class EmulatorTarget:
+    """The bundled emulator and its own random fault mode (the default target)."""
+
+    name = "emulator"
+    key_prefix = ""
+
+    def __init__(self) -> None:
+        self.emulator = Emulator()
+        self.ledger = self.emulator.ledger
+
+    def __enter__(self) -> EmulatorTarget:
+        self.emulator.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.emulator.__exit__(*exc)
+
+    def who(self, n: int) -> Tuple[str, str]:
+        return f"org-{n % 7}", f"user-{n % 13}"
+
+    def prepare(self, pairs: Iterable[Tuple[str, str]]) -> None:
+        """Nothing to do: the emulator registers principals on first use without a hiccup."""
+
+    def service_client(self, **options: Any) -> vluna_client.ServiceClient:
+        return self.emulator.service_client(**options)
+
+    def start_faults(self, rate: float, *, seed: int, kinds: Sequence[str], hold_seconds: float) -> None:
+        self.emulator.faults.random(
+            rate, seed=seed, kinds=kinds, paths=["/mgt/v1/gate/*"], retry_after=0, stall_seconds=hold_seconds
+        )
+
+    def stop_faults(self) -> None:
+        self.emulator.faults.clear()
+
+    def requests(self) -> Sequence[Any]:
+        return self.emulator.ledger.requests
+
+    def notes(self) -> List[str]:
+        return []
+
+
 def run(
-    *, loops: int = 2000, threads: int = 16, rate: float = 0.2, seed: int = 7, read_timeout: float = 0.3
+    *,
+    loops: int = 2000,
+    threads: int = 16,
+    rate: float = 0.2,
+    seed: int = 7,
+    read_timeout: float = 0.3,
+    target: Optional[Target] = None,
 ) -> ChaosResult:
-    """Run the chaos scenario and check the ledger; see the module docstring."""
+    """Run the chaos scenario against ``target`` (a fresh emulator by default) and check its ledger."""
     reports: List[LoopReport] = []
     lock = threading.Lock()
     started = time.monotonic()
-    with Emulator() as emu:
-        emu.faults.random(
-            rate,
-            seed=seed,
-            kinds=KINDS,
-            paths=["/mgt/v1/gate/*"],
-            retry_after=0,
-            stall_seconds=read_timeout * 4,  # stall and delay outlast the read timeout: the answer is lost
-        )
+    with target if target is not None else EmulatorTarget() as emu:
+        emu.prepare(emu.who(n) for n in range(loops))
+        # stall and delay outlast the read timeout: the answer is lost
+        emu.start_faults(rate, seed=seed, kinds=KINDS, hold_seconds=read_timeout * 4)
         policy = vluna_client.RetryPolicy(max_attempts=3, backoff_base=0.002, backoff_max=0.02, max_elapsed=30.0)
         with emu.service_client(retry=policy, timeout=(2.0, read_timeout)) as base:
 
             def one(n: int) -> None:
                 rng = random.Random(seed * 1_000_003 + n)  # a test workload, not cryptography
-                client = base.bind(principal_id=f"org-{n % 7}", user_id=f"user-{n % 13}")
+                principal_id, user_id = emu.who(n)
+                client = base.bind(principal_id=principal_id, user_id=user_id)
                 report = LoopReport(loop=n, style="lease" if n % 2 == 0 else "direct")
-                (_lease_loop if report.style == "lease" else _direct_loop)(client, n, rng, report)
+                (_lease_loop if report.style == "lease" else _direct_loop)(client, n, rng, report, emu.key_prefix)
                 with lock:
                     reports.append(report)
 
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 list(pool.map(one, range(loops)))
-        emu.faults.clear()
+        emu.stop_faults()
         # Delayed requests are processed after their client gave up: let them land before reading the ledger.
         time.sleep(read_timeout * 4 + 0.5)
         violations = check(emu, reports)
-        requests = emu.ledger.requests
+        requests = emu.requests()
         faults = collections.Counter(r.fault for r in requests if r.fault is not None)
         commits = emu.ledger.commits()
         left_open = sum(1 for lease in emu.ledger.leases() if lease.state == "open")
+        notes = emu.notes()
     recorded = {c.idempotency_key for c in commits}
     return ChaosResult(
         loops=loops,
@@ -235,10 +319,12 @@ def run(
         ),
         leases_left_open=left_open,
         violations=violations,
+        target=emu.name,
+        notes=notes,
     )
 
 
-def check(emu: Emulator, reports: List[LoopReport]) -> List[str]:
+def check(emu: Target, reports: List[LoopReport]) -> List[str]:
     """Every way the ledger and what the loops were told disagree."""
     problems: List[str] = []
     commits = emu.ledger.commits()
@@ -278,10 +364,29 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--rate", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--deployment",
+        action="store_true",
+        help="run against the server named by VLUNA_*, through a fault proxy; read its database with psql "
+        "(VLUNA_CHAOS_DSN, else the PG* settings)",
+    )
+    parser.add_argument(
+        "--read-timeout", type=float, default=None, help="client read timeout in seconds (0.3 emulator, 2.0 server)"
+    )
     args = parser.parse_args()
     # Every retry logs a warning; thousands of them would bury the figures.
     logging.getLogger("vluna_client").setLevel(logging.ERROR)
-    result = run(loops=args.loops, threads=args.threads, rate=args.rate, seed=args.seed)
+    target: Optional[Target] = None
+    if args.deployment:
+        # Run as a script, this file's folder is on sys.path but its parent (which holds the `chaos` package) is not.
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from chaos.deployment import DeploymentTarget
+
+        target = DeploymentTarget()
+    read_timeout = args.read_timeout or (2.0 if args.deployment else 0.3)
+    result = run(
+        loops=args.loops, threads=args.threads, rate=args.rate, seed=args.seed, read_timeout=read_timeout, target=target
+    )
     for line in result.lines():
         print(line)
     if result.violations:
