@@ -51,8 +51,10 @@ class LoopReport:
     style: str
     commit_key: Optional[str] = None
     lease_id: Optional[str] = None
-    # "committed", "refused" (the client said nothing was recorded), "unknown", "cancelled", "not-authorized"
+    # "committed", "refused" (the client said nothing was recorded), "unknown", "cancelled", "not-authorized",
+    # "authorize-unknown" (the client said a lease may be held that it could not give back)
     outcome: str = "not-authorized"
+    authorize_key: Optional[str] = None
     first_commit_error: Optional[VlunaError] = None
     commit_id: Optional[str] = None
     unknown_errors: int = 0
@@ -118,7 +120,8 @@ def _settle(call: Callable[[], Any], report: LoopReport) -> Tuple[str, Any]:
 def _lease_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, report: LoopReport, tag: str) -> None:
     fail_work = rng.random() < 0.2
     quantity = rng.randint(1, 50)
-    lease = client.lease(feature_code=FEATURE, estimated_quantity_minor=quantity)
+    report.authorize_key = f"{tag}loop-{n}-authorize"
+    lease = client.lease(feature_code=FEATURE, estimated_quantity_minor=quantity, idempotency_key=report.authorize_key)
     try:
         with lease:
             report.lease_id = lease.lease_id
@@ -141,14 +144,15 @@ def _lease_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, 
     except WorkFailed:
         report.outcome = "cancelled"
     except VlunaError:
-        # authorize failed; an authorize whose answer was lost was recovered (replayed, then cancelled) by the lease
-        report.outcome = "not-authorized"
+        # Authorize failed. One whose answer was lost is recovered (replayed, then cancelled) by the lease; when even
+        # that failed, the lease says so with its state.
+        report.outcome = "authorize-unknown" if lease.state == "unknown" else "not-authorized"
 
 
 def _direct_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random, report: LoopReport, tag: str) -> None:
     fail_work = rng.random() < 0.2
     quantity = rng.randint(1, 50)
-    authorize_key = f"{tag}loop-{n}-authorize"
+    authorize_key = report.authorize_key = f"{tag}loop-{n}-authorize"
     status, authorized = _settle(
         lambda: client.gate.authorize(
             feature_code=FEATURE, estimated_quantity_minor=quantity, idempotency_key=authorize_key
@@ -156,8 +160,8 @@ def _direct_loop(client: vluna_client.ServiceClient, n: int, rng: random.Random,
         report,
     )
     if status != "done":
-        # Refused: no lease. Unknown after every replay: a lease may exist; the run reports it below.
-        report.outcome = "not-authorized"
+        # Refused: no lease. Unknown after every replay: a lease may exist, and the caller was told so.
+        report.outcome = "authorize-unknown" if status == "unknown" else "not-authorized"
         return
     token, report.lease_id = authorized.data.lease_token, authorized.data.lease_id
     if fail_work:
@@ -348,11 +352,14 @@ def check(emu: Target, reports: List[LoopReport]) -> List[str]:
         if stored is not None and error is not None and not error.may_have_applied:
             problems.append(f"loop {report.loop}: {type(error).__name__} said not applied")
     open_leases = [lease for lease in emu.ledger.leases() if lease.state == "open"]
+    # Leases the client told its caller it could not settle are the caller's to handle, not a broken promise.
     unresolved = {r.lease_id for r in reports if r.outcome in ("unknown", "cancel-failed")}
+    unsettled_authorizations = {r.authorize_key for r in reports if r.outcome == "authorize-unknown"}
     problems += [
         f"lease {lease.lease_id} ({lease.idempotency_key}) left open"
         for lease in open_leases
         if lease.lease_id not in unresolved
+        and not any(key and lease.idempotency_key.endswith(key) for key in unsettled_authorizations)
     ]
     return problems
 

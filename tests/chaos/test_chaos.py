@@ -17,7 +17,8 @@ FAST = vluna_client.RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=
 
 @pytest.mark.parametrize("seed", [11, 12])
 def test_a_small_chaos_run_keeps_every_promise(seed: int) -> None:
-    result = run(loops=120, threads=8, rate=0.25, seed=seed, read_timeout=0.2)
+    # A generous read timeout: only injected faults, not a busy CI machine, should make answers late.
+    result = run(loops=120, threads=8, rate=0.25, seed=seed, read_timeout=0.5)
     assert result.violations == []
     assert len(result.faults) >= 4, f"the seed should exercise most fault kinds: {result.faults}"
     assert result.outcomes.get("committed", 0) > 0
