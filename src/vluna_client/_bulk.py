@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Protocol, Union, cast
 
 import attrs
 
@@ -249,7 +249,8 @@ class GateBulkMixin:
         ``failed`` and the next rows go on. Errors every row would hit stop it: after a 401, 403 or a
         configuration error no new row is sent, the rows already in flight finish and are yielded, and then that
         error is raised; rows after the last yielded outcome were not sent. A 429 halves the concurrency, pauses
-        sending for the wait the server asked for, and sends the same row again with the same key.
+        sending for the wait the server asked for, sends the same row again with the same key, and from then on
+        spaces sends just under the rate that drew the 429, raising that cap while no 429 comes back.
 
         Args:
             rows: :class:`IngestRow` objects or mappings with the same keys; any iterable, consumed lazily.
@@ -282,7 +283,11 @@ class GateBulkMixin:
         realm = getattr(host, "realm_id", None)
         keys = key or _default_keys(namespace, realm if isinstance(realm, str) else None)
         pacer = Pacer(workers=workers, max_workers=max(max_workers, workers or 0))
-        return _run(self, rows, keys, pacer, ordered=ordered, on_progress=on_progress, timeout=timeout)
+        # The pacer answers a 429 for the whole job (pause, slow down, resend the row with its key); a client that
+        # also sat out each 429 inside the worker would hold that worker idle for the wait.
+        paced = getattr(host, "_without_rate_limit_retries", None)
+        area: _IngestArea = cast(Any, type(self))(paced()) if callable(paced) else self
+        return _run(area, rows, keys, pacer, ordered=ordered, on_progress=on_progress, timeout=timeout)
 
 
 def _default_keys(namespace: str, realm_id: Optional[str]) -> KeyFunction:
@@ -464,6 +469,7 @@ def _run(
                 if slot.row is None or slot.key is None:  # _prepare gave it an outcome already
                     continue
                 slot.future = pool.submit(_send, area, slot.row, slot.key, timeout)
+                pacer.sent()
                 inflight[slot.future] = slot
 
             # 3. Hand out outcomes: the finished prefix (ordered) or everything finished.
@@ -484,7 +490,9 @@ def _run(
             if not pending and (exhausted or fatal is not None):
                 break
             if inflight:
-                wait(list(inflight), timeout=0.5, return_when=FIRST_COMPLETED)
+                # Wake for the next completion, or when the rate cap lets the next row go, whichever comes first.
+                nap = 0.5 if pacer.ready() or len(inflight) >= pacer.limit else max(0.001, min(pacer.pause_left(), 0.5))
+                wait(list(inflight), timeout=nap, return_when=FIRST_COMPLETED)
             elif not pacer.ready():
                 time.sleep(min(pacer.pause_left(), 0.5))
     finally:

@@ -12,6 +12,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional, TypeVar, Union
 from urllib.parse import urlsplit
 
+import attrs
+
 from . import __version__
 from ._area import AreaHost
 from ._auth import Auth, BearerAuth, ServiceKeyAuth
@@ -186,10 +188,7 @@ class _BaseClient(AreaHost):
         A value passed to a call still wins over the bound one. A bound ``billing_account_id`` also fills the body
         property or list filter of that name on operations that have one.
         """
-        view = copy.copy(self)
-        # cached area objects point at the original client: drop them so the view builds its own.
-        for name in [k for k, v in vars(view).items() if hasattr(v, "_host")]:
-            delattr(view, name)
+        view = self._view()
         new = dict(self._bindings)
         for key, value in (
             ("principal_id", principal_id),
@@ -200,6 +199,23 @@ class _BaseClient(AreaHost):
             if value is not None:
                 new[key] = header_value(key, value)
         view._bindings = new
+        return view
+
+    def _view(self: C) -> C:
+        """A shallow copy sharing connections and settings, with its own API area objects."""
+        view = copy.copy(self)
+        # cached area objects point at the original client: drop them so the view builds its own.
+        for name in [k for k, v in vars(view).items() if hasattr(v, "_host")]:
+            delattr(view, name)
+        return view
+
+    def _without_rate_limit_retries(self: C) -> C:
+        """A view whose calls raise a 429 at once instead of waiting it out (a bulk job paces itself)."""
+        view = self._view()
+        policy = self._retrier.policy
+        view._retrier = attrs.evolve(
+            self._retrier, policy=attrs.evolve(policy, retry_statuses=policy.retry_statuses - {429})
+        )
         return view
 
     def _describe(self) -> str:

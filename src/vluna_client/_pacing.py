@@ -9,6 +9,7 @@ many do).
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Callable, Optional
 
 # A probe must beat the previous window by this much to count as progress (noise on a busy machine is ~±3 %).
@@ -20,6 +21,14 @@ _COMPLETIONS_PER_WORKER = 2
 _HOLD_WINDOWS = 8
 # Pause used after a 429 that named no wait.
 _DEFAULT_PAUSE_S = 1.0
+# After a 429 the rate that drew it is known to be too much: sends are then spaced to a little under the rate that
+# was completing, and the cap rises slowly while no 429 comes back (the server's limit is a rate, not a count of
+# requests in flight, so a concurrency limit alone keeps overshooting it and sitting out the pauses).
+_CAP_BELOW = 0.9
+_CAP_GROWTH = 1.10
+# Close to the rate that last drew a 429, the cap creeps instead (like TCP after its slow start).
+_CAP_CREEP = 1.01
+_RECENT_S = 1.0
 
 
 class Pacer:
@@ -51,18 +60,35 @@ class Pacer:
         self._prev_limit = self.limit
         self._probing = False
         self._hold = 0
+        self._cap: Optional[float] = None
+        self._ceiling = 0.0
+        self._next_send = 0.0
+        self._recent: deque[float] = deque()
         self.rate_limited = 0
         """How many 429 answers reached the pacer."""
 
     # -- dispatch -------------------------------------------------------------------------------------------
 
     def ready(self) -> bool:
-        """Whether new requests may be sent now (not inside a server-requested pause)."""
-        return self._clock() >= self._paused_until
+        """Whether a request may be sent now (not inside a server-requested pause, nor ahead of the rate cap)."""
+        now = self._clock()
+        return now >= self._paused_until and (self._cap is None or now >= self._next_send)
 
     def pause_left(self) -> float:
-        """Seconds left of the current pause (0 when not paused)."""
-        return max(0.0, self._paused_until - self._clock())
+        """Seconds until a request may be sent (0 when one may go now)."""
+        now = self._clock()
+        until = max(self._paused_until, self._next_send if self._cap is not None else 0.0)
+        return max(0.0, until - now)
+
+    def sent(self) -> None:
+        """Count a request just sent against the rate cap, when there is one."""
+        if self._cap is not None:
+            self._next_send = max(self._clock(), self._next_send) + 1.0 / self._cap
+
+    @property
+    def rate_cap(self) -> Optional[float]:
+        """Requests per second the pacer allows since a 429 (``None`` before any)."""
+        return self._cap
 
     # -- feedback -------------------------------------------------------------------------------------------
 
@@ -72,6 +98,9 @@ class Pacer:
         if not self.adaptive:
             return
         now = self._clock()
+        self._recent.extend([now] * n)
+        while self._recent and self._recent[0] < now - _RECENT_S:
+            self._recent.popleft()
         elapsed = now - self._window_start
         if elapsed < _MIN_WINDOW_S or self._window_done < _COMPLETIONS_PER_WORKER * self.limit:
             return
@@ -82,9 +111,22 @@ class Pacer:
     def rate_limited_for(self, retry_after: Optional[float]) -> None:
         """A 429 came back: halve the limit and pause dispatch for ``retry_after`` seconds (or a default)."""
         self.rate_limited += 1
+        now = self._clock()
         wait = retry_after if retry_after is not None and retry_after >= 0 else _DEFAULT_PAUSE_S
-        self._paused_until = max(self._paused_until, self._clock() + wait)
+        self._paused_until = max(self._paused_until, now + wait)
         if self.adaptive:
+            stamps = [stamp for stamp in self._recent if stamp >= now - _RECENT_S]
+            # Completions per second over the span they cover (a job that began less than a second ago counts
+            # over its own age, not over a full second it has not lived).
+            span = max(0.25, now - stamps[0]) if stamps else _RECENT_S
+            recent = len(stamps) / span
+            if recent > 0:
+                self._ceiling = recent
+                cap = max(1.0, _CAP_BELOW * recent)
+                self._cap = cap if self._cap is None else min(self._cap * _CAP_BELOW, cap)
+            elif self._cap is not None:
+                self._cap = max(1.0, self._cap * _CAP_BELOW)
+            self._next_send = self._paused_until
             self.limit = max(1, self.limit // 2)
             self._probing = False
             self._prev_rate = None
@@ -93,6 +135,9 @@ class Pacer:
         self._window_start, self._window_done = self._paused_until, 0
 
     def _decide(self, rate: float) -> None:
+        if self._cap is not None:
+            # A window without a 429: climb back quickly, then creep near the rate that last drew one.
+            self._cap *= _CAP_GROWTH if self._cap < _CAP_BELOW * self._ceiling else _CAP_CREEP
         if self._probing:
             self._probing = False
             if self._prev_rate is not None and rate < self._prev_rate * _GAIN:

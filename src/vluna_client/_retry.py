@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Callable, Optional
@@ -28,6 +29,10 @@ import attrs
 from ._transport import Timeout
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def _statuses(value: Iterable[int]) -> frozenset[int]:
+    return frozenset(value)
 
 
 @attrs.frozen
@@ -52,7 +57,7 @@ class RetryPolicy:
     backoff_base: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     backoff_max: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
     max_elapsed: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
-    retry_statuses: frozenset[int] = attrs.field(default=RETRY_STATUSES, converter=frozenset)
+    retry_statuses: frozenset[int] = attrs.field(default=RETRY_STATUSES, converter=_statuses)
     respect_retry_after: bool = True
     max_retry_wait: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
 

@@ -351,3 +351,54 @@ def test_a_fixed_pacer_never_moves() -> None:
     pacer.rate_limited_for(0.5)
     assert pacer.limit == 6
     assert not pacer.ready()
+
+
+def test_after_a_429_sends_are_spaced_under_the_rate_that_drew_it() -> None:
+    clock = Clock()
+    pacer = Pacer(max_workers=32, clock=clock)
+    assert pacer.rate_cap is None  # no cap until the server says so
+    for _ in range(100):  # 100 completions over the last second
+        clock.now += 0.01
+        pacer.completed()
+    pacer.rate_limited_for(1.0)
+    assert pacer.rate_cap == pytest.approx(90.0, rel=0.02)  # 0.9 x the ~100/s that was completing
+    assert not pacer.ready()
+    clock.now += 1.0  # the pause is over: one send, then the next waits one interval of the cap
+    assert pacer.ready()
+    pacer.sent()
+    assert not pacer.ready()
+    assert pacer.pause_left() == pytest.approx(1 / pacer.rate_cap)
+    clock.now += 1 / pacer.rate_cap
+    assert pacer.ready()
+
+
+def test_the_rate_cap_climbs_back_then_creeps_near_the_last_429() -> None:
+    clock = Clock()
+    pacer = Pacer(max_workers=32, clock=clock)
+    for _ in range(100):
+        clock.now += 0.01
+        pacer.completed()
+    pacer.rate_limited_for(0.0)
+    pacer.rate_limited_for(0.0)  # a second 429 at once: the cap drops again
+    low = pacer.rate_cap
+    assert low is not None
+    assert low < 90.0
+    caps = []
+    for _ in range(40):
+        clock.now += 0.5
+        pacer.completed(2 * pacer.limit)
+        caps.append(pacer.rate_cap)
+    assert caps == sorted(caps), "windows without a 429 only ever raise the cap"
+    assert caps[-1] > 90.0  # back past 0.9 x the rate that drew the first 429
+    late = [b / a for a, b in zip(caps[-6:], caps[-5:])]
+    assert all(step < 1.02 for step in late), "near that rate it creeps"
+
+
+def test_a_fixed_pacer_gets_no_rate_cap() -> None:
+    clock = Clock()
+    pacer = Pacer(workers=4, clock=clock)
+    for _ in range(50):
+        clock.now += 0.01
+        pacer.completed()
+    pacer.rate_limited_for(0.5)
+    assert pacer.rate_cap is None

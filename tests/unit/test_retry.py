@@ -495,3 +495,16 @@ def test_forked_workers_do_not_back_off_in_lock_step() -> None:
             draws.append(inp.read())
         os.waitpid(pid, 0)
     assert draws[0] != draws[1]
+
+
+def test_a_bulk_view_raises_a_429_at_once_and_keeps_other_retries(rsps) -> None:
+    client = make_client()
+    view = client._without_rate_limit_retries()
+    assert 429 not in view.retry.retry_statuses
+    assert 503 in view.retry.retry_statuses
+    assert 429 in client.retry.retry_statuses  # the client itself is untouched
+    assert view.transport is client.transport
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429)
+    with pytest.raises(RateLimitError):
+        authorize(view)
+    assert len(rsps.calls) == 1
