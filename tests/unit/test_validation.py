@@ -363,36 +363,28 @@ def test_dot_segments_are_refused_as_path_parameters(client, rsps, value) -> Non
 # Only the request matters here: the canned answers are not full resources, so decoding them is not asserted.
 
 
-def test_bound_billing_account_reaches_the_body_of_a_plan_assignment(client, mock) -> None:
+def assign_plan(mock, client, **extra):
+    """Send one plan assignment; return the account it carried in the body and in the binding header."""
     mock.add("POST", f"{BASE_URL}/billing-plan-assignments", json=ok({}), status=201)
-    bound = client.bind(billing_account_id="ba_7")
     with contextlib.suppress(ResponseDecodeError):
-        bound.plan_assignments.create(
+        client.plan_assignments.create(
             assignment_scope="account",
             plan_id="plan_1",
             source_kind="manual",
             source_ref="r1",
             window_start="2026-01-01T00:00:00Z",
+            **extra,
         )
-    sent = mock.calls[0].request
-    assert json.loads(sent.body)["billing_account_id"] == "ba_7"
-    assert sent.headers["X-Billing-Account-Id"] == "ba_7"
+    sent = mock.calls[-1].request
+    return json.loads(sent.body)["billing_account_id"], sent.headers["X-Billing-Account-Id"]
+
+
+def test_bound_billing_account_reaches_the_body_of_a_plan_assignment(client, mock) -> None:
+    assert assign_plan(mock, client.bind(billing_account_id="ba_7")) == ("ba_7", "ba_7")
 
 
 def test_a_value_passed_to_the_call_wins_over_the_bound_one(client, mock) -> None:
-    mock.add("POST", f"{BASE_URL}/billing-plan-assignments", json=ok({}), status=201)
-    with contextlib.suppress(ResponseDecodeError):
-        client.bind(billing_account_id="ba_7").plan_assignments.create(
-            assignment_scope="account",
-            plan_id="plan_1",
-            source_kind="manual",
-            source_ref="r1",
-            window_start="2026-01-01T00:00:00Z",
-            billing_account_id="ba_8",
-        )
-    sent = mock.calls[0].request
-    assert json.loads(sent.body)["billing_account_id"] == "ba_8"
-    assert sent.headers["X-Billing-Account-Id"] == "ba_8"
+    assert assign_plan(mock, client.bind(billing_account_id="ba_7"), billing_account_id="ba_8") == ("ba_8", "ba_8")
 
 
 def test_bound_billing_account_reaches_an_ops_list_filter(client, mock) -> None:
