@@ -17,10 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
+from resolver import ROOT, SPEC_DIR, Resolver
 
-ROOT = Path(__file__).resolve().parent.parent
-SPEC_DIR = ROOT / "openapi"
 OUT = ROOT / "src" / "vluna_client" / "testing" / "_spec_data" / "operations.json"
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -30,12 +28,8 @@ PREFIXES = ("/mgt/v1", "/api/v1")
 VERB_STATUS = {"close": "closed", "disable": "disabled", "restore": "active", "revoke": "revoked"}
 
 
-def _load() -> dict[str, dict[str, Any]]:
-    docs = {}
-    for path in sorted(SPEC_DIR.glob("*.yaml")):
-        with open(path, encoding="utf-8") as fh:
-            docs[path.name] = yaml.safe_load(fh)
-    return docs
+def _load(resolver: Resolver) -> dict[str, dict[str, Any]]:
+    return {path.name: resolver.doc(path.name) for path in sorted(SPEC_DIR.glob("*.yaml"))}
 
 
 def _ref_name(pointer: str) -> str:
@@ -59,17 +53,6 @@ def _compact(node: Any) -> Any:
         return out
     if isinstance(node, list):
         return [_compact(item) for item in node]
-    return node
-
-
-def _param(docs: dict[str, dict[str, Any]], node: dict[str, Any], current: str) -> dict[str, Any]:
-    while "$ref" in node:
-        target, _, frag = node["$ref"].partition("#")
-        doc = docs[target or current]
-        current = target or current
-        for part in [p for p in frag.split("/") if p]:
-            doc = doc[part]
-        node = doc
     return node
 
 
@@ -124,8 +107,9 @@ def _auth(op: dict[str, Any], doc: dict[str, Any]) -> str:
 class Builder:
     """Collects operations, then classifies each against the resource families the paths describe."""
 
-    def __init__(self, docs: dict[str, dict[str, Any]]) -> None:
-        self.docs = docs
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        docs = _load(resolver)
         self.schemas: dict[str, Any] = {}
         self.ops: list[dict[str, Any]] = []
         for name, doc in docs.items():
@@ -141,7 +125,8 @@ class Builder:
     def _operation(
         self, file: str, doc: dict[str, Any], path: str, method: str, op: dict[str, Any], item: dict[str, Any]
     ) -> dict[str, Any]:
-        params = [_param(self.docs, p, file) for p in [*item.get("parameters", []), *op.get("parameters", [])]]
+        raw = [*item.get("parameters", []), *op.get("parameters", [])]
+        params = [self.resolver.deref(p, file)[0] for p in raw]
         headers = {p["name"].lower(): p for p in params if p["in"] == "header"}
         if "x-principal-id" in headers and headers["x-principal-id"].get("required") and "x-user-id" in headers:
             bindings = "runtime"
@@ -300,7 +285,7 @@ def _common_prefix(left: str, right: str) -> str:
 
 def build() -> dict[str, Any]:
     """The emulator's data: operations (sorted by path and method) and the named schemas."""
-    builder = Builder(_load())
+    builder = Builder(Resolver())
     builder.classify()
     operations = sorted(builder.ops, key=lambda op: (op["path"], op["method"]))
     return {"operations": operations, "schemas": dict(sorted(builder.schemas.items()))}
