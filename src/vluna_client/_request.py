@@ -6,6 +6,7 @@ here are the ones every attempt digests, signs and sends.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Mapping
@@ -57,6 +58,12 @@ def new_idempotency_key(value: Optional[str]) -> str:
             "idempotency_key must be 1 to 255 visible ASCII characters without spaces", field="idempotency_key"
         )
     return value
+
+
+@functools.lru_cache(maxsize=64)
+def _path_of(base: str) -> str:
+    """The path part of a base URL: a client has one or two, so it is split once, not on every call."""
+    return urlsplit(base).path
 
 
 def _query_text(value: Any) -> str:
@@ -210,5 +217,5 @@ def build_call(
         headers["Idempotency-Key"] = key
 
     base = root_url if op.surface == "root" else base_url
-    target = urlsplit(base).path + route + (f"?{query_string}" if query_string else "")
-    return PreparedCall(op.method, base + target[len(urlsplit(base).path) :], target, headers, payload, key, auth)
+    rest = route + (f"?{query_string}" if query_string else "")
+    return PreparedCall(op.method, base + rest, _path_of(base) + rest, headers, payload, key, auth)

@@ -12,7 +12,6 @@ import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any, Optional, Protocol, Union
-from urllib.parse import urlsplit
 
 import attrs
 
@@ -113,6 +112,12 @@ class Transport(Protocol):
         ...
 
 
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of an absolute URL, by slicing: it runs on every attempt."""
+    end = url.find("/", url.find("//") + 2)
+    return url if end < 0 else url[:end]
+
+
 _LEAN_ADAPTER: Any = None
 
 
@@ -134,8 +139,7 @@ def _lean_adapter_class() -> Any:
                 # Finding the pool parses the URL twice and rebuilds its key on every call; the answer only
                 # depends on the origin and the TLS and proxy settings, so remember it (while the pool is open).
                 url = request.url
-                origin = url[: url.find("/", url.find("//") + 2)] if url.count("/") > 2 else url
-                key = (origin, verify if isinstance(verify, (bool, str)) else id(verify), cert, id(proxies))
+                key = (_origin(url), verify if isinstance(verify, (bool, str)) else id(verify), cert, id(proxies))
                 pool = self._pools.get(key)
                 if pool is None or pool.pool is None:
                     pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
@@ -198,7 +202,7 @@ class RequestsTransport:
         self._pool_maxsize = pool_maxsize
         self._lock = threading.Lock()
         self._adapter: Any = None
-        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
+        self._environment: dict[str, dict[str, Any]] = {}
         self._pid = os.getpid()
         self._closed = False
         _TRANSPORTS.add(self)
@@ -223,8 +227,7 @@ class RequestsTransport:
 
     def environment(self, url: str) -> dict[str, Any]:
         """``send`` keyword arguments from the environment (proxies, CA bundle) for this URL's origin."""
-        parts = urlsplit(url)
-        origin = (parts.scheme, parts.netloc)
+        origin = _origin(url)
         settings = self._environment.get(origin)
         if settings is None:
             from requests.utils import get_environ_proxies
