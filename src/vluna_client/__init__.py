@@ -40,7 +40,15 @@ if TYPE_CHECKING:
     from ._open_enum import OpenEnum
     from ._result import Hint, Page, Result
     from ._retry import NO_RETRIES, Retrier, RetryPolicy
-    from ._transport import RawResponse, RequestsTransport, Timeout, Transport, TransportError
+    from ._transport import (
+        MAX_TIMEOUT,
+        RawResponse,
+        RequestsTransport,
+        Timeout,
+        Transport,
+        TransportError,
+        parse_timeout,
+    )
 
 # Public names load on first access (PEP 562): importing vluna_client.testing, whose pytest plugin loads into
 # every test run, must not pull in requests nor the client itself.
@@ -60,6 +68,7 @@ _LAZY = {
     "InsufficientFundsError": "._errors",
     "InvalidRequestError": "._errors",
     "Lease": "._lease",
+    "MAX_TIMEOUT": "._transport",
     "LeaseError": "._errors",
     "NO_RETRIES": "._retry",
     "NotFoundError": "._errors",
@@ -83,9 +92,11 @@ _LAZY = {
     "ValidationError": "._errors",
     "VlunaError": "._errors",
     "idempotency_key": "._keys",
+    "parse_timeout": "._transport",
 }
 
 __all__ = [
+    "MAX_TIMEOUT",
     "NO_RETRIES",
     "APIConnectionError",
     "APIError",
@@ -125,6 +136,7 @@ __all__ = [
     "VlunaError",
     "__version__",
     "idempotency_key",
+    "parse_timeout",
 ]
 
 

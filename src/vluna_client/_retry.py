@@ -22,11 +22,12 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import attrs
 
-from ._transport import Timeout
+from ._errors import ConfigurationError
+from ._transport import MAX_TIMEOUT, Timeout
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -35,31 +36,59 @@ def _statuses(value: Iterable[int]) -> frozenset[int]:
     return frozenset(value)
 
 
+#: The longest ``max_elapsed`` a policy accepts (one hour): a bound on a whole call must itself be bounded.
+MAX_ELAPSED = 3600.0
+
+
+def _bounded_seconds(*, positive: bool, most: float) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: a finite number of seconds in ``[0, most]`` (``(0, most]`` when ``positive``)."""
+
+    def check(_instance: Any, attribute: Any, value: Any) -> None:
+        low_ok = (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and (value > 0 if positive else value >= 0)
+        )
+        if not low_ok or not value <= most:  # NaN and infinity fail here too
+            bound = "more than 0" if positive else "at least 0"
+            raise ConfigurationError(
+                f"RetryPolicy.{attribute.name} must be a number of seconds, {bound} and at most {most:g}"
+            )
+
+    return check
+
+
+def _attempts(_instance: Any, attribute: Any, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+        raise ConfigurationError("RetryPolicy.max_attempts must be an integer from 1 to 100")
+
+
 @attrs.frozen
 class RetryPolicy:
     """How the client retries a failed attempt.
 
     Attributes:
-        max_attempts: Attempts in total, the first included (1 disables retries).
-        backoff_base: Seconds before the first retry; doubles each time (full jitter is applied).
-        backoff_max: Upper bound of one backoff wait.
-        max_elapsed: A bound on the whole call: a retry starts only if it can finish (wait, connect and read
-            timeouts included) this many seconds after the first attempt began; its read timeout is shortened to
-            fit when needed.
+        max_attempts: Attempts in total, the first included (1 disables retries; at most 100).
+        backoff_base: Seconds before the first retry; doubles each time (full jitter is applied). At most 600.
+        backoff_max: Upper bound of one backoff wait (at most 600 seconds).
+        max_elapsed: A bound on the whole call, reading every answer included (more than 0, at most 3600
+            seconds): a retry starts only if it can finish (wait, connect and read timeouts included) this many
+            seconds after the first attempt began; its read timeout is shortened to fit when needed.
         retry_statuses: HTTP statuses worth another attempt.
         respect_retry_after: Wait what ``Retry-After`` (or a ``rate.limit`` hint) asks for, when it fits in
             ``max_elapsed``.
         max_retry_wait: The longest server-requested wait the client sits out by itself; a longer one raises
             :class:`RateLimitError` (with ``retry_after``) at once, so a web request is not blocked for a minute.
+            At most 600 seconds.
+
+    Every bound is checked when the policy is built: a bad value raises :class:`ConfigurationError`.
     """
 
-    max_attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
-    backoff_base: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
-    backoff_max: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
-    max_elapsed: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    max_attempts: int = attrs.field(default=3, validator=_attempts)
+    backoff_base: float = attrs.field(default=0.5, validator=_bounded_seconds(positive=False, most=MAX_TIMEOUT))
+    backoff_max: float = attrs.field(default=8.0, validator=_bounded_seconds(positive=False, most=MAX_TIMEOUT))
+    max_elapsed: float = attrs.field(default=60.0, validator=_bounded_seconds(positive=True, most=MAX_ELAPSED))
     retry_statuses: frozenset[int] = attrs.field(default=RETRY_STATUSES, converter=_statuses)
     respect_retry_after: bool = True
-    max_retry_wait: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
+    max_retry_wait: float = attrs.field(default=10.0, validator=_bounded_seconds(positive=False, most=MAX_TIMEOUT))
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff for the n-th retry (1-based)."""

@@ -325,3 +325,19 @@ def test_init_app_supports_the_application_factory_pattern(emu: Emulator) -> Non
     assert first is not second  # one client per app, each from its own config
     with pytest.raises(RuntimeError, match="app context"):
         _ = vluna.client
+
+
+@pytest.mark.parametrize("bad", ["inf", "1e10", float("inf"), 2**63, "0", "soon", -3])
+def test_an_unusable_timeout_fails_at_init_app_not_on_a_request(emu: Emulator, bad: Any) -> None:
+    app = flask.Flask("bad_timeout")
+    app.config.update({"VLUNA_" + key: value for key, value in _config(emu).items()})
+    app.config["VLUNA_TIMEOUT"] = bad
+    with pytest.raises(ConfigurationError, match="VLUNA_TIMEOUT"):
+        Vluna(app, identity=lambda: (ORG, USER))
+
+
+def test_an_unusable_timeout_set_after_init_app_fails_when_the_client_is_built(emu: Emulator) -> None:
+    app, vluna = make_app(emu)
+    app.config["VLUNA_TIMEOUT"] = "inf"
+    with app.app_context(), pytest.raises(ConfigurationError, match="TIMEOUT"):
+        _ = vluna.client

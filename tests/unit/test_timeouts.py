@@ -9,12 +9,14 @@ import requests
 
 from support.mock_deployment import AUTHZ_DATA, CANCEL_DATA, COMMIT_DATA, URL, make_client, ok
 from vluna_client import (
+    MAX_TIMEOUT,
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
     OutcomeUnknownError,
     RetryPolicy,
     Timeout,
+    parse_timeout,
 )
 
 
@@ -107,6 +109,106 @@ def test_invalid_timeouts_are_configuration_errors(rsps, bad) -> None:
     with pytest.raises(ConfigurationError):
         limits(client, timeout=bad)
     assert len(rsps.calls) == 0
+
+
+HOSTILE_TIMEOUTS = [
+    float("inf"),
+    -float("inf"),
+    (5, float("inf")),
+    (float("inf"), 5),
+    1e10,
+    2**63,
+    (5, 2**63),
+    10**5000,
+    600.001,
+    (5, float("nan")),
+    ((1, 2), 3),
+    1e-400,  # underflows to 0.0
+]
+
+
+def short_id(value):
+    """A test id even for values whose str() is huge or refused (a 5,000-digit int, inside a tuple or a dict)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return "huge-int"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(short_id(part) for part in value) + ")"
+    if isinstance(value, dict):
+        return ",".join(f"{key}={short_id(part)}" for key, part in value.items())
+    text = repr(value)
+    return text if len(text) <= 20 else text[:8] + "..."
+
+
+@pytest.mark.parametrize("bad", HOSTILE_TIMEOUTS, ids=short_id)
+def test_infinite_huge_or_nested_timeouts_are_refused_before_sending(rsps, bad) -> None:
+    with pytest.raises(ConfigurationError, match="timeout"):
+        make_client(timeout=bad)
+    client = make_client()
+    with pytest.raises(ConfigurationError, match="timeout"):
+        limits(client, timeout=bad)
+    with pytest.raises(ConfigurationError, match="timeout"):
+        client.gate.ingest(
+            feature_code="f", principal_id="o", user_id="u", quantity_minor=1, idempotency_key="e1", timeout=bad
+        )
+    assert len(rsps.calls) == 0
+
+
+def test_the_maximum_timeout_is_accepted_and_documented(rsps, sent_timeouts) -> None:
+    assert MAX_TIMEOUT == 600.0
+    rsps.add("GET", URL["limits"], json=ok([]))
+    limits(make_client(timeout=(MAX_TIMEOUT, MAX_TIMEOUT)))
+    assert sent_timeouts == [(600.0, 600.0)]
+    assert "600" in (Timeout.__doc__ or "")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("5", (5.0, 5.0)),
+        (" 2.5 ", (2.5, 2.5)),
+        (7, (7.0, 7.0)),
+        (("1", 2), (1.0, 2.0)),
+        ([3, 4.5], (3.0, 4.5)),
+        (Timeout(connect=1, read=2), (1.0, 2.0)),
+    ],
+)
+def test_parse_timeout_reads_settings_and_command_line_values(given, expected) -> None:
+    assert parse_timeout(given).as_tuple() == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["inf", "nan", "1e10", "-3", "0", "", "soon", "9" * 5000, None, True, b"5", {"read": 3}, (1,), *HOSTILE_TIMEOUTS],
+    ids=short_id,
+)
+def test_parse_timeout_refuses_with_the_given_name(bad) -> None:
+    with pytest.raises(ConfigurationError, match="--timeout") as info:
+        parse_timeout(bad, name="--timeout")
+    assert len(str(info.value)) < 200  # a 5,000-digit value is not echoed back
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_elapsed": float("inf")},
+        {"max_elapsed": 0},
+        {"max_elapsed": 3600.5},
+        {"max_elapsed": float("nan")},
+        {"backoff_base": float("inf")},
+        {"backoff_max": 1e10},
+        {"backoff_base": -1},
+        {"max_retry_wait": float("inf")},
+        {"max_retry_wait": 2**63},
+        {"max_attempts": 0},
+        {"max_attempts": 10**5000},
+        {"max_attempts": 2.5},
+        {"max_elapsed": "60"},
+    ],
+    ids=short_id,
+)
+def test_retry_policy_bounds_every_duration(kwargs) -> None:
+    with pytest.raises(ConfigurationError, match="RetryPolicy." + next(iter(kwargs))):
+        RetryPolicy(**kwargs)
 
 
 @pytest.mark.parametrize("kwargs", [{"connect": None}, {"read": None}, {"connect": 0}, {"read": -2}])

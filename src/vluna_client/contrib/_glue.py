@@ -9,6 +9,7 @@ from typing import Any, Callable, Optional
 
 from .._client import ServiceClient
 from .._errors import ConfigurationError, PaymentRequiredError
+from .._transport import parse_timeout
 
 #: The four settings a service client needs, by their short name; the environment variable is ``VLUNA_<name>``.
 REQUIRED_SETTINGS = ("SERVICE_BASE_URL", "REALM_ID", "SERVICE_KEY_ID", "SERVICE_KEY_SECRET")
@@ -49,17 +50,12 @@ def resolve_settings(
 def build_client(settings: Mapping[str, Any]) -> ServiceClient:
     """A :class:`ServiceClient` from resolved settings (``TIMEOUT`` is seconds, as a number or a numeric string)."""
     timeout = settings.get("TIMEOUT")
-    if isinstance(timeout, str):
-        try:
-            timeout = float(timeout)
-        except ValueError:
-            raise ConfigurationError("TIMEOUT must be a number of seconds") from None
     return ServiceClient(
         base_url=settings["SERVICE_BASE_URL"],
         realm_id=settings["REALM_ID"],
         key_id=settings["SERVICE_KEY_ID"],
         key_secret=settings["SERVICE_KEY_SECRET"],
-        timeout=timeout,
+        timeout=None if timeout is None else parse_timeout(timeout, name="TIMEOUT"),
     )
 
 

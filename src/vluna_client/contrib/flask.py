@@ -36,6 +36,7 @@ from flask import Flask, Response, current_app, g, has_app_context, jsonify
 
 from .._client import ServiceClient
 from .._errors import ConfigurationError, PaymentRequiredError
+from .._transport import parse_timeout
 from ._glue import (
     NO_IDENTITY_BODY,
     ClientHolder,
@@ -77,7 +78,15 @@ class Vluna:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Attach to ``app``: register the 402 error handler and a lazily built client for this app."""
+        """Attach to ``app``: register the 402 error handler and a lazily built client for this app.
+
+        Raises:
+            ConfigurationError: ``VLUNA_TIMEOUT`` is already set and is not a usable timeout (see
+                :func:`vluna_client.parse_timeout`), so a bad value fails at start-up, not on the first request.
+        """
+        timeout = app.config.get("VLUNA_TIMEOUT")
+        if timeout is not None and timeout != "":
+            parse_timeout(timeout, name="VLUNA_TIMEOUT")
         app.extensions[_EXTENSION] = ClientHolder(functools.partial(_client_for, app))
         app.register_error_handler(PaymentRequiredError, payment_required_response)
 

@@ -8,7 +8,8 @@ Every message names the setting, never its value (the secret must not reach a te
 - ``vluna.E004`` ``SERVICE_KEY_SECRET`` is not standard base64 (or is empty);
 - ``vluna.E005`` ``IDENTITY`` is missing, cannot be imported or is not callable;
 - ``vluna.E006`` ``VLUNA`` is not a dict;
-- ``vluna.E007`` ``TIMEOUT`` is not a positive number of seconds;
+- ``vluna.E007`` ``TIMEOUT`` is not a usable timeout: seconds (or a ``(connect, read)`` pair) that are finite, more
+  than 0 and at most 600 (the client's rule, :func:`vluna_client.parse_timeout`);
 - ``vluna.E008`` ``REALM_ID`` or ``SERVICE_KEY_ID`` is not usable in an HTTP header (whitespace, control chars);
 - ``vluna.W001`` ``VLUNA`` has a key this client does not know (a typo would otherwise be ignored).
 """
@@ -24,8 +25,9 @@ from urllib.parse import urlsplit
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from ..._errors import InputValidationError
+from ..._errors import ConfigurationError, InputValidationError
 from ..._request import header_value
+from ..._transport import parse_timeout
 from .._glue import REQUIRED_SETTINGS
 from ._client import KNOWN_KEYS
 
@@ -131,12 +133,10 @@ def _check_timeout(timeout: Optional[Any]) -> list[checks.CheckMessage]:
     if timeout is None:
         return []
     try:
-        seconds = float(timeout) if not isinstance(timeout, bool) else 0.0
-    except (TypeError, ValueError):
-        seconds = 0.0
-    if seconds > 0:
-        return []
-    return [checks.Error("TIMEOUT must be a positive number of seconds", id="vluna.E007")]
+        parse_timeout(timeout, name="TIMEOUT")
+    except ConfigurationError as exc:
+        return [checks.Error(str(exc), id="vluna.E007")]
+    return []
 
 
 def _check_identity(target: Optional[Any]) -> list[checks.CheckMessage]:
