@@ -17,11 +17,18 @@ import threading
 from types import FrameType
 from typing import List, Optional, Tuple
 
-from ._emulator import Emulator
+from ._emulator import Emulator, is_loopback
 
 
 def _add_emulator_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback interface to bind (default: 127.0.0.1; see --allow-remote)"
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not a loopback address (anyone who reaches it can use the emulator)",
+    )
     parser.add_argument("--port", type=int, default=0, help="TCP port (default: 0, an ephemeral port)")
     parser.add_argument("--realm-id", default=None, help="realm id (default: random)")
     parser.add_argument("--key-id", default=None, help="service key id (default: random pk-...)")
@@ -68,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _emulator(args: argparse.Namespace) -> Emulator:
+    if not args.allow_remote and not is_loopback(args.host):
+        raise SystemExit(f"--host {args.host} is not a loopback address; add --allow-remote to bind it anyway")
     emulator = Emulator(
+        allow_remote=args.allow_remote,
         host=args.host,
         port=args.port,
         realm_id=args.realm_id,

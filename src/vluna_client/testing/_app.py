@@ -32,6 +32,8 @@ __all__ = ["App", "Request", "Response"]
 logger = logging.getLogger("vluna_client.testing")
 
 BODY_LIMIT = 1024 * 1024
+# Deeper JSON bodies answer 400 (the emulator's own recursive code stays well inside Python's stack).
+MAX_NESTING = 256
 EXPOSE_HEADERS = "WWW-Authenticate, X-Permissions-Changed, X-Request-Id, traceparent"
 UNEXPECTED_MESSAGE = "Unexpected server error. Please try again later."
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -110,16 +112,23 @@ def _unexpected_body() -> bytes:
     return js_json({"ok": False, "code": "SERVER.UNEXPECTED", "message": UNEXPECTED_MESSAGE}).encode("utf-8")
 
 
-def _reject_forbidden_keys(value: JsonValue) -> None:
-    # Fastify parses JSON with secure-json-parse, which refuses __proto__ keys.
-    if isinstance(value, dict):
-        if "__proto__" in value:
-            raise HttpError(400, "VALIDATION.INVALID_INPUT", "Object contains forbidden prototype property")
-        for item in value.values():
-            _reject_forbidden_keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            _reject_forbidden_keys(item)
+def _check_parsed(value: JsonValue) -> None:
+    """Refuse ``__proto__`` keys (Fastify's secure-json-parse does) and bodies nested deeper than the emulator goes.
+
+    Iterative, so a deeply nested body cannot exhaust the stack here; the server answers such bodies with a 400 too
+    (its later processing overflows V8's stack), where Python would otherwise fail with a 500.
+    """
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise HttpError(400, "VALIDATION.INVALID_INPUT", "Maximum call stack size exceeded")
+        if isinstance(node, dict):
+            if "__proto__" in node:
+                raise HttpError(400, "VALIDATION.INVALID_INPUT", "Object contains forbidden prototype property")
+            stack.extend((item, depth + 1) for item in node.values())
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
 
 
 def _no_constants(name: str) -> Any:
@@ -300,11 +309,13 @@ class App:
             )
         try:
             parsed = json.loads(request.body.decode("utf-8"), parse_constant=_no_constants)
+        except RecursionError:
+            raise HttpError(400, "VALIDATION.INVALID_INPUT", "Maximum call stack size exceeded") from None
         except (ValueError, UnicodeDecodeError) as exc:
             position = getattr(exc, "pos", 0)
             message = f"Unexpected token in JSON at position {position}"
             raise HttpError(400, "VALIDATION.INVALID_INPUT", message) from exc
-        _reject_forbidden_keys(parsed)
+        _check_parsed(parsed)
         return parsed, request.body
 
     def _authenticate(self, request: Request, route: Route, realm: str, raw_body: bytes) -> CallContext:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import secrets
 import string
 import threading
@@ -15,7 +16,7 @@ from ._app import App
 from ._engine import Engine, FeatureSpec
 from ._faults import Faults
 from ._records import Ledger
-from ._server import EmulatorHTTPServer
+from ._server import DEFAULT_HEADER_TIMEOUT, EmulatorHTTPServer
 from ._spec_routes import build_routes
 from ._svcauth import ServiceKey
 
@@ -29,6 +30,16 @@ _ALPHANUMERIC = string.ascii_letters + string.digits
 
 def _random_key_id() -> str:
     return "pk-" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(16))
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names a loopback interface (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _client_options(retry: Any, timeout: Any) -> Dict[str, Any]:
@@ -62,7 +73,8 @@ class Emulator:
     stale timestamps and reused nonces are refused (the server checks neither).
 
     Args:
-        host: interface to bind (loopback only: this is a test server).
+        host: interface to bind; a loopback address unless ``allow_remote`` (this is a test server with
+            throwaway credentials).
         port: TCP port, 0 for an ephemeral one.
         realm_id: realm the service key is bound to (random when omitted).
         key_id: service key id (``pk-`` + 16 alphanumerics when omitted).
@@ -76,6 +88,12 @@ class Emulator:
         replay_hang_seconds: on routes whose server handler writes its own reply (``x-vluna-retry: answered``), a
             replayed Idempotency-Key gets no answer, as on the server: the connection is held this long (or until
             the client gives up) and then closed. 0 answers the replay instead.
+        header_timeout_seconds: a request's line and headers must arrive within this long of its first byte,
+            else 408 and the connection closes (Node's ``headersTimeout``, 60 s by default).
+        allow_remote: allow a non-loopback ``host`` (anyone who can reach it can then use the emulator).
+
+    Raises:
+        ValueError: a non-loopback ``host`` without ``allow_remote``, or an invalid ``key_secret``.
     """
 
     def __init__(
@@ -93,8 +111,15 @@ class Emulator:
         features: Optional[FeatureSpec] = None,
         other_realms: Iterable[str] = (),
         replay_hang_seconds: float = 30.0,
+        header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT,
+        allow_remote: bool = False,
     ) -> None:
+        if not allow_remote and not is_loopback(host):
+            raise ValueError(f"host {host!r} is not a loopback address; pass allow_remote=True to bind it anyway")
+        if header_timeout_seconds <= 0:
+            raise ValueError("header_timeout_seconds must be positive")
         self.host = host
+        self.header_timeout_seconds = header_timeout_seconds
         self.port = port
         self.realm_id: str = realm_id or "realm_" + secrets.token_hex(6)
         self.key_id: str = key_id or _random_key_id()
@@ -141,7 +166,7 @@ class Emulator:
             if self._server is not None:
                 return self
             self._stopping.clear()
-            server = EmulatorHTTPServer((self.host, self.port), self._app)
+            server = EmulatorHTTPServer((self.host, self.port), self._app, self.header_timeout_seconds)
             self.port = int(server.server_address[1])
             thread = threading.Thread(
                 target=server.serve_forever,

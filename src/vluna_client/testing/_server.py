@@ -3,56 +3,95 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import select
 import socket
 import socketserver
 import struct
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Set, Tuple
+from typing import Any, List, Optional, Set, Tuple
 
 from ._app import BODY_LIMIT, App, Request
-
-__all__ = ["EmulatorHTTPServer"]
-
-# Node.js keeps only the first value of these request headers; every other repeated header is joined with ", ".
-_NODE_SINGLE_VALUE_HEADERS = frozenset(
-    {
-        "age",
-        "authorization",
-        "content-length",
-        "content-type",
-        "etag",
-        "expires",
-        "from",
-        "host",
-        "if-modified-since",
-        "if-unmodified-since",
-        "last-modified",
-        "location",
-        "max-forwards",
-        "proxy-authorization",
-        "referer",
-        "retry-after",
-        "server",
-        "user-agent",
-    }
+from ._http1 import (
+    FramingError,
+    client_error_bytes,
+    combine_headers,
+    parse_chunk_size,
+    parse_content_length,
+    split_header_lines,
 )
 
+__all__ = ["DEFAULT_HEADER_TIMEOUT", "EmulatorHTTPServer"]
 
-class _BadRequest(Exception):
-    """The request framing is broken (bad Content-Length or chunk size)."""
+logger = logging.getLogger("vluna_client.testing")
+
+# Node's default headersTimeout (Fastify keeps it): a request's headers must be complete this long after its
+# first byte, else 408.
+DEFAULT_HEADER_TIMEOUT = 60.0
+# Node's default --max-http-header-size: request line and headers together (431 beyond).
+HEADER_LIMIT = 16 * 1024
+
+
+class _HeaderTimeout(Exception):
+    """The request's headers did not arrive within the header deadline."""
+
+
+class _ClientGone(Exception):
+    """The client closed the connection in the middle of a request."""
+
+
+class _DeadlineReader:
+    """Reads request and header lines from a handler's buffered socket file, within one deadline.
+
+    Each raw read waits at most for what is left of the deadline, so a client that drips bytes cannot hold the
+    headers open past it. The lines read are kept (``lines``) for the strict header checks.
+    """
+
+    def __init__(self, rfile: Any, connection: socket.socket, deadline: float) -> None:
+        self._rfile = rfile
+        self._connection = connection
+        self._deadline = deadline
+        self.lines: List[bytes] = []
+        self.size = 0
+
+    def readline(self, limit: int = -1) -> bytes:
+        """One line (with its ending) or less at end of stream, like ``BufferedReader.readline``."""
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise _HeaderTimeout
+            self._connection.settimeout(left)
+            try:
+                available = self._rfile.peek(1)
+            except (socket.timeout, TimeoutError):
+                raise _HeaderTimeout from None
+            if not available:
+                break
+            room = len(available) if limit < 0 else min(len(available), limit - len(line))
+            newline = available.find(b"\n", 0, room)
+            line += self._rfile.read(newline + 1 if newline >= 0 else room)
+            if newline >= 0:
+                break
+        self.size += len(line)
+        if self.size > HEADER_LIMIT:
+            raise FramingError("headers too large", status=431)
+        self.lines.append(bytes(line))
+        return bytes(line)
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Adapts ``http.server`` to :class:`App`: raw target, Node-style headers, raw body bytes."""
+    """Adapts ``http.server`` to :class:`App`: raw target, Node-style headers and framing, raw body bytes."""
 
     protocol_version = "HTTP/1.1"
     server_version = "vluna-emulator"
     # Idle keep-alive connections give up after this long, so a forgotten client never pins a thread forever.
     timeout = 30
     server: EmulatorHTTPServer
+    _header_pairs: List[Tuple[str, str]]
 
     def setup(self) -> None:
         """Disable Nagle's algorithm on the accepted socket.
@@ -61,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
         costs about 40 ms per response on loopback.
         """
         super().setup()
+        self._header_pairs = []
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -70,6 +110,60 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request stderr line (it would also leak request lines into test output)."""
+
+    def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None) -> None:
+        """Answer a request ``http.server`` could not parse the way Fastify does (400, or 431 for huge headers)."""
+        self._client_error(431 if code in (413, 414, 431) else 400)
+
+    def _client_error(self, status: int) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.wfile.write(client_error_bytes(status))
+            self.wfile.flush()
+
+    def handle_one_request(self) -> None:
+        """Read one request within the header deadline, check its framing like Node, then serve it."""
+        try:
+            self._handle_one_request()
+        except _HeaderTimeout:
+            self._client_error(408)
+        except FramingError as error:
+            self._client_error(error.status)
+        except (_ClientGone, ConnectionError, TimeoutError, socket.timeout) as exc:
+            # A client that hangs up or goes quiet ends its connection; that is not the emulator's problem.
+            self.close_connection = True
+            logger.debug("vluna emulator: connection from %s ended (%s)", self.client_address[0], type(exc).__name__)
+
+    def _handle_one_request(self) -> None:
+        self.close_connection = True
+        self.connection.settimeout(self.timeout)
+        # An idle keep-alive connection waits for its next request's first byte (closing quietly on timeout);
+        # the header deadline starts with that byte, as Node's headersTimeout does.
+        rfile: Any = self.rfile  # a BufferedReader over the socket (rbufsize is -1)
+        if not rfile.peek(1):
+            return
+        reader = _DeadlineReader(self.rfile, self.connection, time.monotonic() + self.server.header_timeout)
+        self.raw_requestline = reader.readline(65537)
+        if not self.raw_requestline.endswith(b"\r\n"):
+            raise FramingError("request line not ended by CRLF")
+        # parse_request reads the headers through self.rfile: lend it the deadline reader meanwhile.
+        self.rfile = reader  # type: ignore[assignment]
+        try:
+            parsed = self.parse_request()
+        finally:
+            self.rfile = rfile
+        if not parsed:
+            return
+        self.connection.settimeout(self.timeout)
+        header_lines = reader.lines[1:]
+        if not header_lines or header_lines[-1] != b"\r\n":
+            raise FramingError("headers not ended by CRLF")
+        self._header_pairs = split_header_lines(header_lines[:-1])
+        handler = getattr(self, "do_" + self.command, None)
+        if handler is None:
+            raise FramingError("unknown method")
+        handler()
+        self.wfile.flush()
 
     def do_GET(self) -> None:
         """Serve GET."""
@@ -99,47 +193,43 @@ class _Handler(BaseHTTPRequestHandler):
         """Serve OPTIONS (no such routes: 404 like the server)."""
         self._serve()
 
-    def _headers(self) -> Dict[str, str]:
-        combined: Dict[str, List[str]] = {}
-        for name, value in self.headers.items():
-            # Node strips optional whitespace around header values; http.server keeps trailing blanks.
-            combined.setdefault(name.lower(), []).append(value.strip(" \t"))
-        out: Dict[str, str] = {}
-        for name, values in combined.items():
-            out[name] = values[0] if name in _NODE_SINGLE_VALUE_HEADERS else ", ".join(values)
-        return out
+    def _read_exactly(self, size: int) -> bytes:
+        data = self.rfile.read(size)
+        if len(data) < size:
+            raise _ClientGone
+        return data
 
-    def _read_body(self, headers: Dict[str, str]) -> Tuple[bytes, bool]:
-        if "chunked" in headers.get("transfer-encoding", "").lower():
+    def _read_body(self) -> Tuple[bytes, bool]:
+        """``(body, too_large)``; a body over :data:`BODY_LIMIT` is not read (the connection closes after)."""
+        length, chunked = parse_content_length(self._header_pairs)
+        if chunked:
             chunks: List[bytes] = []
             size_total = 0
             while True:
-                line = self.rfile.readline(1024)
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise _BadRequest from None
+                size = parse_chunk_size(self.rfile.readline(1024))
                 if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
+                    # Trailer fields, then the blank line (they are checked like headers and then ignored).
+                    trailer: List[bytes] = []
+                    while True:
+                        line = self.rfile.readline(HEADER_LIMIT)
+                        if not line:
+                            raise _ClientGone
+                        if line == b"\r\n":
+                            break
+                        trailer.append(line)
+                    split_header_lines(trailer)
                     return b"".join(chunks), False
                 size_total += size
                 if size_total > BODY_LIMIT:
                     return b"", True
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(1024)
-        length_text = headers.get("content-length")
-        if length_text is None:
+                chunks.append(self._read_exactly(size))
+                if self._read_exactly(2) != b"\r\n":
+                    raise FramingError("chunk data not ended by CRLF")
+        if length is None:
             return b"", False
-        try:
-            length = int(length_text)
-        except ValueError:
-            raise _BadRequest from None
-        if length < 0:
-            raise _BadRequest
         if length > BODY_LIMIT:
             return b"", True
-        return self.rfile.read(length), False
+        return self._read_exactly(length), False
 
     def _hold(self, seconds: float) -> None:
         """Wait ``seconds`` before answering, giving up as soon as the client hangs up or the emulator stops."""
@@ -162,13 +252,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         words = self.requestline.split()
         target = words[1] if len(words) >= 2 else self.path
-        headers = self._headers()
-        try:
-            body, too_large = self._read_body(headers)
-        except _BadRequest:
-            self.send_error(400, "Bad Request")
-            self.close_connection = True
-            return
+        headers = combine_headers(self._header_pairs)
+        body, too_large = self._read_body()
         response = self.server.app.handle(
             Request(method=self.command, target=target, headers=headers, body=body, body_too_large=too_large)
         )
@@ -207,8 +292,11 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True  # restarting on a fixed --port must not wait for TIME_WAIT
 
-    def __init__(self, address: Tuple[str, int], app: App) -> None:
+    def __init__(self, address: Tuple[str, int], app: App, header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> None:
         self.app = app
+        self.header_timeout = header_timeout
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         self._tracked_lock = threading.Lock()
         self._conn_threads: Set[threading.Thread] = set()
         self._conn_sockets: Set[socket.socket] = set()
@@ -221,6 +309,14 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name = str(host)
         self.server_port = int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished mid-request is one debug line; anything else is logged with its traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            logger.debug("vluna emulator: connection from %s ended (%s)", client_address[0], type(exc).__name__)
+            return
+        logger.error("vluna emulator: connection from %s failed", client_address[0], exc_info=True)
 
     def reset_on_close(self, request: Any) -> None:
         """Close this connection with a TCP reset instead of an orderly shutdown when its handler returns."""
