@@ -131,6 +131,8 @@ class _BaseClient(AreaHost):
         }
         self._transport = _transport_from(transport, session)
         self._bindings: dict[str, Any] = {}
+        # A bound view shares this transport; only the client that built it may close it.
+        self._owns_transport = True
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -160,8 +162,13 @@ class _BaseClient(AreaHost):
         return self._transport
 
     def close(self) -> None:
-        """Close pooled connections. A bound view shares them: close the client it was bound from."""
-        self._transport.close()
+        """Close pooled connections.
+
+        On a view from :meth:`bind` this does nothing: the view shares its parent's connections, so using a view as
+        a context manager (``with client.bind(...) as view:``) leaves the parent usable. Close the parent instead.
+        """
+        if self._owns_transport:
+            self._transport.close()
 
     def __enter__(self: C) -> C:
         return self
@@ -204,6 +211,7 @@ class _BaseClient(AreaHost):
     def _view(self: C) -> C:
         """A shallow copy sharing connections and settings, with its own API area objects."""
         view = copy.copy(self)
+        view._owns_transport = False
         # cached area objects point at the original client: drop them so the view builds its own.
         for name in [k for k, v in vars(view).items() if hasattr(v, "_host")]:
             delattr(view, name)
@@ -230,6 +238,7 @@ class _BaseClient(AreaHost):
         """Build the request once (no I/O), then attempt, classify and maybe wait until it succeeds or gives up."""
         call = self._build(op, args)
         run = self._retrier.start(op.retry, coerce_timeout(args.timeout, self._timeout))
+        applied_by: Optional[str] = None  # what made the write's outcome unknown, in the error table's words
         while True:
             try:
                 env, request_id, wait_hint = self._attempt(op, call, run)
@@ -247,10 +256,17 @@ class _BaseClient(AreaHost):
                     retry_after=wait_hint,
                 )
                 delay = run.failed(status=env.status, unsent=False, retry_after=wait_hint)
+            if run.may_have_applied and applied_by is None:
+                applied_by = f"{_what_happened(error)} on attempt {run.attempt}"
             if delay is None:
-                raise self._give_up(op, call, run, error)
+                raise self._give_up(op, call, run, error, applied_by)
             logger.warning(
-                "vluna %s failed (%s); retry %d in %.2fs%s", op.name, _brief(error), run.attempt, delay, _key_note(call)
+                "vluna %s: %s; retry %d in %.2fs%s",
+                op.name,
+                _what_happened(error),
+                run.attempt,
+                delay,
+                _key_note(call),
             )
             run.wait(delay)
 
@@ -294,13 +310,18 @@ class _BaseClient(AreaHost):
             wait = rate_limit_wait(env, retry_after) if raw.status == 429 else parse_retry_after(retry_after)
         return env, raw.header("X-Request-Id") or None, wait
 
-    def _give_up(self, op: Operation[Any], call: PreparedCall, run: RetryRun, error: VlunaError) -> VlunaError:
+    def _give_up(
+        self, op: Operation[Any], call: PreparedCall, run: RetryRun, error: VlunaError, applied_by: Optional[str]
+    ) -> VlunaError:
         """The error the caller gets: the last one, unless a write may have been applied on the way."""
         if not run.may_have_applied:
             return error
+        last = _what_happened(error)
+        story = applied_by or last
+        if not story.endswith(f"on attempt {run.attempt}"):
+            story += f"; last attempt: {last}"
         unknown = OutcomeUnknownError(
-            f"{op.name} may have been applied: an answer was lost or the server failed mid-way "
-            f"(last: {_brief(error)}); replay it with the same idempotency key, never with a new one",
+            f"{op.name} may have been applied: {story}; replay it with the same idempotency key, never with a new one",
             operation=op.name,
             idempotency_key=call.idempotency_key,
             last_error=error,
@@ -331,6 +352,7 @@ class _BaseClient(AreaHost):
             "operation": op.name,
             "idempotency_key": call.idempotency_key,
             "request_id": request_id,
+            "raw": env.raw,
         }
         try:
             if op.pagination is None:
@@ -368,9 +390,14 @@ class _BaseClient(AreaHost):
         )
 
 
-def _brief(error: VlunaError) -> str:
+def _what_happened(error: VlunaError) -> str:
+    """One attempt's failure in the words of the error table: never sent, the answer was lost, refused, failed."""
+    if isinstance(error, APIConnectionError):
+        return f"{'never sent' if error.unsent else 'the answer was lost'} ({type(error).__name__})"
     status = getattr(error, "status", None)
-    return f"HTTP {status}" if status is not None else type(error).__name__
+    if isinstance(status, int):
+        return f"the server failed (HTTP {status})" if status >= 500 else f"refused (HTTP {status})"
+    return type(error).__name__
 
 
 def _key_note(call: PreparedCall) -> str:

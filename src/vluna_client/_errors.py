@@ -278,6 +278,46 @@ class OutcomeUnknownError(VlunaError):
         return f"{type(self).__name__}(operation={self.operation!r}, idempotency_key={self.idempotency_key!r})"
 
 
+class LeaseRecoveredError(VlunaError):
+    """Authorize's answer was lost, and the client settled it: nothing was applied, no lease is held.
+
+    Raised by :meth:`ServiceClient.lease` (on entering the block) when authorize may have opened a lease but its
+    answer never arrived, and the client then replayed authorize with the same key, found the lease and gave it
+    back. The outcome is known: nothing was charged and no quota is held, so ``may_have_applied`` is false and the
+    work may be tried again (with a new lease). The lease's state is ``cancelled``.
+
+    Attributes:
+        operation: ``gate.authorize``.
+        idempotency_key: The authorize's key (the replay used it too).
+        lease_id: The lease that was found and given back, when the server named it.
+        last_error: The error that left the first authorize's outcome unknown (an :class:`OutcomeUnknownError`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+        lease_id: Optional[str] = None,
+        last_error: Optional[VlunaError] = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.operation = operation
+        self.idempotency_key = idempotency_key
+        self.lease_id = lease_id
+        self.last_error = last_error
+
+    def __str__(self) -> str:
+        extra = [f"operation={self.operation}"] if self.operation else []
+        if self.idempotency_key:
+            extra.append(f"idempotency_key={self.idempotency_key}")
+        if self.lease_id:
+            extra.append(f"lease_id={self.lease_id}")
+        return self.message + (f" ({', '.join(extra)})" if extra else "")
+
+
 def _rebuild(cls: type[VlunaError], args: tuple[Any, ...], state: dict[str, Any]) -> VlunaError:
     error = cls.__new__(cls)
     error.args = args

@@ -9,7 +9,16 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._errors import APIConnectionError, APIError, ConflictError, LeaseError, ResponseDecodeError, VlunaError
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    ConflictError,
+    LeaseError,
+    LeaseRecoveredError,
+    RateLimitError,
+    ResponseDecodeError,
+    VlunaError,
+)
 from ._result import Hint, Result
 from ._transport import Timeout, TimeoutTypes
 
@@ -36,8 +45,11 @@ class Lease:
     - ``open``: authorized; commit it, or leave the block (or call :meth:`cancel`) to give it back.
     - ``committing`` / ``cancelling``: a commit or cancel is in flight.
     - ``committed``: the server accepted the commit (:attr:`commit_result`).
-    - ``cancelled``: given back, or recovered and given back after an authorize whose answer was lost.
-    - ``refused``: authorize was refused (402, 403, 429...): no lease was opened.
+    - ``cancelled``: given back. Also the state after an authorize whose answer was lost when the client replayed
+      it, found the lease and gave it back: entering the block then raises :class:`LeaseRecoveredError`
+      (``may_have_applied`` false: nothing charged, nothing held; try again with a new lease).
+    - ``refused``: authorize was refused (402, 403, 429...): no lease was opened. When authorize's answer was lost
+      and its replay was refused, the replay's refusal is raised (e.g. :class:`PaymentRequiredError`).
     - ``unknown``: a commit may have been recorded but its answer was lost. Only the identical commit may be sent
       again (it reuses the Idempotency-Key, so the server replays instead of charging twice); the lease is not
       cancelled on exit, since that cannot undo a charge and would quarantine the retry. After authorize, it means
@@ -132,13 +144,15 @@ class Lease:
             self._authorization = self._authorize(key, self._timeout)
         except VlunaError as exc:
             self._state = _REFUSED
-            if exc.may_have_applied:
-                self._recover_authorization(key)
+            if exc.may_have_applied and self._recover_after(exc):
+                settled = self._recover_authorization(key, exc)
+                if settled is not None:
+                    raise settled from exc
             raise
         except BaseException:
             # Interrupted mid-call (e.g. KeyboardInterrupt): a lease may exist; try to find and release it.
             self._state = _REFUSED
-            self._recover_authorization(key)
+            self._recover_authorization(key, LeaseError("authorize was interrupted"))
             raise
         self._state = _OPEN
         return self
@@ -164,30 +178,50 @@ class Lease:
             **self._authorize_args, **self._bindings, idempotency_key=key, timeout=timeout
         )
 
-    def _recover_authorization(self, key: str) -> None:
+    def _recover_after(self, error: VlunaError) -> bool:
+        """Whether to settle a lost authorize now (a subclass may leave it to a retry that replays it)."""
+        return True
+
+    def _recover_authorization(self, key: str, error: VlunaError) -> Optional[VlunaError]:
         """After an authorize that may have opened a lease: replay it (same key, same body), then give it back.
 
         The server answers a replayed key with the lease it already opened (or opens one now, which is given back
-        just the same), so no lease is left holding quota until its TTL.
+        just the same), so no lease is left holding quota until its TTL. Returns the error that tells the caller
+        the settled outcome (:class:`LeaseRecoveredError`, or the replay's refusal), or ``None`` when the outcome
+        stays unknown and ``error`` is the truth.
         """
         for _ in range(_CLEANUP_ROUNDS):
             try:
                 replay = self._authorize(key, self._cleanup_timeout())
-            except VlunaError as exc:
-                if not exc.may_have_applied:
-                    self._state = _CANCELLED  # refused now: the first attempt opened nothing the server still holds
-                    return
-                continue
+            except APIError as exc:
+                if isinstance(exc, RateLimitError):
+                    continue  # refused before being looked at: says nothing about the first attempt
+                # Refused now: the server stored no success for this key, so the first attempt opened nothing.
+                self._state = _REFUSED
+                return exc
+            except VlunaError:
+                continue  # never sent, or lost again: nothing learnt
             self._authorization = replay
             self._state = _OPEN
             self._cancel_on_exit(reason="an authorize whose answer was lost")
-            return
+            if self._state != _CANCELLED:
+                self._state = _UNKNOWN  # held, and giving it back failed (logged): the outcome is not settled
+                return None
+            return LeaseRecoveredError(
+                "gate.authorize: the answer was lost, so the client replayed it, found the lease and gave it back; "
+                "nothing was charged and no lease is held (safe to try again)",
+                operation="gate.authorize",
+                idempotency_key=key,
+                lease_id=replay.data.lease_id,
+                last_error=error,
+            )
         self._state = _UNKNOWN
         logger.error(
             "vluna lease: authorize may have opened a lease that could not be recovered (idempotency key %s); "
             "it holds quota until it expires",
             key,
         )
+        return None
 
     def _cleanup_timeout(self) -> TimeoutTypes:
         # On the way out of a failure, do not hold the caller for a full read timeout per attempt.

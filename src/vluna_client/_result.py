@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, Callable, Generic, Optional, TypeVar
 
 import attrs
@@ -59,10 +60,30 @@ class Result(Generic[T]):
     operation: str = ""
     idempotency_key: Optional[str] = None
     request_id: Optional[str] = None
+    _raw: Any = attrs.field(default=None, repr=False, eq=False)
+
+    @property
+    def raw(self) -> Any:
+        """The whole decoded answer (``{"ok", "code", "data", "hints", "meta"}``) as the server sent it, read-only.
+
+        Fields the typed ``data`` does not know yet (a server newer than this client) are reachable here:
+        ``result.raw["data"]["new_field"]``. Objects are read-only mappings and arrays are tuples, so the result
+        cannot be changed through it. ``None`` for a result that did not come from an answer.
+        """
+        return _read_only(self._raw)
 
     def hint(self, type: str) -> Optional[Hint]:
         """The first hint of this type, or ``None``."""
         return next((h for h in self.hints if h.type == type), None)
+
+
+def _read_only(value: Any) -> Any:
+    """A read-only copy of decoded JSON: mappings become mapping proxies, lists become tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: _read_only(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return tuple(_read_only(item) for item in value)
+    return value
 
 
 @attrs.frozen

@@ -56,9 +56,10 @@ def test_authorize_whose_answers_were_all_lost_leaves_no_lease_open(emu: Emulato
     emu.faults.drop_response_after_processing(3, path="/mgt/v1/gate/authorize")
     with emu.service_client(retry=FAST, timeout=(2.0, 0.3)) as client:
         lease = client.lease(feature_code="llm.chat", **WHO)
-        with pytest.raises(OutcomeUnknownError), lease:
+        with pytest.raises(vluna_client.LeaseRecoveredError) as info, lease:
             pytest.fail("no block without an authorization")
     assert lease.state == "cancelled"
+    assert info.value.may_have_applied is False
     assert [item.state for item in emu.ledger.leases()] == ["cancelled"]
 
 

@@ -77,6 +77,27 @@ def test_readme_task_whose_commit_answer_is_lost_is_retried_and_charged_once(rea
     assert len(emu.ledger.requests_to("/mgt/v1/gate/authorize")) == 2
 
 
+def test_an_authorize_whose_answer_was_lost_is_left_to_the_retry(
+    app: Any, client: ServiceClient, emu: Emulator
+) -> None:
+    from vluna_client import OutcomeUnknownError
+
+    @app.task(bind=True, autoretry_for=(OutcomeUnknownError,), max_retries=2)
+    def charge(self: Any) -> str:
+        with task_lease(self, client, feature_code="llm.chat", principal_id=ORG, user_id=USER) as lease:
+            lease.commit(quantity_minor=5)
+        return str(lease.lease_id)
+
+    # Every attempt of the first run's authorize opens the lease but loses its answer. The retry that Celery runs
+    # replays authorize with the same key and must find that lease open, not given back.
+    emu.faults.drop_response_after_processing(client.retry.max_attempts, path="/mgt/v1/gate/authorize")
+    lease_id = charge.delay().get()
+    (lease,) = emu.ledger.leases()
+    assert (lease.lease_id, lease.state) == (lease_id, "committed")
+    assert emu.ledger.cancels() == []
+    assert len(emu.ledger.commits()) == 1
+
+
 def test_a_task_that_fails_after_its_commit_is_retried_and_charged_once(
     app: Any, client: ServiceClient, emu: Emulator
 ) -> None:
@@ -173,6 +194,36 @@ def test_a_task_that_returns_without_commit_cancels_the_lease(app: Any, client: 
     nothing_to_do.delay().get()
     (lease,) = emu.ledger.leases()
     assert lease.state == "cancelled"
+
+
+def test_a_business_key_charges_a_document_enqueued_twice_once(app: Any, client: ServiceClient, emu: Emulator) -> None:
+    @app.task(bind=True)
+    def summarize_doc(self: Any, doc_id: str) -> str:
+        with task_lease(
+            self, client, feature_code="llm.chat", principal_id=ORG, user_id=USER, key=("summary", doc_id)
+        ) as lease:
+            lease.commit(quantity_minor=12)
+        return str(self.request.id)
+
+    first, second = summarize_doc.delay("doc-7").get(), summarize_doc.delay("doc-7").get()
+    assert first != second  # two task runs ...
+    (commit,) = emu.ledger.commits()  # ... one charge
+    assert commit.quantity_minor == 12
+    assert [r.replayed for r in emu.ledger.requests_to(COMMITS)] == [False, True]
+    (lease,) = emu.ledger.leases()
+    assert lease.state == "committed"
+    summarize_doc.delay("doc-8").get()  # another document is its own work
+    assert len(emu.ledger.commits()) == 2
+
+
+def test_a_business_key_must_be_strings_or_integers(app: Any, client: ServiceClient) -> None:
+    @app.task(bind=True)
+    def bad(self: Any, key: Any) -> None:
+        task_lease(self, client, feature_code="llm.chat", principal_id=ORG, user_id=USER, key=key)
+
+    for key in ((), 1.5, ("a", None)):
+        with pytest.raises(InputValidationError):
+            bad.apply(args=(key,)).get()
 
 
 def test_task_key_is_stable_across_retries_and_distinct_per_run_and_part(app: Any) -> None:

@@ -59,6 +59,28 @@ def test_unknown_fields_and_enum_values_parse(client, rsps) -> None:
     assert line.pricing_snapshot.provenance.source.is_known is False
 
 
+def test_result_raw_is_the_whole_decoded_answer_and_read_only(client, rsps) -> None:
+    data = dict(amount_xusd="1200", commit_id="c-1", lines=[LINE], field_added_next_year={"tier": "gold"})
+    rsps.add("POST", URL["commit"], json=ok(data, hints=[{"type": "quota.remaining", "n": 5}], meta={"m": 1}))
+    result = commit(client)
+
+    raw = result.raw
+    # A field this client's models do not know is reachable without regenerating.
+    assert raw["data"]["field_added_next_year"]["tier"] == "gold"
+    assert raw["data"]["lines"][0]["line_field_from_the_future"] == {"nested": True}
+    assert raw["hints"][0]["type"] == "quota.remaining"
+    assert (raw["ok"], raw["code"], raw["meta"]["m"]) == (True, "OK", 1)
+    with pytest.raises(TypeError):
+        raw["data"]["commit_id"] = "c-2"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        raw["data"]["lines"][0]["meter_code"] = "other"  # type: ignore[index]
+    assert isinstance(raw["data"]["lines"], tuple)
+    with pytest.raises(AttributeError):
+        result.raw = {}  # type: ignore[misc]
+    assert result.raw["data"]["commit_id"] == "c-1"
+    assert "raw" not in repr(result)
+
+
 def test_open_enum_pseudo_members_are_stable_and_do_not_become_known() -> None:
     a = Rounding("half_even_v2")
     b = Rounding("half_even_v2")

@@ -15,6 +15,7 @@ from vluna_client import (
     InvalidRequestError,
     Lease,
     LeaseError,
+    LeaseRecoveredError,
     OutcomeUnknownError,
     PaymentRequiredError,
     RateLimitError,
@@ -324,7 +325,7 @@ def test_authorize_whose_answers_were_all_lost_is_recovered_and_given_back(rsps)
     rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))  # the replay finds the lease the first attempt opened
     rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
     lease = open_lease(client)
-    with pytest.raises(OutcomeUnknownError) as info, lease:
+    with pytest.raises(LeaseRecoveredError) as info, lease:
         pytest.fail("the block must not run without an authorization")
     authorizes = [c for c in rsps.calls if c.request.path_url.endswith("/authorize")]
     assert len(authorizes) == 4
@@ -333,7 +334,39 @@ def test_authorize_whose_answers_were_all_lost_is_recovered_and_given_back(rsps)
     assert paths(rsps)[-1] == "/mgt/v1/gate/cancel"
     assert sent_json(rsps.calls[-1]) == {"lease_token": "lt_abc"}
     assert lease.state == "cancelled"
-    assert info.value.idempotency_key == authorizes[0].request.headers["Idempotency-Key"]
+    error = info.value
+    assert error.idempotency_key == authorizes[0].request.headers["Idempotency-Key"]
+    # The outcome is known now: nothing applied, the lease given back.
+    assert error.may_have_applied is False
+    assert (error.operation, error.lease_id) == ("gate.authorize", AUTHZ_DATA["lease_id"])
+    assert "nothing was charged" in str(error)
+    assert "gave it back" in str(error)
+    assert isinstance(error.last_error, OutcomeUnknownError)
+    assert isinstance(error.__cause__, OutcomeUnknownError)
+
+
+def test_authorize_recovery_waits_out_a_rate_limited_replay(rsps) -> None:
+    client = make_client(retry=NO_RETRIES)
+    rsps.add("POST", URL["authorize"], body=requests.exceptions.ReadTimeout("stalled"))
+    rsps.add("POST", URL["authorize"], json=err(429, "RATE.LIMITED"), status=429)
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    rsps.add("POST", URL["cancel"], json=ok(CANCEL_DATA))
+    lease = open_lease(client)
+    with pytest.raises(LeaseRecoveredError), lease:
+        pass
+    assert paths(rsps) == ["/mgt/v1/gate/authorize"] * 3 + ["/mgt/v1/gate/cancel"]
+    assert lease.state == "cancelled"
+
+
+def test_authorize_recovered_but_not_given_back_stays_unknown(rsps) -> None:
+    client = make_client(retry=NO_RETRIES)
+    rsps.add("POST", URL["authorize"], body=requests.exceptions.ReadTimeout("stalled"))
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    rsps.add("POST", URL["cancel"], json=err(403, "AUTH.FORBIDDEN"), status=403)
+    lease = open_lease(client)
+    with pytest.raises(OutcomeUnknownError), lease:
+        pass
+    assert lease.state == "unknown"
 
 
 def test_authorize_recovery_that_is_refused_means_no_lease_is_held(rsps) -> None:
@@ -341,10 +374,12 @@ def test_authorize_recovery_that_is_refused_means_no_lease_is_held(rsps) -> None
     rsps.add("POST", URL["authorize"], body=requests.exceptions.ReadTimeout("stalled"))
     rsps.add("POST", URL["authorize"], json=err(402, "BUDGET.EXHAUSTED"), status=402)
     lease = open_lease(client)
-    with pytest.raises(OutcomeUnknownError), lease:
+    with pytest.raises(PaymentRequiredError) as info, lease:
         pass
     assert paths(rsps) == ["/mgt/v1/gate/authorize", "/mgt/v1/gate/authorize"]
-    assert lease.state == "cancelled"
+    assert lease.state == "refused"
+    assert info.value.may_have_applied is False
+    assert isinstance(info.value.__cause__, OutcomeUnknownError)
 
 
 def test_authorize_that_cannot_be_recovered_says_unknown(rsps, caplog) -> None:

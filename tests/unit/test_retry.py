@@ -508,3 +508,21 @@ def test_a_bulk_view_raises_a_429_at_once_and_keeps_other_retries(rsps) -> None:
     with pytest.raises(RateLimitError):
         authorize(view)
     assert len(rsps.calls) == 1
+
+
+def test_retry_logs_and_the_final_error_use_the_error_tables_words(client, rsps, caplog) -> None:
+    """A lost answer reads as "the answer was lost", never as a connection error that implies "not charged"."""
+    rsps.add("POST", URL["authorize"], body=requests.exceptions.ConnectTimeout("no route"))
+    rsps.add("POST", URL["authorize"], body=requests.exceptions.ConnectionError("reset after sending"))
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429, headers={"Retry-After": "0"})
+    client = make_client(retry=Retrier(RetryPolicy(max_attempts=3), sleep=SLEEPS.append))
+    with caplog.at_level("WARNING", logger="vluna_client"), pytest.raises(OutcomeUnknownError) as info:
+        authorize(client)
+    first, second = [r.getMessage() for r in caplog.records]
+    assert "gate.authorize: never sent (APITimeoutError); retry 1" in first
+    assert "gate.authorize: the answer was lost (APIConnectionError); retry 2" in second
+    message = str(info.value)
+    assert "may have been applied: the answer was lost (APIConnectionError) on attempt 2" in message
+    assert "last attempt: refused (HTTP 429)" in message
+    assert "failed (" not in caplog.text + message
+    assert "(last:" not in message

@@ -167,6 +167,21 @@ def test_bound_view_shares_the_parents_connections() -> None:
     client.close()
 
 
+def test_a_bound_view_used_as_a_context_manager_leaves_the_parent_open(rsps) -> None:
+    rsps.add("GET", URL["limits"], json=ok([]))
+    client = make_client()
+    with client.bind(principal_id="o", user_id="u") as view:
+        view.gate.limits()
+    view.close()  # closing a view explicitly is just as harmless
+    # The process-wide client still serves the next request, over the same transport.
+    client.gate.limits(principal_id="o", user_id="u")
+    client.bind(principal_id="o").close()
+    assert len(rsps.calls) == 2
+    client.close()
+    with pytest.raises(ConfigurationError, match="closed"):
+        client.gate.limits(principal_id="o", user_id="u")
+
+
 def test_proxy_and_ca_settings_come_from_the_environment_once_per_origin(monkeypatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "bypass.test")

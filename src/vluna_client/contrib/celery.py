@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from .._errors import InputValidationError, VlunaError
 from .._keys import KeyPart, idempotency_key
 from .._lease import Lease
 from .._transport import TimeoutTypes
@@ -68,8 +69,6 @@ def task_key(task: Any, *parts: KeyPart) -> str:
         InputValidationError: the task has no request id (it was called directly, not through Celery), or a part
             is not a string or an integer.
     """
-    from .._errors import InputValidationError
-
     request_id = getattr(getattr(task, "request", None), "id", None)
     if not isinstance(request_id, str) or not request_id:
         raise InputValidationError(
@@ -79,17 +78,36 @@ def task_key(task: Any, *parts: KeyPart) -> str:
     return idempotency_key("celery:" + str(task.name), request_id, *parts)
 
 
+def _business_keys(task: Any, key: Union[KeyPart, Sequence[KeyPart]]) -> tuple[str, str]:
+    """The authorize and commit keys of a lease identified by a business key instead of the task run.
+
+    They depend on the task's name and ``key`` only, so two runs of the task for the same key (the same document
+    enqueued twice) share one lease and one commit.
+    """
+    parts: tuple[Any, ...] = tuple(key) if isinstance(key, (tuple, list)) else (key,)
+    if not parts:
+        raise InputValidationError("task_lease: key must not be empty", field="key")
+    namespace = "celery-key:" + str(task.name)
+    return idempotency_key(namespace, *parts, "vluna.authorize"), idempotency_key(namespace, *parts, "vluna.commit")
+
+
 class TaskLease(Lease):
     """A :class:`~vluna_client.Lease` for one Celery task run; create it with :func:`task_lease`.
 
-    Its authorize and its commit carry keys derived from the task's request id, and it stays open (instead of being
-    cancelled) when the block raises an exception that Celery is going to retry.
+    Its authorize and its commit carry keys derived from the task's request id (or from a business ``key``), and it
+    stays open (instead of being cancelled) when the block raises an exception that Celery is going to retry.
     """
 
-    def __init__(self, task: Any, client: ServiceClient, **options: Any) -> None:
-        super().__init__(client, idempotency_key=task_key(task, "vluna.authorize"), **options)
+    def __init__(
+        self, task: Any, client: ServiceClient, *, key: Union[KeyPart, Sequence[KeyPart], None] = None, **options: Any
+    ) -> None:
+        if key is None:
+            authorize_key, commit_key = task_key(task, "vluna.authorize"), task_key(task, "vluna.commit")
+        else:
+            authorize_key, commit_key = _business_keys(task, key)
+        super().__init__(client, idempotency_key=authorize_key, **options)
         self._task = task
-        self._task_commit_key = task_key(task, "vluna.commit")
+        self._task_commit_key = commit_key
 
     def commit(
         self,
@@ -108,6 +126,11 @@ class TaskLease(Lease):
             idempotency_key=idempotency_key or self._task_commit_key,
             timeout=timeout,
         )
+
+    def _recover_after(self, error: VlunaError) -> bool:
+        # A retry that is coming replays authorize with the same key and gets the lease back: giving it back now
+        # would leave the retry a cancelled lease it cannot commit.
+        return not will_retry(self._task, error)
 
     def __exit__(
         self,
@@ -133,6 +156,7 @@ def task_lease(
     budget_id: Optional[str] = None,
     labels: Optional[Mapping[str, str]] = None,
     timeout: TimeoutTypes = None,
+    key: Union[KeyPart, Sequence[KeyPart], None] = None,
 ) -> TaskLease:
     """A gate lease for a Celery task that every retry of the task shares; use it in a ``with`` block.
 
@@ -150,10 +174,19 @@ def task_lease(
         budget_id: Optional budget.
         labels: Optional labels.
         timeout: Per-call timeout for the lease's calls.
+        key: A business key (a string, an integer, or a tuple of them, e.g. ``("summary", doc_id)``) that names
+            the work instead of the task run. The lease's keys then come from the task's name and this key, so a
+            task enqueued twice for the same document is charged once: the second run gets the first run's lease
+            back and its commit is answered with the first commit (a different quantity is refused with
+            :class:`~vluna_client.ConflictError`). Without it, keys come from ``task.request.id``.
+
+    Raises:
+        InputValidationError: ``key`` is empty or holds something other than strings and integers.
     """
     return TaskLease(
         task,
         client,
+        key=key,
         feature_code=feature_code,
         principal_id=principal_id,
         user_id=user_id,
