@@ -76,7 +76,8 @@ def test_commit_prices_every_meter(emu: Emulator, wire: Wire) -> None:
         "source": "live",
         "inputs": {"feature_code": "llm.chat", "meter_code": "tokens.out"},
     }
-    assert (snapshot["unit_price_xusd"], snapshot["unit_quantity_minor"], snapshot["rounding"]) == ("30", "1", "floor")
+    shown = (snapshot["unit_price_xusd"], snapshot["unit_quantity_minor"], snapshot["rounding"])
+    assert shown == ("30", "1", "nearest")
     assert lines[1]["pricing_fingerprint"] == snapshot["fingerprint"]
     (record,) = emu.ledger.commits()
     assert (record.quantity_minor, record.amount_xusd, record.application_status) == (9, 1120, "applied")

@@ -10,10 +10,11 @@ import string
 import threading
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple, Type
 
 from ._app import App
-from ._engine import Engine, FeatureSpec
+from ._engine import Engine, FeatureSpec, PriceSpec
+from ._engine.features import price_fields, split_spec
 from ._faults import Faults
 from ._records import Ledger
 from ._server import DEFAULT_HEADER_TIMEOUT, EmulatorHTTPServer
@@ -79,11 +80,16 @@ class Emulator:
         realm_id: realm the service key is bound to (random when omitted).
         key_id: service key id (``pk-`` + 16 alphanumerics when omitted).
         key_secret: base64 of the HMAC key bytes (32 random bytes when omitted).
-        price_per_unit_xusd: default price of one unit of any meter.
+        price_per_unit_xusd: price of one unit of any meter that has no price of its own (``None``: such meters are
+            unpriced, as on the server, and commits on them are quarantined with ``pricing.not_configured``).
         strict: refuse timestamps older/newer than ``strict_window_seconds`` and reused nonces (401).
         strict_window_seconds: allowed clock skew in strict mode.
         lease_ttl_seconds: lease lifetime (the server's default is 12 hours).
-        features: explicit feature codes (or code -> meter codes); turns feature auto-registration off.
+        features: explicit features; turns feature auto-registration off. Codes (each with one meter of the same
+            code), code -> meter codes, or code -> {meter code: price}, where a price is xusd per unit, a
+            ``meter_prices`` mapping (``unit_price_xusd``, ``unit_cost_xusd``, ``unit_quantity_minor``, ``rounding``,
+            ``cost_unit_quantity_minor``, ``cost_rounding``, ``residual_mode``) or ``None`` (unpriced), e.g.
+            ``{"llm.chat": {"llm.chat.in": 3, "llm.chat.out": {"unit_price_xusd": 5, "unit_cost_xusd": 2}}}``.
         other_realms: further realms that exist but that the service key is not bound to (for 403 paths).
         replay_hang_seconds: on routes whose server handler writes its own reply (``x-vluna-retry: answered``), a
             replayed Idempotency-Key gets no answer, as on the server: the connection is held this long (or until
@@ -104,7 +110,7 @@ class Emulator:
         realm_id: Optional[str] = None,
         key_id: Optional[str] = None,
         key_secret: Optional[str] = None,
-        price_per_unit_xusd: int = 10,
+        price_per_unit_xusd: Optional[int] = 10,
         strict: bool = False,
         strict_window_seconds: float = 300.0,
         lease_ttl_seconds: float = 12 * 60 * 60,
@@ -325,16 +331,78 @@ class Emulator:
     # ----------------------------------------------------------------- scenario configuration
 
     def set_features(self, features: FeatureSpec) -> None:
-        """Replace the known features (codes, or code -> meter codes) and turn auto-registration off.
+        """Replace the known features and turn auto-registration off (``features`` as in the constructor).
 
         Unknown features then answer 422 ``RESOURCE.NOT_FOUND`` "feature not found", and meters outside a
-        feature's list quarantine a commit with a ``feature.meter_not_allowed`` hint (as the server does).
+        feature's list quarantine a commit with a ``feature.meter_not_allowed`` hint (as the server does). Meters
+        given with a price get that price; the others keep theirs (or the emulator-wide default).
         """
-        self._engine.features.set_features(features)
+        self._engine.set_features(features)
 
-    def set_price(self, meter_code: str, unit_price_xusd: Optional[int], *, unit_cost_xusd: int = 0) -> None:
-        """Price one unit of a meter in xusd; ``None`` leaves it unpriced (``pricing.not_configured``)."""
-        self._engine.pricing.set_price(meter_code, unit_price_xusd, unit_cost_xusd)
+    def set_feature(
+        self,
+        feature_code: str,
+        meters: Optional[Mapping[str, PriceSpec]] = None,
+        *,
+        family_code: str = "default",
+    ) -> None:
+        """Add or replace one feature with its meters and their prices, leaving the other features as they are.
+
+        Args:
+            feature_code: the feature's code.
+            meters: meter code -> price (xusd per unit, a ``meter_prices`` mapping, or ``None`` for unpriced);
+                omitted: one meter of the feature's own code at its current price.
+            family_code: the feature's family.
+
+        Example: ``emu.set_feature("llm.chat", {"llm.chat.in": 3, "llm.chat.out": 5})`` prices a commit of 10 input
+        and 20 output units at 130 xusd, as the server does.
+        """
+        spec: Dict[str, Any] = {feature_code: dict(meters) if meters is not None else [feature_code]}
+        with self._engine.realm.lock:
+            codes, prices = split_spec(spec)
+            for code, meter_codes in codes.items():
+                self._engine.features.put_feature(code, meter_codes, family_code)
+            for meter, fields in prices.items():
+                self._engine.pricing.set_meter_price(meter, fields)
+
+    def set_price(
+        self,
+        meter_code: str,
+        unit_price_xusd: Optional[int],
+        *,
+        unit_cost_xusd: int = 0,
+        unit_quantity_minor: int = 1,
+        rounding: str = "nearest",
+        cost_unit_quantity_minor: Optional[int] = None,
+        cost_rounding: Optional[str] = None,
+        residual_mode: str = "postpaid",
+    ) -> None:
+        """Price a meter: ``unit_price_xusd`` per block of ``unit_quantity_minor`` units; ``None`` unprices it.
+
+        Prices belong to meters, realm-wide, as the server's ``meter_prices``: every feature allowing the meter
+        charges it. A quantity that is not a whole number of blocks is rounded by ``rounding`` (``floor``,
+        ``nearest``, ``ceil``); with ``floor``/``nearest`` the uncharged rest is carried to the user's next commit
+        (the server's residual buckets). ``residual_mode="prepaid"`` charges every started block at once and uses
+        its unused rest first next time. The cost side defaults to the price's block size and rounding.
+
+        Raises:
+            ValueError: a negative price or cost, a block size below 1 or an unknown rounding mode.
+        """
+        if unit_price_xusd is None:
+            self._engine.pricing.set_meter_price(meter_code, None)
+            return
+        fields = price_fields(
+            {
+                "unit_price_xusd": unit_price_xusd,
+                "unit_cost_xusd": unit_cost_xusd,
+                "unit_quantity_minor": unit_quantity_minor,
+                "rounding": rounding,
+                "cost_unit_quantity_minor": cost_unit_quantity_minor,
+                "cost_rounding": cost_rounding,
+                "residual_mode": residual_mode,
+            }
+        )
+        self._engine.pricing.set_meter_price(meter_code, fields)
 
     def set_wallet_balance(self, principal_id: str, xusd: int) -> None:
         """Make the principal's account prepaid with ``xusd`` available.

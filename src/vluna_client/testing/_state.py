@@ -46,16 +46,38 @@ class User:
 
 @dataclass
 class Feature:
+    """A gate feature: its family and the activity meters it allows (prices belong to the meters)."""
+
     code: str
     family_code: str
     meters: List[str]
 
+    @property
+    def primary_meter(self) -> Optional[str]:
+        """The meter charged when a commit names none: the one sharing the feature's code, else the first."""
+        if self.code in self.meters:
+            return self.code
+        return self.meters[0] if self.meters else None
+
 
 @dataclass
 class Price:
+    """One meter's price row (the server's ``meter_prices``): xusd per block of ``unit_quantity_minor`` units."""
+
     unit_price_xusd: int
     unit_cost_xusd: int
     effective_at: datetime
+    unit_quantity_minor: int = 1
+    rounding: str = "nearest"
+    cost_unit_quantity_minor: int = 1
+    cost_rounding: str = "nearest"
+    unit_price_base_xusd: int = -1
+    unit_price_dynamic_xusd: int = 0
+    residual_mode: str = "postpaid"
+
+    def __post_init__(self) -> None:
+        if self.unit_price_base_xusd < 0:
+            self.unit_price_base_xusd = self.unit_price_xusd
 
 
 @dataclass
@@ -106,6 +128,8 @@ class CallContext:
 
 @dataclass
 class Computation:
+    """One priced meter line: amounts, blocks, and the snapshots the commit answer shows."""
+
     meter_code: str
     quantity: int
     unit_price: int
@@ -114,6 +138,11 @@ class Computation:
     cost: int
     effective_at: datetime
     source: str
+    blocks: int = 0
+    cost_blocks: int = 0
+    snapshot: Dict[str, Any] = field(default_factory=dict)
+    cost_snapshot: Dict[str, Any] = field(default_factory=dict)
+    price: Optional[Price] = None
 
 
 @dataclass

@@ -19,7 +19,7 @@ from .._schema import Schemas
 from .._spec_data import load
 from .accounts import Accounts
 from .catalog import Catalog
-from .features import Features, FeatureSpec
+from .features import Features, FeatureSpec, PriceSpec, split_spec
 from .idempotency import IdempotencyCache
 from .leases import Leases
 from .limits import Limits
@@ -29,7 +29,7 @@ from .resources import Resources
 from .tokens import Tokens
 from .usage import Usage
 
-__all__ = ["Engine", "FeatureSpec"]
+__all__ = ["Engine", "FeatureSpec", "PriceSpec"]
 
 
 class Engine:
@@ -43,7 +43,7 @@ class Engine:
         self,
         *,
         realm_id: str,
-        price_per_unit_xusd: int,
+        price_per_unit_xusd: Optional[int],
         lease_ttl_seconds: float,
         features: Optional[FeatureSpec],
         ledger: Ledger,
@@ -68,4 +68,12 @@ class Engine:
         self.schemas = Schemas(load()["schemas"], clock)
         self.resources = Resources(self.realm, self.accounts, self.schemas)
         if features is not None:
-            self.features.set_features(features)
+            self.set_features(features)
+
+    def set_features(self, features: FeatureSpec) -> None:
+        """Replace the features (and price the meters a spec prices); auto-registration goes off."""
+        with self.realm.lock:
+            meters, prices = split_spec(features)
+            self.features.set_features(meters)
+            for meter, fields in prices.items():
+                self.pricing.set_meter_price(meter, fields)

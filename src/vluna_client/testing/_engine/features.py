@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, List, Mapping, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .._errors import HttpError
 from .._inputs import normalize_identifier
@@ -12,8 +12,52 @@ from .realm import Realm, locked
 
 __all__ = ["FALLBACK_FAMILY", "FeatureSpec", "Features", "unique"]
 
-FeatureSpec = Union[Iterable[str], Mapping[str, Iterable[str]]]
-"""Explicit features: codes (each with a primary meter of the same code) or a mapping code -> meter codes."""
+PriceSpec = Union[int, Mapping[str, Any], None]
+"""A meter's price: xusd per unit, a ``meter_prices`` object (``unit_price_xusd``, ``unit_cost_xusd``,
+``unit_quantity_minor``, ``rounding``, ...), or ``None`` for an unpriced meter."""
+
+FeatureSpec = Union[Iterable[str], Mapping[str, Union[Iterable[str], Mapping[str, PriceSpec]]]]
+"""Explicit features: codes (each with a primary meter of the same code), a mapping code -> meter codes, or a
+mapping code -> {meter code: price} (see :data:`PriceSpec`)."""
+
+
+def price_fields(spec: PriceSpec) -> Optional[Dict[str, Any]]:
+    """A :data:`PriceSpec` as ``meter_prices`` fields (``None`` stays ``None``)."""
+    if spec is None:
+        return None
+    if isinstance(spec, Mapping):
+        return dict(spec)
+    if isinstance(spec, bool) or not isinstance(spec, int):
+        raise TypeError("a meter price is an int (xusd per unit), a meter_prices mapping or None")
+    return {"unit_price_xusd": spec}
+
+
+def split_spec(features: FeatureSpec) -> Tuple[Dict[str, List[str]], Dict[str, Optional[Dict[str, Any]]]]:
+    """``(feature code -> meter codes, meter code -> price fields)`` from a :data:`FeatureSpec` (codes normalised)."""
+    meters: Dict[str, List[str]] = {}
+    prices: Dict[str, Optional[Dict[str, Any]]] = {}
+    if isinstance(features, Mapping):
+        for code, spec in features.items():
+            normalized = normalize_identifier(code, "feature_code")
+            if isinstance(spec, Mapping):
+                codes = []
+                for meter, price in spec.items():
+                    meter_code = normalize_identifier(meter, "meter_code")
+                    codes.append(meter_code)
+                    prices[meter_code] = price_fields(price)
+                meters[normalized] = codes
+            elif isinstance(spec, str):
+                raise TypeError(f"meters of {code!r} must be a list or a mapping, not a string")
+            else:
+                meters[normalized] = [normalize_identifier(m, "meter_code") for m in spec]
+    else:
+        if isinstance(features, str):
+            raise TypeError("features must be a list of codes or a mapping, not a string")
+        for code in features:
+            normalized = normalize_identifier(code, "feature_code")
+            meters[normalized] = [normalized]
+    return meters, prices
+
 
 FALLBACK_FAMILY = "auto.registry"
 
@@ -34,20 +78,17 @@ class Features:
         self.realm = realm
 
     @locked
-    def set_features(self, features: FeatureSpec, family_code: str = "default") -> None:
-        """Replace the feature list and turn auto-registration off."""
-        replaced = {}
-        if isinstance(features, Mapping):
-            for code, meters in features.items():
-                normalized = normalize_identifier(code, "feature_code")
-                meter_codes = [normalize_identifier(m, "meter_code") for m in meters]
-                replaced[normalized] = Feature(normalized, family_code, meter_codes)
-        else:
-            for code in features:
-                normalized = normalize_identifier(code, "feature_code")
-                replaced[normalized] = Feature(normalized, family_code, [normalized])
-        self.realm.features = replaced
+    def set_features(self, meters: Mapping[str, List[str]], family_code: str = "default") -> None:
+        """Replace the feature list (code -> meter codes, already normalised) and turn auto-registration off."""
+        self.realm.features = {code: Feature(code, family_code, list(codes)) for code, codes in meters.items()}
         self.realm.auto_register = False
+
+    @locked
+    def put_feature(self, code: str, meters: List[str], family_code: str = "default") -> Feature:
+        """Add or replace one feature (normalised code and meters), leaving the others and auto-registration."""
+        feature = Feature(code, family_code, list(meters))
+        self.realm.features[code] = feature
+        return feature
 
     @locked
     def load(self, code: str, family_input: JsonValue = None) -> Feature:

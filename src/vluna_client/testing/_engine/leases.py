@@ -24,6 +24,7 @@ from .._records import CancelRecord, LeaseRecord
 from .._state import CallContext, Feature, Lease, Price
 from .features import Features
 from .limits import UNLIMITED, Limits
+from .price_rules import worst_case_blocks
 from .pricing import Hint, Pricing
 from .realm import Realm, locked
 
@@ -152,7 +153,8 @@ class Leases:
             return
         balance = max(0, available)
         coverage = [
-            (balance // price.unit_price_xusd if price.unit_price_xusd > 0 else 0, price) for _, price in priced
+            ((balance // price.unit_price_xusd) * price.unit_quantity_minor if price.unit_price_xusd > 0 else 0, price)
+            for _, price in priced
         ]
         best_available, best_price = 0, priced[0][1]
         for covered, price in coverage:
@@ -161,7 +163,8 @@ class Leases:
         if any(covered >= estimated for covered, _ in coverage):
             return
         shortfall_quantity = estimated - best_available if estimated > best_available else estimated
-        shortfall_xusd = shortfall_quantity * best_price.unit_price_xusd
+        blocks = worst_case_blocks(shortfall_quantity, best_price.unit_quantity_minor)
+        shortfall_xusd = blocks * best_price.unit_price_xusd
         if prepaid and shortfall_xusd > 0:
             hints.append({"type": "funding.xusd_shortfall", "shortfall_xusd": shortfall_xusd})
         if prepaid:

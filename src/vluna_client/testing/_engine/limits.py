@@ -184,8 +184,8 @@ class Limits:
             if "pricing" in expand and price is not None:
                 item["pricing"] = {
                     "unit_price_xusd": str(price.unit_price_xusd),
-                    "unit_quantity_minor": "1",
-                    "rounding": "floor",
+                    "unit_quantity_minor": str(price.unit_quantity_minor),
+                    "rounding": price.rounding,
                     "effective_at": iso_ms(price.effective_at),
                     "fingerprint": self.pricing.price_identity(features[0], meter, price),
                     "unit": "unit",
@@ -219,11 +219,12 @@ class Limits:
         coverage = {
             "basis": "xusd",
             "balance_xusd": str(balance),
-            "max_quantity_minor_estimated": str(blocks),
+            "max_quantity_minor_estimated": str(blocks * price.unit_quantity_minor),
             "advisory": True,
             "as_of": iso_ms(now),
             "notes": "; ".join(notes),
         }
         if optimistic:
-            coverage["optimistic_quantity_minor"] = str(blocks + 1 if rest > 0 else blocks)
+            optimistic_blocks = blocks + 1 if rest > 0 else blocks
+            coverage["optimistic_quantity_minor"] = str(optimistic_blocks * price.unit_quantity_minor)
         return coverage

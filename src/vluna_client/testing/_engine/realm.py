@@ -31,7 +31,7 @@ class Realm:
         self,
         *,
         realm_id: str,
-        price_per_unit_xusd: int,
+        price_per_unit_xusd: Optional[int],
         lease_ttl_seconds: float,
         ledger: Ledger,
         clock: Callable[[], datetime],
@@ -50,6 +50,8 @@ class Realm:
         self.features: Dict[str, Feature] = {}
         self.auto_register = True
         self.prices: Dict[str, Optional[Price]] = {}
+        # the server's residual buckets: (billing user, meter, price identity) -> (block size, rounding, rest)
+        self.residuals: Dict[Tuple[str, str, str], Tuple[int, str, int]] = {}
         self.rate_limits: Dict[str, Tuple[int, int]] = {}
         self.rate_counters: Dict[Tuple[str, str, int], int] = {}
         self.quotas: Dict[str, int] = {}

@@ -19,7 +19,7 @@ from .._inputs import (
 )
 from .._jsutil import JsonValue, iso_ms, js_json, js_trim, parse_js_date, sha256_hex
 from .._records import CommitLineRecord, CommitRecord
-from .._state import CallContext, Computation, Lease, NormalizedItem, User
+from .._state import CallContext, Computation, Feature, Lease, NormalizedItem, User
 from .features import Features, unique
 from .limits import UNLIMITED, Limits
 from .pricing import Hint, Pricing
@@ -112,8 +112,9 @@ class Usage:
                 hints.append({"type": "quota.remaining", "max_quantity_minor": remaining})
 
         commit_items = list(items)
-        if not commit_items and feature.meters:
-            commit_items = [NormalizedItem(meter_code=feature.meters[0], quantity=quantity)]
+        primary = feature.primary_meter
+        if not commit_items and primary is not None:
+            commit_items = [NormalizedItem(meter_code=primary, quantity=quantity)]
         if not commit_items:
             raise invalid_input("meters[] is required")
         invalid = self.features.invalid_meters(feature, commit_items)
@@ -127,7 +128,7 @@ class Usage:
             price = None if item.meter_code in invalid else self.pricing.price_of(item.meter_code)
             if price is None and item.meter_code not in invalid:
                 missing.append(item.meter_code)
-            computations.append(self.pricing.compute(code, item, price))
+            computations.append(self.pricing.compute(code, item, price, user=user))
         if missing:
             quarantined = True
             hints.append({"type": "pricing.not_configured", "feature_code": code, "meters": unique(missing)})
@@ -297,14 +298,19 @@ class Usage:
             return stored[1]["data"], list(stored[1]["hints"])
 
         if not items:
-            if not feature.meters:
+            selected = self._ingest_meter(feature)
+            if selected is None:
                 raise invalid_input("meters[] is required")
-            items = [NormalizedItem(meter_code=feature.meters[0], quantity=quantity or 0)]
+            items = [NormalizedItem(meter_code=selected, quantity=quantity or 0)]
         invalid = self.features.invalid_meters(feature, items)
         if invalid:
             raise invalid_input("meter_not_allowed_for_feature: " + ",".join(invalid))
         hints: List[Hint] = []
-        computations = [self.pricing.compute(code, item, self.pricing.price_of(item.meter_code)) for item in items]
+        at = occurred_at or self.realm.now()
+        computations = [
+            self.pricing.compute(code, item, self.pricing.price_of(item.meter_code), user, item.unit or "unit", at)
+            for item in items
+        ]
         missing = [c.meter_code for c in computations if c.source == "missing"]
         if missing:
             hints.append({"type": "pricing.not_configured", "feature_code": code, "meters": unique(missing)})
@@ -321,6 +327,15 @@ class Usage:
             now=occurred_at or self.realm.now(),
         )  # fmt: skip
         return response, hints
+
+    def _ingest_meter(self, feature: Feature) -> Optional[str]:
+        # The primary meter, else the alphabetically first priced one, else the alphabetically first.
+        if not feature.meters:
+            return None
+        if feature.code in feature.meters:
+            return feature.code
+        priced = sorted(m for m in feature.meters if self.pricing.price_of(m) is not None)
+        return priced[0] if priced else sorted(feature.meters)[0]
 
     @staticmethod
     def _occurred_at(value: JsonValue) -> Optional[datetime]:
