@@ -136,4 +136,3 @@ def test_a_meter_mapping_must_not_be_a_string(emu: Emulator) -> None:
         emu.set_price("llm.chat.in", 3, rounding="up")
     with pytest.raises(ValueError):
         emu.set_price("llm.chat.in", -1)
-
