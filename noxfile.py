@@ -34,8 +34,10 @@ TYPE_DEPS = ["mypy==2.4.1", "types-requests", "pytest>=8"]
 TEST_DEPS = ["pytest>=8", "responses>=0.25", "pyyaml>=6"]
 # The framework glue's tests run for real: the flask and django extras, and Celery (tests only: the helper never
 # imports it). pip picks versions per interpreter (Django 4.2 on 3.9).
-CONTRIB_EXTRAS = "[flask,django]"
-CONTRIB_TEST_DEPS = ["celery>=5.3"]
+CONTRIB_EXTRAS = "[flask,django,openai,anthropic,langchain]"
+# LangGraph is a test dependency only (the adapter needs langchain-core alone); it requires Python 3.10+, where
+# its tests are skipped otherwise.
+CONTRIB_TEST_DEPS = ["celery>=5.3", "langgraph>=0.2; python_version >= '3.10'"]
 DOCS_DEPS = [
     "mkdocs==1.6.1",
     "mkdocs-material==9.8.2",

@@ -173,6 +173,24 @@ class Lease:
                 self._commit_key,
             )
 
+    def open(self) -> Lease:
+        """Authorize now, outside a ``with`` block (the same as entering one). Returns ``self``.
+
+        For work whose end is not in the same block, e.g. a streamed HTTP response: hand the lease to whatever
+        finishes the work and make sure :meth:`close` is called on every path (end, error, disconnect).
+        """
+        return self.__enter__()
+
+    def close(self, error: Optional[BaseException] = None) -> None:
+        """Settle a lease opened with :meth:`open` the way leaving a ``with`` block does: cancel unless committed.
+
+        ``error`` is the exception that ended the work, if any (it is only used in log messages). Closing twice,
+        or closing a committed, refused or never-opened lease, does nothing.
+        """
+        if self._state == _NEW:
+            return
+        self.__exit__(type(error) if error is not None else None, error, None)
+
     def _authorize(self, key: str, timeout: TimeoutTypes) -> Result[AuthorizeResponse]:
         return self._client.gate.authorize(
             **self._authorize_args, **self._bindings, idempotency_key=key, timeout=timeout

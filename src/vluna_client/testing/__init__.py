@@ -11,6 +11,10 @@ Typical use::
         ...
         assert len(emu.ledger.commits()) == 1
 
+:class:`FakeLLM` is a fake LLM provider in the same spirit: the OpenAI chat-completions and responses wire formats
+and the Anthropic messages format (SSE streaming, usage, tool calls, scripted 500/429/cut streams) on 127.0.0.1,
+so the real provider SDKs can be tested offline (pytest fixture ``fake_llm``).
+
 Run it standalone with ``python -m vluna_client.testing serve``. With the package installed, pytest gets the
 ``vluna_emulator`` and ``vluna_service_client`` fixtures from :mod:`vluna_client.testing.pytest_plugin`.
 
@@ -50,6 +54,7 @@ Idempotency-Key run one after the other (the server does not serialise them).
 from __future__ import annotations
 
 from ._emulator import Emulator
+from ._fake_llm import FakeLLM, FakeRequest, ToolCall, Usage
 from ._faults import FAULT_KINDS, Fault, Faults
 from ._records import CancelRecord, CommitLineRecord, CommitRecord, LeaseRecord, Ledger, RequestRecord
 from ._svcauth import EMPTY_BODY_DIGEST
@@ -61,9 +66,13 @@ __all__ = [
     "CommitLineRecord",
     "CommitRecord",
     "Emulator",
+    "FakeLLM",
+    "FakeRequest",
     "Fault",
     "Faults",
     "LeaseRecord",
     "Ledger",
     "RequestRecord",
+    "ToolCall",
+    "Usage",
 ]
