@@ -475,6 +475,7 @@ def billable_tool(
         @functools.wraps(fn)
         def gated_tool(*args: Any, **kwargs: Any) -> Any:
             ctx = gate.resolve_context()
+            labels = {**gate.labels, "tool": fn.__name__, **dict(ctx.labels or {})}
             lease = gate.client.lease(
                 feature_code=feature_code,
                 principal_id=ctx.principal_id,
@@ -482,12 +483,12 @@ def billable_tool(
                 estimated_quantity_minor=estimated_quantity_minor,
                 feature_family_code=ctx.feature_family_code,
                 budget_id=ctx.budget_id,
-                labels={**gate.labels, "tool": fn.__name__, **dict(ctx.labels or {})},
+                labels=labels,
             )
             with lease:
                 value = fn(*args, **kwargs)
                 used = quantity_minor(value) if callable(quantity_minor) else quantity_minor
-                check_commit(lease.commit(quantity_minor=used), strict=gate.strict)
+                check_commit(lease.commit(quantity_minor=used, labels=labels), strict=gate.strict)
             return value
 
         return cast(F, gated_tool)
