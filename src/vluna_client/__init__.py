@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._keys import idempotency_key
     from ._lease import Lease
     from ._open_enum import OpenEnum
+    from ._partition import PartitionCounts, ingest_partition
     from ._result import Hint, Page, Result
     from ._retry import NO_RETRIES, Retrier, RetryPolicy
     from ._transport import (
@@ -77,6 +78,7 @@ _LAZY = {
     "OpenEnum": "._open_enum",
     "OutcomeUnknownError": "._errors",
     "Page": "._result",
+    "PartitionCounts": "._partition",
     "RawResponse": "._transport",
     "RequestsTransport": "._transport",
     "Retrier": "._retry",
@@ -94,6 +96,7 @@ _LAZY = {
     "ValidationError": "._errors",
     "VlunaError": "._errors",
     "idempotency_key": "._keys",
+    "ingest_partition": "._partition",
     "parse_timeout": "._transport",
 }
 
@@ -121,6 +124,7 @@ __all__ = [
     "OpenEnum",
     "OutcomeUnknownError",
     "Page",
+    "PartitionCounts",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -139,6 +143,7 @@ __all__ = [
     "VlunaError",
     "__version__",
     "idempotency_key",
+    "ingest_partition",
     "parse_timeout",
 ]
 
