@@ -7,8 +7,8 @@ from collections import Counter
 from typing import Any, Dict, List
 
 import pytest
-from support import scale_jobs
 
+from support import scale_jobs
 from vluna_client import PartitionCounts, ingest_partition
 from vluna_client.testing import Emulator
 
@@ -30,7 +30,8 @@ def test_counts_of_a_partition_match_the_ledger(emu: Emulator) -> None:
     assert (counts.recorded, counts.invalid, counts.failed, counts.unknown, counts.not_sent) == (117, 3, 0, 0, 0)
     assert counts.reasons == {"invalid quantity_minor": 3}
     assert counts.settled
-    assert len(records) == 117 and set(_charged(emu, rows).values()) == {1}
+    assert len(records) == 117
+    assert set(_charged(emu, rows).values()) == {1}
     assert counts.priced_xusd == sum(record.amount_xusd for record in records)
 
 
@@ -67,8 +68,10 @@ def test_server_refusals_and_lost_answers_are_counted_by_reason(emu: Emulator) -
     emu.faults.drop_response_after_processing(1, "/mgt/v1/gate/ingest")
     with emu.service_client(timeout=5.0) as client:
         counts = ingest_partition(client, rows, workers=1)
-    assert counts.failed == 1 and counts.reasons == {"422 RESOURCE.NOT_FOUND": 1}
-    assert counts.recorded == 5 and counts.unknown == 0  # the lost answer was replayed under its key
+    assert counts.failed == 1
+    assert counts.reasons == {"422 RESOURCE.NOT_FOUND": 1}
+    assert counts.recorded == 5
+    assert counts.unknown == 0
 
 
 def test_counts_add_up_with_sum() -> None:
@@ -93,5 +96,6 @@ def test_a_spawn_pool_ingests_every_row_once(emu: Emulator) -> None:
     assert (counts.rows, counts.recorded, counts.invalid) == (400, 396, 4)
     assert again == counts
     charged = _charged(emu, rows)
-    assert len(charged) == 396 and set(charged.values()) == {1}
+    assert len(charged) == 396
+    assert set(charged.values()) == {1}
     assert counts.priced_xusd == sum(record.amount_xusd for record in emu.ledger.ingests())

@@ -9,9 +9,9 @@ from typing import Any, Callable, Dict
 
 import pytest
 import requests
-from support import scale_jobs
 
 import vluna_client
+from support import scale_jobs
 from vluna_client import Lease, RequestsTransport, Retrier, RetryPolicy, ServiceClient
 from vluna_client.testing import Emulator
 
@@ -77,7 +77,8 @@ def test_a_bearer_client_travels_with_its_token(emu: Emulator, round_trip: Calla
         copy = round_trip(client)
         assert copy.health().data.status == "healthy"
         assert copy.wallet.get_balance().status_code == 200
-    assert token not in repr(copy) and token not in repr(vars(copy))
+    assert token not in repr(copy)
+    assert token not in repr(vars(copy))
 
 
 def test_the_secret_never_shows_in_what_pickling_exposes(emu: Emulator) -> None:
@@ -132,14 +133,14 @@ class _LockedAdapter(requests.adapters.HTTPAdapter):
 
 @pytest.mark.parametrize("dumps", [pickle.dumps, cloudpickle.dumps], ids=["pickle", "cloudpickle"])
 def test_a_transport_or_session_that_cannot_travel_is_refused_clearly(emu: Emulator, dumps: Any) -> None:
-    with emu.service_client(transport=_LockedTransport()) as client:
-        with pytest.raises(TypeError, match=r"transport it was built with \(_LockedTransport\).*in the worker"):
-            dumps(client)
+    client = emu.service_client(transport=_LockedTransport())
+    with pytest.raises(TypeError, match=r"transport it was built with \(_LockedTransport\).*in the worker"):
+        dumps(client)
     session = requests.Session()
     session.mount("http://", _LockedAdapter())
-    with emu.service_client(session=session) as client:
-        with pytest.raises(TypeError, match=r"session it was built with \(Session\).*from_env\(session=\.\.\.\)"):
-            dumps(client.bind(principal_id="p"))
+    client = emu.service_client(session=session)
+    with pytest.raises(TypeError, match=r"session it was built with \(Session\).*from_env\(session=\.\.\.\)"):
+        dumps(client.bind(principal_id="p"))
 
 
 def test_binding_does_not_copy_or_repickle_a_custom_transport(emu: Emulator) -> None:
@@ -155,7 +156,8 @@ def test_a_lease_travels_and_is_committed_once_on_the_other_side(emu: Emulator) 
         lease = client.lease(feature_code="scale.lease", principal_id="org_l", user_id="user_l")
         lease.__enter__()
         copy: Lease = _cloudpickle(lease)
-        assert copy.state == "open" and copy.token == lease.token
+        assert copy.state == "open"
+        assert copy.token == lease.token
         copy.commit(quantity_minor="4")
         assert copy.state == "committed"
         with pytest.raises(vluna_client.LeaseError):
