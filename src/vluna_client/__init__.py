@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._bulk import IngestOutcome, IngestProgress, IngestRow
+    from ._bulk import IngestOutcome, IngestProgress, IngestRow, InvalidRow
     from ._client import BearerClient, ServiceClient
     from ._errors import (
         APIConnectionError,
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from ._keys import idempotency_key
     from ._lease import Lease
     from ._open_enum import OpenEnum
-    from ._partition import PartitionCounts, ingest_partition
     from ._result import Hint, Page, Result
     from ._retry import NO_RETRIES, Retrier, RetryPolicy
     from ._transport import (
@@ -69,6 +68,7 @@ _LAZY = {
     "InputValidationError": "._errors",
     "InsufficientFundsError": "._errors",
     "InvalidRequestError": "._errors",
+    "InvalidRow": "._bulk",
     "Lease": "._lease",
     "MAX_TIMEOUT": "._transport",
     "LeaseError": "._errors",
@@ -78,7 +78,6 @@ _LAZY = {
     "OpenEnum": "._open_enum",
     "OutcomeUnknownError": "._errors",
     "Page": "._result",
-    "PartitionCounts": "._partition",
     "RawResponse": "._transport",
     "RequestsTransport": "._transport",
     "Retrier": "._retry",
@@ -96,7 +95,6 @@ _LAZY = {
     "ValidationError": "._errors",
     "VlunaError": "._errors",
     "idempotency_key": "._keys",
-    "ingest_partition": "._partition",
     "parse_timeout": "._transport",
 }
 
@@ -117,6 +115,7 @@ __all__ = [
     "InputValidationError",
     "InsufficientFundsError",
     "InvalidRequestError",
+    "InvalidRow",
     "Lease",
     "LeaseError",
     "LeaseRecoveredError",
@@ -124,7 +123,6 @@ __all__ = [
     "OpenEnum",
     "OutcomeUnknownError",
     "Page",
-    "PartitionCounts",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -143,7 +141,6 @@ __all__ = [
     "VlunaError",
     "__version__",
     "idempotency_key",
-    "ingest_partition",
     "parse_timeout",
 ]
 

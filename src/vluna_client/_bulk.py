@@ -6,6 +6,9 @@ module only calls the area's public ``ingest`` method, so it stays correct whate
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -32,11 +35,14 @@ if TYPE_CHECKING:
     from ._result import Result
     from ._transport import TimeoutTypes
 
-IngestStatus = Literal["recorded", "failed", "unknown", "not_sent"]
+IngestStatus = Literal["recorded", "invalid", "duplicate", "failed", "unknown", "not_sent"]
 """``recorded``: the server answered with the priced result (a first recording or a replay of one: the server
-answers both alike, so they cannot be told apart). ``failed``: refused (by the client before sending, or by the
-server) and not recorded. ``unknown``: may have been recorded; re-run with the same key to find out. ``not_sent``:
-the job stopped before this row was sent."""
+answers both alike, so they cannot be told apart). ``invalid``: the client refused the row before sending it (it
+cannot be encoded: a missing or malformed field, an :class:`InvalidRow`); nothing was sent. ``duplicate``: the row
+has the same key and the same values as an earlier row of the job (with ``dedupe=True``); it was not sent, the
+earlier row's outcome covers it. ``failed``: refused by the server, or not sent because of a transport error that
+proves nothing was applied; not recorded. ``unknown``: may have been recorded; re-run with the same key to find
+out. ``not_sent``: the job stopped before this row was sent."""
 
 DEFAULT_NAMESPACE = "vluna:usage"
 """Namespace of the default keys; ``vluna usage ingest`` uses it too, so both deduplicate each other's rows."""
@@ -111,17 +117,39 @@ class IngestRow:
 
 
 @attrs.frozen(kw_only=True)
+class InvalidRow:
+    """An input row already known to be unusable, handed to :meth:`GateBulkMixin.ingest_many` in its place.
+
+    A caller that parses its own input (a file reader) yields one of these for a record it could not parse, so the
+    record keeps its place in the outcomes (``ordered=True`` stays in input order) and is reported as ``invalid``
+    with ``reason``; nothing is sent for it and the job goes on.
+
+    Attributes:
+        reason: What is wrong, in one line.
+        ref: Anything that identifies the row for you (a line number).
+        field: The field at fault, when one is.
+    """
+
+    reason: str
+    ref: Any = None
+    field: Optional[str] = None
+
+
+@attrs.frozen(kw_only=True)
 class IngestOutcome:
     """What happened to one row.
 
     Attributes:
         index: Position of the row in the input (0-based).
         ref: The row's ``ref`` (or its ``id``).
-        status: ``recorded``, ``failed``, ``unknown`` or ``not_sent`` (see :data:`IngestStatus`).
+        status: ``recorded``, ``invalid``, ``duplicate``, ``failed``, ``unknown`` or ``not_sent`` (see
+            :data:`IngestStatus`).
         idempotency_key: The key the row was (or would have been) sent with; replay with it. ``None`` when no
             key could be made (e.g. the row has no id).
         result: The priced result, when recorded.
-        error: The typed error, when failed, unknown or not sent.
+        error: The typed error, when invalid (an :class:`InputValidationError` naming the field), failed or
+            unknown; for a row not sent because the job stopped, the reason when there is one.
+        duplicate_of: For a ``duplicate``, the ``ref`` of the earlier row with the same key.
     """
 
     index: int
@@ -130,6 +158,7 @@ class IngestOutcome:
     idempotency_key: Optional[str] = None
     result: Optional[Result[CommitResponse]] = None
     error: Optional[VlunaError] = None
+    duplicate_of: Any = None
 
     @property
     def amount_xusd(self) -> Optional[str]:
@@ -149,7 +178,7 @@ class IngestProgress:
     Attributes:
         done: Rows with an outcome (yielded or about to be).
         recorded: Rows recorded.
-        failed: Rows refused.
+        failed: Rows refused by the server or not sent for a transport error.
         unknown: Rows whose outcome is unknown.
         not_sent: Rows never sent because the job stopped.
         in_flight: Requests being sent now.
@@ -157,6 +186,8 @@ class IngestProgress:
         rate_limited: 429 answers seen so far.
         priced_xusd: Sum of the recorded rows' amounts.
         elapsed: Seconds since the job started.
+        invalid: Rows refused by the client before sending.
+        duplicate: Rows skipped as repeats of an earlier row (``dedupe=True``).
     """
 
     done: int
@@ -169,6 +200,8 @@ class IngestProgress:
     rate_limited: int
     priced_xusd: int
     elapsed: float
+    invalid: int = 0
+    duplicate: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -196,6 +229,15 @@ class _IngestArea(Protocol):
 
 
 KeyFunction = Callable[[IngestRow], str]
+InputItem = Union[IngestRow, InvalidRow, Mapping[str, Any]]
+SendHook = Callable[[int, Any, str], None]
+SettledHook = Callable[[IngestOutcome], None]
+
+
+class StopSignal(Protocol):
+    """What ``stop`` needs: a :class:`threading.Event` (or anything with ``is_set()``)."""
+
+    def is_set(self) -> bool: ...
 
 
 @attrs.define
@@ -209,6 +251,10 @@ class _Slot:
     outcome: Optional[IngestOutcome] = None
     rate_limited: int = 0
 
+    @property
+    def ref(self) -> Any:
+        return self.row.reference if self.row is not None else None
+
 
 class GateBulkMixin:
     """Bulk helpers of ``client.gate`` (inherited by the generated class)."""
@@ -217,7 +263,7 @@ class GateBulkMixin:
 
     def ingest_many(
         self: _IngestArea,
-        rows: Iterable[Union[IngestRow, Mapping[str, Any]]],
+        rows: Iterable[Union[IngestRow, InvalidRow, Mapping[str, Any]]],
         *,
         key: Optional[KeyFunction] = None,
         namespace: str = DEFAULT_NAMESPACE,
@@ -226,6 +272,11 @@ class GateBulkMixin:
         ordered: bool = True,
         on_progress: Optional[Callable[[IngestProgress], None]] = None,
         timeout: TimeoutTypes = None,
+        dedupe: bool = False,
+        on_send: Optional[SendHook] = None,
+        on_settled: Optional[SettledHook] = None,
+        stop: Optional[StopSignal] = None,
+        stop_grace: float = 30.0,
     ) -> Iterator[IngestOutcome]:
         """Record many usage rows with ``gate.ingest``, concurrently, each exactly once however often it runs.
 
@@ -245,15 +296,18 @@ class GateBulkMixin:
         user are part of the key because the server's HTTP replay cache is shared by every user of a service
         key: without them, two users' rows with the same id and body would share one recording.
 
-        One bad row never stops the job: a row refused by the client or the server (400/402/404/409/422) is
-        ``failed`` and the next rows go on. Errors every row would hit stop it: after a 401, 403 or a
-        configuration error no new row is sent, the rows already in flight finish and are yielded, and then that
-        error is raised; rows after the last yielded outcome were not sent. A 429 halves the concurrency, pauses
-        sending for the wait the server asked for, sends the same row again with the same key, and from then on
-        spaces sends just under the rate that drew the 429, raising that cap while no 429 comes back.
+        One bad row never stops the job. A row the client cannot encode (a missing field, a value the client
+        refuses, an :class:`InvalidRow`) is ``invalid`` with the :class:`InputValidationError` that names the
+        field, and nothing is sent for it; a row the server refuses (400/402/404/409/422) is ``failed``; the next
+        rows go on either way. Errors every row would hit stop it: after a 401, 403 or a configuration error no new
+        row is sent, the rows already in flight finish and are yielded, and then that error is raised; rows after
+        the last yielded outcome were not sent. A 429 halves the concurrency, pauses sending for the wait the
+        server asked for, sends the same row again with the same key, and from then on spaces sends just under the
+        rate that drew the 429, raising that cap while no 429 comes back.
 
         Args:
-            rows: :class:`IngestRow` objects or mappings with the same keys; any iterable, consumed lazily.
+            rows: :class:`IngestRow` objects, mappings with the same keys, or :class:`InvalidRow` placeholders;
+                any iterable, consumed lazily.
             key: ``row -> Idempotency-Key``, replacing the default (e.g. to keep keys you already store).
             namespace: Namespace of the default keys: say what the ids are unique in (e.g. ``"billing-export"``).
             workers: A fixed number of concurrent requests; ``None`` (default) adapts: it starts at 8 and grows
@@ -263,15 +317,26 @@ class GateBulkMixin:
                 bounded window); ``False`` yields them as they complete.
             on_progress: Called with an :class:`IngestProgress` whenever outcomes were collected.
             timeout: Per-call timeout, as for ``gate.ingest``.
+            dedupe: ``True`` sends a key once per job: a later row with the same key and the same values is
+                ``duplicate`` (not sent; ``duplicate_of`` names the first), one with other values is ``invalid``
+                (the server would refuse it as an idempotency conflict). It remembers about 100 bytes per row.
+            on_send: ``(index, ref, key)``, called on the iterating thread just before a row's first request is
+                handed to a worker (a journal that must know what may have reached the server).
+            on_settled: Called on the iterating thread with each outcome as soon as it is known, before
+                ``ordered`` holds it back (a journal that must know what is settled).
+            stop: When ``stop.is_set()`` (e.g. a :class:`threading.Event` set by a signal handler), no further
+                row is sent or read; the rows in flight are awaited for up to ``stop_grace`` seconds (those still
+                out then are ``unknown``), the rows held but not sent are ``not_sent``, and the iteration ends.
+            stop_grace: Seconds to wait for the rows in flight after ``stop`` is set.
 
         Yields:
-            One :class:`IngestOutcome` per row.
+            One :class:`IngestOutcome` per row read.
 
         Raises:
             AuthenticationError: after the in-flight rows are yielded, when the server refused the credentials.
             PermissionDeniedError: likewise, for a 403.
             ConfigurationError: likewise, when the client is set up wrongly.
-            InputValidationError: at once, for a bad ``workers``/``max_workers``.
+            InputValidationError: at once, for a bad ``workers``/``max_workers``/``stop_grace``.
         """
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise InputValidationError("workers must be a positive integer or None", field="workers")
@@ -279,18 +344,34 @@ class GateBulkMixin:
             raise InputValidationError("max_workers must be a positive integer", field="max_workers")
         if not isinstance(namespace, str) or not namespace.strip():
             raise InputValidationError("namespace must be a non-empty string", field="namespace")
+        if (
+            isinstance(stop_grace, bool)
+            or not isinstance(stop_grace, (int, float))
+            or not math.isfinite(stop_grace)
+            or stop_grace < 0
+        ):
+            raise InputValidationError("stop_grace must be a finite number of seconds >= 0", field="stop_grace")
         host = getattr(self, "_host", None)
         realm = getattr(host, "realm_id", None)
-        keys = key or _default_keys(namespace, realm if isinstance(realm, str) else None)
+        keys = key or default_keys(namespace, realm if isinstance(realm, str) else None)
         pacer = Pacer(workers=workers, max_workers=max(max_workers, workers or 0))
         # The pacer answers a 429 for the whole job (pause, slow down, resend the row with its key); a client that
         # also sat out each 429 inside the worker would hold that worker idle for the wait.
         paced = getattr(host, "_without_rate_limit_retries", None)
         area: _IngestArea = cast(Any, type(self))(paced()) if callable(paced) else self
-        return _run(area, rows, keys, pacer, ordered=ordered, on_progress=on_progress, timeout=timeout)
+        hooks = _Hooks(
+            on_progress=on_progress,
+            on_send=on_send,
+            on_settled=on_settled,
+            stop=stop,
+            stop_grace=float(stop_grace),
+        )
+        return _run(area, rows, keys, pacer, ordered=ordered, hooks=hooks, timeout=timeout, dedupe=dedupe)
 
 
-def _default_keys(namespace: str, realm_id: Optional[str]) -> KeyFunction:
+def default_keys(namespace: str, realm_id: Optional[str]) -> KeyFunction:
+    """The default ``row -> Idempotency-Key`` of :meth:`GateBulkMixin.ingest_many` for a namespace and realm."""
+
     def make(row: IngestRow) -> str:
         if row.id is None or row.id == "":
             raise InputValidationError("the row has no id (needed for its Idempotency-Key)", field="id")
@@ -301,22 +382,86 @@ def _default_keys(namespace: str, realm_id: Optional[str]) -> KeyFunction:
     return make
 
 
-def _prepare(index: int, raw: Any, keys: KeyFunction) -> _Slot:
-    """Turn an input row into a slot: ready to send, or already failed (nothing sent)."""
+@attrs.frozen
+class _Hooks:
+    on_progress: Optional[Callable[[IngestProgress], None]]
+    on_send: Optional[SendHook]
+    on_settled: Optional[SettledHook]
+    stop: Optional[StopSignal]
+    stop_grace: float
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+
+
+def _fingerprint(row: IngestRow) -> Optional[int]:
+    """A short hash of what would be sent for the row (``None`` when it cannot be encoded at all)."""
+    fields = [
+        row.principal_id,
+        row.user_id,
+        row.feature_code,
+        row.occurred_at,
+        None if row.quantity_minor is None else str(row.quantity_minor),
+        row.budget_id,
+        row.labels,
+        row.meters,
+    ]
     try:
-        row = IngestRow.coerce(raw)
-    except InputValidationError as exc:
-        return _Slot(index, None, None, outcome=IngestOutcome(index=index, ref=None, status="failed", error=exc))
-    try:
-        key = keys(row)
-        if not isinstance(key, str) or not key.strip():
-            raise InputValidationError("the key function must return a non-empty string", field="key")
-        if not isinstance(row.feature_code, str):
-            raise InputValidationError("feature_code is required", field="feature_code")
-    except InputValidationError as exc:
-        outcome = IngestOutcome(index=index, ref=row.reference, status="failed", error=exc)
-        return _Slot(index, row, None, outcome=outcome)
-    return _Slot(index, row, key)
+        text = json.dumps(fields, sort_keys=True, default=repr, ensure_ascii=True)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return _digest(text)
+
+
+class _Prepare:
+    """Turns input items into slots: ready to send, or already settled (invalid or duplicate; nothing sent)."""
+
+    def __init__(self, keys: KeyFunction, dedupe: bool) -> None:
+        self._keys = keys
+        self._seen: Optional[dict[int, tuple[Any, Optional[int]]]] = {} if dedupe else None
+
+    def __call__(self, index: int, raw: Any) -> _Slot:
+        if isinstance(raw, InvalidRow):
+            error = InputValidationError(str(raw.reason), field=raw.field)
+            return _Slot(
+                index, None, None, outcome=IngestOutcome(index=index, ref=raw.ref, status="invalid", error=error)
+            )
+        try:
+            row = IngestRow.coerce(raw)
+        except InputValidationError as exc:
+            return _Slot(index, None, None, outcome=IngestOutcome(index=index, ref=None, status="invalid", error=exc))
+        try:
+            key = self._keys(row)
+            if not isinstance(key, str) or not key.strip():
+                raise InputValidationError("the key function must return a non-empty string", field="key")
+            if not isinstance(row.feature_code, str):
+                raise InputValidationError("feature_code is required", field="feature_code")
+        except InputValidationError as exc:
+            outcome = IngestOutcome(index=index, ref=row.reference, status="invalid", error=exc)
+            return _Slot(index, row, None, outcome=outcome)
+        repeat = self._duplicate(index, row, key) if self._seen is not None else None
+        return _Slot(index, row, None if repeat is not None else key, outcome=repeat)
+
+    def _duplicate(self, index: int, row: IngestRow, key: str) -> Optional[IngestOutcome]:
+        """The outcome of a repeated key (``None`` for the first row with it, which is remembered)."""
+        seen = self._seen if self._seen is not None else {}
+        digest = _digest(key)
+        fingerprint = _fingerprint(row)
+        earlier = seen.get(digest)
+        if earlier is None:
+            seen[digest] = (row.reference, fingerprint)
+            return None
+        first_ref, first_fingerprint = earlier
+        if fingerprint is not None and fingerprint == first_fingerprint:
+            return IngestOutcome(
+                index=index, ref=row.reference, status="duplicate", idempotency_key=key, duplicate_of=first_ref
+            )
+        error = InputValidationError(
+            f"the same event as row {first_ref!r} (same key) with different values; the server would refuse it",
+            field="id",
+        )
+        return IngestOutcome(index=index, ref=row.reference, status="invalid", idempotency_key=key, error=error)
 
 
 def _send(area: _IngestArea, row: IngestRow, key: str, timeout: TimeoutTypes) -> Result[CommitResponse]:
@@ -338,52 +483,65 @@ def outcome_for(index: int, ref: Any, key: Optional[str], error: BaseException) 
     """The outcome of a row whose ``gate.ingest`` raised ``error`` (429s are handled before this).
 
     ``unknown`` when the write may have been applied (:class:`OutcomeUnknownError`, or any error whose
-    ``may_have_applied`` is true); ``failed`` for every other client error.
+    ``may_have_applied`` is true); ``invalid`` for an :class:`InputValidationError` (refused before sending);
+    ``failed`` for every other client error. An exception that is not a :class:`VlunaError` (a bug: the client
+    cannot tell whether the request left) is reported as ``unknown`` with an :class:`OutcomeUnknownError`
+    whose cause is that exception, so the job goes on and a re-run with the same key settles the row.
     """
+    if not isinstance(error, Exception):
+        raise error  # KeyboardInterrupt, SystemExit: not a row's outcome
     if not isinstance(error, VlunaError):
-        raise error
+        wrapped = OutcomeUnknownError(
+            f"gate.ingest raised {type(error).__name__}; the row may have been sent",
+            operation="gate.ingest",
+            idempotency_key=key,
+        )
+        wrapped.__cause__ = error
+        return IngestOutcome(index=index, ref=ref, status="unknown", idempotency_key=key, error=wrapped)
     if isinstance(error, OutcomeUnknownError) or error.may_have_applied:
         return IngestOutcome(index=index, ref=ref, status="unknown", idempotency_key=key, error=error)
+    if isinstance(error, InputValidationError):
+        return IngestOutcome(index=index, ref=ref, status="invalid", idempotency_key=key, error=error)
     return IngestOutcome(index=index, ref=ref, status="failed", idempotency_key=key, error=error)
 
 
 @attrs.define
 class _Counters:
-    recorded: int = 0
-    failed: int = 0
-    unknown: int = 0
-    not_sent: int = 0
+    counts: dict[str, int] = attrs.field(factory=dict)
     priced: int = 0
 
     def add(self, outcome: IngestOutcome) -> None:
+        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
         if outcome.status == "recorded":
-            self.recorded += 1
             amount = outcome.amount_xusd
-            if amount is not None and amount.lstrip("-").isdigit():
+            if amount is not None and amount.lstrip("-").isdigit() and len(amount) < 40:
                 self.priced += int(amount)
-        elif outcome.status == "failed":
-            self.failed += 1
-        elif outcome.status == "unknown":
-            self.unknown += 1
-        else:
-            self.not_sent += 1
+
+    def get(self, status: str) -> int:
+        return self.counts.get(status, 0)
+
+
+def _stopped_error(reason: str) -> OutcomeUnknownError:
+    return OutcomeUnknownError(reason, operation="gate.ingest")
 
 
 def _run(
     area: _IngestArea,
-    rows: Iterable[Union[IngestRow, Mapping[str, Any]]],
+    rows: Iterable[InputItem],
     keys: KeyFunction,
     pacer: Pacer,
     *,
     ordered: bool,
-    on_progress: Optional[Callable[[IngestProgress], None]],
+    hooks: _Hooks,
     timeout: TimeoutTypes,
+    dedupe: bool,
 ) -> Iterator[IngestOutcome]:
     # Imported here: `import vluna_client` and `client.gate` stay cheap for callers that never bulk-ingest.
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     started = time.monotonic()
     source = iter(rows)
+    prepare = _Prepare(keys, dedupe)
     window = max(64, 4 * pacer.max_workers)  # rows held at once: in flight plus finished but not yet yielded
     pending: deque[_Slot] = deque()  # every held row, in input order
     resend: deque[_Slot] = deque()  # rows answered 429, to send again (same key) before new ones
@@ -391,43 +549,60 @@ def _run(
     counters = _Counters()
     exhausted = False
     fatal: Optional[VlunaError] = None
+    stopping_since: Optional[float] = None
+    abandoned = False  # rows still in flight when the stop grace ran out
     next_index = 0
 
     def progress() -> None:
-        if on_progress is not None:
-            on_progress(
+        if hooks.on_progress is not None:
+            hooks.on_progress(
                 IngestProgress(
-                    done=counters.recorded + counters.failed + counters.unknown + counters.not_sent,
-                    recorded=counters.recorded,
-                    failed=counters.failed,
-                    unknown=counters.unknown,
-                    not_sent=counters.not_sent,
+                    done=sum(counters.counts.values()),
+                    recorded=counters.get("recorded"),
+                    failed=counters.get("failed"),
+                    unknown=counters.get("unknown"),
+                    not_sent=counters.get("not_sent"),
                     in_flight=len(inflight),
                     workers=pacer.limit,
                     rate_limited=pacer.rate_limited,
                     priced_xusd=counters.priced,
                     elapsed=time.monotonic() - started,
+                    invalid=counters.get("invalid"),
+                    duplicate=counters.get("duplicate"),
                 )
             )
 
     def finish(slot: _Slot, outcome: IngestOutcome) -> None:
         slot.outcome = outcome
         counters.add(outcome)
+        if hooks.on_settled is not None:
+            hooks.on_settled(outcome)
+
+    def not_sent(slot: _Slot, reason: Optional[VlunaError] = None) -> None:
+        finish(
+            slot,
+            IngestOutcome(index=slot.index, ref=slot.ref, status="not_sent", idempotency_key=slot.key, error=reason),
+        )
 
     pool = ThreadPoolExecutor(max_workers=pacer.max_workers, thread_name_prefix="vluna-ingest")
     try:
         while True:
+            if stopping_since is None and hooks.stop is not None and hooks.stop.is_set():
+                stopping_since = time.monotonic()
             # 1. Collect what finished (first, so a finished request frees its place before sending).
             collected = False
             for future in [f for f in inflight if f.done()]:
                 slot = inflight.pop(future)
                 collected = True
-                ref = slot.row.reference if slot.row is not None else None
                 error = future.exception()
                 if error is None:
                     pacer.completed()
                     outcome = IngestOutcome(
-                        index=slot.index, ref=ref, status="recorded", idempotency_key=slot.key, result=future.result()
+                        index=slot.index,
+                        ref=slot.ref,
+                        status="recorded",
+                        idempotency_key=slot.key,
+                        result=future.result(),
                     )
                     finish(slot, outcome)
                     continue
@@ -439,17 +614,31 @@ def _run(
                         continue
                 else:
                     pacer.completed()
-                finish(slot, outcome_for(slot.index, ref, slot.key, error))
+                finish(slot, outcome_for(slot.index, slot.ref, slot.key, error))
                 if isinstance(error, _FATAL) and fatal is None:
                     fatal = error
-            if fatal is not None:
+            halted = fatal is not None or stopping_since is not None
+            if halted:
                 for slot in resend:
-                    ref = slot.row.reference if slot.row is not None else None
-                    finish(slot, IngestOutcome(index=slot.index, ref=ref, status="not_sent", idempotency_key=slot.key))
+                    not_sent(slot)
                 resend.clear()
+            if stopping_since is not None and inflight and time.monotonic() - stopping_since >= hooks.stop_grace:
+                # The grace is over: what is still out may or may not be recorded; a re-run with its key settles it.
+                for slot in list(inflight.values()):
+                    finish(
+                        slot,
+                        outcome_for(
+                            slot.index,
+                            slot.ref,
+                            slot.key,
+                            _stopped_error("the job stopped while this row was in flight"),
+                        ),
+                    )
+                inflight.clear()
+                abandoned = collected = True
 
             # 2. Send: rows answered 429 first, then new rows, within the limit, the window and any pause.
-            while fatal is None and len(inflight) < pacer.limit and pacer.ready():
+            while not halted and len(inflight) < pacer.limit and pacer.ready():
                 if resend:
                     slot = resend.popleft()
                 elif not exhausted and len(pending) < window:
@@ -458,15 +647,20 @@ def _run(
                     except StopIteration:
                         exhausted = True
                         break
-                    slot = _prepare(next_index, raw, keys)
+                    slot = prepare(next_index, raw)
                     next_index += 1
                     pending.append(slot)
                     if slot.outcome is not None:
-                        counters.add(slot.outcome)
+                        outcome = slot.outcome
+                        slot.outcome = None
+                        finish(slot, outcome)
+                        collected = True
                         continue
+                    if hooks.on_send is not None and slot.key is not None:
+                        hooks.on_send(slot.index, slot.ref, slot.key)
                 else:
                     break
-                if slot.row is None or slot.key is None:  # _prepare gave it an outcome already
+                if slot.row is None or slot.key is None:  # prepare gave it an outcome already
                     continue
                 slot.future = pool.submit(_send, area, slot.row, slot.key, timeout)
                 pacer.sent()
@@ -487,17 +681,27 @@ def _run(
                 progress()
 
             # 4. Done, or wait for the next completion (or the end of a pause).
-            if not pending and (exhausted or fatal is not None):
+            if not pending and (exhausted or halted):
                 break
+            if halted and not inflight:
+                # Stopped with rows held but never sent (e.g. waiting behind a pause): they are not sent.
+                for slot in pending:
+                    if slot.outcome is None:
+                        not_sent(slot)
+                collected = True
+                continue
             if inflight:
                 # Wake for the next completion, or when the rate cap lets the next row go, whichever comes first.
                 nap = 0.5 if pacer.ready() or len(inflight) >= pacer.limit else max(0.001, min(pacer.pause_left(), 0.5))
+                if stopping_since is not None:
+                    nap = max(0.001, min(nap, hooks.stop_grace - (time.monotonic() - stopping_since)))
                 wait(list(inflight), timeout=nap, return_when=FIRST_COMPLETED)
             elif not pacer.ready():
                 time.sleep(min(pacer.pause_left(), 0.5))
     finally:
-        # The caller may stop iterating early: never start the rows that were queued but not yet sent.
-        pool.shutdown(wait=True, cancel_futures=True)
+        # The caller may stop iterating early: never start the rows that were queued but not yet sent. Rows given up
+        # after the stop grace are not waited for (their calls end by their own timeouts).
+        pool.shutdown(wait=not abandoned, cancel_futures=True)
     progress()
     if fatal is not None:
         raise fatal

@@ -194,7 +194,7 @@ def test_a_custom_key_function_and_row_objects() -> None:
     assert [(o.ref, o.idempotency_key) for o in outcomes] == [("r1", "mine-r1"), ("r2", "mine-r2")]
 
 
-def test_rows_that_cannot_be_sent_fail_without_a_call() -> None:
+def test_rows_that_cannot_be_sent_are_invalid_without_a_call() -> None:
     gate = FakeGate()
     bad = [
         {"principal_id": "o", "user_id": "u", "feature_code": "f", "quantity_minor": 1},  # no id
@@ -203,7 +203,7 @@ def test_rows_that_cannot_be_sent_fail_without_a_call() -> None:
         "not a row",
     ]
     outcomes = list(gate.ingest_many(bad))
-    assert [o.status for o in outcomes] == ["failed"] * 4
+    assert [o.status for o in outcomes] == ["invalid"] * 4
     assert [type(o.error).__name__ for o in outcomes] == ["InputValidationError"] * 4
     assert "quantity" in str(outcomes[2].error)
     assert gate.calls == []

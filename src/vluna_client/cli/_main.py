@@ -8,6 +8,7 @@ import sys
 from typing import Optional
 
 from .._errors import ConfigurationError, InputValidationError, VlunaError
+from .._transport import MAX_TIMEOUT, Timeout, parse_timeout
 from . import _commands, _usage
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, fail
 
@@ -15,15 +16,29 @@ _EPILOG = """\
 configuration: VLUNA_SERVICE_BASE_URL, VLUNA_REALM_ID, VLUNA_SERVICE_KEY_ID and VLUNA_SERVICE_KEY_SECRET
 (`vluna emulator serve` prints a set that points at a local emulator).
 
-exit status: 0 ok; 1 a call failed, or some row failed, is unknown or was not sent; 2 usage or configuration
-error; 130 interrupted.
+exit status: 0 ok; 1 a call failed, or some rows were refused for their data; 2 usage or configuration error;
+3 some rows' outcomes are unknown or they were not sent (run again); 130 interrupted. `vluna usage ingest
+--help` says more.
 """
+
+
+def _timeout(text: str) -> Timeout:
+    """``--timeout``: the client's own timeout rule (finite, more than 0, at most MAX_TIMEOUT)."""
+    try:
+        return parse_timeout(text, name="--timeout")
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
-    common.add_argument("--timeout", type=float, default=None, help="per-request timeout in seconds (default: 30)")
+    common.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=None,
+        help=f"per-request timeout in seconds, more than 0 and at most {MAX_TIMEOUT:g} (default: 30)",
+    )
     common.add_argument("-v", "--verbose", action="count", default=0, help="log retries to stderr (-vv: every request)")
 
     parser = argparse.ArgumentParser(

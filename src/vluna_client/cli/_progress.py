@@ -14,7 +14,7 @@ _PLAIN_EVERY_S = 5.0
 
 def _line(p: IngestProgress) -> str:
     return (
-        f"vluna: {p.done} rows done (failed {p.failed}, unknown {p.unknown}), "
+        f"vluna: {p.done} rows done (recorded {p.recorded}, failed {p.failed + p.invalid}, unknown {p.unknown}), "
         f"{p.rows_per_second:.0f} rows/s, {p.workers} workers"
     )
 
@@ -48,12 +48,19 @@ class Progress:
             return
         if self._bar is not None:
             self._bar.update(p.done - self._bar.n)
-            self._bar.set_postfix(failed=p.failed, unknown=p.unknown, workers=p.workers, refresh=False)
+            self._bar.set_postfix(failed=p.failed + p.invalid, unknown=p.unknown, workers=p.workers, refresh=False)
             return
         now = time.monotonic()
         if now - self._last >= _PLAIN_EVERY_S:
             self._last = now
             print(_line(p), file=self._stream, flush=True)
+
+    def note(self, text: str) -> None:
+        """Print one line on the stream (above the bar when there is one), even with progress turned off."""
+        if self._bar is not None:
+            self._bar.write(text, file=self._stream)
+        else:
+            print(text, file=self._stream, flush=True)
 
     def close(self) -> None:
         """Finish the bar (the summary follows it)."""

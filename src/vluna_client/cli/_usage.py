@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Optional
+from typing import IO, Any, Optional, Union
 
-import attrs
-
-from .._bulk import DEFAULT_NAMESPACE, IngestOutcome
-from .._errors import APIError, VlunaError
-from ._checkpoint import Checkpoint, identity
-from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, emit, error_json, error_line
+from .._bulk import DEFAULT_NAMESPACE, IngestOutcome, InvalidRow
+from .._errors import VlunaError
+from ._errorfile import ErrorFile
+from ._files import FileRefused, stat_target
+from ._journal import Attribution, Journal, JournalBusy
+from ._output import EXIT_USAGE, emit, error_json, error_line
 from ._progress import Progress
 from ._rows import FileFormatError, RowError, detect_format, read_rows
+from ._summary import EXIT_HELP, RunFacts, Tally, reason_of, summary_data, summary_text
 
-HELP = """\
+HELP = (
+    """\
 Record every row of FILE (.csv or .jsonl; - reads stdin) with gate.ingest, concurrently.
 
-Columns (CSV header) or keys (JSON Lines):
-  required  event_id, principal_id, user_id, feature_code, quantity_minor (non-negative integer)
+Columns (CSV header) or keys (JSON Lines), UTF-8 (a byte-order mark is fine), LF or CRLF line ends:
+  required  event_id, principal_id, user_id, feature_code, quantity_minor (integer, 0 to 2**53-1)
   optional  meters (JSON array), labels (JSON object of strings), occurred_at (ISO 8601), budget_id
 Other columns are ignored.
 
@@ -34,47 +37,26 @@ so re-running the same file (after a crash, a kill, or to retry failed rows) rec
 keeps ingest keys with no expiry and answers a repeated key with the first result. The principal and user are
 part of the key because the server's short-lived HTTP replay cache is shared by all users of a service key:
 two files with the same event_id for different users never collide. Event ids must be unique per user within a
-namespace; give independent sources whose ids may overlap their own --namespace (and keep using it).
+namespace; give independent sources whose ids may overlap their own --namespace (and keep using it). A row that
+repeats an earlier row of the file is counted once (duplicate) and not sent.
 
-Rows that cannot be sent (missing column, non-integer quantity, bad code, malformed JSON cell) are reported with
-their line number before anything is sent for them; they and the rows the server refused go to the error file.
+One bad row never stops the file: a row that cannot be read or sent (a bad byte, a missing column, a
+non-integer quantity, a malformed JSON cell) is invalid with its line number; it and the rows the server
+refused go to the error file (FILE.errors.jsonl, in line order) and the first few are shown on the terminal.
 
-Exit status: 0 every row recorded; 1 some row failed, is unknown, was not sent, or --dry-run found bad rows;
-2 usage or configuration error (bad option, unreadable file, missing VLUNA_* variable); 130 interrupted.
+The summary counts new charges apart from replays of rows an earlier run charged, using FILE.vluna-journal (a
+record per row sent and per answer; --no-journal runs without it, and then cannot tell the two apart). Rows that
+were in flight when an earlier run was killed are "unattributed": charged once, by that run or this one.
+
+The error file and the journal are never written through a link. An existing error file is replaced only when an
+earlier run of this job wrote it, or with --force; the input file never.
+
 """
+    + EXIT_HELP
+)
 
-
-@attrs.define
-class _Tally:
-    rows: int = 0
-    recorded: int = 0
-    replayed: int = 0
-    failed: int = 0
-    unknown: int = 0
-    not_sent: int = 0
-    priced: int = 0
-    replayed_priced: int = 0
-    last_line: int = 0
-
-
-class _ErrorFile:
-    """Failed and unknown rows as JSON Lines; created on the first one, so a clean run leaves no file."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._stream: Optional[IO[str]] = None
-        self.count = 0
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self._stream is None:
-            self._stream = self.path.open("w", encoding="utf-8")
-        self._stream.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-        self._stream.flush()
-        self.count += 1
-
-    def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
+_STOP_GRACE_S = 15.0
+_SHOW_FAILURES = 5
 
 
 def add_parser(usage_commands: Any, parent: argparse.ArgumentParser) -> None:
@@ -97,6 +79,9 @@ def add_parser(usage_commands: Any, parent: argparse.ArgumentParser) -> None:
     ingest.add_argument("--max-workers", type=_positive, default=32, help="upper bound when adaptive (default: 32)")
     ingest.add_argument("--errors", metavar="PATH", help="error file (default: FILE.errors.jsonl)")
     ingest.add_argument(
+        "--force", action="store_true", help="replace an existing error file that no earlier run of this job wrote"
+    )
+    ingest.add_argument(
         "--namespace",
         default=DEFAULT_NAMESPACE,
         help=f"key namespace: what the event ids are unique in (default: {DEFAULT_NAMESPACE})",
@@ -104,20 +89,22 @@ def add_parser(usage_commands: Any, parent: argparse.ArgumentParser) -> None:
     ingest.add_argument("--dry-run", action="store_true", help="check every row offline; send nothing")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     ingest.add_argument(
+        "--no-journal",
         "--no-checkpoint",
+        dest="no_journal",
         action="store_true",
-        help="do not read or write FILE.vluna-checkpoint (it only tells replayed rows from new ones)",
+        help="do not read or write FILE.vluna-journal (it only tells replays from new charges)",
     )
     ingest.set_defaults(handler=run)
 
 
 def _positive(text: str) -> int:
     try:
-        value = int(text)
+        value = int(text) if len(text) < 20 else -1
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text[:40]!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text[:40]!r}")
     return value
 
 
@@ -131,196 +118,228 @@ def _count_rows(path: Path, fmt: str) -> Optional[int]:
     return max(0, lines - 1) if fmt == "csv" else lines
 
 
+def _usage_error(message: str) -> int:
+    print(f"vluna: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+class _Run:
+    """One run of the command: its files, its counters and what it tells the journal."""
+
+    def __init__(self, args: argparse.Namespace, fmt: str, journal: Optional[Journal], errors: ErrorFile) -> None:
+        self.args = args
+        self.fmt = fmt
+        self.journal = journal
+        self.errors = errors
+        self.tally = Tally()
+        self.stop = threading.Event()
+        self.progress = Progress(total=None, enabled=False)
+        self.shown = 0
+        self.event_ids: dict[int, Optional[str]] = {}  # line -> event id of rows the reader refused (until reported)
+        self.journal_note: Optional[str] = None
+
+    def items(self, stream: IO[bytes]) -> Iterator[Union[dict[str, Any], InvalidRow]]:
+        for line, row in read_rows(stream, self.fmt):
+            if isinstance(row, RowError):
+                self.event_ids[line] = row.event_id
+                yield InvalidRow(reason=row.reason, ref=line, field=row.field)
+            else:
+                yield row
+
+    # -- hooks of ingest_many (on this thread) -------------------------------------------------------------------
+
+    def sending(self, index: int, ref: Any, key: str) -> None:
+        if self.journal is None:
+            return
+        self.journal.sending(key)
+        if self.journal.broken is not None:
+            self.journal_note = self.journal.broken + "; the run stopped so that the next run can still count exactly"
+            self.stop.set()
+
+    def settled(self, outcome: IngestOutcome) -> None:
+        # Only rows that were sent: a duplicate, an invalid or a never-sent row says nothing about its key.
+        if self.journal is not None and outcome.status in ("recorded", "failed", "unknown"):
+            self.journal.settled(outcome.idempotency_key, outcome.status)
+
+    # -- outcomes, in input order --------------------------------------------------------------------------------
+
+    def attribution(self, outcome: IngestOutcome) -> Attribution:
+        if self.args.dry_run:
+            return "new"
+        if self.journal is None:
+            return "unattributed"
+        return self.journal.attribute(outcome.idempotency_key)
+
+    def record(self, outcome: IngestOutcome) -> None:
+        self.tally.add(outcome, self.attribution(outcome))
+        if outcome.status in ("recorded", "duplicate"):
+            return
+        line = outcome.ref if isinstance(outcome.ref, int) else 0
+        record = _error_record(line, outcome, self.event_ids.pop(line, None))
+        self.errors.write(record)
+        if self.shown < _SHOW_FAILURES:
+            self.shown += 1
+            self.progress.note(f"vluna: line {line}: {outcome.status}: {record['reason']}")
+
+    def on_sigint(self, signum: int, frame: Any) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.stop.set()
+        self.progress.note(
+            f"vluna: stopping: no new rows are sent; waiting up to {_STOP_GRACE_S:.0f} s for the rows in flight "
+            "(Ctrl-C again to quit at once)"
+        )
+
+
+def _error_record(line: int, outcome: IngestOutcome, event_id: Optional[str]) -> dict[str, Any]:
+    error = outcome.error
+    record: dict[str, Any] = {"line": line, "status": outcome.status, "idempotency_key": outcome.idempotency_key}
+    if event_id is not None:
+        record["event_id"] = event_id
+    if outcome.status == "invalid" and error is not None:
+        record["reason"] = " ".join(str(error).split())
+        field = getattr(error, "field", None)
+        if field:
+            record["field"] = field
+    elif error is not None:
+        record["reason"] = error_line(error).removeprefix("vluna: ")
+        record["error"] = error_json(error)
+    else:
+        record["reason"] = "not sent: the run stopped before this row"
+    if outcome.status == "unknown":
+        record["reason"] = "may have been recorded; re-run the same command to settle it. " + record["reason"]
+    record["kind"] = reason_of(outcome)
+    return record
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``vluna usage ingest``."""
     try:
         fmt = detect_format(args.file, args.format)
     except FileFormatError as exc:
-        print(f"vluna: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(str(exc))
     stdin = args.file == "-"
     source = Path(args.file)
-    errors_path = (
-        Path(args.errors) if args.errors else Path("vluna-stdin.errors.jsonl" if stdin else f"{args.file}.errors.jsonl")
-    )
-
-    if args.dry_run:
-        from .._generated.endpoints.service_gate import ServiceGateApi
-        from ._offline import OfflineHost
-
-        realm_id = os.environ.get("VLUNA_REALM_ID") or "dry-run"
-        area: Any = ServiceGateApi(OfflineHost(realm_id))
-        client = None
-        checkpoint = None
-    else:
-        from .. import ServiceClient
-
-        client = ServiceClient.from_env(timeout=args.timeout)  # ConfigurationError: reported by main, exit 2
-        area = client.gate
-        ident = (
-            None
-            if (stdin or args.no_checkpoint)
-            else identity(source, realm_id=client.realm_id, base_url=client.base_url, namespace=args.namespace)
-        )
-        checkpoint = Checkpoint(source.with_name(source.name + ".vluna-checkpoint"), ident) if ident else None
-
     try:
-        stream: IO[str] = sys.stdin if stdin else source.open("r", encoding="utf-8", newline="")
+        stream: IO[bytes] = sys.stdin.buffer if stdin else source.open("rb")
     except OSError as exc:
-        print(f"vluna: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(f"cannot read {args.file}: {exc.strerror or exc}")
+    client: Any = None
+    journal: Optional[Journal] = None
+    errors: Optional[ErrorFile] = None
     try:
-        errors_path.unlink()  # a stale error file from an earlier run would describe rows that may be fine now
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        print(f"vluna: cannot replace the error file {errors_path}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_USAGE
+        if args.dry_run:
+            from .._generated.endpoints.service_gate import ServiceGateApi
+            from ._offline import OfflineHost
 
-    show = not args.no_progress
-    total = _count_rows(source, fmt) if (show and not stdin and sys.stderr.isatty()) else None
-    progress = Progress(total=total, enabled=show)
-    errors = _ErrorFile(errors_path)
-    tally = _Tally()
-    stopped: Optional[BaseException] = None
-    interrupted = False
-    started = time.monotonic()
-
-    def rows() -> Iterator[dict[str, Any]]:
-        for line, row in read_rows(stream, fmt):
-            tally.rows += 1
-            tally.last_line = line
-            if isinstance(row, RowError):
-                tally.failed += 1
-                errors.write({"line": line, "event_id": row.event_id, "status": "invalid", "reason": row.reason})
-                if checkpoint is not None:
-                    checkpoint.stop_at(line)
-                continue
-            yield row
-
-    def record(outcome: IngestOutcome) -> None:
-        line = outcome.ref if isinstance(outcome.ref, int) else 0
-        if outcome.status == "recorded":
-            amount = int(outcome.amount_xusd or 0)
-            tally.priced += amount
-            if checkpoint is not None and line <= checkpoint.known_through:
-                tally.replayed += 1
-                tally.replayed_priced += amount
-            else:
-                tally.recorded += 1
+            realm_id = os.environ.get("VLUNA_REALM_ID") or "dry-run"
+            area: Any = ServiceGateApi(OfflineHost(realm_id))
+            base_url = "dry-run"
         else:
-            if outcome.status == "unknown":
-                tally.unknown += 1
-            elif outcome.status == "not_sent":
-                tally.not_sent += 1
-            else:
-                tally.failed += 1
-            errors.write(_error_record(line, outcome))
-        if checkpoint is not None:
-            checkpoint.seen(line, outcome.status == "recorded")
+            from .. import ServiceClient
 
-    try:
-        outcomes = area.ingest_many(
-            rows(),
-            namespace=args.namespace,
-            workers=1 if args.dry_run else args.workers,
-            max_workers=args.max_workers,
-            on_progress=progress.update,
+            client = ServiceClient.from_env(timeout=args.timeout)  # ConfigurationError: reported by main, exit 2
+            area = client.gate
+            realm_id, base_url = client.realm_id, client.base_url
+        note: Optional[str] = None
+        journal_path = source.with_name(source.name + ".vluna-journal")
+        if not stdin and not args.no_journal:
+            try:
+                journal = Journal.open(journal_path, base_url=base_url, realm_id=realm_id)
+            except JournalBusy:
+                note = "another run of this file holds its journal: this run cannot tell new charges from replays"
+            except FileRefused as exc:
+                return _usage_error(str(exc))
+        errors_path = (
+            Path(args.errors)
+            if args.errors
+            else Path("vluna-stdin.errors.jsonl" if stdin else f"{args.file}.errors.jsonl")
         )
-        for outcome in outcomes:
-            record(outcome)
-    except FileFormatError as exc:
-        progress.close()
-        print(f"vluna: {args.file}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except UnicodeDecodeError as exc:
-        progress.close()
-        print(f"vluna: {args.file} is not UTF-8 text ({exc.reason})", file=sys.stderr)
-        return EXIT_USAGE
-    except VlunaError as exc:  # an error every row would hit (401/403/configuration): the job stopped
-        stopped = exc
-    except KeyboardInterrupt:
-        interrupted = True
+        protected = {"the journal": stat_target(journal_path)}
+        if not stdin:
+            protected["the input file"] = os.fstat(stream.fileno())
+        try:
+            errors = ErrorFile.create(
+                errors_path,
+                force=args.force,
+                owned=journal.owns if journal is not None else (lambda st: False),
+                protected=protected,
+            )
+        except FileRefused as exc:
+            return _usage_error(str(exc))
+        if journal is not None:
+            if errors.replaced is not None:
+                journal.error_file(errors.replaced, kept=False)
+            journal.error_file(errors.stat, kept=True)
+        state = _Run(args, fmt, journal, errors)
+        state.journal_note = note
+        return _ingest(state, area, stream, source, stdin)
     finally:
-        progress.close()
-        errors.close()
-        if checkpoint is not None:
-            checkpoint.save()
+        if errors is not None:
+            kept = errors.close()
+            if journal is not None and not kept:
+                journal.error_file(errors.stat, kept=False)
+        if journal is not None:
+            journal.close()
         if not stdin:
             stream.close()
         if client is not None:
             client.close()
 
-    elapsed = time.monotonic() - started
-    _summary(args, tally, errors, elapsed, stopped, interrupted)
-    if interrupted:
-        return EXIT_INTERRUPTED
-    bad = tally.failed or tally.unknown or tally.not_sent or stopped is not None
-    return EXIT_FAILED if bad else EXIT_OK
 
-
-def _error_record(line: int, outcome: IngestOutcome) -> dict[str, Any]:
-    error = outcome.error
-    record: dict[str, Any] = {"line": line, "status": outcome.status, "idempotency_key": outcome.idempotency_key}
-    if error is not None:
-        record["reason"] = error_line(error).removeprefix("vluna: ")
-        record["error"] = error_json(error)
-    elif outcome.status == "not_sent":
-        record["reason"] = "not sent: the job stopped before this row"
-    if outcome.status == "unknown":
-        record["reason"] = "may have been recorded; re-run the same command to settle it. " + record.get("reason", "")
-    return record
-
-
-def _summary(
-    args: argparse.Namespace,
-    tally: _Tally,
-    errors: _ErrorFile,
-    elapsed: float,
-    stopped: Optional[BaseException],
-    interrupted: bool,
-) -> None:
-    done = tally.recorded + tally.replayed + tally.failed + tally.unknown + tally.not_sent
-    rate = done / elapsed if elapsed > 0 else 0.0
-    data: dict[str, Any] = {
-        "file": args.file,
-        "dry_run": bool(args.dry_run),
-        "rows": tally.rows,
-        "recorded": tally.recorded,
-        "replayed": tally.replayed,
-        "failed": tally.failed,
-        "unknown": tally.unknown,
-        "not_sent": tally.not_sent,
-        "priced_xusd": str(tally.priced),
-        "replayed_priced_xusd": str(tally.replayed_priced),
-        "seconds": round(elapsed, 3),
-        "rows_per_second": round(rate, 1),
-        "errors_file": str(errors.path) if errors.count else None,
-        "stopped": error_json(stopped) if stopped is not None else None,
-        "interrupted": interrupted,
-    }
-    if args.dry_run:
-        valid = tally.recorded + tally.replayed
-        human = [f"dry run: {tally.rows} rows checked, {valid} valid, {tally.failed} invalid; nothing was sent"]
-    else:
-        human = [
-            f"{tally.rows} rows in {elapsed:.2f} s ({rate:.0f} rows/s)",
-            f"  recorded  {tally.recorded}",
-            f"  replayed  {tally.replayed}  (recorded by an earlier run; not charged again)",
-            f"  failed    {tally.failed}",
-            f"  unknown   {tally.unknown}",
-            f"  not sent  {tally.not_sent}",
-            f"  priced    {tally.priced} xusd (of which replayed {tally.replayed_priced} xusd)",
-        ]
-    if errors.count:
-        human.append(f"  {errors.count} row(s) written to {errors.path}")
-    if stopped is not None:
-        reason = error_line(stopped)
-        status = f" (HTTP {stopped.status})" if isinstance(stopped, APIError) else ""
-        human.append(f"stopped after line {tally.last_line}{status}: {reason}; later rows were not sent")
-        print(reason, file=sys.stderr)
-    if interrupted:
-        human.append(
-            f"interrupted after line {tally.last_line}: run the same command again to finish (no double charge)"
+def _ingest(state: _Run, area: Any, stream: IO[bytes], source: Path, stdin: bool) -> int:
+    args = state.args
+    show = not args.no_progress
+    total = _count_rows(source, state.fmt) if (show and not stdin and sys.stderr.isatty()) else None
+    state.progress = Progress(total=total, enabled=show)
+    stopped: Optional[BaseException] = None
+    hard_stop = False
+    started = time.monotonic()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, state.on_sigint)
+    try:
+        outcomes = area.ingest_many(
+            state.items(stream),
+            namespace=args.namespace,
+            workers=1 if args.dry_run else args.workers,
+            max_workers=args.max_workers,
+            on_progress=state.progress.update,
+            dedupe=True,
+            on_send=None if args.dry_run else state.sending,
+            on_settled=None if args.dry_run else state.settled,
+            stop=state.stop,
+            stop_grace=_STOP_GRACE_S,
         )
-    emit(args.json, "\n".join(human), data)
+        for outcome in outcomes:
+            state.record(outcome)
+    except FileFormatError as exc:
+        state.progress.close()
+        return _usage_error(f"{args.file}: {exc}")
+    except VlunaError as exc:  # an error every row would hit (401/403/configuration): the job stopped
+        stopped = exc
+    except KeyboardInterrupt:
+        hard_stop = True
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        state.progress.close()
+    interrupted = hard_stop or (state.stop.is_set() and state.journal_note is None)
+    journal_note = state.journal_note
+    if hard_stop:
+        journal_note = "quit at once: rows in flight were not waited for; run the same command again to settle them"
+    facts = RunFacts(
+        file=args.file,
+        dry_run=bool(args.dry_run),
+        seconds=time.monotonic() - started,
+        attributed=state.journal is not None or bool(args.dry_run),
+        errors_file=str(state.errors.path) if state.errors.count else None,
+        errors_count=state.errors.count,
+        stopped=stopped,
+        interrupted=interrupted,
+        journal_note=journal_note,
+    )
+    if stopped is not None:
+        print(error_line(stopped), file=sys.stderr)
+    emit(args.json, summary_text(state.tally, facts), summary_data(state.tally, facts))
+    return state.tally.exit_code(stopped=stopped, interrupted=interrupted)
