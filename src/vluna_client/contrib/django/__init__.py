@@ -18,6 +18,8 @@ payer, or ``None`` when nobody is signed in. ``manage.py check`` reports missing
 - :func:`get_client` returns the process-wide :class:`~vluna_client.ServiceClient`;
 - :func:`gated` (function views) and :class:`GatedViewMixin` (class-based views) run a view inside a lease exposed
   as ``request.vluna_lease``; a view that raises or returns without committing has its lease cancelled;
+- :func:`gated_stream` does the same for streamed views, handing the lease to the ``StreamingHttpResponse`` body
+  (settled when the body ends, fails or is closed);
 - a refusal (:class:`~vluna_client.PaymentRequiredError`) in a gated view answers a JSON 402; add
   :class:`VlunaMiddleware` to ``MIDDLEWARE`` to answer the same for refusals raised by any other view.
 - other errors propagate to Django's handlers unchanged; an :class:`~vluna_client.OutcomeUnknownError` is never
@@ -27,6 +29,7 @@ payer, or ``None`` when nobody is signed in. ``manage.py check`` reports missing
 from __future__ import annotations
 
 from ._client import get_client
+from ._stream import gated_stream
 from ._views import GatedViewMixin, VlunaMiddleware, gated, payment_required_response
 
-__all__ = ["GatedViewMixin", "VlunaMiddleware", "gated", "get_client", "payment_required_response"]
+__all__ = ["GatedViewMixin", "VlunaMiddleware", "gated", "gated_stream", "get_client", "payment_required_response"]
