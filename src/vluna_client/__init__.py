@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._keys import idempotency_key
     from ._lease import Lease
     from ._open_enum import OpenEnum
+    from ._pending import PendingWrite
     from ._result import Hint, Page, Result
     from ._retry import NO_RETRIES, Retrier, RetryPolicy
     from ._transport import (
@@ -78,6 +79,7 @@ _LAZY = {
     "OpenEnum": "._open_enum",
     "OutcomeUnknownError": "._errors",
     "Page": "._result",
+    "PendingWrite": "._pending",
     "RawResponse": "._transport",
     "RequestsTransport": "._transport",
     "Retrier": "._retry",
@@ -124,6 +126,7 @@ __all__ = [
     "OutcomeUnknownError",
     "Page",
     "PaymentRequiredError",
+    "PendingWrite",
     "PermissionDeniedError",
     "RateLimitError",
     "RawResponse",

@@ -30,7 +30,8 @@ from ._errors import (
     VlunaError,
 )
 from ._generated.areas import BearerAreas, ServiceAreas
-from ._operation import Operation
+from ._operation import Operation, operation_named
+from ._pending import PendingWrite, check_replayable, record_of
 from ._request import PreparedCall, build_call, header_value
 from ._result import Page, Result
 from ._retry import Retrier, RetryPolicy, RetryRun, parse_retry_after
@@ -217,6 +218,38 @@ class _BaseClient(AreaHost):
             delattr(view, name)
         return view
 
+    def replay(self, record: Union[PendingWrite, Mapping[str, Any]], *, timeout: TimeoutTypes = None) -> Result[Any]:
+        """Send a write whose outcome is unknown again, identically: same operation, arguments and key.
+
+        ``record`` is ``exc.pending`` of an :class:`OutcomeUnknownError`, or its ``to_dict()`` form after it went
+        through a queue or a database. The server answers a replay of a write it applied with the first result and
+        applies one it never saw, so the write happens exactly once either way; the result says which (a replayed
+        answer comes back as it was first given). Any process with a client for the same realm can do it: a web
+        view can enqueue the record and let a worker settle it after the request has ended.
+
+        Raises:
+            InputValidationError: ``record`` is not a pending-write record, or names an operation this client does
+                not have or that is not a write.
+            ConfigurationError: the record was sent by the other kind of client or to another realm.
+            OutcomeUnknownError: the replay's answer was lost too; it carries the same record, replay it later.
+            VlunaError: any other error the write itself can raise (a 402, a 409...).
+        """
+        if not isinstance(record, PendingWrite):
+            record = PendingWrite.from_dict(record)
+        check_replayable(record, surface=self._surface, realm_id=self._realm_id)
+        op = operation_named(self._surface, record.operation)
+        # Only what the record says was sent: a binding it lacks must not be filled from this client's defaults.
+        bindings = {name: record.bindings.get(name, "") for name in op.bindings}
+        args = CallArgs(
+            path=record.path,
+            query=record.query,
+            body=record.body,
+            bindings=bindings,
+            idempotency_key=record.idempotency_key,
+            timeout=timeout,
+        )
+        return self._execute(op, args)
+
     def _without_rate_limit_retries(self: C) -> C:
         """A view whose calls raise a 429 at once instead of waiting it out (a bulk job paces itself)."""
         view = self._view()
@@ -259,7 +292,7 @@ class _BaseClient(AreaHost):
             if run.may_have_applied and applied_by is None:
                 applied_by = f"{_what_happened(error)} on attempt {run.attempt}"
             if delay is None:
-                raise self._give_up(op, call, run, error, applied_by)
+                raise self._give_up(op, call, args, run, error, applied_by)
             logger.warning(
                 "vluna %s: %s; retry %d in %.2fs%s",
                 op.name,
@@ -311,7 +344,13 @@ class _BaseClient(AreaHost):
         return env, raw.header("X-Request-Id") or None, wait
 
     def _give_up(
-        self, op: Operation[Any], call: PreparedCall, run: RetryRun, error: VlunaError, applied_by: Optional[str]
+        self,
+        op: Operation[Any],
+        call: PreparedCall,
+        args: CallArgs,
+        run: RetryRun,
+        error: VlunaError,
+        applied_by: Optional[str],
     ) -> VlunaError:
         """The error the caller gets: the last one, unless a write may have been applied on the way."""
         if not run.may_have_applied:
@@ -326,6 +365,7 @@ class _BaseClient(AreaHost):
             idempotency_key=call.idempotency_key,
             last_error=error,
             attempts=run.attempt,
+            pending=record_of(op, call, args, surface=self._surface, realm_id=self._realm_id),
         )
         unknown.__cause__ = error
         return unknown

@@ -7,15 +7,30 @@ None of them ever carries a header, the service-key secret or a bearer token.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
+    from ._pending import PendingWrite
     from ._result import Hint
+
+
+# Marks the field dictionary that an error's ``args`` carry after its message (see VlunaError).
+_WIRE_MARK = "vluna_error"
+_OWN_ARGS: Any = BaseException.__dict__["args"]  # the C-level slot, behind the ``args`` property below
 
 
 class VlunaError(Exception):
     """Base class of every exception raised by vluna_client.
+
+    Errors cross process boundaries whole. Pickled (multiprocessing, Celery's pickle serializer), every field comes
+    back. Through JSON (Celery's default JSON result serializer, which sends only the class's module and name and
+    ``args``), ``args`` is ``(message, fields)``: the fields that are plain JSON travel in the second item, and
+    ``type(exc)(*exc.args)`` rebuilds an error of the same class with them (hints become :class:`Hint` objects
+    again; a nested ``last_error`` and a ``pending`` record are rebuilt too). An error with no such field keeps
+    ``args == (message,)``.
 
     Attributes:
         may_have_applied: True when the call was a write that may have taken effect on the server although it
@@ -25,10 +40,40 @@ class VlunaError(Exception):
 
     may_have_applied: bool = False
 
+    def __init__(self, *args: Any) -> None:
+        if not _restored(self, args):
+            super().__init__(*args)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A subclass's own constructor takes keyword arguments; let it also take the (message, fields) form that
+        # Celery's JSON result backend calls it with. functools.wraps keeps the signature users and docs see.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def __init__(self: VlunaError, *args: Any, **kwargs: Any) -> None:
+            if kwargs or not _restored(self, args):
+                init(self, *args, **kwargs)
+
+        setattr(cls, "__init__", __init__)  # noqa: B010 - assigning the attribute directly upsets mypy
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        """``(message,)``, followed by the JSON-safe fields of the error when it has any."""
+        own: tuple[Any, ...] = _OWN_ARGS.__get__(self)
+        fields = _wire_fields(self)
+        return (*own[:1], fields) if fields and len(own) == 1 else own
+
+    @args.setter
+    def args(self, value: tuple[Any, ...]) -> None:
+        _OWN_ARGS.__set__(self, value)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # Errors cross process boundaries (Celery result backends, multiprocessing): rebuild them field by field,
         # since most take keyword-only arguments that the default exception pickling cannot pass back.
-        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+        return (_rebuild, (type(self), _OWN_ARGS.__get__(self), dict(self.__dict__)))
 
 
 class ConfigurationError(VlunaError, ValueError):
@@ -247,6 +292,9 @@ class OutcomeUnknownError(VlunaError):
         idempotency_key: The key every attempt carried; replay with it.
         last_error: The typed error of the final attempt (e.g. a :class:`RateLimitError`), or ``None``.
         attempts: How many attempts were sent.
+        pending: The write as it was sent (operation, arguments, key, bindings; no credentials), as a
+            :class:`~vluna_client.PendingWrite`: ``client.replay(exc.pending)`` settles it, here or in another
+            process (``exc.pending.to_dict()`` is plain JSON for a task queue). ``None`` when raised by hand.
     """
 
     may_have_applied = True
@@ -259,6 +307,7 @@ class OutcomeUnknownError(VlunaError):
         idempotency_key: Optional[str] = None,
         last_error: Optional[VlunaError] = None,
         attempts: int = 1,
+        pending: Optional[PendingWrite] = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -266,6 +315,7 @@ class OutcomeUnknownError(VlunaError):
         self.idempotency_key = idempotency_key
         self.last_error = last_error
         self.attempts = attempts
+        self.pending = pending
 
     def __str__(self) -> str:
         extra = [f"operation={self.operation}"] if self.operation else []
@@ -323,6 +373,80 @@ def _rebuild(cls: type[VlunaError], args: tuple[Any, ...], state: dict[str, Any]
     error.args = args
     error.__dict__.update(state)
     return error
+
+
+def _plain(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _wire_fields(error: VlunaError) -> dict[str, Any]:
+    """The error's fields as plain JSON (one that cannot be is sent as ``None``), marked for :func:`_from_wire`."""
+    from ._pending import PendingWrite
+    from ._result import Hint
+
+    fields: dict[str, Any] = {}
+    for name, value in vars(error).items():
+        if name.startswith("__"):
+            continue
+        if isinstance(value, VlunaError):
+            own = _OWN_ARGS.__get__(value)
+            value = {"class": type(value).__name__, "message": own[0] if own else "", "fields": _wire_fields(value)}
+        elif isinstance(value, PendingWrite):
+            value = value.to_dict()
+        elif isinstance(value, tuple) and value and all(isinstance(item, Hint) for item in value):
+            value = [{"type": hint.type, **dict(hint.fields)} for hint in value]
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        fields[name] = value if _plain(value) else None  # kept as a name, so the rebuilt error has every field
+    return {_WIRE_MARK: 1, **fields} if fields else {}
+
+
+def _restored(error: VlunaError, args: tuple[Any, ...]) -> bool:
+    """Fill ``error`` from the ``(message, fields)`` form of its ``args``; False when ``args`` are not that form."""
+    if len(args) != 2 or not isinstance(args[1], Mapping) or _WIRE_MARK not in args[1]:
+        return False
+    _fill(error, args[0], args[1])
+    return True
+
+
+def _from_wire(cls: type[VlunaError], message: Any, fields: Mapping[str, Any]) -> VlunaError:
+    """A new error of ``cls`` from ``(message, fields)``."""
+    error: VlunaError = cls.__new__(cls)
+    _fill(error, message, fields)
+    return error
+
+
+def _fill(error: VlunaError, message: Any, fields: Mapping[str, Any]) -> None:
+    """Set the message and the fields; each field is restored to the type it had (hints, records...)."""
+    from ._pending import PendingWrite
+    from ._result import Hint
+
+    error.args = (message,)
+    for name, value in fields.items():
+        if name == _WIRE_MARK:
+            continue
+        if name == "hints" and isinstance(value, list):
+            value = tuple(Hint.from_wire(item) for item in value)
+        elif name == "last_error" and isinstance(value, Mapping):
+            nested = value.get("fields")
+            nested = nested if isinstance(nested, Mapping) else {}
+            value = _from_wire(_error_class_named(value.get("class")), value.get("message", ""), nested)
+        elif name == "pending" and isinstance(value, Mapping):
+            try:
+                value = PendingWrite.from_dict(value)
+            except ValidationError:
+                continue
+        error.__dict__[name] = value
+
+
+def _error_class_named(name: Any) -> type[VlunaError]:
+    """One of this module's error classes by name (never anything else); VlunaError for an unknown name."""
+    found = globals().get(name) if isinstance(name, str) else None
+    return found if isinstance(found, type) and issubclass(found, VlunaError) else VlunaError
 
 
 _BY_STATUS: dict[int, type[APIError]] = {

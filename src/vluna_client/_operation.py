@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Generic, Optional, TypeVar
@@ -138,3 +140,22 @@ class Operation(Generic[T]):
     def mutates(self) -> bool:
         """Whether the call may change state on the server, so a lost answer leaves its outcome unknown."""
         return self.retry != "read"
+
+
+@functools.cache
+def operation_named(surface: str, name: str) -> Operation[Any]:
+    """The generated write ``name`` (``gate.commit``) of a client surface (``service`` or ``bearer``).
+
+    Raises:
+        InputValidationError: there is no such operation, or it is not a write.
+    """
+    from ._errors import InputValidationError
+    from ._generated.operations import OPERATIONS
+
+    for client, area, method, module, constant, _, _ in OPERATIONS:
+        if client == surface and f"{area}.{method}" == name:
+            op: Operation[Any] = getattr(importlib.import_module(module), constant)
+            if not op.write:
+                raise InputValidationError(f"{name} is not a write: there is nothing to replay", field="operation")
+            return op
+    raise InputValidationError(f"the {surface} client has no operation {name!r}", field="operation")

@@ -9,8 +9,10 @@ from vluna_client import (
     NO_RETRIES,
     APIError,
     AuthenticationError,
+    ConfigurationError,
     ConflictError,
     Hint,
+    InputValidationError,
     InsufficientFundsError,
     InvalidRequestError,
     NotFoundError,
@@ -289,3 +291,58 @@ def test_every_error_round_trips_through_pickle(one_shot, rsps) -> None:
     assert copy.idempotency_key == unknown.value.idempotency_key
     assert isinstance(copy.last_error, ServerError)
     assert copy.last_error.status == 503
+
+
+def test_every_error_round_trips_through_json_as_celery_sends_it(one_shot, rsps) -> None:
+    """Celery's JSON result format keeps the class's module and name and ``args``, and rebuilds with cls(*args)."""
+    import json
+
+    rsps.add(
+        "POST",
+        URL["authorize"],
+        json=err(
+            402, "BUDGET.EXHAUSTED", "budget exhausted", hints=[{"type": "budget.shortfall", "shortfall_xusd": 5}]
+        ),
+        status=402,
+        headers={"X-Request-Id": "req-1"},
+    )
+    with pytest.raises(PaymentRequiredError) as refused:
+        authorize(one_shot)
+    rsps.add("POST", URL["commit"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
+    with pytest.raises(OutcomeUnknownError) as unknown:
+        one_shot.gate.commit(lease_token="lt", feature_code="llm.chat", quantity_minor=1, principal_id="o", user_id="u")
+
+    def through_json(error):
+        exc_message = json.loads(json.dumps(error.args))  # what the result backend stores and reads back
+        return type(error)(*exc_message)
+
+    copy = through_json(refused.value)
+    assert type(copy) is PaymentRequiredError
+    assert (copy.status, copy.code, copy.message, copy.request_id) == (
+        402,
+        "BUDGET.EXHAUSTED",
+        "budget exhausted",
+        "req-1",
+    )
+    assert copy.hints == refused.value.hints
+    assert copy.hints[0]["shortfall_xusd"] == 5
+    assert str(copy) == str(refused.value)
+
+    copy = through_json(unknown.value)
+    assert type(copy) is OutcomeUnknownError
+    assert copy.may_have_applied is True
+    assert (copy.idempotency_key, copy.attempts) == (unknown.value.idempotency_key, unknown.value.attempts)
+    assert isinstance(copy.last_error, ServerError)
+    assert copy.last_error.status == 503
+    assert copy.pending == unknown.value.pending
+    assert str(copy) == str(unknown.value)
+
+    plain = ConfigurationError("missing configuration")
+    assert plain.args == ("missing configuration",)  # nothing to carry: args stay as they were
+    assert through_json(InputValidationError("bad", field="x")).field == "x"
+
+
+def test_a_forged_nested_class_cannot_name_anything_but_an_error_of_this_client() -> None:
+    forged = ["m", {"vluna_error": 1, "last_error": {"class": "__builtins__", "message": "x", "fields": {}}}]
+    copy = OutcomeUnknownError(*forged)
+    assert type(copy.last_error).__name__ == "VlunaError"
