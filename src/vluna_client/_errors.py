@@ -40,10 +40,6 @@ class VlunaError(Exception):
 
     may_have_applied: bool = False
 
-    def __init__(self, *args: Any) -> None:
-        if not _restored(self, args):
-            super().__init__(*args)
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # A subclass's own constructor takes keyword arguments; let it also take the (message, fields) form that
         # Celery's JSON result backend calls it with. functools.wraps keeps the signature users and docs see.
