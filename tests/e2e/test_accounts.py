@@ -16,7 +16,6 @@ from .conftest import Customer, register
     "service billing_accounts.get_seat_summary",
     "service billing_accounts.update_billing_details",
 )
-@pytest.mark.emulator_gap("the seat summary counts no users")
 def test_account_seats_and_billing_details(service: ServiceClient) -> None:
     customer = register(service, "acct")
     aid = customer.billing_account_id
@@ -32,7 +31,6 @@ def test_account_seats_and_billing_details(service: ServiceClient) -> None:
 
 
 @covers("service billing_accounts.update_billing_details")
-@pytest.mark.emulator_gap("an empty billing-details change is accepted")
 def test_billing_details_without_changes_are_refused(service: ServiceClient, customer: Customer) -> None:
     with pytest.raises(InvalidRequestError):
         service.billing_accounts.update_billing_details(billing_account_id=customer.billing_account_id)
@@ -48,7 +46,6 @@ def test_billing_details_without_changes_are_refused(service: ServiceClient, cus
     "service billing_users.disable",
     "service billing_users.restore",
 )
-@pytest.mark.emulator_gap("billing_accounts.create_user does not place the user in the account of the path")
 def test_user_lifecycle(service: ServiceClient) -> None:
     customer = register(service, "users")
     user_id = fresh("e2e-member")
@@ -73,7 +70,6 @@ def test_user_lifecycle(service: ServiceClient) -> None:
 
 
 @covers("service billing_accounts.create_user")
-@pytest.mark.emulator_gap("adding an existing user creates a second one")
 def test_adding_an_existing_user_returns_that_user(service: ServiceClient, customer: Customer) -> None:
     again = service.billing_accounts.create_user(
         billing_account_id=customer.billing_account_id, user_id=customer.user_id
@@ -82,7 +78,6 @@ def test_adding_an_existing_user_returns_that_user(service: ServiceClient, custo
 
 
 @covers("service billing_accounts.create_user")
-@pytest.mark.emulator_gap("no parent check: a user is added to an unknown account")
 def test_user_of_an_unknown_account_is_refused(service: ServiceClient) -> None:
     with pytest.raises(NotFoundError):
         service.billing_accounts.create_user(billing_account_id="00000000-0000-4000-8000-000000000000", user_id="x")

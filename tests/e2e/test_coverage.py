@@ -25,8 +25,8 @@ def _declared() -> dict[str, list[str]]:
     from .test_ops_catalog import OPS_VIEWS
     from .test_unknown_ids import BY_ID
 
-    for param in BY_ID:
-        found.setdefault(param.values[0], []).append("test_unknown_ids.test_unknown_id_is_not_found")
+    for param in BY_ID:  # operation names
+        found.setdefault(param, []).append("test_unknown_ids.test_unknown_id_is_not_found")
     for lister, _getter, _field in OPS_VIEWS:
         found.setdefault(f"service ops.{lister}", []).append("test_ops_catalog.test_ops_views_list_and_read_back")
     for area, _field in PROVIDER_AREAS:

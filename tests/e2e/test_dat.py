@@ -20,7 +20,6 @@ from ._support import covers, fresh
     "service dat.revoke_session",
     "service dat.revoke_bootstrap_token",
 )
-@pytest.mark.emulator_gap("sessions do not carry the bootstrap token's subject")
 def test_bootstrap_token_issues_a_session_until_revoked(service: ServiceClient) -> None:
     realm = os.environ["VLUNA_REALM_ID"]
     created = service.dat.create_bootstrap_token(
@@ -52,7 +51,6 @@ def test_session_with_an_unknown_bootstrap_token_is_refused(service: ServiceClie
 
 
 @covers("service dat.reveal_bootstrap_token", "service dat.revoke_bootstrap_token")
-@pytest.mark.emulator_gap("revoking an unknown bootstrap token answers 404, the server answers revoked=false")
 def test_unknown_bootstrap_token_is_not_found(service: ServiceClient) -> None:
     with pytest.raises(NotFoundError):
         service.dat.reveal_bootstrap_token(token_id="00000000-0000-4000-8000-000000000000")

@@ -62,7 +62,6 @@ def test_feature_lifecycle_with_its_meter(service: ServiceClient) -> None:
 
 
 @covers("service features.upsert", "service meters.list")
-@pytest.mark.emulator_gap("features.upsert neither resolves feature_family_code nor creates the meters it names")
 def test_feature_upsert_links_its_family_and_meters(service: ServiceClient) -> None:
     family = service.feature_families.upsert(feature_family_code=slug("fam"), name="E2E family").data
     code, meter_code = slug("feat"), slug("meter")
@@ -77,7 +76,6 @@ def test_feature_upsert_links_its_family_and_meters(service: ServiceClient) -> N
 
 
 @covers("service features.upsert")
-@pytest.mark.emulator_gap("no reference checks: a feature in an unknown family is accepted")
 def test_feature_in_an_unknown_family_is_refused(service: ServiceClient) -> None:
     with pytest.raises((NotFoundError, InvalidRequestError)):
         service.features.upsert(feature_code=slug("feat"), feature_family_code=slug("nofam"), name="x")
@@ -95,7 +93,6 @@ def test_meter_lifecycle(service: ServiceClient) -> None:
 
 
 @covers("service meters.upsert")
-@pytest.mark.emulator_gap("no reference checks: a meter of an unknown feature is accepted")
 def test_meter_with_an_unknown_feature_is_refused(service: ServiceClient) -> None:
     with pytest.raises((NotFoundError, InvalidRequestError)):
         service.meters.upsert(meter_code=slug("meter"), feature_code=slug("nofeat"), unit="calls")

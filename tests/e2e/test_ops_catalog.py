@@ -76,7 +76,6 @@ def test_catalog_product_and_price_lifecycle(service: ServiceClient, customer: C
     "service ops.get_catalog_price",
     "service ops.get_catalog_product",
 )
-@pytest.mark.emulator_gap("ops catalog deletes remove the entry (404 afterwards) instead of archiving it")
 def test_deleted_catalog_entries_stay_readable_as_archived(service: ServiceClient, customer: Customer) -> None:
     account = {"billing_account_id": customer.billing_account_id}
     pid = _product(service, account).catalog_product_id
@@ -91,7 +90,6 @@ def test_deleted_catalog_entries_stay_readable_as_archived(service: ServiceClien
 
 
 @covers("service ops.create_catalog_price")
-@pytest.mark.emulator_gap("no parent check: a price of an unknown product is accepted")
 def test_price_of_an_unknown_product_is_refused(service: ServiceClient, customer: Customer) -> None:
     with pytest.raises(NotFoundError):
         service.ops.create_catalog_price(
@@ -107,7 +105,6 @@ def test_price_of_an_unknown_product_is_refused(service: ServiceClient, customer
     "bearer catalog.list_products",
     "bearer catalog.list_prices",
 )
-@pytest.mark.emulator_gap("the public catalog is modelled apart from the ops catalog and never shows its entries")
 def test_public_catalog_shows_active_products_and_prices(
     service: ServiceClient, bearer: BearerClient, customer: Customer
 ) -> None:

@@ -44,7 +44,6 @@ def test_plan_with_entitlements(service: ServiceClient, outcome_feature: Outcome
 
 
 @covers("service plans.upsert_entitlements")
-@pytest.mark.emulator_gap("no reference checks: an entitlement for an unknown feature is accepted")
 def test_entitlement_for_an_unknown_feature_is_refused(service: ServiceClient) -> None:
     plan = service.plans.upsert(plan_code=slug("plan"), name="E2E plan", kind="addon").data
     with pytest.raises((NotFoundError, InvalidRequestError)):
@@ -73,7 +72,6 @@ def test_plan_assignment_lifecycle(service: ServiceClient, customer: Customer) -
 
 
 @covers("service plan_assignments.create")
-@pytest.mark.emulator_gap("no reference checks: an assignment of an unknown plan is accepted")
 def test_assignment_of_an_unknown_plan_is_refused(service: ServiceClient, customer: Customer) -> None:
     with pytest.raises(NotFoundError):
         service.plan_assignments.create(
@@ -114,7 +112,6 @@ def test_contract_with_a_term(service: ServiceClient, customer: Customer) -> Non
 
 
 @covers("service contracts.upsert_term")
-@pytest.mark.emulator_gap("a term rewritten with another value is stored again instead of refused")
 def test_term_rewritten_with_another_value_conflicts(service: ServiceClient, customer: Customer) -> None:
     account = {"billing_account_id": customer.billing_account_id}
     contract = service.contracts.upsert(effective_at=NOW, **account).data

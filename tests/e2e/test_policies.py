@@ -65,7 +65,6 @@ def test_bundle_with_a_quota_policy(service: ServiceClient, outcome_feature: Out
 
 
 @covers("service gate_policies.create")
-@pytest.mark.emulator_gap("no reference checks: a policy in an unknown bundle is accepted")
 def test_policy_in_an_unknown_bundle_is_refused(service: ServiceClient, outcome_feature: OutcomeFeature) -> None:
     with pytest.raises((NotFoundError, InvalidRequestError)):
         service.gate_policies.create(
@@ -135,7 +134,6 @@ def test_rating_policy_with_versions(service: ServiceClient, outcome_feature: Ou
 
 
 @covers("service rating_policies.validate_version", "service rating_policies.create_version")
-@pytest.mark.emulator_gap("rating DSL is not checked: unknown meters validate and are stored")
 def test_rating_dsl_naming_unknown_meters_is_reported_and_refused(
     service: ServiceClient, outcome_feature: OutcomeFeature
 ) -> None:
@@ -151,7 +149,6 @@ def test_rating_dsl_naming_unknown_meters_is_reported_and_refused(
 
 
 @covers("service rating_policies.create_version")
-@pytest.mark.emulator_gap("a version re-sent with another DSL replaces the stored one instead of answering 409")
 def test_version_resent_with_another_dsl_conflicts(service: ServiceClient, outcome_feature: OutcomeFeature) -> None:
     pid = service.rating_policies.upsert(policy_id=slug("erp"), name="E2E rating").data.policy_id
     service.rating_policies.create_version(

@@ -20,24 +20,7 @@ NOT_A_404 = {
     "service plans.list_entitlements": "an unknown plan lists no entitlements",
     "service policy_bundles.list_policies": "an unknown bundle lists no policies",
 }
-# Sub-resource routes for which the emulator does not check that the parent exists.
-NO_PARENT_CHECK_ON_EMULATOR = {
-    "service billing_accounts.create_user",
-    "service billing_accounts.list_users",
-    "service billing_users.list_activity",
-    "service contracts.list_terms",
-    "service contracts.upsert_term",
-    "service plans.upsert_entitlements",
-    "service rating_policies.create_version",
-    "service rating_policies.list_versions",
-}
-BY_ID = [
-    pytest.param(
-        name, marks=[pytest.mark.emulator_gap("no parent check")] if name in NO_PARENT_CHECK_ON_EMULATOR else []
-    )
-    for name in sorted(SERVED)
-    if operation_of(SERVED[name]).path_params and name not in NOT_A_404
-]
+BY_ID = [name for name in sorted(SERVED) if operation_of(SERVED[name]).path_params and name not in NOT_A_404]
 
 
 def _unknown(examples: Examples, name: str, schema: Dict[str, Any]) -> Any:
@@ -78,5 +61,5 @@ def test_unknown_id_is_not_found(
 
 @pytest.mark.offline
 def test_the_exceptions_are_served_operations() -> None:
-    assert set(NOT_A_404) | NO_PARENT_CHECK_ON_EMULATOR <= set(SERVED)
+    assert set(NOT_A_404) <= set(SERVED)
     assert all(op_name(SERVED[name]) == name for name in NOT_A_404)

@@ -8,21 +8,21 @@ import pytest
 
 import vluna_client
 from support.operation_calls import Row, operation_of, rows, spec_of
-from support.operation_walk import Walk
+from support.operation_walk import Walk, create_rank
 from vluna_client.testing import Emulator
 
 pytestmark = pytest.mark.integration
 
 
-def _phase(row: Row) -> Tuple[int, str]:
+def _phase(row: Row) -> Tuple[int, int, str]:
     spec = spec_of(row)
     if spec["kind"] in ("create", "create_many"):
-        return 0, row[6]
+        return create_rank(spec["family"]), 0, row[6]
     if spec["kind"] == "delete":
-        return 3, row[6]
+        return 6, -row[6].count("/"), row[6]  # sub-resources before their parents
     if spec.get("verb_status") in ("revoked", "closed", "disabled"):
-        return 2, row[6]  # after everything that still needs the resource usable
-    return 1, row[6]
+        return 5, 0, row[6]  # after everything that still needs the resource usable
+    return 4, 0, row[6]
 
 
 @pytest.fixture

@@ -348,7 +348,7 @@ class App:
             raise HttpError(401, "AUTH.UNAUTHORIZED", "missing_token")
         if not self.engine.resources.bootstrap_token_active(token):
             raise HttpError(401, "AUTH.INVALID_BOOTSTRAP_TOKEN", "invalid_bootstrap_token")
-        return CallContext(scheme="bootstrap")
+        return CallContext(scheme="bootstrap", bootstrap_token=token)
 
     def _verify_service(self, request: Request, raw_body: bytes) -> CallContext:
         try:

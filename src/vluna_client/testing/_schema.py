@@ -21,6 +21,8 @@ _INT_STRING = re.compile(r"^-?[0-9]+$")
 _OUTCOME_FLAGS = frozenset(
     {"deleted", "archived", "revoked", "saved", "valid", "ok", "accepted", "cancelled", "closed", "success"}
 )
+# Flags whose default on a new resource is true on the server (a new feature, meter or plan is active).
+_TRUE_BY_DEFAULT = frozenset({"active"})
 
 
 def _types(schema: Mapping[str, Any]) -> List[str]:
@@ -172,7 +174,7 @@ class Schemas:
         if kind == "array":
             return []
         if kind == "boolean":
-            return name in _OUTCOME_FLAGS
+            return name in _OUTCOME_FLAGS or name in _TRUE_BY_DEFAULT
         if kind in ("integer", "number"):
             low = schema.get("minimum", 0)
             return int(low) if kind == "integer" else float(low)
@@ -206,8 +208,10 @@ class Schemas:
                                        name, depth + 1)  # fmt: skip
             elif name in values and values[name] is None and "null" in _types(self.resolve(prop)):
                 out[name] = None
-        if not properties and schema.get("additionalProperties") is not False:
-            out.update(values)
+        extra = schema.get("additionalProperties")
+        if (not properties and extra is not False) or extra is True or isinstance(extra, dict):
+            # Free-form keys are echoed; the emulator's own bookkeeping keys (a leading "_") never are.
+            out.update((k, v) for k, v in values.items() if k not in properties and not k.startswith("_"))
         return out
 
     def _string(self, schema: Mapping[str, Any], name: str) -> str:

@@ -31,17 +31,31 @@ class Wallet:
 
 @dataclass
 class Account:
+    """A billing account: the one record the gate, the wallet and the billing-accounts routes all use."""
+
     billing_account_id: str
     principal_id: str
     users: Dict[str, User] = field(default_factory=dict)
     wallet: Optional[Wallet] = None
+    created_at: Optional[datetime] = None
+    seat_limit: Optional[int] = None
+    seat_limit_source: Optional[str] = None
+    seat_limit_updated_at: Optional[datetime] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    billing_details: Optional[Dict[str, Any]] = None
 
 
 @dataclass
 class User:
+    """A billing user inside its account (the gate's runtime user and the billing-users routes' resource)."""
+
     billing_user_id: str
     user_id: str
     account: Account
+    status: str = "active"
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    created_at: Optional[datetime] = None
+    updated_at: Optional[datetime] = None
 
 
 @dataclass
@@ -110,6 +124,7 @@ class CallContext:
         user: the resolved runtime billing user (runtime routes; account routes when X-User-Id is sent).
         account: the resolved billing account (runtime and account-scoped routes, and bearer calls).
         idempotency_key: trimmed ``Idempotency-Key`` (write routes only).
+        bootstrap_token: the DAT bootstrap token sent as the bearer (DAT session routes only).
     """
 
     scheme: str
@@ -118,6 +133,7 @@ class CallContext:
     user: Optional[User] = None
     account: Optional[Account] = None
     idempotency_key: str = ""
+    bootstrap_token: Optional[str] = None
 
     def runtime_user(self) -> User:
         """The resolved billing user; the pipeline guarantees it on runtime routes."""

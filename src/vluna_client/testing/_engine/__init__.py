@@ -26,6 +26,7 @@ from .limits import Limits
 from .pricing import Pricing
 from .realm import Realm
 from .resources import Resources
+from .rules import PRODUCTS
 from .tokens import Tokens
 from .usage import Usage
 
@@ -63,10 +64,10 @@ class Engine:
         self.tokens = Tokens(self.realm, self.accounts)
         self.leases = Leases(self.realm, self.features, self.pricing, self.limits)
         self.usage = Usage(self.realm, self.features, self.pricing, self.limits)
-        self.catalog = Catalog(self.realm)
         self.idempotency = IdempotencyCache(self.realm)
         self.schemas = Schemas(load()["schemas"], clock)
         self.resources = Resources(self.realm, self.accounts, self.schemas)
+        self.catalog = Catalog(self.realm, self.resources.families.setdefault(PRODUCTS, {}))
         if features is not None:
             self.set_features(features)
 

@@ -24,7 +24,9 @@ class Accounts:
         """Find or auto-create the billing account of a principal."""
         account = self.realm.accounts.get(principal_id)
         if account is None:
-            account = Account(billing_account_id=str(uuid.uuid4()), principal_id=principal_id)
+            account = Account(
+                billing_account_id=str(uuid.uuid4()), principal_id=principal_id, created_at=self.realm.now()
+            )
             self.realm.accounts[principal_id] = account
         return account
 
@@ -33,7 +35,10 @@ class Accounts:
         """Find or auto-create a billing user inside an account."""
         user = account.users.get(user_id)
         if user is None:
-            user = User(billing_user_id=str(uuid.uuid4()), user_id=user_id, account=account)
+            now = self.realm.now()
+            user = User(
+                billing_user_id=str(uuid.uuid4()), user_id=user_id, account=account, created_at=now, updated_at=now
+            )
             account.users[user_id] = user
         return user
 
@@ -48,6 +53,15 @@ class Accounts:
         for account in self.realm.accounts.values():
             if account.billing_account_id == billing_account_id:
                 return account
+        return None
+
+    @locked
+    def find_user_by_id(self, billing_user_id: str) -> Optional[User]:
+        """The user with this billing user id, or ``None``."""
+        for account in self.realm.accounts.values():
+            for user in account.users.values():
+                if user.billing_user_id == billing_user_id:
+                    return user
         return None
 
     @locked

@@ -6,7 +6,7 @@ import functools
 import secrets
 import threading
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
+from typing import Any, Callable, Dict, Optional, Tuple, TypeVar, cast
 
 from .._records import Ledger
 from .._state import Account, Feature, Lease, Price
@@ -60,8 +60,6 @@ class Realm:
         self.leases: Dict[str, Lease] = {}
         self.leases_by_user_key: Dict[Tuple[str, str], str] = {}
         self.envelopes: Dict[Tuple[str, ...], Tuple[str, Dict[str, Any]]] = {}
-        # the public catalog
-        self.products: List[Dict[str, Any]] = []
 
 
 def locked(method: F) -> F:

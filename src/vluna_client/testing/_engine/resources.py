@@ -3,7 +3,8 @@
 A family is a path template ending in a parameter (``/budgets/{budget_id}``; see ``codegen/emulator_spec.py``),
 shared by both surfaces. Resources are plain dicts keyed by the values of the template's parameters; answers are
 built from each operation's response schema with the stored fields echoed where they fit. Billing accounts and
-billing users mirror the accounts the gate created.
+billing users are views of the gate's own account and user objects (:mod:`.people`), and the server's rules for
+particular operations (filters, reference checks, soft deletes...) live in :mod:`.rules`.
 """
 
 from __future__ import annotations
@@ -22,12 +23,11 @@ from .._schema import Schemas
 from .._state import CallContext
 from .accounts import Accounts
 from .realm import Realm, locked
+from .rules import Rules
 
 __all__ = ["Resources", "SpecCall"]
 
 Key = Tuple[str, ...]
-ACCOUNTS = "/billing-accounts/{billing_account_id}"
-USERS = "/billing-users/{billing_user_id}"
 BOOTSTRAP_TOKENS = "/dat/bootstrap-tokens/{token_id}"
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -53,6 +53,8 @@ class Resources:
         self.schemas = schemas
         self.families: Dict[str, Dict[Key, Dict[str, Any]]] = {}
         self._counters: Dict[str, int] = {}
+        self.rules = Rules(self)
+        self.rules.install()
 
     # ----------------------------------------------------------------- entry point
 
@@ -60,8 +62,9 @@ class Resources:
     def handle(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
         """Run a spec-driven operation: ``(status, data, meta)``."""
         op = call.op
-        if op["family"] in (ACCOUNTS, USERS):
-            self._mirror_accounts()
+        ruled = self.rules.before(call)
+        if ruled is not None:
+            return ruled
         kind = op["kind"]
         if kind == "list":
             return self._list(call)
@@ -78,6 +81,9 @@ class Resources:
         if kind == "read":
             return op["status"], self._answer(call, {**item, **call.body}), None
         if kind == "delete":
+            soft = self.rules.delete(call, item)
+            if soft is not None:
+                return soft
             del self.families[op["family"]][self._key_of(op, call.path_params)]
             return op["status"], self._answer(call, item), None
         if kind == "action" and op.get("verb_status"):
@@ -92,10 +98,7 @@ class Resources:
     @locked
     def bootstrap_token_active(self, token: str) -> bool:
         """Whether ``token`` is a DAT bootstrap token created through the API and not revoked."""
-        for item in self.families.get(BOOTSTRAP_TOKENS, {}).values():
-            if item.get("token") == token and item.get("status") != "revoked":
-                return True
-        return False
+        return self.rules.bootstrap_token(token) is not None
 
     @locked
     def seed(self, op: Mapping[str, Any], fields: Mapping[str, Any]) -> Dict[str, Any]:
@@ -120,6 +123,7 @@ class Resources:
             for key, item in self.families.get(op["family"] or "", {}).items()
             if self._visible(call, item)
             and all(item.get(name) == call.path_params.get(name) for name in op["parent_params"])
+            and self.rules.keep(call, item)
         ]
         limit = self._limit(call)
         start = 0
@@ -166,6 +170,7 @@ class Resources:
         values["created_at"] = values["updated_at"] = now
         resource = {**values, **self.schemas.build(op["data"], values)}
         self._store(op, resource)
+        self.rules.after_create(call, resource)
         return op["status"], self._answer(call, resource), None
 
     def _create_many(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
@@ -193,6 +198,15 @@ class Resources:
 
     def _answer(self, call: SpecCall, item: Mapping[str, Any]) -> JsonValue:
         return self.schemas.build(call.op["data"], item)
+
+    answer = _answer
+
+    def store_new(self, family: str, id_field: str, values: Mapping[str, Any]) -> Dict[str, Any]:
+        """Store a new resource of a non-collection family under a fresh UUID (a side effect of another write)."""
+        now = iso_ms(self.realm.now())
+        resource = {**values, id_field: str(uuid.uuid4()), "created_at": now, "updated_at": now}
+        self.families.setdefault(family, {})[(resource[id_field],)] = resource
+        return resource
 
     def _find(self, call: SpecCall) -> Dict[str, Any]:
         op = call.op
@@ -240,12 +254,19 @@ class Resources:
 
     def _visible(self, call: SpecCall, item: Mapping[str, Any]) -> bool:
         # Account-scoped routes only see the bound account's resources (the server's row-level security).
-        if not self._scoped(call) or "billing_account_id" not in item or call.ctx.account is None:
+        if (
+            self.rules.realm_wide(call.op["family"])
+            or not self._scoped(call)
+            or "billing_account_id" not in item
+            or call.ctx.account is None
+        ):
             return True
         return bool(item["billing_account_id"] == call.ctx.account.billing_account_id)
 
+    visible = _visible
+
     def _scope_values(self, call: SpecCall) -> Dict[str, Any]:
-        if not self._scoped(call) or call.ctx.account is None:
+        if self.rules.realm_wide(call.op["family"]) or not self._scoped(call) or call.ctx.account is None:
             return {}
         values = {"billing_account_id": call.ctx.account.billing_account_id}
         if call.ctx.user is not None:
@@ -271,32 +292,6 @@ class Resources:
         if number is None:
             return min(DEFAULT_PAGE, maximum)
         return max(1, min(maximum, int(number)))  # the server clamps instead of refusing
-
-    def _mirror_accounts(self) -> None:
-        accounts = self.families.setdefault(ACCOUNTS, {})
-        users = self.families.setdefault(USERS, {})
-        for account in list(self.realm.accounts.values()):
-            accounts.setdefault(
-                (account.billing_account_id,),
-                {
-                    "billing_account_id": account.billing_account_id,
-                    "billing_principal_id": account.principal_id,
-                    "created_at": iso_ms(self.realm.started_at),
-                },
-            )
-            for user in list(account.users.values()):
-                users.setdefault(
-                    (user.billing_user_id,),
-                    {
-                        "billing_user_id": user.billing_user_id,
-                        "billing_account_id": account.billing_account_id,
-                        "billing_principal_id": account.principal_id,
-                        "business_user_id": user.user_id,
-                        "user_id": user.user_id,
-                        "status": "active",
-                        "created_at": iso_ms(self.realm.started_at),
-                    },
-                )
 
 
 def _singular(plural: str) -> str:
