@@ -32,6 +32,9 @@ CODEGEN_DEPS = ["datamodel-code-generator==0.89.0", "ruff==0.17.6", "jinja2==3.1
 LINT_DEPS = ["ruff==0.17.6"]
 TYPE_DEPS = ["mypy==2.4.1", "types-requests", "pytest>=8"]
 TEST_DEPS = ["pytest>=8", "responses>=0.25", "pyyaml>=6"]
+# Scale-out tests: clients pickled with cloudpickle, a Dask LocalCluster of worker processes (Dask needs 3.10+;
+# on 3.9 those tests skip).
+SCALE_TEST_DEPS = ["cloudpickle>=2.2", "dask[distributed]>=2024.1; python_version >= '3.10'"]
 # The framework glue's tests run for real: the flask and django extras, and Celery (tests only: the helper never
 # imports it). pip picks versions per interpreter (Django 4.2 on 3.9).
 CONTRIB_EXTRAS = "[flask,django,openai,anthropic,langchain]"
@@ -162,7 +165,7 @@ def api_diff(session: nox.Session) -> None:
 @nox.session(python=TEST_PYTHONS)
 def tests(session: nox.Session) -> None:
     """Unit, API, integration and framework-glue tests (integration runs the emulator on 127.0.0.1)."""
-    _install_project(session, *TEST_DEPS, *CONTRIB_TEST_DEPS, extras=CONTRIB_EXTRAS)
+    _install_project(session, *TEST_DEPS, *CONTRIB_TEST_DEPS, *SCALE_TEST_DEPS, extras=CONTRIB_EXTRAS)
     # Run from the installed wheel, not the source tree, so packaging mistakes fail here.
     session.run("pytest", "-q", "-p", "no:randomly", *session.posargs, env={"PYTHONPATH": ""})
 

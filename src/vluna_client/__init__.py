@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._keys import idempotency_key
     from ._lease import Lease
     from ._open_enum import OpenEnum
+    from ._partition import PartitionCounts, ingest_partition
     from ._pending import PendingWrite
     from ._result import Hint, Page, Result
     from ._retry import NO_RETRIES, Retrier, RetryPolicy
@@ -79,6 +80,7 @@ _LAZY = {
     "OpenEnum": "._open_enum",
     "OutcomeUnknownError": "._errors",
     "Page": "._result",
+    "PartitionCounts": "._partition",
     "PendingWrite": "._pending",
     "RawResponse": "._transport",
     "RequestsTransport": "._transport",
@@ -97,6 +99,7 @@ _LAZY = {
     "ValidationError": "._errors",
     "VlunaError": "._errors",
     "idempotency_key": "._keys",
+    "ingest_partition": "._partition",
     "parse_timeout": "._transport",
 }
 
@@ -125,6 +128,7 @@ __all__ = [
     "OpenEnum",
     "OutcomeUnknownError",
     "Page",
+    "PartitionCounts",
     "PaymentRequiredError",
     "PendingWrite",
     "PermissionDeniedError",
@@ -144,6 +148,7 @@ __all__ = [
     "VlunaError",
     "__version__",
     "idempotency_key",
+    "ingest_partition",
     "parse_timeout",
 ]
 

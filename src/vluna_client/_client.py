@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import sys
@@ -46,6 +45,7 @@ from ._transport import (
     TransportError,
     coerce_timeout,
 )
+from ._travel import packed, unpacked
 
 if TYPE_CHECKING:
     from ._generated.models.health import HealthStatus
@@ -211,11 +211,10 @@ class _BaseClient(AreaHost):
 
     def _view(self: C) -> C:
         """A shallow copy sharing connections and settings, with its own API area objects."""
-        view = copy.copy(self)
+        view = object.__new__(type(self))
+        # (Not copy.copy: that would go through __getstate__, which is for sending a client to another process.)
+        view.__dict__.update(self._settings())
         view._owns_transport = False
-        # cached area objects point at the original client: drop them so the view builds its own.
-        for name in [k for k, v in vars(view).items() if hasattr(v, "_host")]:
-            delattr(view, name)
         return view
 
     def replay(self, record: Union[PendingWrite, Mapping[str, Any]], *, timeout: TimeoutTypes = None) -> Result[Any]:
@@ -249,6 +248,27 @@ class _BaseClient(AreaHost):
             timeout=timeout,
         )
         return self._execute(op, args)
+
+    def _settings(self) -> dict[str, Any]:
+        """The instance's attributes without the cached area objects (they point at this client)."""
+        return {k: v for k, v in vars(self).items() if not hasattr(v, "_host")}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # What travels to another process (pickle, cloudpickle, multiprocessing, Dask, Spark): the configuration,
+        # credentials (the secret inside its redacting wrapper), timeouts, retry policy and bindings. The default
+        # transport travels as its settings and opens its own connections there; one you passed in travels only
+        # if it pickles, else this raises a TypeError saying how to build the client on the worker.
+        state = self._settings()
+        transport = state["_transport"]
+        if not isinstance(transport, RequestsTransport):
+            state["_transport"] = _PackedTransport(packed(transport, what="transport"))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        transport = state["_transport"]
+        if isinstance(transport, _PackedTransport):
+            state = {**state, "_transport": unpacked(transport.data)}
+        self.__dict__.update(state)
 
     def _without_rate_limit_retries(self: C) -> C:
         """A view whose calls raise a 429 at once instead of waiting it out (a bulk job paces itself)."""
@@ -428,6 +448,18 @@ class _BaseClient(AreaHost):
             item_id=op.item_id,
             **common,
         )
+
+
+class _PackedTransport:
+    """A transport of the caller's, already pickled (see :func:`~vluna_client._travel.packed`)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_PackedTransport, (self.data,))
 
 
 def _what_happened(error: VlunaError) -> str:

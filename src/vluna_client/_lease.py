@@ -131,6 +131,20 @@ class Lease:
         lease_id = self._authorization.data.lease_id if self._authorization else None
         return f"<Lease feature_code={self._feature_code!r} lease_id={lease_id!r} state={self._state!r}>"
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A lease travels with its client, its state and its keys (so an ``unknown`` commit can be replayed in
+        # another process); its lock is rebuilt there. Mid-call, its state is about to change: refuse.
+        with self._lock:
+            if self._state in (_AUTHORIZING, _COMMITTING, _CANCELLING):
+                raise TypeError(f"a Lease cannot be pickled while a call is in flight (state {self._state!r})")
+            state = dict(vars(self))
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def __enter__(self) -> Lease:

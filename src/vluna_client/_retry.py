@@ -145,6 +145,21 @@ class Retrier:
         """Begin one call under ``rule`` (``read``, ``idempotent``, ``answered`` or ``unsent``)."""
         return RetryRun(self, rule, timeout)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The OS entropy source has no state to pickle, and a copy must not share one anyway: the other process
+        # draws its own. A seeded Random of yours travels as it is (tests that replay a jitter sequence).
+        rng = None if type(self.rng) is random.SystemRandom else self.rng
+        return (_rebuilt_retrier, (self.policy, self.clock, self.sleep, rng))
+
+
+def _rebuilt_retrier(
+    policy: RetryPolicy, clock: Callable[[], float], sleep: Callable[[float], None], rng: Optional[random.Random]
+) -> Retrier:
+    """A pickled :class:`Retrier` on the other side (a fresh OS jitter source unless a seeded one travelled)."""
+    if rng is None:
+        return Retrier(policy, clock=clock, sleep=sleep)
+    return Retrier(policy, clock=clock, sleep=sleep, rng=rng)
+
 
 class RetryRun:
     """The retry state of one call: attempts so far, and whether a write may already have been applied."""

@@ -13,9 +13,10 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Any, Optional
 
 from ._errors import ConfigurationError
+from ._request import Secret
 
 # The headers the server puts in the canonical string, in its order, after method, path, ts and nonce.
 SIGNED_HEADERS = (
@@ -78,6 +79,10 @@ class ServiceKeySigner:
     def __repr__(self) -> str:
         return f"ServiceKeySigner(key_id={self.key_id!r}, secret=<redacted>)"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The secret travels wrapped in a Secret, so even a dump of the pickling state shows no key material.
+        return (_rebuilt_signer, (self.key_id, Secret(base64.b64encode(self._secret).decode("ascii"))))
+
     def authorization(
         self,
         method: str,
@@ -92,3 +97,8 @@ class ServiceKeySigner:
         nonce = nonce or secrets.token_hex(16)
         sig = signature(self._secret, canonical_string(method, path_with_query, ts, nonce, headers))
         return f"SVC-AUTH keyId={self.key_id},sig={sig},ts={ts},nonce={nonce},alg=HMAC-SHA256"
+
+
+def _rebuilt_signer(key_id: str, secret: Secret) -> ServiceKeySigner:
+    """A pickled :class:`ServiceKeySigner` on the other side."""
+    return ServiceKeySigner(key_id, secret.reveal())

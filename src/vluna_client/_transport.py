@@ -16,6 +16,7 @@ from typing import Any, Optional, Protocol, Union
 import attrs
 
 from ._errors import ConfigurationError
+from ._travel import packed, unpacked
 
 #: The longest connect or read timeout the client accepts, in seconds. A longer wait would hold a worker for more
 #: than ten minutes on one answer; an infinite or huge one used to crash deep inside the socket layer after a write
@@ -339,5 +340,18 @@ class RequestsTransport:
         if adapter is not None:
             adapter.close()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its settings: pools and locks belong to this process, and the copy builds its own on first use.
+        # A session of yours travels only if it pickles itself (requests.Session does, without its connections).
+        session = None if self._session is None else packed(self._session, what="session")
+        return (_rebuilt_transport, (session, self._pool_maxsize, self._closed))
+
     def __repr__(self) -> str:
         return f"<RequestsTransport {'session' if self._session is not None else 'pooled'}>"
+
+
+def _rebuilt_transport(session: Optional[bytes], pool_maxsize: int, closed: bool) -> RequestsTransport:
+    """A pickled :class:`RequestsTransport` on the other side: same settings, connections of its own."""
+    transport = RequestsTransport(unpacked(session) if session is not None else None, pool_maxsize=pool_maxsize)
+    transport._closed = closed
+    return transport

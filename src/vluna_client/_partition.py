@@ -1,0 +1,227 @@
+"""One partition of a distributed usage export (Dask, Spark, a multiprocessing pool) sent with ``ingest_many``.
+
+Engines re-run work: a retried task, a partition recomputed after its worker died, a speculative copy of a slow
+task. Each row's Idempotency-Key derives from its event id (the default keys of ``ingest_many``, the ones ``vluna
+usage ingest`` sends), so every re-run replays what was recorded instead of charging it again. The counts a
+partition returns are plain data that the driver adds up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+import attrs
+
+from ._bulk import DEFAULT_NAMESPACE, IngestOutcome, IngestRow
+from ._errors import APIError, InputValidationError
+
+if TYPE_CHECKING:
+    from ._client import ServiceClient
+    from ._transport import TimeoutTypes
+
+
+# The columns of a `vluna usage ingest` row, to name the one a refusal is about.
+_COLUMNS = frozenset(
+    {
+        "event_id",
+        "principal_id",
+        "user_id",
+        "feature_code",
+        "quantity_minor",
+        "meters",
+        "labels",
+        "occurred_at",
+        "budget_id",
+    }
+)
+
+
+def _frozen_counts(value: Mapping[str, int]) -> dict[str, int]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class PartitionCounts:
+    """What one partition's rows came to; ``a + b`` (and ``sum(...)``) adds partitions up.
+
+    Attributes:
+        rows: Rows read from the partition.
+        recorded: Rows the server answered with their priced result. A re-run's rows count here too: the server
+            answers a replayed key exactly like the first recording (no marker tells them apart), and charges
+            nothing for it. The emulator's ledger, or the server's usage, shows how many were charged.
+        failed: Rows the server refused (402, 404, 409, 422...), or that failed without an answer while certainly
+            not recorded; not recorded.
+        invalid: Rows refused before sending (no event id, a missing field, a negative quantity...).
+        unknown: Rows that may have been recorded: run the partition again (same rows, same namespace) to settle
+            them; it charges nothing twice.
+        not_sent: Rows never sent because the job stopped (a 401 or 403 stops it and is raised).
+        priced_xusd: Sum of the recorded rows' amounts (1 xusd = 1e-6 USD), replays included.
+        reasons: Refused rows (``failed`` and ``invalid``) by reason: ``"422 VALIDATION.INVALID_INPUT"`` for the
+            server's refusals, ``"invalid quantity_minor"`` for rows refused locally, an error class name otherwise.
+    """
+
+    rows: int = 0
+    recorded: int = 0
+    failed: int = 0
+    invalid: int = 0
+    unknown: int = 0
+    not_sent: int = 0
+    priced_xusd: int = 0
+    reasons: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_counts)
+
+    @property
+    def settled(self) -> bool:
+        """True when every row has a final outcome (none ``unknown`` or ``not_sent``)."""
+        return self.unknown == 0 and self.not_sent == 0
+
+    def __add__(self, other: PartitionCounts) -> PartitionCounts:
+        if not isinstance(other, PartitionCounts):
+            return NotImplemented
+        reasons = dict(self.reasons)
+        for reason, count in other.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+        return PartitionCounts(
+            rows=self.rows + other.rows,
+            recorded=self.recorded + other.recorded,
+            failed=self.failed + other.failed,
+            invalid=self.invalid + other.invalid,
+            unknown=self.unknown + other.unknown,
+            not_sent=self.not_sent + other.not_sent,
+            priced_xusd=self.priced_xusd + other.priced_xusd,
+            reasons=reasons,
+        )
+
+    def __radd__(self, other: Any) -> PartitionCounts:
+        # sum() starts from 0.
+        if isinstance(other, int) and other == 0:
+            return self
+        return NotImplemented
+
+    @classmethod
+    def of(cls, outcomes: Iterable[IngestOutcome]) -> PartitionCounts:
+        """Count a run of ``ingest_many`` outcomes."""
+        tally = _Tally()
+        for outcome in outcomes:
+            tally.add(outcome)
+        return tally.counts()
+
+
+@attrs.define
+class _Tally:
+    values: dict[str, int] = attrs.field(factory=dict)
+    reasons: dict[str, int] = attrs.field(factory=dict)
+
+    def bump(self, name: str, by: int = 1) -> None:
+        self.values[name] = self.values.get(name, 0) + by
+
+    def add(self, outcome: IngestOutcome) -> None:
+        self.bump("rows")
+        status = outcome.status
+        if status == "recorded":
+            self.bump("recorded")
+            amount = outcome.amount_xusd
+            if amount is not None and amount.lstrip("-").isdigit():
+                self.bump("priced_xusd", int(amount))
+            return
+        if status in ("unknown", "not_sent"):
+            self.bump(status)
+            return
+        error = outcome.error
+        # Refused before sending: a local validation error (or any status other than a server's "failed").
+        local = status != "failed" or isinstance(error, InputValidationError)
+        self.bump("invalid" if local else "failed")
+        reason = _reason(error, local=local)
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
+    def refused(self, reason: str) -> None:
+        """A row refused while reading it (the command line's words, e.g. ``quantity_minor is missing``)."""
+        self.bump("rows")
+        self.bump("invalid")
+        first = reason.split(" ", 1)[0]
+        key = f"invalid {first}" if first in _COLUMNS else "invalid row"
+        self.reasons[key] = self.reasons.get(key, 0) + 1
+
+    def counts(self) -> PartitionCounts:
+        return PartitionCounts(**self.values, reasons=self.reasons)
+
+
+def _reason(error: Optional[BaseException], *, local: bool) -> str:
+    if local:
+        field = getattr(error, "field", None)
+        return f"invalid {field}" if isinstance(field, str) and field else "invalid row"
+    if isinstance(error, APIError):
+        return f"{error.status} {error.code}" if error.code else str(error.status)
+    return type(error).__name__ if error is not None else "unknown error"
+
+
+def ingest_partition(
+    client: ServiceClient,
+    rows: Iterable[Union[IngestRow, Mapping[str, Any]]],
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    workers: Optional[int] = None,
+    max_workers: int = 32,
+    timeout: TimeoutTypes = None,
+) -> PartitionCounts:
+    """Ingest one partition's usage rows exactly once, however often the engine runs it; return its counts.
+
+    ::
+
+        counts = bag.map_partitions(lambda rows: [vluna_client.ingest_partition(client, rows)]).compute()
+        total = sum(counts)
+
+    The client travels to the worker by pickling (configuration and credentials; connections are opened there).
+    Rows are :class:`IngestRow` objects or mappings: with ``id`` (as for ``ingest_many``), or with ``event_id``
+    and the other columns of a ``vluna usage ingest`` file (text or typed values), read exactly as that command
+    reads them. Keys are ``ingest_many``'s defaults, derived from (namespace, principal, user, event id), so the
+    same event sent from a re-run task, a recomputed partition, a speculative copy or the command line is
+    recorded once.
+
+    Args:
+        client: A :class:`ServiceClient` (or a bound view of one).
+        rows: The partition's rows, consumed lazily.
+        namespace: What the event ids are unique in (the same default as ``vluna usage ingest``).
+        workers: Fixed concurrency per partition; ``None`` adapts, as in ``ingest_many``.
+        max_workers: Upper bound of concurrent requests per partition.
+        timeout: Per-call timeout.
+
+    Returns:
+        The partition's :class:`PartitionCounts`.
+
+    Raises:
+        AuthenticationError: the credentials were refused (the rows in flight finished first); so are
+            :class:`PermissionDeniedError` and :class:`ConfigurationError`. The engine's retry of the task then
+            replays what was recorded.
+    """
+    tally = _Tally()
+    outcomes = client.gate.ingest_many(
+        _readable(rows, tally),
+        namespace=namespace,
+        workers=workers,
+        max_workers=max_workers,
+        ordered=False,
+        timeout=timeout,
+    )
+    for outcome in outcomes:
+        tally.add(outcome)
+    return tally.counts()
+
+
+def _readable(rows: Iterable[Any], tally: _Tally) -> Iterator[Any]:
+    """The rows for ``ingest_many``, with command-line-shaped mappings read as ``vluna usage ingest`` reads them.
+
+    A mapping with ``event_id`` goes through the command's own row reading; a row it refuses is counted as
+    invalid here and never sent.
+    """
+    from .cli._rows import RowError, parse_row
+
+    for index, row in enumerate(rows):
+        if not (isinstance(row, Mapping) and "event_id" in row):
+            yield row
+            continue
+        parsed = parse_row(dict(row), line=index, from_text=False)
+        if isinstance(parsed, RowError):
+            tally.refused(parsed.reason)
+        else:
+            yield parsed
