@@ -296,5 +296,37 @@ def bench_ingest(session: nox.Session) -> None:
     session.run("python", "benchmarks/ingest.py", *session.posargs)
 
 
+SPARK_DEPS = ["pyspark>=3.5", "pytest>=8"]
+
+
+def _java(session: nox.Session) -> bool:
+    """Whether a Java runtime is on PATH; as root on Debian, install the headless JRE first when it is not."""
+    if shutil.which("java"):
+        return True
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        session.log("no java on PATH: installing Debian's headless JRE (default-jre-headless)")
+        session.run("apt-get", "update", "-q", external=True, success_codes=[0, 100])
+        session.run("apt-get", "install", "-y", "-q", "default-jre-headless", external=True, success_codes=[0, 100])
+    return shutil.which("java") is not None
+
+
+@nox.session(python=DEV_PYTHON)
+def spark(session: nox.Session) -> None:
+    """PySpark in local mode: the partition-ingest recipe's tests (exactly once), then rows/s by partition count.
+
+    Not in the default run: it needs a Java runtime (installed with apt when missing and run as root, else the
+    session is skipped) and a PySpark download. `-- --rows 20000` sets the figures' row count.
+    """
+    if not _java(session):
+        session.skip(
+            "PySpark needs a Java runtime (java on PATH): install a JRE, e.g. apt-get install default-jre-headless"
+        )
+    _install_project(session, *SPARK_DEPS)
+    # The installed package, and tests/ so Spark's Python workers can import the test jobs (support.scale_jobs).
+    env = {"PYTHONPATH": str(ROOT / "tests"), "PYSPARK_PYTHON": session.virtualenv.bin + "/python"}
+    session.run("pytest", "-q", "-p", "no:randomly", "-rsx", "tests/spark", env=env)
+    session.run("python", "benchmarks/spark_ingest.py", *session.posargs, env=env)
+
+
 if __name__ == "__main__":
     sys.exit("run with nox")

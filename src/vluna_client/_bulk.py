@@ -277,6 +277,7 @@ class GateBulkMixin:
         on_settled: Optional[SettledHook] = None,
         stop: Optional[StopSignal] = None,
         stop_grace: float = 30.0,
+        max_rate: Optional[float] = None,
     ) -> Iterator[IngestOutcome]:
         """Record many usage rows with ``gate.ingest``, concurrently, each exactly once however often it runs.
 
@@ -328,6 +329,9 @@ class GateBulkMixin:
                 row is sent or read; the rows in flight are awaited for up to ``stop_grace`` seconds (those still
                 out then are ``unknown``), the rows held but not sent are ``not_sent``, and the iteration ends.
             stop_grace: Seconds to wait for the rows in flight after ``stop`` is set.
+            max_rate: Requests per second this job never exceeds, from its first row. When several processes
+                (Dask or Spark workers, a pool) share one server rate limit, give each ``limit / processes``: each
+                alone only learns the limit from the 429s it draws, and together they keep overshooting it.
 
         Yields:
             One :class:`IngestOutcome` per row read.
@@ -336,7 +340,7 @@ class GateBulkMixin:
             AuthenticationError: after the in-flight rows are yielded, when the server refused the credentials.
             PermissionDeniedError: likewise, for a 403.
             ConfigurationError: likewise, when the client is set up wrongly.
-            InputValidationError: at once, for a bad ``workers``/``max_workers``/``stop_grace``.
+            InputValidationError: at once, for a bad ``workers``/``max_workers``/``stop_grace``/``max_rate``.
         """
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise InputValidationError("workers must be a positive integer or None", field="workers")
@@ -354,7 +358,11 @@ class GateBulkMixin:
         host = getattr(self, "_host", None)
         realm = getattr(host, "realm_id", None)
         keys = key or default_keys(namespace, realm if isinstance(realm, str) else None)
-        pacer = Pacer(workers=workers, max_workers=max(max_workers, workers or 0))
+        if max_rate is not None and (
+            isinstance(max_rate, bool) or not isinstance(max_rate, (int, float)) or not 0 < max_rate < float("inf")
+        ):
+            raise InputValidationError("max_rate must be a positive number of requests per second", field="max_rate")
+        pacer = Pacer(workers=workers, max_workers=max(max_workers, workers or 0), max_rate=max_rate)
         # The pacer answers a 429 for the whole job (pause, slow down, resend the row with its key); a client that
         # also sat out each 429 inside the worker would hold that worker idle for the wait.
         paced = getattr(host, "_without_rate_limit_retries", None)

@@ -38,6 +38,9 @@ class Pacer:
         workers: A fixed limit; ``None`` adapts between 1 and ``max_workers``.
         max_workers: Upper bound (the thread pool's size).
         start: First limit when adapting.
+        max_rate: Requests per second never exceeded, from the first send (``None``: no fixed bound). Several
+            processes sharing one server limit each take their share of it (limit / processes), so none has to
+            learn it from 429s; a 429 still lowers the rate below this, and it climbs back no higher.
         clock: Monotonic clock (tests pass a fake one).
     """
 
@@ -47,6 +50,7 @@ class Pacer:
         workers: Optional[int] = None,
         max_workers: int = 32,
         start: int = 8,
+        max_rate: Optional[float] = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.adaptive = workers is None
@@ -60,7 +64,8 @@ class Pacer:
         self._prev_limit = self.limit
         self._probing = False
         self._hold = 0
-        self._cap: Optional[float] = None
+        self.max_rate = max_rate
+        self._cap: Optional[float] = max_rate
         self._ceiling = 0.0
         self._next_send = 0.0
         self._recent: deque[float] = deque()
@@ -87,7 +92,7 @@ class Pacer:
 
     @property
     def rate_cap(self) -> Optional[float]:
-        """Requests per second the pacer allows since a 429 (``None`` before any)."""
+        """Requests per second the pacer allows: ``max_rate``, or lower since a 429 (``None``: no bound yet)."""
         return self._cap
 
     # -- feedback -------------------------------------------------------------------------------------------
@@ -138,6 +143,8 @@ class Pacer:
         if self._cap is not None:
             # A window without a 429: climb back quickly, then creep near the rate that last drew one.
             self._cap *= _CAP_GROWTH if self._cap < _CAP_BELOW * self._ceiling else _CAP_CREEP
+            if self.max_rate is not None:
+                self._cap = min(self._cap, self.max_rate)
         if self._probing:
             self._probing = False
             if self._prev_rate is not None and rate < self._prev_rate * _GAIN:

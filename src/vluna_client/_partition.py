@@ -13,28 +13,12 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import attrs
 
-from ._bulk import DEFAULT_NAMESPACE, IngestOutcome, IngestRow
-from ._errors import APIError, InputValidationError
+from ._bulk import DEFAULT_NAMESPACE, IngestOutcome, IngestRow, InvalidRow
+from ._errors import APIError
 
 if TYPE_CHECKING:
     from ._client import ServiceClient
     from ._transport import TimeoutTypes
-
-
-# The columns of a `vluna usage ingest` row, to name the one a refusal is about.
-_COLUMNS = frozenset(
-    {
-        "event_id",
-        "principal_id",
-        "user_id",
-        "feature_code",
-        "quantity_minor",
-        "meters",
-        "labels",
-        "occurred_at",
-        "budget_id",
-    }
-)
 
 
 def _frozen_counts(value: Mapping[str, int]) -> dict[str, int]:
@@ -56,6 +40,7 @@ class PartitionCounts:
         unknown: Rows that may have been recorded: run the partition again (same rows, same namespace) to settle
             them; it charges nothing twice.
         not_sent: Rows never sent because the job stopped (a 401 or 403 stops it and is raised).
+        duplicate: Rows repeating an earlier row of the same partition (same event, same values): sent once.
         priced_xusd: Sum of the recorded rows' amounts (1 xusd = 1e-6 USD), replays included.
         reasons: Refused rows (``failed`` and ``invalid``) by reason: ``"422 VALIDATION.INVALID_INPUT"`` for the
             server's refusals, ``"invalid quantity_minor"`` for rows refused locally, an error class name otherwise.
@@ -67,6 +52,7 @@ class PartitionCounts:
     invalid: int = 0
     unknown: int = 0
     not_sent: int = 0
+    duplicate: int = 0
     priced_xusd: int = 0
     reasons: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_counts)
 
@@ -88,6 +74,7 @@ class PartitionCounts:
             invalid=self.invalid + other.invalid,
             unknown=self.unknown + other.unknown,
             not_sent=self.not_sent + other.not_sent,
+            duplicate=self.duplicate + other.duplicate,
             priced_xusd=self.priced_xusd + other.priced_xusd,
             reasons=reasons,
         )
@@ -124,23 +111,13 @@ class _Tally:
             if amount is not None and amount.lstrip("-").isdigit():
                 self.bump("priced_xusd", int(amount))
             return
-        if status in ("unknown", "not_sent"):
+        if status in ("unknown", "not_sent", "duplicate"):
             self.bump(status)
             return
-        error = outcome.error
-        # Refused before sending: a local validation error (or any status other than a server's "failed").
-        local = status != "failed" or isinstance(error, InputValidationError)
+        local = status == "invalid"
         self.bump("invalid" if local else "failed")
-        reason = _reason(error, local=local)
+        reason = _reason(outcome.error, local=local)
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
-
-    def refused(self, reason: str) -> None:
-        """A row refused while reading it (the command line's words, e.g. ``quantity_minor is missing``)."""
-        self.bump("rows")
-        self.bump("invalid")
-        first = reason.split(" ", 1)[0]
-        key = f"invalid {first}" if first in _COLUMNS else "invalid row"
-        self.reasons[key] = self.reasons.get(key, 0) + 1
 
     def counts(self) -> PartitionCounts:
         return PartitionCounts(**self.values, reasons=self.reasons)
@@ -162,6 +139,7 @@ def ingest_partition(
     namespace: str = DEFAULT_NAMESPACE,
     workers: Optional[int] = None,
     max_workers: int = 32,
+    max_rate: Optional[float] = None,
     timeout: TimeoutTypes = None,
 ) -> PartitionCounts:
     """Ingest one partition's usage rows exactly once, however often the engine runs it; return its counts.
@@ -176,7 +154,8 @@ def ingest_partition(
     and the other columns of a ``vluna usage ingest`` file (text or typed values), read exactly as that command
     reads them. Keys are ``ingest_many``'s defaults, derived from (namespace, principal, user, event id), so the
     same event sent from a re-run task, a recomputed partition, a speculative copy or the command line is
-    recorded once.
+    recorded once. A row repeating an earlier one of the partition (same event, same values) is sent once and
+    counted as ``duplicate``.
 
     Args:
         client: A :class:`ServiceClient` (or a bound view of one).
@@ -184,6 +163,9 @@ def ingest_partition(
         namespace: What the event ids are unique in (the same default as ``vluna usage ingest``).
         workers: Fixed concurrency per partition; ``None`` adapts, as in ``ingest_many``.
         max_workers: Upper bound of concurrent requests per partition.
+        max_rate: Requests per second this partition never exceeds. Against a server rate limit shared by ``n``
+            partitions running at once (``n`` workers), pass ``limit / n``: pacing by 429s alone, each partition
+            learns the limit on its own and together they keep overshooting it.
         timeout: Per-call timeout.
 
     Returns:
@@ -196,23 +178,25 @@ def ingest_partition(
     """
     tally = _Tally()
     outcomes = client.gate.ingest_many(
-        _readable(rows, tally),
+        _readable(rows),
         namespace=namespace,
         workers=workers,
         max_workers=max_workers,
+        max_rate=max_rate,
         ordered=False,
         timeout=timeout,
+        dedupe=True,
     )
     for outcome in outcomes:
         tally.add(outcome)
     return tally.counts()
 
 
-def _readable(rows: Iterable[Any], tally: _Tally) -> Iterator[Any]:
+def _readable(rows: Iterable[Any]) -> Iterator[Any]:
     """The rows for ``ingest_many``, with command-line-shaped mappings read as ``vluna usage ingest`` reads them.
 
-    A mapping with ``event_id`` goes through the command's own row reading; a row it refuses is counted as
-    invalid here and never sent.
+    A mapping with ``event_id`` goes through the command's own row reading; one it refuses becomes an
+    :class:`InvalidRow` (reported as ``invalid``, never sent).
     """
     from .cli._rows import RowError, parse_row
 
@@ -220,8 +204,8 @@ def _readable(rows: Iterable[Any], tally: _Tally) -> Iterator[Any]:
         if not (isinstance(row, Mapping) and "event_id" in row):
             yield row
             continue
-        parsed = parse_row(dict(row), line=index, from_text=False)
+        parsed = parse_row(row, line=index, from_text=False)
         if isinstance(parsed, RowError):
-            tally.refused(parsed.reason)
+            yield InvalidRow(reason=parsed.reason, ref=index, field=parsed.field)
         else:
             yield parsed

@@ -24,7 +24,20 @@ from vluna_client.testing import Emulator
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 # Modules that come with an optional extra: an example importing one runs only where it is installed.
-OPTIONAL_MODULES = {"flask", "django", "celery", "tqdm", "rich", "openai", "anthropic", "langchain_core", "langgraph"}
+OPTIONAL_MODULES = {
+    "flask",
+    "django",
+    "celery",
+    "tqdm",
+    "rich",
+    "openai",
+    "anthropic",
+    "langchain_core",
+    "langgraph",
+    "dask",
+    "distributed",
+    "pyspark",
+}
 TIMEOUT = 120
 
 

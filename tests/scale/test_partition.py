@@ -99,3 +99,18 @@ def test_a_spawn_pool_ingests_every_row_once(emu: Emulator) -> None:
     assert len(charged) == 396
     assert set(charged.values()) == {1}
     assert counts.priced_xusd == sum(record.amount_xusd for record in emu.ledger.ingests())
+
+
+def test_two_copies_of_a_partition_at_once_charge_each_row_once(emu: Emulator) -> None:
+    # A speculative duplicate: the same partition runs twice concurrently. (The emulator serialises two first
+    # requests with one key; the server's database envelope per user and key is what dedupes them there.)
+    from concurrent.futures import ThreadPoolExecutor
+
+    rows = scale_jobs.rows("twins", 200)
+    with emu.service_client() as client, ThreadPoolExecutor(2) as pool:
+        copies = list(pool.map(lambda _: ingest_partition(client, rows), range(2)))
+    assert [c.recorded for c in copies] == [200, 200]
+    assert copies[0].priced_xusd == copies[1].priced_xusd
+    charged = _charged(emu, rows)
+    assert len(charged) == 200
+    assert set(charged.values()) == {1}

@@ -209,7 +209,18 @@ def test_rows_that_cannot_be_sent_are_invalid_without_a_call() -> None:
     assert gate.calls == []
 
 
-@pytest.mark.parametrize("kwargs", [{"workers": 0}, {"workers": True}, {"max_workers": 0}, {"namespace": " "}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"workers": 0},
+        {"workers": True},
+        {"max_workers": 0},
+        {"namespace": " "},
+        {"max_rate": 0},
+        {"max_rate": float("inf")},
+        {"max_rate": "10"},
+    ],
+)
 def test_bad_settings_are_refused_before_anything_is_read(kwargs: Dict[str, Any]) -> None:
     from vluna_client import InputValidationError
 
@@ -402,3 +413,41 @@ def test_a_fixed_pacer_gets_no_rate_cap() -> None:
         pacer.completed()
     pacer.rate_limited_for(0.5)
     assert pacer.rate_cap is None
+
+
+def test_max_rate_spaces_sends_from_the_first_row_and_a_429_only_lowers_it() -> None:
+    clock = Clock()
+    pacer = Pacer(max_workers=32, max_rate=20.0, clock=clock)
+    assert pacer.rate_cap == 20.0
+    pacer.sent()
+    assert not pacer.ready()
+    assert pacer.pause_left() == pytest.approx(0.05)
+    for _ in range(30):  # completing at 30/s: a 429 sets the cap under what was completing, below max_rate
+        clock.now += 1 / 30
+        pacer.completed()
+    pacer.rate_limited_for(0.0)
+    lowered = pacer.rate_cap
+    assert lowered is not None
+    assert lowered < 20.0
+    for _ in range(60):  # many windows without a 429: it climbs back, never past max_rate
+        clock.now += 0.5
+        pacer.completed(2 * pacer.limit)
+    assert pacer.rate_cap == 20.0
+
+
+def test_a_fixed_pacer_keeps_its_max_rate() -> None:
+    clock = Clock()
+    pacer = Pacer(workers=4, max_rate=8.0, clock=clock)
+    pacer.sent()
+    assert pacer.pause_left() == pytest.approx(0.125)
+    pacer.rate_limited_for(0.5)
+    assert pacer.rate_cap == 8.0
+
+
+def test_ingest_many_with_max_rate_never_exceeds_it() -> None:
+    gate = FakeGate()
+    started = time.monotonic()
+    outcomes = list(gate.ingest_many(rows(12), max_rate=40.0))
+    elapsed = time.monotonic() - started
+    assert [o.status for o in outcomes] == ["recorded"] * 12
+    assert elapsed >= 11 / 40.0 * 0.95  # twelve sends are eleven intervals of 1/40 s apart
