@@ -296,3 +296,112 @@ def test_manage_py_check_fails_without_showing_the_secret(emu: Emulator, capsys:
     assert SECRET_LOOKALIKE[:10] not in shown
     with override_settings(VLUNA={**credentials(emu), "IDENTITY": IDENTITY}):
         call_command("check", stdout=io.StringIO())  # passes once fixed
+
+
+# -- manage.py test, with the real runner: the emulator starts first, the checks do not block the run -------------
+
+
+def _manage_py_test(extra_env: dict[str, str]) -> Any:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import vluna_client
+
+    project = Path(__file__).resolve().parents[1] / "support" / "django_manage_project"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VLUNA_", "DJANGO_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(project), str(Path(vluna_client.__file__).resolve().parents[1])])
+    env.update(extra_env)
+    return subprocess.run(
+        [sys.executable, "manage.py", "test", "--noinput", "-v", "2"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_manage_py_test_runs_against_the_emulator_with_no_credentials_anywhere() -> None:
+    done = _manage_py_test({})
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "Ran 2 tests" in output
+    assert "vluna.E001" not in output
+
+
+def test_without_the_runner_the_checks_stop_manage_py_test() -> None:
+    done = _manage_py_test({"SHOP_DEFAULT_RUNNER": "1"})
+    assert done.returncode != 0
+    assert "vluna.E001" in done.stdout + done.stderr
+
+
+# -- a client from the settings, 429 and refusing an underfunded authorize -----------------------------------------
+
+
+def test_a_client_named_in_settings_is_used_and_needs_no_credentials(emu: Emulator) -> None:
+    from vluna_client import ServiceClient
+
+    client = emu.service_client()
+    assert "vluna.E001" not in _ids({"CLIENT": client, "IDENTITY": IDENTITY})  # the client brings its credentials
+    with override_settings(VLUNA={"CLIENT": client, "IDENTITY": IDENTITY}):
+        assert get_client() is client
+    client.gate.limits(principal_id=ORG, user_id=USER)  # leaving override_settings did not close the given client
+    with override_settings(VLUNA={"CLIENT": lambda: client, "IDENTITY": IDENTITY}):
+        assert get_client() is client
+    with (
+        override_settings(VLUNA={"CLIENT": "builtins.dict", "IDENTITY": IDENTITY}),
+        pytest.raises(ImproperlyConfigured),
+    ):
+        get_client()
+    assert isinstance(client, ServiceClient)
+    client.close()
+
+
+def test_retry_and_transport_settings_configure_the_built_client(emu: Emulator) -> None:
+    from vluna_client import RequestsTransport, RetryPolicy
+
+    transport = RequestsTransport()
+    vluna = {**credentials(emu), "IDENTITY": IDENTITY, "RETRY": RetryPolicy(max_attempts=1), "TRANSPORT": transport}
+    with override_settings(VLUNA=vluna):
+        assert get_client().retry.max_attempts == 1
+        assert get_client().transport is transport
+    vluna["TRANSPORT"] = "vluna_client.RequestsTransport"  # a dotted path to a class builds one
+    with override_settings(VLUNA=vluna):
+        assert isinstance(get_client().transport, RequestsTransport)
+
+
+def test_a_rate_limit_answers_429_with_retry_after(emu: Emulator) -> None:
+    from vluna_client import NO_RETRIES
+
+    emu.set_rate_limit("llm.chat", 1, window_seconds=3600)
+    client = emu.service_client(retry=NO_RETRIES)
+    with override_settings(VLUNA={"CLIENT": client, "IDENTITY": IDENTITY}):
+        web = Client()
+        sign_in(web)
+        assert web.post("/free").status_code == 200
+        answer = web.post("/free")
+    assert answer.status_code == 429
+    (hint,) = answer.json()["hints"]
+    assert int(answer["Retry-After"]) == hint["seconds"]
+    client.close()
+
+
+def test_refuse_shortfall_answers_402_with_the_hints_and_gives_the_lease_back(emu: Emulator) -> None:
+    emu.set_wallet_balance(ORG, 1)  # authorize passes with a shortfall hint, as the server does
+    vluna = {**credentials(emu), "IDENTITY": IDENTITY}
+    with override_settings(VLUNA={**vluna, "REFUSE_SHORTFALL": True}):
+        web = Client()
+        sign_in(web)
+        answer = web.post("/mixin", data={"used": 5}, content_type="application/json")
+    assert answer.status_code == 402
+    assert answer.json()["code"] == "FUNDING.SHORTFALL"
+    assert "funding.xusd_shortfall" in [hint["type"] for hint in answer.json()["hints"]]
+    (lease,) = emu.ledger.leases()
+    assert lease.state == "cancelled"
+    with override_settings(VLUNA=vluna):  # the default: the view runs
+        web = Client()
+        sign_in(web)
+        assert web.post("/mixin", data={"used": 5}, content_type="application/json").status_code == 200

@@ -341,3 +341,118 @@ def test_an_unusable_timeout_set_after_init_app_fails_when_the_client_is_built(e
     app.config["VLUNA_TIMEOUT"] = "inf"
     with app.app_context(), pytest.raises(ConfigurationError, match="TIMEOUT"):
         _ = vluna.client
+
+
+# -- a client (or factory), retry and transport; 429; refusing an underfunded authorize ---------------------------
+
+
+def _gated_app(vluna: Vluna, app: Any, **gated: Any) -> Any:
+    @app.post("/work")
+    @vluna.gated("llm.chat", estimated_quantity_minor=100, **gated)
+    def work() -> Any:
+        flask.g.vluna_lease.commit(quantity_minor=100)
+        return {"done": True}
+
+    return app.test_client()
+
+
+def test_the_extension_uses_a_given_client_and_its_fast_retries(emu: Emulator) -> None:
+    from vluna_client import OutcomeUnknownError, Retrier, RetryPolicy
+
+    waits: list[float] = []
+    client = emu.service_client(retry=Retrier(RetryPolicy(max_attempts=2), sleep=waits.append))
+    app = flask.Flask("given_client")
+    app.testing = True  # the view's exception reaches the test
+    vluna = Vluna(app, identity=lambda: (ORG, USER), client=client)
+    assert vluna.client is client  # no app.config needed at all
+    http = _gated_app(vluna, app)
+    emu.faults.drop_response_after_processing(2, path="/mgt/v1/gate/commits")
+    with pytest.raises(OutcomeUnknownError):
+        http.post("/work")
+    assert len(waits) == 1  # the app's own calls went through the given policy, without sleeping
+    client.close()
+
+
+def test_a_client_factory_is_called_once_per_app(emu: Emulator) -> None:
+    built: list[ServiceClient] = []
+
+    def factory() -> ServiceClient:
+        built.append(emu.service_client())
+        return built[-1]
+
+    app = flask.Flask("factory_client")
+    vluna = Vluna(app, identity=lambda: (ORG, USER), client=factory)
+    http = _gated_app(vluna, app)
+    assert http.post("/work").status_code == 200
+    assert http.post("/work").status_code == 200
+    assert len(built) == 1
+    built[0].close()
+
+
+def test_retry_and_transport_configure_the_client_built_from_the_config(emu: Emulator) -> None:
+    from vluna_client import RequestsTransport, RetryPolicy
+
+    transport = RequestsTransport()
+    app, vluna = make_app(emu, retry=RetryPolicy(max_attempts=1), transport=transport)
+    with app.app_context():
+        assert vluna.client.retry.max_attempts == 1
+        assert vluna.client.transport is transport
+    with pytest.raises(ConfigurationError, match="retry/transport"):
+        Vluna(identity=lambda: None, client=emu.service_client(), retry=RetryPolicy())
+    with pytest.raises(ConfigurationError, match="ServiceClient or a callable"):
+        Vluna(identity=lambda: None, client="not a client")  # type: ignore[arg-type]
+    transport.close()
+
+
+def test_a_rate_limit_answers_429_with_retry_after(emu: Emulator) -> None:
+    from vluna_client import NO_RETRIES
+
+    client = emu.service_client(retry=NO_RETRIES)
+    app = flask.Flask("rate_limited")
+    vluna = Vluna(app, identity=lambda: (ORG, USER), client=client)
+    emu.set_rate_limit("llm.fast", 1, window_seconds=3600)
+
+    @app.post("/fast")
+    @vluna.gated("llm.fast")
+    def fast() -> Any:
+        return {"ok": True}
+
+    http = app.test_client()
+    assert http.post("/fast").status_code == 200
+    answer = http.post("/fast")
+    assert answer.status_code == 429
+    body = answer.get_json()
+    assert body["code"] == "LIMIT.RATE_EXCEEDED"
+    (hint,) = body["hints"]
+    assert hint["type"] == "rate.limit"
+    assert int(answer.headers["Retry-After"]) == hint["seconds"]
+    client.close()
+
+
+def test_an_underfunded_authorize_runs_the_view_unless_asked_to_refuse(emu: Emulator) -> None:
+    client = emu.service_client()
+    for org in ("org_lenient", "org_strict", "org_per_view"):
+        emu.set_wallet_balance(org, 20)  # less than the estimate costs: authorize passes, with a shortfall hint
+
+    app = flask.Flask("shortfall")
+    vluna = Vluna(app, identity=lambda: ("org_lenient", USER), client=client)
+    assert _gated_app(vluna, app).post("/work").status_code == 200  # as the server does: the work runs
+    (commit,) = emu.ledger.commits()
+    assert (commit.quantity_minor, commit.application_status) == (100, "applied")
+    assert int(commit.applied_amount_xusd) > 20  # charged in full, beyond the balance: the debt is recorded
+
+    strict = flask.Flask("shortfall_refused")
+    refusing = Vluna(strict, identity=lambda: ("org_strict", USER), client=client, refuse_shortfall=True)
+    answer = _gated_app(refusing, strict).post("/work")
+    assert answer.status_code == 402
+    body = answer.get_json()
+    assert body["code"] == "FUNDING.SHORTFALL"
+    assert "funding.xusd_shortfall" in [hint["type"] for hint in body["hints"]]
+    assert len(emu.ledger.commits()) == 1  # nothing more was charged
+    assert emu.ledger.leases()[-1].state == "cancelled"  # and the lease was given back
+    assert emu.wallet_balance("org_strict") == 20
+
+    per_view = flask.Flask("shortfall_per_view")
+    lenient = Vluna(per_view, identity=lambda: ("org_per_view", USER), client=client, refuse_shortfall=True)
+    assert _gated_app(lenient, per_view, refuse_shortfall=False).post("/work").status_code == 200
+    client.close()

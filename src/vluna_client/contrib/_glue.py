@@ -1,15 +1,27 @@
-"""Framework-neutral pieces shared by the Flask and Django glue: settings, the client holder, identity, 402 body."""
+"""Framework-neutral pieces shared by the Flask and Django glue: settings, the client holder, identity, answers."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
-from collections.abc import Mapping
-from typing import Any, Callable, Optional
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .._client import ServiceClient
-from .._errors import ConfigurationError, PaymentRequiredError
-from .._transport import parse_timeout
+from .._errors import APIError, ConfigurationError, RateLimitError
+from .._retry import Retrier, RetryPolicy
+from .._transport import Transport, parse_timeout
+
+if TYPE_CHECKING:
+    from .._result import Hint
+
+#: A client, or a callable (no arguments) that builds one, as the Flask and Django glue accept it.
+ClientSource = Union[ServiceClient, Callable[[], ServiceClient]]
+
+#: The authorize hint that says the payer's funds do not cover the estimate (the debt is recorded all the same).
+SHORTFALL_HINT = "funding.xusd_shortfall"
 
 #: The four settings a service client needs, by their short name; the environment variable is ``VLUNA_<name>``.
 REQUIRED_SETTINGS = ("SERVICE_BASE_URL", "REALM_ID", "SERVICE_KEY_ID", "SERVICE_KEY_SECRET")
@@ -47,7 +59,12 @@ def resolve_settings(
     return found
 
 
-def build_client(settings: Mapping[str, Any]) -> ServiceClient:
+def build_client(
+    settings: Mapping[str, Any],
+    *,
+    retry: Union[RetryPolicy, Retrier, None] = None,
+    transport: Optional[Transport] = None,
+) -> ServiceClient:
     """A :class:`ServiceClient` from resolved settings (``TIMEOUT`` is seconds, as a number or a numeric string)."""
     timeout = settings.get("TIMEOUT")
     return ServiceClient(
@@ -56,7 +73,50 @@ def build_client(settings: Mapping[str, Any]) -> ServiceClient:
         key_id=settings["SERVICE_KEY_ID"],
         key_secret=settings["SERVICE_KEY_SECRET"],
         timeout=None if timeout is None else parse_timeout(timeout, name="TIMEOUT"),
+        retry=retry,
+        transport=transport,
     )
+
+
+# Clients handed to the glue by the application: theirs to close, never the glue's.
+_GIVEN: weakref.WeakSet[ServiceClient] = weakref.WeakSet()
+
+
+def client_factory(
+    client: Optional[ClientSource],
+    from_settings: Callable[[], ServiceClient],
+    *,
+    retry: Any = None,
+    transport: Any = None,
+    where: str,
+) -> Callable[[], ServiceClient]:
+    """How the glue gets its client: the one given, the given factory's, or one built from the settings.
+
+    Raises:
+        ConfigurationError: ``client`` is given together with ``retry`` or ``transport`` (those configure the
+            client the glue builds itself), or is neither a client nor a callable.
+    """
+    if client is None:
+        return from_settings
+    if retry is not None or transport is not None:
+        raise ConfigurationError(f"{where}: pass retry/transport to the client you give, or leave out the client")
+    if isinstance(client, ServiceClient):
+        _GIVEN.add(client)
+        given = client
+        return lambda: given
+    if not callable(client):
+        raise ConfigurationError(f"{where}: client must be a ServiceClient or a callable returning one")
+    factory = client
+
+    def build() -> ServiceClient:
+        built = factory()
+        if not isinstance(built, ServiceClient):
+            raise ConfigurationError(
+                f"{where}: the client factory returned {type(built).__name__}, not a ServiceClient"
+            )
+        return built
+
+    return build
 
 
 class ClientHolder:
@@ -82,10 +142,10 @@ class ClientHolder:
         return client
 
     def reset(self) -> None:
-        """Close and forget the client; the next :meth:`get` builds a new one from the current settings."""
+        """Forget the client (closing it, unless the application handed it over); the next :meth:`get` builds anew."""
         with self._lock:
             client, self._client = self._client, None
-        if client is not None:
+        if client is not None and client not in _GIVEN:
             client.close()
 
 
@@ -105,13 +165,36 @@ def check_identity(value: Any, *, source: str) -> Optional[Identity]:
     )
 
 
-def refusal_body(exc: PaymentRequiredError) -> dict[str, Any]:
-    """The JSON body of a 402 answer: ``{"ok": false, "code", "message", "hints": [{"type", ...}]}``."""
+def _hints(hints: Sequence[Hint]) -> list[dict[str, Any]]:
+    return [{"type": hint.type, **dict(hint.fields)} for hint in hints]
+
+
+def refusal_body(exc: APIError) -> dict[str, Any]:
+    """The JSON body of a refusal (402, 429): ``{"ok": false, "code", "message", "hints": [{"type", ...}]}``."""
+    return {"ok": False, "code": exc.code, "message": exc.message, "hints": _hints(exc.hints)}
+
+
+def retry_after_header(exc: RateLimitError) -> dict[str, str]:
+    """``{"Retry-After": seconds}`` (whole seconds, rounded up) when the server said how long to wait, else ``{}``."""
+    seconds = exc.retry_after
+    if seconds is None or not math.isfinite(seconds):
+        return {}
+    return {"Retry-After": str(max(0, math.ceil(seconds)))}
+
+
+def shortfall_body(hints: Sequence[Hint]) -> Optional[dict[str, Any]]:
+    """The 402 body for an authorize whose hints report a funding shortfall, or ``None`` when there is none.
+
+    The server lets such an authorize through (and records the debt if the work is committed); the glue refuses it
+    instead only when asked to (``refuse_shortfall``).
+    """
+    if not any(hint.type == SHORTFALL_HINT for hint in hints):
+        return None
     return {
         "ok": False,
-        "code": exc.code,
-        "message": exc.message,
-        "hints": [{"type": hint.type, **dict(hint.fields)} for hint in exc.hints],
+        "code": "FUNDING.SHORTFALL",
+        "message": "the balance does not cover this request",
+        "hints": _hints(hints),
     }
 
 

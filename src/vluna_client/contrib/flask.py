@@ -13,13 +13,20 @@
 
 Configuration comes from ``app.config`` (``VLUNA_SERVICE_BASE_URL``, ``VLUNA_REALM_ID``, ``VLUNA_SERVICE_KEY_ID``,
 ``VLUNA_SERVICE_KEY_SECRET``, optional ``VLUNA_TIMEOUT`` in seconds), each falling back to the environment variable
-of the same name.
+of the same name; ``Vluna(retry=..., transport=...)`` configure the client built from it. Or hand the extension
+your own client (``Vluna(app, client=client)``) or a factory for it (``client=make_client``): then no setting is
+read.
 
 What reaches the client of your app:
 
 - a refusal (:class:`~vluna_client.PaymentRequiredError`, 402), from authorize or from any call your view makes,
   becomes ``402 {"ok": false, "code", "message", "hints"}`` through an error handler that :meth:`Vluna.init_app`
   registers for the whole app (register your own handler for ``PaymentRequiredError`` to change it);
+- a :class:`~vluna_client.RateLimitError` becomes ``429`` with the same body and a ``Retry-After`` header (whole
+  seconds) when the server said how long to wait;
+- an authorize that passes with a ``funding.xusd_shortfall`` hint (the payer's balance does not cover the
+  estimate; the server lets it through and records the debt) runs the view as usual, unless the extension or the
+  view says ``refuse_shortfall=True``: then the lease is given back and the view answers ``402`` with the hints;
 - a gated view reached while the identity callable returns ``None`` answers ``401`` with the same body shape;
 - every other error propagates to your app's handlers unchanged (a 500 unless you handle it). In particular
   :class:`~vluna_client.OutcomeUnknownError` (a commit whose outcome was lost) is never turned into a refusal:
@@ -35,19 +42,24 @@ from typing import Any, Callable, Optional, TypeVar, Union, cast
 from flask import Flask, Response, current_app, g, has_app_context, jsonify
 
 from .._client import ServiceClient
-from .._errors import ConfigurationError, PaymentRequiredError
-from .._transport import parse_timeout
+from .._errors import ConfigurationError, PaymentRequiredError, RateLimitError
+from .._retry import Retrier, RetryPolicy
+from .._transport import Transport, parse_timeout
 from ._glue import (
     NO_IDENTITY_BODY,
     ClientHolder,
+    ClientSource,
     Identity,
     build_client,
     check_identity,
+    client_factory,
     refusal_body,
     resolve_settings,
+    retry_after_header,
+    shortfall_body,
 )
 
-__all__ = ["Vluna", "payment_required_response"]
+__all__ = ["Vluna", "payment_required_response", "rate_limited_response"]
 
 logger = logging.getLogger("vluna_client")
 
@@ -61,6 +73,11 @@ def payment_required_response(exc: PaymentRequiredError) -> tuple[Response, int]
     return jsonify(refusal_body(exc)), 402
 
 
+def rate_limited_response(exc: RateLimitError) -> tuple[Response, int, dict[str, str]]:
+    """The JSON 429 answer for a rate limit, with ``Retry-After`` (whole seconds) when the wait is known."""
+    return jsonify(refusal_body(exc)), 429, retry_after_header(exc)
+
+
 class Vluna:
     """The Flask extension: ``Vluna(app, identity=fn)`` or ``vluna = Vluna(identity=fn)`` then ``init_app(app)``.
 
@@ -69,11 +86,34 @@ class Vluna:
         identity: Called inside a request with no arguments; returns ``(principal_id, user_id)`` of the signed-in
             payer, or ``None`` when nobody is signed in. Take it from your session or login system, never from a
             header the caller controls. There is no default: a gated view without one raises ConfigurationError.
+        client: A :class:`ServiceClient` to use, or a callable building one on first use (per app); the app's
+            configuration is then not read. Tests pass an emulator's client with fast retries this way.
+        retry: The retry policy (or :class:`~vluna_client.Retrier`) of the client built from the configuration.
+        transport: The transport of the client built from the configuration.
+        refuse_shortfall: Refuse (402, with the hints) an authorize that reports a ``funding.xusd_shortfall``
+            instead of running the view; each :meth:`gated` view may say otherwise.
+
+    Raises:
+        ConfigurationError: ``client`` is given with ``retry`` or ``transport``, or is not a client or a callable.
     """
 
-    def __init__(self, app: Optional[Flask] = None, *, identity: Optional[Callable[[], Optional[Identity]]] = None):
+    def __init__(
+        self,
+        app: Optional[Flask] = None,
+        *,
+        identity: Optional[Callable[[], Optional[Identity]]] = None,
+        client: Optional[ClientSource] = None,
+        retry: Union[RetryPolicy, Retrier, None] = None,
+        transport: Optional[Transport] = None,
+        refuse_shortfall: bool = False,
+    ):
         self.identity = identity
+        self.refuse_shortfall = refuse_shortfall
         self._app = app
+        self._retry = retry
+        self._transport = transport
+        self._client_source = client
+        client_factory(client, ServiceClient.from_env, retry=retry, transport=transport, where="Vluna")  # refuse now
         if app is not None:
             self.init_app(app)
 
@@ -87,8 +127,13 @@ class Vluna:
         timeout = app.config.get("VLUNA_TIMEOUT")
         if timeout is not None and timeout != "":
             parse_timeout(timeout, name="VLUNA_TIMEOUT")
-        app.extensions[_EXTENSION] = ClientHolder(functools.partial(_client_for, app))
+        from_config = functools.partial(_client_for, app, self._retry, self._transport)
+        factory = client_factory(
+            self._client_source, from_config, retry=self._retry, transport=self._transport, where="Vluna"
+        )
+        app.extensions[_EXTENSION] = ClientHolder(factory)
         app.register_error_handler(PaymentRequiredError, payment_required_response)
+        app.register_error_handler(RateLimitError, rate_limited_response)
 
     @property
     def client(self) -> ServiceClient:
@@ -106,6 +151,7 @@ class Vluna:
         feature_code: str,
         *,
         estimated_quantity_minor: Optional[Union[int, str]] = None,
+        refuse_shortfall: Optional[bool] = None,
         **lease_options: Any,
     ) -> Callable[[F], F]:
         """Decorate a view so it runs inside an authorized gate lease, exposed as ``flask.g.vluna_lease``.
@@ -117,9 +163,12 @@ class Vluna:
         Args:
             feature_code: The gated feature, e.g. ``"llm.chat"``.
             estimated_quantity_minor: Expected usage, so the server can check funding up front.
+            refuse_shortfall: Answer 402 (lease given back, view not run) when authorize reports a
+                ``funding.xusd_shortfall``; ``None`` follows the extension's setting.
             **lease_options: Further :meth:`ServiceClient.lease` arguments (``budget_id``, ``labels``,
                 ``feature_family_code``, ``timeout``).
         """
+        refuse = self.refuse_shortfall if refuse_shortfall is None else refuse_shortfall
 
         def decorate(view: F) -> F:
             @functools.wraps(view)
@@ -136,6 +185,9 @@ class Vluna:
                     **lease_options,
                 )
                 with lease:
+                    short = shortfall_body(lease.hints) if refuse else None
+                    if short is not None:
+                        return jsonify(short), 402  # leaving the block without a commit gives the lease back
                     g.vluna_lease = lease
                     return view(*args, **kwargs)
 
@@ -152,6 +204,6 @@ class Vluna:
         return check_identity(self.identity(), source="the Vluna identity function")
 
 
-def _client_for(app: Flask) -> ServiceClient:
+def _client_for(app: Flask, retry: Union[RetryPolicy, Retrier, None], transport: Optional[Transport]) -> ServiceClient:
     settings = resolve_settings(lambda name: app.config.get("VLUNA_" + name), where="app.config")
-    return build_client(settings)
+    return build_client(settings, retry=retry, transport=transport)

@@ -20,8 +20,13 @@ payer, or ``None`` when nobody is signed in. ``manage.py check`` reports missing
   as ``request.vluna_lease``; a view that raises or returns without committing has its lease cancelled;
 - :func:`gated_stream` does the same for streamed views, handing the lease to the ``StreamingHttpResponse`` body
   (settled when the body ends, fails or is closed);
-- a refusal (:class:`~vluna_client.PaymentRequiredError`) in a gated view answers a JSON 402; add
-  :class:`VlunaMiddleware` to ``MIDDLEWARE`` to answer the same for refusals raised by any other view.
+- a refusal (:class:`~vluna_client.PaymentRequiredError`) in a gated view answers a JSON 402, a
+  :class:`~vluna_client.RateLimitError` a JSON 429 with ``Retry-After``; add :class:`VlunaMiddleware` to
+  ``MIDDLEWARE`` to answer the same for those raised by any other view. ``REFUSE_SHORTFALL`` (or
+  ``gated(refuse_shortfall=True)``) answers 402 when authorize reports a ``funding.xusd_shortfall``;
+- ``CLIENT``, ``RETRY`` and ``TRANSPORT`` keys hand over the client (or a factory), or shape the one built from
+  the credentials; ``TEST_RUNNER = "vluna_client.contrib.django.testing.EmulatorTestRunner"`` runs
+  ``manage.py test`` against the emulator;
 - other errors propagate to Django's handlers unchanged; an :class:`~vluna_client.OutcomeUnknownError` is never
   turned into a refusal, since the work may have been charged.
 """
@@ -30,6 +35,14 @@ from __future__ import annotations
 
 from ._client import get_client
 from ._stream import gated_stream
-from ._views import GatedViewMixin, VlunaMiddleware, gated, payment_required_response
+from ._views import GatedViewMixin, VlunaMiddleware, gated, payment_required_response, rate_limited_response
 
-__all__ = ["GatedViewMixin", "VlunaMiddleware", "gated", "gated_stream", "get_client", "payment_required_response"]
+__all__ = [
+    "GatedViewMixin",
+    "VlunaMiddleware",
+    "gated",
+    "gated_stream",
+    "get_client",
+    "payment_required_response",
+    "rate_limited_response",
+]

@@ -2,7 +2,9 @@
 
 Every message names the setting, never its value (the secret must not reach a terminal or a CI log).
 
-- ``vluna.E001`` a required setting is missing from ``settings.VLUNA`` and the environment;
+- ``vluna.E001`` a required setting is missing from ``settings.VLUNA`` and the environment (not checked when
+  ``CLIENT`` names the client; under :class:`~vluna_client.contrib.django.testing.EmulatorTestRunner` the
+  emulator provides them);
 - ``vluna.E002`` ``SERVICE_BASE_URL`` is not an absolute http(s) URL without query or fragment;
 - ``vluna.E003`` ``SERVICE_BASE_URL`` does not end in ``/mgt/v1``;
 - ``vluna.E004`` ``SERVICE_KEY_SECRET`` is not standard base64 (or is empty);
@@ -58,7 +60,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id="vluna.W001",
             )
         )
-    missing = [name for name in REQUIRED_SETTINGS if _value(configured, name) is None]
+    # A client handed over in settings.VLUNA["CLIENT"] brings its own credentials.
+    has_client = configured.get("CLIENT") is not None
+    missing = [] if has_client else [name for name in REQUIRED_SETTINGS if _value(configured, name) is None]
     if missing:
         errors.append(
             checks.Error(

@@ -1,4 +1,9 @@
-"""The process-wide client built from ``settings.VLUNA`` (and the environment), reset when the setting changes."""
+"""The process-wide client built from ``settings.VLUNA`` (and the environment), reset when the setting changes.
+
+``VLUNA["CLIENT"]`` (a :class:`ServiceClient`, a callable returning one, or the dotted path of either) replaces the
+credentials; ``RETRY`` (a :class:`~vluna_client.RetryPolicy` or :class:`~vluna_client.Retrier`) and ``TRANSPORT``
+(a transport, or a dotted path to one or to a class building one) configure the client built from them.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,33 @@ from django.utils.module_loading import import_string
 
 from ..._client import ServiceClient
 from ..._errors import ConfigurationError
-from .._glue import ClientHolder, Identity, build_client, resolve_settings
+from .._glue import ClientHolder, Identity, build_client, client_factory, resolve_settings
 
 #: Keys the ``VLUNA`` setting understands.
-KNOWN_KEYS = frozenset({"SERVICE_BASE_URL", "REALM_ID", "SERVICE_KEY_ID", "SERVICE_KEY_SECRET", "IDENTITY", "TIMEOUT"})
+KNOWN_KEYS = frozenset(
+    {
+        "SERVICE_BASE_URL",
+        "REALM_ID",
+        "SERVICE_KEY_ID",
+        "SERVICE_KEY_SECRET",
+        "IDENTITY",
+        "TIMEOUT",
+        "CLIENT",
+        "RETRY",
+        "TRANSPORT",
+        "REFUSE_SHORTFALL",
+    }
+)
+
+
+def _named(value: Any, key: str) -> Any:
+    """A setting's object: the value itself, or what its dotted path names."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return import_string(value)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f'settings.VLUNA["{key}"] cannot be imported: {exc}') from None
 
 
 def vluna_settings() -> dict[str, Any]:
@@ -33,8 +61,21 @@ def vluna_settings() -> dict[str, Any]:
 
 def _build() -> ServiceClient:
     configured = vluna_settings()
+    retry = _named(configured.get("RETRY"), "RETRY")
+    transport = _named(configured.get("TRANSPORT"), "TRANSPORT")
+    if isinstance(transport, type) or (callable(transport) and not hasattr(transport, "send")):
+        transport = transport()  # a class or a factory named by its dotted path
     try:
-        return build_client(resolve_settings(configured.get, where="settings.VLUNA"))
+        factory = client_factory(
+            _named(configured.get("CLIENT"), "CLIENT"),
+            lambda: build_client(
+                resolve_settings(configured.get, where="settings.VLUNA"), retry=retry, transport=transport
+            ),
+            retry=retry,
+            transport=transport,
+            where='settings.VLUNA["CLIENT"]',
+        )
+        return factory()
     except ConfigurationError as exc:
         raise ImproperlyConfigured(str(exc)) from None
 

@@ -8,11 +8,11 @@ from typing import Any, Callable, ClassVar, Optional, TypeVar, Union, cast
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from ..._errors import PaymentRequiredError
-from .._glue import NO_IDENTITY_BODY, check_identity, refusal_body
-from ._client import get_client, identity_function
+from ..._errors import PaymentRequiredError, RateLimitError
+from .._glue import NO_IDENTITY_BODY, check_identity, refusal_body, retry_after_header, shortfall_body
+from ._client import get_client, identity_function, vluna_settings
 
-__all__ = ["GatedViewMixin", "VlunaMiddleware", "gated", "payment_required_response"]
+__all__ = ["GatedViewMixin", "VlunaMiddleware", "gated", "payment_required_response", "rate_limited_response"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -22,12 +22,21 @@ def payment_required_response(exc: PaymentRequiredError) -> JsonResponse:
     return JsonResponse(refusal_body(exc), status=402)
 
 
+def rate_limited_response(exc: RateLimitError) -> JsonResponse:
+    """The JSON 429 answer for a rate limit, with ``Retry-After`` (whole seconds) when the wait is known."""
+    response = JsonResponse(refusal_body(exc), status=429)
+    for name, value in retry_after_header(exc).items():
+        response[name] = value
+    return response
+
+
 def _run_gated(
     request: HttpRequest,
     feature_code: str,
     estimated_quantity_minor: Optional[Union[int, str]],
     lease_options: dict[str, Any],
     view: Callable[[], Any],
+    refuse_shortfall: Optional[bool] = None,
 ) -> Any:
     who = check_identity(identity_function()(request), source='settings.VLUNA["IDENTITY"]')
     if who is None:
@@ -40,19 +49,27 @@ def _run_gated(
         estimated_quantity_minor=estimated_quantity_minor,
         **lease_options,
     )
+    if refuse_shortfall is None:
+        refuse_shortfall = bool(vluna_settings().get("REFUSE_SHORTFALL", False))
     try:
         with lease:
+            short = shortfall_body(lease.hints) if refuse_shortfall else None
+            if short is not None:
+                return JsonResponse(short, status=402)  # leaving the block without a commit gives the lease back
             request.vluna_lease = lease
             return view()
     except PaymentRequiredError as exc:
         # Answered here too, so a gated view refuses cleanly without VlunaMiddleware; the lease is cancelled.
         return payment_required_response(exc)
+    except RateLimitError as exc:
+        return rate_limited_response(exc)
 
 
 def gated(
     feature_code: str,
     *,
     estimated_quantity_minor: Optional[Union[int, str]] = None,
+    refuse_shortfall: Optional[bool] = None,
     **lease_options: Any,
 ) -> Callable[[F], F]:
     """Decorate a function view so it runs inside an authorized gate lease, exposed as ``request.vluna_lease``.
@@ -67,6 +84,9 @@ def gated(
     Args:
         feature_code: The gated feature, e.g. ``"llm.chat"``.
         estimated_quantity_minor: Expected usage, so the server can check funding up front.
+        refuse_shortfall: Answer 402 (lease given back, view not run) when authorize reports a
+            ``funding.xusd_shortfall``; ``None`` follows ``settings.VLUNA["REFUSE_SHORTFALL"]`` (default false:
+            the view runs, as the server lets it).
         **lease_options: Further :meth:`ServiceClient.lease` arguments (``budget_id``, ``labels``,
             ``feature_family_code``, ``timeout``).
     """
@@ -80,6 +100,7 @@ def gated(
                 estimated_quantity_minor,
                 lease_options,
                 lambda: view(request, *args, **kwargs),
+                refuse_shortfall,
             )
 
         return cast(F, gated_view)
@@ -127,9 +148,10 @@ class GatedViewMixin:
 
 
 class VlunaMiddleware:
-    """Answers a :class:`~vluna_client.PaymentRequiredError` raised by any view with a JSON 402.
+    """Answers refusals raised by any view: a JSON 402 for a payment refusal, a JSON 429 for a rate limit.
 
-    Add ``"vluna_client.contrib.django.VlunaMiddleware"`` to ``MIDDLEWARE``. Every other exception is left to
+    A :class:`~vluna_client.RateLimitError` answer carries ``Retry-After`` when the wait is known. Add
+    ``"vluna_client.contrib.django.VlunaMiddleware"`` to ``MIDDLEWARE``. Every other exception is left to
     Django (and to the middleware after this one).
     """
 
@@ -141,7 +163,9 @@ class VlunaMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Optional[HttpResponse]:
-        """A JSON 402 for a refusal; ``None`` (let Django handle it) for anything else."""
+        """A JSON 402 for a refusal, a JSON 429 for a rate limit; ``None`` (let Django handle it) otherwise."""
         if isinstance(exception, PaymentRequiredError):
             return payment_required_response(exception)
+        if isinstance(exception, RateLimitError):
+            return rate_limited_response(exception)
         return None
