@@ -30,7 +30,9 @@ API_SURFACE = ROOT / "api" / "surface.json"
 # Pinned so that generated code is byte-stable whoever runs the generator.
 CODEGEN_DEPS = ["datamodel-code-generator==0.89.0", "ruff==0.17.6", "jinja2==3.1.6", "pyyaml==6.0.3"]
 LINT_DEPS = ["ruff==0.17.6"]
-TYPE_DEPS = ["mypy==2.4.1", "types-requests", "pytest>=8"]
+# mypy 1.19 is the last release that runs on, and checks for, Python 3.9, the oldest Python we support; the session
+# runs on 3.9 so that pip also picks the dependency versions a 3.9 user gets (newer ones use 3.10-only syntax).
+TYPE_DEPS = ["mypy==1.19.1", "types-requests", "pytest>=8"]
 TEST_DEPS = ["pytest>=8", "responses>=0.25", "pyyaml>=6"]
 # Scale-out tests: clients pickled with cloudpickle, a Dask LocalCluster of worker processes (Dask needs 3.10+;
 # on 3.9 those tests skip).
@@ -86,9 +88,9 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", *paths)
 
 
-@nox.session(python=DEV_PYTHON)
+@nox.session(python=TEST_PYTHONS[0])
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package, generated code included."""
+    """mypy --strict on the package, generated code included, for Python 3.9 (pyproject's python_version)."""
     session.install(*TYPE_DEPS, "-e", "." + CONTRIB_EXTRAS)
     session.run("mypy", "--strict", "src/vluna_client")
 
@@ -190,7 +192,15 @@ def docs(session: nox.Session) -> None:
 _NOT_IN_WHEEL = re.compile(
     r"(^|/)(tests?|benchmarks|__pycache__|\.[a-z_]*cache|\.nox)(/|$)|\.py[co]$|(^|/)test_[^/]*\.py$"
 )
-_IN_SDIST = ["pyproject.toml", "README.md", "CHANGELOG.md", "mkdocs.yml", "docs/index.md", "src/vluna_client/py.typed"]
+_IN_SDIST = [
+    "pyproject.toml",
+    "README.md",
+    "CHANGELOG.md",
+    "LICENSE",
+    "mkdocs.yml",
+    "docs/index.md",
+    "src/vluna_client/py.typed",
+]
 _SDIST_LIMIT = 5_000_000  # bytes: the sdist is source and specs, never data
 
 
@@ -201,6 +211,8 @@ def _check_dist(session: nox.Session, wheel: Path, sdist: Path, version: str) ->
     problems += [f"wheel holds {n}" for n in names if _NOT_IN_WHEEL.search(n)]
     if "vluna_client/py.typed" not in names:
         problems.append("wheel lacks vluna_client/py.typed")
+    if not any(n.endswith(".dist-info/licenses/LICENSE") for n in names):
+        problems.append("wheel lacks the LICENSE file")
     with tarfile.open(sdist) as tf:
         members = [m.name.split("/", 1)[1] for m in tf.getmembers() if "/" in m.name]
     problems += [f"sdist lacks {n}" for n in _IN_SDIST if n not in members]
