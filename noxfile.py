@@ -32,7 +32,7 @@ CODEGEN_DEPS = ["datamodel-code-generator==0.89.0", "ruff==0.17.6", "jinja2==3.1
 LINT_DEPS = ["ruff==0.17.6"]
 # mypy 1.19 is the last release that runs on, and checks for, Python 3.9, the oldest Python we support; the session
 # runs on 3.9 so that pip also picks the dependency versions a 3.9 user gets (newer ones use 3.10-only syntax).
-TYPE_DEPS = ["mypy==1.19.1", "types-requests", "pytest>=8"]
+TYPE_DEPS = ["mypy==1.19.1", "types-requests", "types-PyYAML", "jinja2==3.1.6", "pytest>=8"]
 TEST_DEPS = ["pytest>=8", "responses>=0.25", "pyyaml>=6"]
 # Scale-out tests: clients pickled with cloudpickle, a Dask LocalCluster of worker processes (Dask needs 3.10+;
 # on 3.9 those tests skip).
@@ -90,16 +90,16 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=TEST_PYTHONS[0])
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package, generated code included, for Python 3.9 (pyproject's python_version)."""
+    """mypy --strict on the package (generated code included) and the code generator, for Python 3.9."""
     session.install(*TYPE_DEPS, "-e", "." + CONTRIB_EXTRAS)
-    session.run("mypy", "--strict", "src/vluna_client")
+    session.run("mypy", "--strict", "src/vluna_client", "codegen")
 
 
 @nox.session(python=DEV_PYTHON)
 def specs(session: nox.Session) -> None:
     """Validate every OpenAPI document."""
     session.install("openapi-spec-validator==0.9.0")
-    session.run("python", "codegen/validate_specs.py")
+    session.run("python", "-m", "codegen.validate_specs")
 
 
 @nox.session(python=DEV_PYTHON)
@@ -107,8 +107,8 @@ def codegen(session: nox.Session) -> None:
     """Regenerate _generated/, docs/api.md, the API snapshot api/surface.json and the emulator's spec data."""
     # The snapshot imports the package, so its runtime dependencies are needed too.
     _install_project(session, *CODEGEN_DEPS)
-    session.run("python", "codegen/generate.py")
-    session.run("python", "codegen/emulator_spec.py")
+    session.run("python", "-m", "codegen.generate")
+    session.run("python", "-m", "codegen.emulator_spec")
 
 
 def _diff(a: Path, b: Path) -> list[str]:
@@ -126,14 +126,14 @@ def codegen_check(session: nox.Session) -> None:
     session.install(*CODEGEN_DEPS)
     with tempfile.TemporaryDirectory() as tmp:
         out, docs = Path(tmp) / "_generated", Path(tmp) / "api.md"
-        session.run("python", "codegen/generate.py", "--out", str(out), "--docs", str(docs))
+        session.run("python", "-m", "codegen.generate", "--out", str(out), "--docs", str(docs))
         problems = _diff(GENERATED, out)
         if not filecmp.cmp(API_DOCS, docs, shallow=False):
             problems.append(f"differs: {API_DOCS}")
         emulator_data = Path(tmp) / "operations.json"
-        session.run("python", "codegen/emulator_spec.py", "--out", str(emulator_data))
+        session.run("python", "-m", "codegen.emulator_spec", "--out", str(emulator_data))
         if not filecmp.cmp(EMULATOR_DATA, emulator_data, shallow=False):
-            problems.append(f"differs: {EMULATOR_DATA} (run `python codegen/emulator_spec.py`)")
+            problems.append(f"differs: {EMULATOR_DATA} (run `python -m codegen.emulator_spec`)")
     if problems:
         session.error("generated code is out of date; run `nox -s codegen`:\n  " + "\n  ".join(problems))
     session.log("generated code matches the specs")
@@ -149,10 +149,13 @@ def api_diff(session: nox.Session) -> None:
     _install_project(session, *CODEGEN_DEPS)
     with tempfile.TemporaryDirectory() as tmp:
         out, docs, surface = Path(tmp) / "_generated", Path(tmp) / "api.md", Path(tmp) / "surface.json"
-        session.run("python", "codegen/generate.py", "--out", str(out), "--docs", str(docs), "--surface", str(surface))
+        session.run(
+            "python", "-m", "codegen.generate", "--out", str(out), "--docs", str(docs), "--surface", str(surface)
+        )
         report = session.run(
             "python",
-            "codegen/api_surface.py",
+            "-m",
+            "codegen.api_surface",
             "diff",
             str(API_SURFACE),
             str(surface),

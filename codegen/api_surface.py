@@ -11,8 +11,8 @@ enum members), so it shows what a user really gets, whatever the generator does 
 
 Commands::
 
-    python codegen/api_surface.py dump --src DIR [--out FILE]   # snapshot the vluna_client importable from DIR
-    python codegen/api_surface.py diff BEFORE AFTER              # one line per change; exit 1 if there is any
+    python -m codegen.api_surface dump --src DIR [--out FILE]   # snapshot the vluna_client importable from DIR
+    python -m codegen.api_surface diff BEFORE AFTER              # one line per change; exit 1 if there is any
 
 Every change is classified ``breaking:`` (code written against BEFORE may fail with AFTER) or ``additive:``.
 """

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from resolver import ROOT, SPEC_DIR, Resolver
+from .resolver import ROOT, SPEC_DIR, Resolver
 
 OUT = ROOT / "src" / "vluna_client" / "testing" / "_spec_data" / "operations.json"
 
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not args.out.exists() or args.out.read_text(encoding="utf-8") != text:
-            sys.stderr.write(f"{args.out} is out of date; run `python codegen/emulator_spec.py`\n")
+            sys.stderr.write(f"{args.out} is out of date; run `python -m codegen.emulator_spec`\n")
             return 1
         return 0
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from resolver import ROOT, SPEC_DIR, Resolver, SpecError, model_module, snake, types_of
-from validation import MODULE, Ordered, ValidationSchemas, render
+from .resolver import ROOT, SPEC_DIR, Resolver, SpecError, model_module, snake, types_of
+from .validation import MODULE, Ordered, ValidationSchemas, render
 
 __all__ = ["CLIENT_CLASSES", "ROOT", "SPEC_DIR", "Api", "SpecError", "load_api"]
 

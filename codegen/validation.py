@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from resolver import Resolver, SpecError, types_of
+from .resolver import Resolver, SpecError, types_of
 
 VALIDATION_KEYS = ("minLength", "maxLength", "pattern", "minimum", "maximum", "minItems", "maxItems", "format")
 MAX_DEPTH = 12
@@ -32,7 +32,7 @@ def constant_name(schema_name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", out).upper()
 
 
-class Ordered(dict):
+class Ordered(dict[str, Any]):
     """A dict rendered in insertion order (query parameters travel in the method's order), not sorted."""
 
 

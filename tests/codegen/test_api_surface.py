@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOT = ROOT / "api" / "surface.json"
 
 
-surface = codegen_tools.load("api_surface", as_name="vluna_api_surface")
+surface = codegen_tools.load("api_surface")
 
 
 def param(name, annotation="Optional[str]", *, required=False, kind="KEYWORD_ONLY", default=None):

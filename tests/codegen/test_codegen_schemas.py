@@ -9,7 +9,7 @@ import yaml
 
 from support import codegen_tools
 
-_resolver = codegen_tools.load("resolver")  # before validation, which imports it by this bare name
+_resolver = codegen_tools.load("resolver")
 _validation = codegen_tools.load("validation")
 Resolver, SpecError = _resolver.Resolver, _resolver.SpecError
 MAX_DEPTH, SchemaRef, ValidationSchemas, render = (

@@ -7,6 +7,6 @@
 * ``apispec``: an independent reading of ``openapi/*.yaml`` for the API tests.
 * ``operation_calls``: real client calls for every generated operation, in dependency order.
 * ``readme_examples`` and ``markdown_examples``: the Python examples of README.md and the docs pages.
-* ``codegen_tools``: the code generator's modules, loaded from ``codegen/`` by file path.
+* ``codegen_tools``: the code generator's modules, imported as the checkout's ``codegen`` package.
 * ``django_project``: the minimal Django project of the Django glue tests.
 """

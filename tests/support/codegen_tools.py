@@ -1,34 +1,24 @@
-"""The code generator's own modules, loaded from ``codegen/`` by file path for the codegen tests.
+"""The code generator's modules for the codegen tests, imported as the ``codegen`` package of the checkout.
 
-``codegen/`` is a folder of scripts, not a package: its modules import each other by bare name (``from resolver
-import ...``), as they do when ``python codegen/generate.py`` runs. Loading them here registers each under that
-name in ``sys.modules``, so those imports resolve without putting ``codegen/`` on ``sys.path``.
+``codegen/`` sits at the root of the checkout, outside ``src/``: the package is never installed, so the tests make
+the checkout's root importable (once) and import ``codegen.<name>`` from it.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Optional
 
-CODEGEN = Path(__file__).resolve().parents[2] / "codegen"
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def load(name: str, *, as_name: Optional[str] = None) -> ModuleType:
-    """Load ``codegen/<name>.py`` once, registered as ``as_name`` (default: its own bare name)."""
-    registered = as_name or name
-    if registered in sys.modules:
-        return sys.modules[registered]
-    spec = importlib.util.spec_from_file_location(registered, CODEGEN / f"{name}.py")
-    assert spec is not None, f"codegen/{name}.py is missing"
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[registered] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[registered]
-        raise
+def load(name: str) -> ModuleType:
+    """The module ``codegen.<name>`` of this checkout."""
+    if str(ROOT) not in sys.path:
+        sys.path.append(str(ROOT))  # last, so it never shadows the vluna_client under test
+    module = importlib.import_module(f"codegen.{name}")
+    where = Path(module.__file__ or "").resolve()
+    assert ROOT / "codegen" in where.parents, f"imported codegen.{name} from {where}, not from this checkout"
     return module

@@ -51,7 +51,7 @@ def _int(obj: Any, *path: str) -> int:
         return 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InputValidationError(f"provider usage field {'.'.join(path)} is not a non-negative integer: {value!r}")
-    return value
+    return int(value)
 
 
 @attrs.frozen

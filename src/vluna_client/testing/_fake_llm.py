@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Deque, Dict, Iterator, List, Optional, Tuple, Type, Union
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple, Type, Union
 
 __all__ = ["Failure", "FakeLLM", "FakeRequest", "Reply", "ToolCall", "Usage"]
 
@@ -465,8 +465,16 @@ def _messages_events(reply: Reply, body: Dict[str, Any]) -> Iterator[Tuple[Optio
     yield event("message_stop")
 
 
-_NON_STREAM = {"chat": _chat, "responses": _response, "messages": _message}
-_STREAM = {"chat": _chat_events, "responses": _responses_events, "messages": _messages_events}
+_NON_STREAM: Dict[str, Callable[[Reply, Dict[str, Any]], Dict[str, Any]]] = {
+    "chat": _chat,
+    "responses": _response,
+    "messages": _message,
+}
+_STREAM: Dict[str, Callable[[Reply, Dict[str, Any]], Iterator[Tuple[Optional[str], Any]]]] = {
+    "chat": _chat_events,
+    "responses": _responses_events,
+    "messages": _messages_events,
+}
 
 
 def _handler_for(fake: FakeLLM) -> Type[BaseHTTPRequestHandler]:
