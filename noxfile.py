@@ -285,6 +285,13 @@ def e2e(session: nox.Session) -> None:
 
 
 @nox.session(python=DEV_PYTHON)
+def differential(session: nox.Session) -> None:
+    """The money scenario on the deployment named by VLUNA_* and on a fresh emulator: equal figures or a diff."""
+    _install_project(session, *TEST_DEPS)
+    session.run("pytest", "-q", "-p", "no:randomly", "-rs", "tests/e2e/test_differential.py", *session.posargs)
+
+
+@nox.session(python=DEV_PYTHON)
 def chaos(session: nox.Session) -> None:
     """2,000 gate loops on 16 threads under 20% random faults, then the ledger is checked (prints the figures).
 

@@ -38,6 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "emulator_gap(reason): strict xfail against the local emulator, where it does not model the server"
     )
+    config.addinivalue_line(
+        "markers", "differential: compares a deployment with a fresh bundled emulator (nox -s differential)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

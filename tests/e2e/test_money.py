@@ -54,7 +54,6 @@ def test_budget_key_reused_with_another_body_conflicts(service: ServiceClient, c
 
 
 @covers("service wallet.adjust", "service wallet.consume", "service wallet.get_balance")
-@pytest.mark.emulator_gap("wallet.adjust and wallet.consume do not move the balance they answer")
 def test_wallet_adjust_then_consume(service: ServiceClient) -> None:
     from .conftest import register
 
@@ -67,7 +66,6 @@ def test_wallet_adjust_then_consume(service: ServiceClient) -> None:
 
 
 @covers("service wallet.adjust")
-@pytest.mark.emulator_gap("a zero wallet adjustment is accepted")
 def test_zero_adjustment_is_refused(service: ServiceClient, customer: Customer) -> None:
     with pytest.raises(InvalidRequestError):
         service.wallet.adjust(delta="0", unit="xusd", **customer.who)

@@ -85,6 +85,9 @@ class Emulator:
         strict: refuse timestamps older/newer than ``strict_window_seconds`` and reused nonces (401).
         strict_window_seconds: allowed clock skew in strict mode.
         lease_ttl_seconds: lease lifetime (the server's default is 12 hours).
+        billing_mode: ``"postpaid"`` (accounts are not refused for lack of funds unless :meth:`set_wallet_balance`
+            makes them prepaid) or ``"prepaid"`` (every account, as on a default server realm: authorize answers 402
+            "grant balance exhausted" on a priced feature once the grants are used up, with funding hints before).
         features: explicit features; turns feature auto-registration off. Codes (each with one meter of the same
             code), code -> meter codes, or code -> {meter code: price}, where a price is xusd per unit, a
             ``meter_prices`` mapping (``unit_price_xusd``, ``unit_cost_xusd``, ``unit_quantity_minor``, ``rounding``,
@@ -114,6 +117,7 @@ class Emulator:
         strict: bool = False,
         strict_window_seconds: float = 300.0,
         lease_ttl_seconds: float = 12 * 60 * 60,
+        billing_mode: str = "postpaid",
         features: Optional[FeatureSpec] = None,
         other_realms: Iterable[str] = (),
         replay_hang_seconds: float = 30.0,
@@ -124,6 +128,8 @@ class Emulator:
             raise ValueError(f"host {host!r} is not a loopback address; pass allow_remote=True to bind it anyway")
         if header_timeout_seconds <= 0:
             raise ValueError("header_timeout_seconds must be positive")
+        if billing_mode not in ("postpaid", "prepaid"):
+            raise ValueError("billing_mode must be 'postpaid' or 'prepaid'")
         self.host = host
         self.header_timeout_seconds = header_timeout_seconds
         self.port = port
@@ -142,6 +148,7 @@ class Emulator:
             realm_id=self.realm_id,
             price_per_unit_xusd=price_per_unit_xusd,
             lease_ttl_seconds=lease_ttl_seconds,
+            billing_mode=billing_mode,
             features=features,
             ledger=Ledger(lambda: self._engine.leases.snapshots()),
             clock=self.now,
@@ -411,11 +418,15 @@ class Emulator:
         beyond the balance get ``funding.xusd_shortfall`` and ``quota.remaining`` hints, and applied commits and
         ingests debit the balance.
         """
-        self._engine.accounts.set_wallet_balance(principal_id, xusd)
+        self._engine.wallets.set_granted_balance(self._engine.accounts.ensure_account(principal_id), xusd)
 
     def wallet_balance(self, principal_id: str) -> Optional[int]:
         """Available prepaid balance of a principal in xusd, or ``None`` for a postpaid (or unknown) account."""
-        return self._engine.accounts.available_balance(principal_id)
+        with self._engine.realm.lock:
+            account = self._engine.realm.accounts.get(principal_id)
+            if account is None or not self._engine.wallets.prepaid(account):
+                return None
+            return self._engine.wallets.available(account)
 
     def set_rate_limit(self, feature_code: str, limit: Optional[int], window_seconds: int = 60) -> None:
         """Allow ``limit`` authorizations per user within fixed ``window_seconds`` windows (``None`` removes it).

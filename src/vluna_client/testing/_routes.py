@@ -169,7 +169,19 @@ def _meters(engine: Engine, call: Call) -> Reply:
 
 
 def _wallet_balance(engine: Engine, call: Call) -> Reply:
-    return Reply(engine.accounts.wallet_balance(call.ctx))
+    return Reply(engine.wallets.balance(call.ctx))
+
+
+def _budget_create(engine: Engine, call: Call) -> Reply:
+    return Reply(engine.budgets.create(call.ctx, call.body), status=201)
+
+
+def _wallet_adjust(engine: Engine, call: Call) -> Reply:
+    return Reply(engine.wallets.adjust(call.ctx, call.body), status=201)
+
+
+def _wallet_consume(engine: Engine, call: Call) -> Reply:
+    return Reply(engine.wallets.consume(call.ctx, call.body), status=201)
 
 
 def _catalog_products(engine: Engine, call: Call) -> Reply:
@@ -194,6 +206,10 @@ def hand_routes() -> List[Route]:
         _gate("GET", "/mgt/v1/gate/limits", "limits", _limits),
         _gate("GET", "/mgt/v1/gate/meters", "meters", _meters),
         _gate("GET", "/mgt/v1/wallet/balance", "getWalletBalance", _wallet_balance),
+        _gate("POST", "/mgt/v1/wallet/adjustments", "walletAdjustment", _wallet_adjust),
+        _gate("POST", "/mgt/v1/wallet/consume", "walletConsume", _wallet_consume),
+        _gate("POST", "/mgt/v1/budgets", "createBudget", _budget_create),
+        Route("POST", "/api/v1/budgets", "createBudget", "bearer", _budget_create, idempotent=True),
         Route("GET", "/api/v1/wallet/balance", "getWalletBalance", "bearer", _wallet_balance, bindings="runtime"),
         Route("GET", "/api/v1/catalog/products", "listCatalogProducts", auth="bearer", handler=_catalog_products),
         Route(

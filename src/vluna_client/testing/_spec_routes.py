@@ -64,6 +64,7 @@ def _spec_handler(op: Mapping[str, Any]) -> Handler:
         body = _checked_body(engine, op, call.body)
         query = _checked_query(engine, op, call.query)
         status, data, meta = engine.resources.handle(SpecCall(op, call.ctx, body, query, call.path_params))
+        engine.after_spec_write(op["operation_id"], body, data)
         return Reply(data, status=status, meta=meta)
 
     return handle

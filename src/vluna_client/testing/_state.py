@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 from ._errors import HttpError
 
@@ -12,21 +12,49 @@ Hint = Dict[str, Any]
 
 
 @dataclass
-class Wallet:
+class Grant:
+    """One funding grant of a wallet (the server's ``ledger_grants`` row, as its balance view reads it).
+
+    ``kind`` is ``grant`` (a granted balance), ``cash`` (the wallet-cash anchor mirroring ledger top-ups) or
+    ``fallback`` (the billing period's overage bucket, which goes negative when usage outruns the funds).
+    """
+
     grant_id: str
-    issued: int
-    created_at: datetime
-    consumed: int = 0
-    overage: int = 0
+    kind: str
+    program_code: Optional[str]
+    name: Optional[str]
+    origin: str
+    priority: int
+    amount: int = 0
+    posted_consumed: int = 0
+    pending_reserved: int = 0
+    window_start: Optional[datetime] = None
+    window_end: Optional[datetime] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> int:
+        """Amount minus what was posted or is pending (negative for an overdrawn fallback grant)."""
+        return self.amount - self.posted_consumed - self.pending_reserved
 
     @property
     def available(self) -> int:
-        return max(0, self.issued - self.consumed)
+        """What is left to spend (never below zero)."""
+        return max(0, self.remaining)
 
-    def debit(self, amount: int) -> None:
-        taken = min(self.available, amount)
-        self.consumed += taken
-        self.overage += amount - taken
+
+@dataclass
+class Wallet:
+    """An account's wallet: the signed ledger balance, the grants that fund usage, and applied entry keys."""
+
+    ledger_balance: int = 0
+    grants: List[Grant] = field(default_factory=list)
+    entry_keys: Set[str] = field(default_factory=set)
+
+    @property
+    def available(self) -> int:
+        """The grant balance authorize checks (sum of every grant's available amount)."""
+        return sum(grant.available for grant in self.grants)
 
 
 @dataclass
@@ -36,7 +64,8 @@ class Account:
     billing_account_id: str
     principal_id: str
     users: Dict[str, User] = field(default_factory=dict)
-    wallet: Optional[Wallet] = None
+    wallet: Wallet = field(default_factory=lambda: Wallet())
+    prepaid: Optional[bool] = None
     created_at: Optional[datetime] = None
     seat_limit: Optional[int] = None
     seat_limit_source: Optional[str] = None
@@ -111,6 +140,7 @@ class Lease:
     expires_at: datetime
     estimated: Optional[int]
     state: str = "active"
+    budget_id: Optional[str] = None
 
 
 @dataclass

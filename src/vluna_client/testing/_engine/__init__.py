@@ -12,23 +12,27 @@ and flat per-meter prices.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
+from .._jsutil import JsonValue
 from .._records import Ledger
 from .._schema import Schemas
 from .._spec_data import load
 from .accounts import Accounts
+from .budgets import Budgets
 from .catalog import Catalog
 from .features import Features, FeatureSpec, PriceSpec, split_spec
 from .idempotency import IdempotencyCache
 from .leases import Leases
 from .limits import Limits
+from .meter_catalog import MeterCatalog
 from .pricing import Pricing
 from .realm import Realm
 from .resources import Resources
 from .rules import PRODUCTS
 from .tokens import Tokens
 from .usage import Usage
+from .wallets import Wallets
 
 __all__ = ["Engine", "FeatureSpec", "PriceSpec"]
 
@@ -46,6 +50,7 @@ class Engine:
         realm_id: str,
         price_per_unit_xusd: Optional[int],
         lease_ttl_seconds: float,
+        billing_mode: str = "postpaid",
         features: Optional[FeatureSpec],
         ledger: Ledger,
         clock: Callable[[], datetime],
@@ -54,22 +59,31 @@ class Engine:
             realm_id=realm_id,
             price_per_unit_xusd=price_per_unit_xusd,
             lease_ttl_seconds=lease_ttl_seconds,
+            billing_mode=billing_mode,
             ledger=ledger,
             clock=clock,
         )
         self.accounts = Accounts(self.realm)
+        self.wallets = Wallets(self.realm)
         self.features = Features(self.realm)
         self.pricing = Pricing(self.realm)
-        self.limits = Limits(self.realm, self.features, self.pricing)
+        self.limits = Limits(self.realm, self.features, self.pricing, self.wallets)
         self.tokens = Tokens(self.realm, self.accounts)
-        self.leases = Leases(self.realm, self.features, self.pricing, self.limits)
-        self.usage = Usage(self.realm, self.features, self.pricing, self.limits)
         self.idempotency = IdempotencyCache(self.realm)
         self.schemas = Schemas(load()["schemas"], clock)
         self.resources = Resources(self.realm, self.accounts, self.schemas)
         self.catalog = Catalog(self.realm, self.resources.families.setdefault(PRODUCTS, {}))
+        self.budgets = Budgets(self.realm, self.resources.families)
+        self.limits.budgets = self.budgets
+        self.leases = Leases(self.realm, self.features, self.pricing, self.limits, self.wallets, self.budgets)
+        self.usage = Usage(self.realm, self.features, self.pricing, self.limits, self.wallets, self.budgets)
+        self.meter_catalog = MeterCatalog(self.realm, self.features, self.pricing)
         if features is not None:
             self.set_features(features)
+
+    def after_spec_write(self, operation_id: str, body: Mapping[str, Any], answer: JsonValue) -> None:
+        """Let the gate's model follow a spec-driven write it depends on (features, meters and their prices)."""
+        self.meter_catalog.apply(operation_id, body, answer)
 
     def set_features(self, features: FeatureSpec) -> None:
         """Replace the features (and price the meters a spec prices); auto-registration goes off."""

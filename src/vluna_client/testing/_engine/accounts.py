@@ -1,13 +1,11 @@
-"""Billing accounts, billing users and prepaid wallets (auto-created on first sight, like the server)."""
+"""Billing accounts and billing users (auto-created on first sight, like the server); wallets are in ``wallets``."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Dict, Optional
 
-from .._inputs import currency_amounts
-from .._jsutil import iso_ms
-from .._state import Account, CallContext, User, Wallet
+from .._state import Account, User
 from .realm import Realm, locked
 
 __all__ = ["Accounts"]
@@ -65,19 +63,6 @@ class Accounts:
         return None
 
     @locked
-    def set_wallet_balance(self, principal_id: str, xusd: int) -> None:
-        """Give the principal's account a prepaid grant of ``xusd`` (replacing any previous one)."""
-        account = self.ensure_account(principal_id)
-        account.wallet = Wallet(grant_id=str(uuid.uuid4()), issued=int(xusd), created_at=self.realm.now())
-
-    @locked
-    def available_balance(self, principal_id: str) -> Optional[int]:
-        """Available prepaid balance in xusd, or ``None`` for a postpaid (or unknown) account."""
-        account = self.realm.accounts.get(principal_id)
-        wallet = account.wallet if account else None
-        return wallet.available if wallet else None
-
-    @locked
     def billing_ids(self, principal_id: str, user_id: Optional[str]) -> Dict[str, str]:
         """``billing_account_id`` (and ``billing_user_id``) of a principal (and user), created as needed."""
         account = self.ensure_account(principal_id)
@@ -85,37 +70,3 @@ class Accounts:
         if user_id is not None:
             ids["billing_user_id"] = self.ensure_user(account, user_id).billing_user_id
         return ids
-
-    @locked
-    def wallet_balance(self, ctx: CallContext) -> Dict[str, Any]:
-        """``GET /mgt/v1/wallet/balance`` and ``GET /api/v1/wallet/balance``."""
-        user = ctx.runtime_user()
-        wallet = user.account.wallet
-        grants: List[Dict[str, Any]] = []
-        balance = outstanding = 0
-        if wallet is not None:
-            remaining = wallet.issued - wallet.consumed
-            balance = wallet.available
-            outstanding = remaining - wallet.overage
-            grants.append(
-                {
-                    "grant_id": wallet.grant_id,
-                    "origin": "adjustment",
-                    "on_ledger": False,
-                    "priority": 100,
-                    "status": "active",
-                    "window_start": iso_ms(wallet.created_at),
-                    "issued": currency_amounts(max(0, wallet.issued)),
-                    "remaining": currency_amounts(remaining),
-                    "consumed_xusd": str(wallet.consumed),
-                    "metadata": {},
-                }
-            )
-        return {
-            "billing_account_id": user.account.billing_account_id,
-            "billing_user_id": user.billing_user_id,
-            "balances": currency_amounts(max(0, balance)),
-            "outstanding_balances": currency_amounts(outstanding),
-            "conversion": {"as_of": iso_ms(self.realm.now()), "usd_per_xusd": "0.000001"},
-            "grants": grants,
-        }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import timedelta
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from .._errors import HttpError, invalid_input
 from .._inputs import (
@@ -19,14 +19,16 @@ from .._inputs import (
     trimmed_lease_token,
     uuid_key,
 )
-from .._jsutil import JsonValue, iso_ms, js_json, js_truthy, sha256_hex
+from .._jsutil import JsonValue, iso_ms, js_json, js_string, js_truthy, sha256_hex
 from .._records import CancelRecord, LeaseRecord
 from .._state import CallContext, Feature, Lease, Price
+from .budgets import Budgets
 from .features import Features
 from .limits import UNLIMITED, Limits
 from .price_rules import worst_case_blocks
 from .pricing import Hint, Pricing
 from .realm import Realm, locked
+from .wallets import Wallets
 
 __all__ = ["LEASE_STATES", "Leases"]
 
@@ -37,8 +39,12 @@ LEASE_STATES = {"active": "open", "closed": "committed", "canceled": "cancelled"
 class Leases:
     """Authorization leases with the server's database idempotency (one lease per billing user and key)."""
 
-    def __init__(self, realm: Realm, features: Features, pricing: Pricing, limits: Limits) -> None:
+    def __init__(
+        self, realm: Realm, features: Features, pricing: Pricing, limits: Limits, wallets: Wallets, budgets: Budgets
+    ) -> None:
         self.realm = realm
+        self.wallets = wallets
+        self.budgets = budgets
         self.features = features
         self.pricing = pricing
         self.limits = limits
@@ -67,9 +73,8 @@ class Leases:
         )
         feature = self.features.load(code, data.get("feature_family_code"))
         now = self.realm.now()
-        wallet = user.account.wallet
-        prepaid = wallet is not None
-        available = wallet.available if wallet is not None else 0
+        prepaid = self.wallets.prepaid(user.account)
+        available = self.wallets.available(user.account)
         if prepaid and available <= 0 and not self.pricing.is_zero_cost(feature):
             raise HttpError(402, "SERVER.CONFIG", "grant balance exhausted")
 
@@ -90,14 +95,19 @@ class Leases:
 
         hints: List[Hint] = []
         rate_commit = self.limits.check_rate(user, code, now, hints)
+        budget: Optional[Dict[str, Any]] = None
         if js_truthy(data.get("budget_id")):
-            # The emulator has no budgets; the server answers this for an unknown budget.
-            raise HttpError(422, "RESOURCE.NOT_FOUND", "budget not found or inactive")
+            budget = self.budgets.preview(user, js_string(data.get("budget_id")))
+            if prepaid:
+                hints.extend(budget["hints"])
+            remaining = budget["remaining"]
+            if remaining is not None and remaining + budget["reserved"] <= 0 and prepaid:
+                raise HttpError(402, "BUDGET.EXHAUSTED", "budget has no headroom after refill", hints=list(hints))
         if rate_commit is not None:
             self.realm.rate_counters[rate_commit] = self.realm.rate_counters.get(rate_commit, 0) + 1
 
         if estimated is not None and estimated > 0 and feature.meters:
-            self._coverage_hints(feature, estimated, available, prepaid, hints)
+            self._coverage_hints(feature, estimated, available, prepaid, hints, budget)
         if not prepaid:
             # Funding and budget hints are muted outside prepaid billing, as on the server.
             hints = [h for h in hints if not str(h.get("type", "")).startswith(("funding.", "budget."))]
@@ -118,6 +128,7 @@ class Leases:
             created_at=now,
             expires_at=now + timedelta(seconds=self.realm.lease_ttl_seconds),
             estimated=estimated,
+            budget_id=budget["budget_id"] if budget is not None else None,
         )
         self.realm.leases[lease_id] = lease
         self.realm.leases_by_user_key[(user.billing_user_id, ctx.idempotency_key)] = lease_id
@@ -127,9 +138,11 @@ class Leases:
 
     @staticmethod
     def _authorize_data(lease: Lease, code: str) -> Dict[str, Any]:
+        data: Dict[str, Any] = {"lease_token": lease.token, "lease_id": lease.lease_id}
+        if lease.budget_id is not None:
+            data["budget_id"] = lease.budget_id
         return {
-            "lease_token": lease.token,
-            "lease_id": lease.lease_id,
+            **data,
             "feature_code": code,
             "feature_family_code": lease.family_code,
             "window_start": iso_ms(lease.window_start),
@@ -137,7 +150,13 @@ class Leases:
         }
 
     def _coverage_hints(
-        self, feature: Feature, estimated: int, available: int, prepaid: bool, hints: List[Hint]
+        self,
+        feature: Feature,
+        estimated: int,
+        available: int,
+        prepaid: bool,
+        hints: List[Hint],
+        budget: Optional[Dict[str, Any]],
     ) -> None:
         priced: List[Tuple[str, Price]] = []
         missing: List[str] = []
@@ -151,7 +170,24 @@ class Leases:
             hints.append({"type": "pricing.not_configured", "feature_code": feature.code, "meters": missing})
         if not priced:
             return
-        balance = max(0, available)
+        self._shortfall(priced, max(0, available), estimated, prepaid, hints, None)
+        if budget is not None:
+            remaining = budget["remaining"]
+            if remaining is None:
+                # A budget without a limit offers no coverage on the server (balance 0).
+                remaining = 0
+            self._shortfall(priced, max(0, remaining), estimated, prepaid, hints, budget["budget_id"])
+
+    @staticmethod
+    def _shortfall(
+        priced: List[Tuple[str, Price]],
+        balance: int,
+        estimated: int,
+        prepaid: bool,
+        hints: List[Hint],
+        budget_id: Optional[str],
+    ) -> None:
+        # The server's best-covered meter: the most units the balance pays for (the first meter on ties).
         coverage = [
             ((balance // price.unit_price_xusd) * price.unit_quantity_minor if price.unit_price_xusd > 0 else 0, price)
             for _, price in priced
@@ -165,16 +201,19 @@ class Leases:
         shortfall_quantity = estimated - best_available if estimated > best_available else estimated
         blocks = worst_case_blocks(shortfall_quantity, best_price.unit_quantity_minor)
         shortfall_xusd = blocks * best_price.unit_price_xusd
-        if prepaid and shortfall_xusd > 0:
-            hints.append({"type": "funding.xusd_shortfall", "shortfall_xusd": shortfall_xusd})
-        if prepaid:
-            hints.append(
-                {
-                    "type": "quota.remaining",
-                    "max_quantity_minor": best_available,
-                    "message": "insufficient credits to cover estimated usage",
-                }
-            )
+        if not prepaid:
+            return
+        if shortfall_xusd > 0:
+            if budget_id is None:
+                hints.append({"type": "funding.xusd_shortfall", "shortfall_xusd": shortfall_xusd})
+            else:
+                hints.append({"type": "budget.shortfall", "budget_id": budget_id, "shortfall_xusd": shortfall_xusd})
+        message = (
+            "insufficient credits to cover estimated usage"
+            if budget_id is None
+            else "budget cannot cover estimated usage"
+        )
+        hints.append({"type": "quota.remaining", "max_quantity_minor": best_available, "message": message})
 
     @locked
     def cancel(self, ctx: CallContext, body: JsonValue) -> Dict[str, Any]:

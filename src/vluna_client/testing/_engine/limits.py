@@ -9,10 +9,12 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from .._errors import HttpError, invalid_input
 from .._inputs import month_window, normalize_identifier
 from .._jsutil import JsonValue, iso_ms, js_string, parse_js_date, string_list
-from .._state import CallContext, Price, User, Wallet
+from .._state import CallContext, Price, User
+from .budgets import Budgets
 from .features import Features
 from .pricing import Hint, Pricing
 from .realm import Realm, locked
+from .wallets import Wallets
 
 __all__ = ["UNLIMITED", "Limits"]
 
@@ -22,8 +24,10 @@ UNLIMITED = -1
 class Limits:
     """Per-user monthly quotas and fixed-window rate limits per feature (unlimited unless configured)."""
 
-    def __init__(self, realm: Realm, features: Features, pricing: Pricing) -> None:
+    def __init__(self, realm: Realm, features: Features, pricing: Pricing, wallets: Wallets) -> None:
         self.realm = realm
+        self.wallets = wallets
+        self.budgets: Optional[Budgets] = None  # set by the engine: budgets live with the spec-driven resources
         self.features = features
         self.pricing = pricing
 
@@ -165,7 +169,12 @@ class Limits:
                 if with_rates:
                     for view in self.rate_window_view(user, feature.code, now):
                         entry["rates"].setdefault((view["window_start"], view["window_end"]), view)
-        wallet = user.account.wallet
+        balance = self.wallets.available(user.account)
+        base_note: Optional[str] = None if self.wallets.live(user.account.wallet) else "no active grants"
+        coverage_budget: Optional[str] = None
+        if basis == "budget" and "coverage" in expand and isinstance(budget_id, str) and self.budgets is not None:
+            found = self.budgets.coverage_balance(user, budget_id)
+            balance, base_note, coverage_budget = found["balance"], found["notes"], budget_id
         results = []
         for meter in sorted(aggregated):
             entry = aggregated[meter]
@@ -191,39 +200,45 @@ class Limits:
                     "unit": "unit",
                 }
             if "coverage" in expand and price is not None:
-                if basis == "budget":
-                    raise HttpError(404, "RESOURCE.NOT_FOUND", "budget not found")
-                item["coverage"] = self._coverage(wallet, price, features[0], optimistic, now)
+                item["coverage"] = self._coverage(
+                    balance, base_note, price, features[0], optimistic, now, budget_id=coverage_budget
+                )
             results.append(item)
         return results
 
     @staticmethod
     def _coverage(
-        wallet: Optional[Wallet], price: Price, feature_code: str, optimistic: bool, now: datetime
+        balance: int,
+        base_note: Optional[str],
+        price: Price,
+        feature_code: str,
+        optimistic: bool,
+        now: datetime,
+        budget_id: Optional[str] = None,
     ) -> Dict[str, Any]:
-        balance = wallet.available if wallet is not None else 0
-        notes = ([] if wallet is not None else ["no active grants"]) + [f"feature={feature_code}"]
+        notes = ([base_note] if base_note else []) + [f"feature={feature_code}"]
+        basis = "budget" if budget_id is not None else "xusd"
+        coverage: Dict[str, Any] = {"basis": basis, "balance_xusd": str(max(0, balance))}
         if price.unit_price_xusd <= 0:
-            coverage: Dict[str, Any] = {
-                "basis": "xusd",
-                "balance_xusd": str(balance),
-                "max_quantity_minor_estimated": "0",
-            }
+            coverage["max_quantity_minor_estimated"] = "0"
             if optimistic:
                 coverage["optimistic_quantity_minor"] = "0"
-            coverage["advisory"] = True
-            coverage["as_of"] = iso_ms(now)
+            coverage.update({"advisory": True, "as_of": iso_ms(now)})
+            if budget_id is not None:
+                coverage["budget_id"] = budget_id
             coverage["notes"] = "; ".join([*notes, "pricing unavailable"])
             return coverage
-        blocks, rest = divmod(balance, price.unit_price_xusd)
-        coverage = {
-            "basis": "xusd",
-            "balance_xusd": str(balance),
-            "max_quantity_minor_estimated": str(blocks * price.unit_quantity_minor),
-            "advisory": True,
-            "as_of": iso_ms(now),
-            "notes": "; ".join(notes),
-        }
+        blocks, rest = divmod(max(0, balance), price.unit_price_xusd)
+        coverage.update(
+            {
+                "max_quantity_minor_estimated": str(blocks * price.unit_quantity_minor),
+                "advisory": True,
+                "as_of": iso_ms(now),
+            }
+        )
+        if budget_id is not None:
+            coverage["budget_id"] = budget_id
+        coverage["notes"] = "; ".join(notes)
         if optimistic:
             optimistic_blocks = blocks + 1 if rest > 0 else blocks
             coverage["optimistic_quantity_minor"] = str(optimistic_blocks * price.unit_quantity_minor)

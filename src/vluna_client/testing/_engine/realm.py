@@ -34,12 +34,14 @@ class Realm:
         price_per_unit_xusd: Optional[int],
         lease_ttl_seconds: float,
         ledger: Ledger,
+        billing_mode: str = "postpaid",
         clock: Callable[[], datetime],
     ) -> None:
         self.lock = threading.RLock()
         self.realm_id = realm_id
         self.price_per_unit_xusd = price_per_unit_xusd
         self.lease_ttl_seconds = lease_ttl_seconds
+        self.billing_mode = billing_mode
         self.ledger = ledger
         self.now = clock
         self.started_at = clock()

@@ -20,22 +20,30 @@ from .._inputs import (
 from .._jsutil import JsonValue, iso_ms, js_json, js_trim, parse_js_date, sha256_hex
 from .._records import CommitLineRecord, CommitRecord
 from .._state import CallContext, Computation, Feature, Lease, NormalizedItem, User
+from .budgets import Budgets
 from .features import Features, unique
 from .limits import UNLIMITED, Limits
 from .pricing import Hint, Pricing
 from .realm import Realm, locked
+from .wallets import Wallets
 
 __all__ = ["Usage"]
 
 LATE_COMMIT_GRACE_MS = 60_000
+LOW_HEADROOM_BASE_XUSD = 1_000
+LOW_HEADROOM_MULTIPLIER = 2
 _BUDGET_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class Usage:
     """Commits against leases, batches of them, and lease-less ingest, with the database idempotency envelopes."""
 
-    def __init__(self, realm: Realm, features: Features, pricing: Pricing, limits: Limits) -> None:
+    def __init__(
+        self, realm: Realm, features: Features, pricing: Pricing, limits: Limits, wallets: Wallets, budgets: Budgets
+    ) -> None:
         self.realm = realm
+        self.wallets = wallets
+        self.budgets = budgets
         self.features = features
         self.pricing = pricing
         self.limits = limits
@@ -140,11 +148,20 @@ class Usage:
             clipped = applied_quantity if remaining is None else min(remaining, applied_quantity)
             counter = (user.billing_user_id, code, iso_ms(lease.window_start))
             self.realm.quota_counters[counter] = self.realm.quota_counters.get(counter, 0) + clipped
-        if settled > 0 and user.account.wallet is not None:
-            user.account.wallet.debit(settled)
+        budget_use = None
+        if lease.budget_id is not None and settled > 0:
+            budget_use = self.budgets.consume(user, lease.budget_id, settled)
+        self.wallets.fund(user.account, settled)
 
-        response = self.pricing.priced_response(code, computations, budget_id=None)
+        response = self.pricing.priced_response(code, computations, budget_id=lease.budget_id)
+        if budget_use is not None:
+            hints.extend(budget_use.hints)
         hints.extend(self.pricing.changed_hints(commit_items, response["lines"]))
+        if budget_use is not None and budget_use.remaining is not None and not quarantined:
+            headroom = max(0, budget_use.remaining)
+            threshold = max(LOW_HEADROOM_BASE_XUSD, total * LOW_HEADROOM_MULTIPLIER)
+            if headroom <= threshold:
+                hints.append({"type": "budget.low_headroom", "headroom_xusd": headroom, "threshold_xusd": threshold})
         self.realm.envelopes[envelope_key] = (request_hash, {"data": response, "hints": list(hints)})
         self._record_commit(
             response, kind=kind, lease_id=lease.lease_id, key=key, code=code, quantity=quantity, settled=settled,
@@ -317,8 +334,7 @@ class Usage:
         response = self.pricing.priced_response(code, computations, budget_id=budget_id or None)
         hints.extend(self.pricing.changed_hints(items, response["lines"]))
         total = sum(c.amount for c in computations)
-        if total > 0 and user.account.wallet is not None:
-            user.account.wallet.debit(total)
+        self.wallets.fund(user.account, total)
         self.realm.envelopes[envelope_key] = (request_hash, {"data": response, "hints": list(hints)})
         canonical_quantity = quantity if quantity is not None else sum(item.quantity for item in items)
         self._record_commit(
