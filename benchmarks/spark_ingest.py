@@ -49,6 +49,7 @@ def main() -> int:
         SparkSession.builder.master(args.master)
         .appName("vluna-spark-bench")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.host", "127.0.0.1")
         .getOrCreate()
     )

@@ -34,6 +34,7 @@ def spark() -> Iterator[Any]:
         pyspark_sql.SparkSession.builder.master("local[2,4]")
         .appName("vluna-scale-test")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.host", "127.0.0.1")
         .getOrCreate()
     )
