@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from support.markdown_examples import Example, MarkerError, examples, runs
-from vluna_client.testing import Emulator
+from vluna_client.testing import Emulator, FakeLLM
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -83,8 +83,8 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str], label: str) -> None:
 
 
 def _clean_env() -> dict[str, str]:
-    # The example must not pick up a developer's real deployment or token.
-    return {k: v for k, v in os.environ.items() if not k.startswith("VLUNA_")}
+    # The example must not pick up a developer's real deployment, token or provider key.
+    return {k: v for k, v in os.environ.items() if not k.startswith(("VLUNA_", "OPENAI_", "ANTHROPIC_", "AZURE_"))}
 
 
 @pytest.mark.integration
@@ -107,8 +107,16 @@ def test_example_runs_as_written(group: list[Example], tmp_path: Path) -> None:
         return
     program = tmp_path / "example.py"
     program.write_text(script, encoding="utf-8")
-    with Emulator() as emulator:
-        _run([sys.executable, str(program)], tmp_path, {**env, **emulator.env()}, _id(group))
+    # The provider SDKs read their endpoint from the environment: examples calling OpenAI or Anthropic as written
+    # reach the fake provider (its default answer) instead of the internet.
+    with Emulator() as emulator, FakeLLM() as provider:
+        llm_env = {
+            "OPENAI_BASE_URL": provider.openai_base_url,
+            "OPENAI_API_KEY": "test-key",
+            "ANTHROPIC_BASE_URL": provider.url,
+            "ANTHROPIC_API_KEY": "test-key",
+        }
+        _run([sys.executable, str(program)], tmp_path, {**env, **emulator.env(), **llm_env}, _id(group))
 
 
 def test_the_pages_have_examples_and_every_fragment_says_why() -> None:
