@@ -2,8 +2,8 @@
 
 ``nox`` (no arguments) runs the checks CI runs: lint, typecheck, specs, codegen_check, api_diff, docs (strict
 build), build (sdist and wheel, installed in a clean venv) and the tests on the oldest and newest supported
-Pythons. ``nox -s demo`` runs the quickstart against the bundled emulator; ``nox -s chaos``, ``nox -s bench`` and
-``nox -s bench_ingest`` print figures; ``nox -s e2e`` runs against a deployment.
+Pythons. ``nox -s demo`` runs the quickstart against the bundled emulator; ``nox -s chaos``, ``nox -s bench``,
+``nox -s bench_ingest`` and ``nox -s bench_llm`` print figures; ``nox -s e2e`` runs against a deployment.
 """
 
 from __future__ import annotations
@@ -309,6 +309,13 @@ def bench(session: nox.Session) -> None:
     _install_project(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/percall.py")
+
+
+@nox.session(python=DEV_PYTHON)
+def bench_llm(session: nox.Session) -> None:
+    """LLM adapter figures: client CPU per gated call and per streamed chunk, beside the bare openai SDK."""
+    _install_project(session, extras="[openai]")
+    session.run("python", "benchmarks/llm.py", *session.posargs)
 
 
 @nox.session(python=DEV_PYTHON)

@@ -130,6 +130,9 @@ class GatedStream(Generic[T]):
                 call.cancel("the stream was dropped without being closed")
 
     def __getattr__(self, name: str) -> Any:
+
+        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
+            raise AttributeError(name)
         return getattr(self._stream, name)
 
 
@@ -211,4 +214,7 @@ class _ObservedStream:
             yield event
 
     def __getattr__(self, name: str) -> Any:
+
+        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
+            raise AttributeError(name)
         return getattr(self._stream, name)

@@ -58,6 +58,9 @@ class GatedAnthropic:
         return GatedAnthropic(self._client.with_options(**options), self.gate)
 
     def __getattr__(self, name: str) -> Any:
+
+        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
+            raise AttributeError(name)
         return getattr(self._client, name)
 
 
@@ -96,6 +99,9 @@ class _Messages:
         self._gate = gate
 
     def __getattr__(self, name: str) -> Any:
+
+        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
+            raise AttributeError(name)
         if name in _UNGATED:
             raise AttributeError(f"{name} is not gated; use the unwrapped client (GatedAnthropic.unwrapped) for it")
         return getattr(self._inner, name)

@@ -77,6 +77,9 @@ class GatedOpenAI:
         return GatedOpenAI(self._client.with_options(**options), self.gate)
 
     def __getattr__(self, name: str) -> Any:
+
+        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
+            raise AttributeError(name)
         return getattr(self._client, name)
 
 
@@ -86,6 +89,9 @@ class _Namespace:
         self.__dict__.update(overrides)
 
     def __getattr__(self, name: str) -> Any:
+
+        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
 
@@ -97,6 +103,9 @@ class _Resource:
         self._gate = gate
 
     def __getattr__(self, name: str) -> Any:
+
+        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
+            raise AttributeError(name)
         if name in _UNGATED:
             raise AttributeError(f"{name} is not gated; use the unwrapped client (GatedOpenAI.unwrapped) for it")
         return getattr(self._inner, name)
