@@ -238,3 +238,10 @@ def test_two_runs_at_once_still_charge_each_row_once(emu: Emulator, tmp_path: Pa
     assert [p.returncode for p in procs] == [0, 0], outs
     assert len(emu.ledger.ingests()) == len(rows)
     assert os.path.exists(tmp_path / "usage.csv.vluna-journal")
+
+
+def test_a_usage_error_with_json_still_prints_a_json_object(tmp_path: Path) -> None:
+    done = run_cli(None, "usage", "ingest", str(tmp_path / "missing.csv"), "--json", cwd=tmp_path, env=cli_env(None))
+    assert done.returncode == 2
+    assert json.loads(done.stdout)["ok"] is False
+    assert "nothing was sent" in done.stderr

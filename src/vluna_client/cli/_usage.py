@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -118,8 +119,11 @@ def _count_rows(path: Path, fmt: str) -> Optional[int]:
     return max(0, lines - 1) if fmt == "csv" else lines
 
 
-def _usage_error(message: str) -> int:
-    print(f"vluna: {message}", file=sys.stderr)
+def _usage_error(message: str, as_json: bool = False) -> int:
+    """Report a usage problem found before anything was sent: one line on stderr (and JSON on stdout)."""
+    print(f"vluna: {message} (nothing was sent)", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"ok": False, "error": {"type": "UsageError", "message": message}}, ensure_ascii=False))
     return EXIT_USAGE
 
 
@@ -217,13 +221,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         fmt = detect_format(args.file, args.format)
     except FileFormatError as exc:
-        return _usage_error(str(exc))
+        return _usage_error(str(exc), args.json)
     stdin = args.file == "-"
     source = Path(args.file)
     try:
         stream: IO[bytes] = sys.stdin.buffer if stdin else source.open("rb")
     except OSError as exc:
-        return _usage_error(f"cannot read {args.file}: {exc.strerror or exc}")
+        return _usage_error(f"cannot read {args.file}: {exc.strerror or exc}", args.json)
     client: Any = None
     journal: Optional[Journal] = None
     errors: Optional[ErrorFile] = None
@@ -249,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
             except JournalBusy:
                 note = "another run of this file holds its journal: this run cannot tell new charges from replays"
             except FileRefused as exc:
-                return _usage_error(str(exc))
+                return _usage_error(str(exc), args.json)
         errors_path = (
             Path(args.errors)
             if args.errors
@@ -266,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
                 protected=protected,
             )
         except FileRefused as exc:
-            return _usage_error(str(exc))
+            return _usage_error(str(exc), args.json)
         if journal is not None:
             if errors.replaced is not None:
                 journal.error_file(errors.replaced, kept=False)
@@ -315,7 +319,7 @@ def _ingest(state: _Run, area: Any, stream: IO[bytes], source: Path, stdin: bool
             state.record(outcome)
     except FileFormatError as exc:
         state.progress.close()
-        return _usage_error(f"{args.file}: {exc}")
+        return _usage_error(f"{args.file}: {exc}", args.json)
     except VlunaError as exc:  # an error every row would hit (401/403/configuration): the job stopped
         stopped = exc
     except KeyboardInterrupt:
