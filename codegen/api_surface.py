@@ -37,6 +37,43 @@ PUBLIC_DUNDERS = ("__call__", "__enter__", "__exit__", "__iter__", "__getitem__"
 _MODELS_PKG = "vluna_client._generated.models"
 
 
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    dump = sub.add_parser("dump", help="snapshot the package found in --src")
+    dump.add_argument("--src", type=Path, required=True, help="the directory that holds vluna_client/")
+    dump.add_argument("--out", type=Path, help="write here instead of stdout")
+    diff = sub.add_parser("diff", help="classify the changes from BEFORE to AFTER; exit 1 if any")
+    diff.add_argument("before", type=Path)
+    diff.add_argument("after", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "dump":
+        sys.path.insert(0, str(args.src.resolve()))
+        import vluna_client
+
+        where = Path(vluna_client.__file__).resolve()
+        if args.src.resolve() not in where.parents:
+            raise SystemExit(f"api_surface: imported {where}, not the package under {args.src}")
+        text = dumps(snapshot())
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+
+    before = json.loads(args.before.read_text(encoding="utf-8"))
+    after = json.loads(args.after.read_text(encoding="utf-8"))
+    changes = classify(before, after)
+    for change in changes:
+        print(change)
+    if before != after and not changes:
+        print(f"breaking: snapshot format changed ({before.get('format')} -> {after.get('format')})")
+        return 1
+    return 1 if changes else 0
+
+
 # ------------------------------------------------------------------------------------------------ snapshot
 
 
@@ -543,43 +580,6 @@ def classify(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
 
 
 # --------------------------------------------------------------------------------------------------- main
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    dump = sub.add_parser("dump", help="snapshot the package found in --src")
-    dump.add_argument("--src", type=Path, required=True, help="the directory that holds vluna_client/")
-    dump.add_argument("--out", type=Path, help="write here instead of stdout")
-    diff = sub.add_parser("diff", help="classify the changes from BEFORE to AFTER; exit 1 if any")
-    diff.add_argument("before", type=Path)
-    diff.add_argument("after", type=Path)
-    args = parser.parse_args(argv)
-
-    if args.command == "dump":
-        sys.path.insert(0, str(args.src.resolve()))
-        import vluna_client
-
-        where = Path(vluna_client.__file__).resolve()
-        if args.src.resolve() not in where.parents:
-            raise SystemExit(f"api_surface: imported {where}, not the package under {args.src}")
-        text = dumps(snapshot())
-        if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(text, encoding="utf-8")
-        else:
-            sys.stdout.write(text)
-        return 0
-
-    before = json.loads(args.before.read_text(encoding="utf-8"))
-    after = json.loads(args.after.read_text(encoding="utf-8"))
-    changes = classify(before, after)
-    for change in changes:
-        print(change)
-    if before != after and not changes:
-        print(f"breaking: snapshot format changed ({before.get('format')} -> {after.get('format')})")
-        return 1
-    return 1 if changes else 0
 
 
 if __name__ == "__main__":

@@ -1,22 +1,34 @@
-"""Read ``openapi/*.yaml`` into the small structures the endpoint templates render.
+"""Read ``openapi/*.yaml`` into the typed model of :mod:`codegen.ir`: the one reader of the specs.
 
-Everything that decides the shape of a generated method lives here: which client an operation belongs to, its
-Python name and keyword arguments, the validation schema the core checks before any I/O, the result type and the
-pagination style. Anything the generator cannot render faithfully is a hard error, not a guess.
+:func:`load_api` is the entry point. Everything that decides the shape of a generated method is read here: which
+client an operation belongs to, its Python name and keyword arguments, the validation schema the core checks before
+any I/O, the result type and the pagination style. Anything the generator cannot render faithfully is a hard
+error, not a guess.
 """
 
 from __future__ import annotations
 
-import json
 import keyword
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
 
+from .ir import (
+    RETRY_RULES,
+    ApiSpec,
+    AreaSpec,
+    BindingSpec,
+    Client,
+    OperationSpec,
+    Pagination,
+    ParamSpec,
+    Retry,
+    Surface,
+)
 from .resolver import ROOT, SPEC_DIR, Resolver, SpecError, model_module, snake, types_of
-from .validation import MODULE, Ordered, ValidationSchemas, render
+from .validation import ValidationSchemas
 
-__all__ = ["CLIENT_CLASSES", "ROOT", "SPEC_DIR", "Api", "SpecError", "load_api"]
+__all__ = ["ROOT", "SPEC_DIR", "SpecError", "load_api"]
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 # Header parameters the core owns; the generator turns them into binding keywords, never into raw headers.
@@ -28,8 +40,44 @@ BINDING_HEADERS = {
     "X-Realm-Admin": "realm_admin",
 }
 RESERVED_KWARGS = {"idempotency_key", "timeout", "bearer_token", "self"}
-SURFACES = {"/mgt/v1/": "service", "/api/v1/": "bearer"}
-CLIENT_CLASSES = {"service": "ServiceClient", "bearer": "BearerClient"}
+SURFACES: dict[str, Client] = {"/mgt/v1/": "service", "/api/v1/": "bearer"}
+
+
+def load_api() -> ApiSpec:
+    """Read every spec file and group its operations by client and area."""
+    resolver = Resolver()
+    schemas = ValidationSchemas(resolver)
+    areas: dict[tuple[str, str], AreaSpec] = {}
+    seen: dict[tuple[str, str, str], str] = {}
+    for spec in sorted(SPEC_DIR.glob("*.yaml")):
+        doc = resolver.doc(spec.name)
+        check_unions(resolver, spec.name)
+        mixins = _area_mixins(doc, spec.name)
+        unused = set(mixins)
+        for path, item in sorted((doc.get("paths") or {}).items()):
+            for http_method in HTTP_METHODS:
+                if http_method not in item:
+                    continue
+                reader = _Reader(resolver, schemas, spec.name, path, http_method, item[http_method], item)
+                for op in _operation(reader):
+                    key = (op.client, op.area, op.method_name)
+                    if key in seen:
+                        raise SpecError(f"{op.client}.{op.area}.{op.method_name} defined twice ({seen[key]})")
+                    seen[key] = f"{spec.name} {op.http_method} {path}"
+                    area = areas.setdefault((op.client, op.area), AreaSpec(client=op.client, name=op.area))
+                    area.operations.append(op)
+                    area.model_modules |= op.model_modules
+                    if op.area in mixins and mixins[op.area] not in area.mixins:
+                        area.mixins.append(mixins[op.area])
+                    unused.discard(op.area)
+        if unused:
+            raise SpecError(f"{spec.name}: x-vluna-area-mixins names areas with no operation here: {sorted(unused)}")
+    ordered = [areas[k] for k in sorted(areas)]
+    for area in ordered:
+        area.operations.sort(key=lambda o: o.method_name)
+        for op in area.operations:
+            op.constant = "_OP_" + op.method_name.upper()
+    return ApiSpec(areas=ordered, schemas=schemas.in_order())
 
 
 def _is_class_schema(schema: dict[str, Any]) -> bool:
@@ -105,191 +153,6 @@ class TypeWriter:
         return {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}[t]
 
 
-VALIDATION_KEYS = ("minLength", "maxLength", "pattern", "minimum", "maximum", "minItems", "maxItems", "format")
-
-
-@dataclass
-class Param:
-    """One keyword argument of a generated method."""
-
-    wire: str
-    name: str
-    location: str  # "path", "query", "body" or "whole_body"
-    required: bool
-    type_hint: str
-    description: str
-    schema: Any = None  # validation schema of a path or query parameter
-
-
-def _tuple(names: list[str]) -> str:
-    if len(names) == 1:
-        return f"({json.dumps(names[0])},)"
-    return "(" + ", ".join(json.dumps(n) for n in names) + ")"
-
-
-def pack(head: str, args: list[str], indent: str = "    ", width: int = 120) -> str:
-    """``head(arg, ...)`` with the arguments packed into as few lines of ``width`` as possible.
-
-    Generated literals are written this way (between ``# fmt: off`` and ``# fmt: on``) rather than one argument a
-    line: an operation's description then reads as a short paragraph.
-    """
-    one = f"{head}({', '.join(args)})"
-    if len(one) <= width:
-        return one
-    lines: list[str] = []
-    line = ""
-    for arg in args:
-        piece = f"{arg},"
-        if "\n" in arg:
-            # A literal spread over lines of its own.
-            lines += [indent + line] if line else []
-            lines.append(indent + piece)
-            line = ""
-        elif line and len(indent) + len(line) + 1 + len(piece) > width:
-            lines.append(indent + line)
-            line = piece
-        else:
-            line = f"{line} {piece}" if line else piece
-    if line:
-        lines.append(indent + line)
-    return f"{head}(\n" + "\n".join(lines) + "\n)"
-
-
-def _schema_arg(name: str, value: Any) -> str:
-    """A validation schema as an argument of a generated ``Operation(...)``."""
-    if value is None:
-        return "None"
-    return render(value, prefix=f"{MODULE}.", indent="    ", lead=4 + len(name) + 1)
-
-
-@dataclass
-class Operation:
-    """One HTTP operation as a generated method sees it."""
-
-    operation_id: str
-    client: str
-    area: str
-    method_name: str
-    http_method: str
-    path: str
-    rel_path: str
-    surface: str
-    summary: str
-    description: str
-    params: list[Param]
-    bindings: list[tuple[str, bool]]
-    write: bool
-    body_schema: Any
-    result_type: str
-    item_type: str | None
-    pagination: str | None
-    not_served: bool
-    requires_one_of: list[str]
-    bearer_override: bool
-    success_status: int
-    query_schemas: list[tuple[str, Any]] = field(default_factory=list)
-    whole_body: bool = False
-    renames: dict[str, str] = field(default_factory=dict)
-    retry: str = "read"
-    known_issue: str = ""
-    item_id: list[str] = field(default_factory=list)
-    model_modules: set[str] = field(default_factory=set)
-    constant: str = ""
-
-    @property
-    def qualified(self) -> str:
-        return f"{self.area}.{self.method_name}"
-
-    @property
-    def value_type(self) -> str:
-        """What ``Operation[...]`` holds: the result type, or the item type of a page."""
-        return (self.item_type if self.pagination else self.result_type) or "Any"
-
-    @property
-    def return_type(self) -> str:
-        if self.pagination:
-            return f"Page[{self.item_type}]"
-        return f"Result[{self.result_type}]"
-
-    @property
-    def literal(self) -> str:
-        """The generated ``_OP_X: Operation[...] = Operation(...)`` statement."""
-        return pack(f"{self.constant}: Operation[{self.value_type}] = Operation", self.operation_args)
-
-    @property
-    def operation_args(self) -> list[str]:
-        """The arguments of the generated ``Operation(...)``: only those that differ from its defaults."""
-        args = [json.dumps(self.qualified), json.dumps(self.operation_id), json.dumps(self.rel_path)]
-        optional: list[tuple[str, str, Any]] = [
-            ("method", json.dumps(self.http_method), '"GET"'),
-            ("surface", json.dumps(self.surface), '"service"'),
-            ("write", str(self.write), "False"),
-            ("bindings", _tuple([b for b, _ in self.bindings]), "()"),
-            ("required_bindings", _tuple([b for b, req in self.bindings if req]), "()"),
-            ("requires_one_of", _tuple(self.requires_one_of), "()"),
-            ("path_params", _tuple([p.wire for p in self.params if p.location == "path"]), "()"),
-            ("query_schema", _schema_arg("query_schema", Ordered(self.query_schemas)), "{}"),
-            ("body_schema", _schema_arg("body_schema", self.body_schema), "None"),
-            ("whole_body", str(self.whole_body), "False"),
-            (
-                "renames",
-                "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in self.renames.items()) + "}",
-                "{}",
-            ),
-            ("result_type", self.value_type, "Any"),
-            ("pagination", json.dumps(self.pagination), "null"),
-            ("item_id", _tuple(self.item_id), "()"),
-            ("not_served", str(self.not_served), "False"),
-            ("success_status", str(self.success_status), "200"),
-            ("retry", json.dumps(self.retry), '"read"'),
-        ]
-        return args + [f"{name}={value}" for name, value, default in optional if value != default]
-
-
-@dataclass
-class Area:
-    """The operations of one client under one ``client.<area>`` attribute."""
-
-    client: str
-    name: str
-    operations: list[Operation] = field(default_factory=list)
-    model_modules: set[str] = field(default_factory=set)
-    # Hand-written base classes ("module", "Class") from the spec's x-vluna-area-mixins, first in the MRO.
-    mixins: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def module(self) -> str:
-        return f"{self.client}_{self.name}"
-
-    @property
-    def class_name(self) -> str:
-        return (
-            CLIENT_CLASSES[self.client].replace("Client", "")
-            + "".join(p.capitalize() for p in self.name.split("_"))
-            + "Api"
-        )
-
-    @property
-    def uses_schemas(self) -> bool:
-        """Whether an operation's literals name a constant of the schemas module."""
-        return any(f"{MODULE}." in arg for op in self.operations for arg in op.operation_args)
-
-
-@dataclass
-class Api:
-    """Everything the templates render."""
-
-    areas: list[Area]
-    schemas: list[str] = field(default_factory=list)
-
-    def by_client(self, client: str) -> list[Area]:
-        return [a for a in self.areas if a.client == client]
-
-    @property
-    def operations(self) -> list[Operation]:
-        return [op for a in self.areas for op in a.operations]
-
-
 def _first_sentence(text: str) -> str:
     text = " ".join((text or "").split())
     m = re.match(r"(.+?[.!?])(\s|$)", text)
@@ -334,10 +197,7 @@ def _data_schema(resolver: Resolver, response: dict[str, Any], current: str) -> 
     return {}, cur
 
 
-RETRY_RULES = ("read", "idempotent", "answered", "unsent")
-
-
-def _retry_rule(op: dict[str, Any], where: str, http_method: str, write: bool) -> str:
+def _retry_rule(op: dict[str, Any], where: str, http_method: str, write: bool) -> Retry:
     """The operation's explicit retry rule; every non-GET must state one, since guessing wrong costs money."""
     if "x-vluna-replay-hangs" in op:
         raise SpecError(f"{where}: x-vluna-replay-hangs is replaced by x-vluna-retry: answered")
@@ -348,13 +208,14 @@ def _retry_rule(op: dict[str, Any], where: str, http_method: str, write: bool) -
         return "read"
     if rule not in RETRY_RULES:
         raise SpecError(f"{where}: unknown x-vluna-retry {rule!r}")
+    checked: Retry = rule
     if http_method == "get" and rule != "read":
         raise SpecError(f"{where}: a GET is always x-vluna-retry: read")
     if rule == "answered" and not write:
         raise SpecError(f"{where}: x-vluna-retry: answered is about replayed keys; the operation sends none")
     if rule == "read" and write:
         raise SpecError(f"{where}: an operation with an Idempotency-Key is not read-only")
-    return str(rule)
+    return checked
 
 
 def _known_issue(op: dict[str, Any], where: str) -> str:
@@ -421,20 +282,20 @@ class _Reader:
 class _Parameters:
     """Path and query keywords, bindings, and whether the operation is a keyed write."""
 
-    params: list[Param] = field(default_factory=list)
-    bindings: list[tuple[str, bool]] = field(default_factory=list)
+    params: list[ParamSpec] = field(default_factory=list)
+    bindings: list[BindingSpec] = field(default_factory=list)
     write: bool = False
     merged_query: list[tuple[str, Any]] = field(default_factory=list)  # (wire name, validation schema)
 
     @property
     def binding_names(self) -> set[str]:
-        return {b for b, _ in self.bindings}
+        return {b.name for b in self.bindings}
 
 
-def _route(path: str) -> tuple[str, str, list[str]]:
+def _route(path: str) -> tuple[Surface, str, list[Client]]:
     """The surface, the path relative to the client's base URL, and the clients that serve it."""
     clients = [c for prefix, c in SURFACES.items() if path.startswith(prefix)]
-    surface = clients[0] if clients else "root"
+    surface: Surface = clients[0] if clients else "root"
     rel = path[len("/mgt/v1") :] if surface == "service" else path[len("/api/v1") :] if surface == "bearer" else path
     return surface, rel, clients or ["service", "bearer"]
 
@@ -451,7 +312,7 @@ def _parameters(r: _Reader) -> _Parameters:
             if p["name"] == "Idempotency-Key":
                 out.write = True
             elif p["name"] in BINDING_HEADERS:
-                out.bindings.append((BINDING_HEADERS[p["name"]], bool(p.get("required"))))
+                out.bindings.append(BindingSpec(BINDING_HEADERS[p["name"]], bool(p.get("required"))))
             else:
                 raise SpecError(f"{r.where}: header {p['name']} must be one of the shared parameters")
             continue
@@ -464,7 +325,7 @@ def _parameters(r: _Reader) -> _Parameters:
             out.merged_query.append((p["name"], r.schemas.schema(schema, pfile)))
             continue
         out.params.append(
-            Param(
+            ParamSpec(
                 wire=p["name"],
                 name=snake(p["name"]),
                 location=p["in"],
@@ -479,7 +340,7 @@ def _parameters(r: _Reader) -> _Parameters:
 
 @dataclass
 class _Body:
-    params: list[Param] = field(default_factory=list)
+    params: list[ParamSpec] = field(default_factory=list)
     merged: list[str] = field(default_factory=list)  # properties that share a binding's keyword
     schema: Any = None
     whole: bool = False
@@ -508,7 +369,7 @@ def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
         description = r.resolver.deref(pschema, sfile)[0].get("description", "") or pschema.get("description", "")
         note = _fields_note(r.resolver, pschema, sfile)
         out.params.append(
-            Param(
+            ParamSpec(
                 wire=prop,
                 name=renames.get(prop, snake(prop)),
                 location="body",
@@ -521,11 +382,12 @@ def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
     if not bschema.get("properties"):
         out.whole = True
         description = _first_sentence(bschema.get("description", "")) or "The JSON body."
-        out.params.append(Param("", "body", "whole_body", bool(body.get("required")), "Mapping[str, Any]", description))
+        whole = ParamSpec("", "body", "whole_body", bool(body.get("required")), "Mapping[str, Any]", description)
+        out.params.append(whole)
     return out
 
 
-def _renames(r: _Reader, params: list[Param], merged: list[str]) -> dict[str, str]:
+def _renames(r: _Reader, params: list[ParamSpec], merged: list[str]) -> dict[str, str]:
     """Keyword -> wire name where they differ; the core maps each wire name back to exactly one keyword."""
     keyword_of = {name: name for name in merged}
     for p in params:
@@ -536,7 +398,7 @@ def _renames(r: _Reader, params: list[Param], merged: list[str]) -> dict[str, st
     return {p.name: p.wire for p in params if p.location != "whole_body" and p.name != p.wire}
 
 
-def _check_keywords(r: _Reader, params: list[Param], binding_names: set[str]) -> None:
+def _check_keywords(r: _Reader, params: list[ParamSpec], binding_names: set[str]) -> None:
     names = [p.name for p in params]
     dupes = {n for n in names if names.count(n) > 1} | (set(names) & (RESERVED_KWARGS | binding_names))
     if dupes:
@@ -553,7 +415,9 @@ def _response(r: _Reader) -> tuple[int, dict[str, Any], str]:
     return int(r.op.get("x-vluna-success-status", statuses[0])), data, dfile
 
 
-def _page_items(r: _Reader, data: dict[str, Any], dfile: str, names: list[str]) -> tuple[str | None, str | None]:
+def _page_items(
+    r: _Reader, data: dict[str, Any], dfile: str, names: list[str]
+) -> tuple[Optional[Pagination], Optional[str]]:
     """The pagination style and the type of one item of a page."""
     pagination = r.op.get("x-vluna-pagination")
     if pagination is None:
@@ -573,7 +437,8 @@ def _page_items(r: _Reader, data: dict[str, Any], dfile: str, names: list[str]) 
         raise SpecError(f"{r.where}: unknown x-vluna-pagination {pagination!r}")
     if "cursor" not in names:
         raise SpecError(f"{r.where}: a paginated operation needs a cursor query parameter")
-    return pagination, item_type
+    style: Pagination = "meta" if pagination == "meta" else "items"
+    return style, item_type
 
 
 def _requires_one_of(r: _Reader, binding_names: set[str]) -> list[str]:
@@ -583,7 +448,7 @@ def _requires_one_of(r: _Reader, binding_names: set[str]) -> list[str]:
     return names
 
 
-def _operation(r: _Reader) -> list[Operation]:
+def _operation(r: _Reader) -> list[OperationSpec]:
     """One operation of the spec, as the method of each client that serves it."""
     op = r.op
     area, method_name = op.get("x-vluna-area"), op.get("x-vluna-method")
@@ -598,7 +463,8 @@ def _operation(r: _Reader) -> list[Operation]:
     success_status, data, dfile = _response(r)
     pagination, item_type = _page_items(r, data, dfile, [p.name for p in params])
     query_schemas = [(p.wire, p.schema) for p in params if p.location == "query"] + found.merged_query
-    common = dict(
+    base = OperationSpec(
+        client=clients[0],
         operation_id=op.get("operationId") or "",
         area=area,
         method_name=method_name,
@@ -626,10 +492,7 @@ def _operation(r: _Reader) -> list[Operation]:
         known_issue=_known_issue(op, r.where),
         item_id=_item_id(r.resolver, op, r.where, data, dfile),
     )
-    ops = [Operation(client=client, **common) for client in clients]
-    for o in ops:
-        o.model_modules = set(r.writer.modules)
-    return ops
+    return [replace(base, client=client, model_modules=set(r.writer.modules)) for client in clients]
 
 
 def _walk(node: Any) -> Any:
@@ -684,40 +547,3 @@ def _area_mixins(doc: dict[str, Any], file: str) -> dict[str, tuple[str, str]]:
             raise SpecError(f"{file}: x-vluna-area-mixins.{area}: expected 'vluna_client.module:Class', got {target!r}")
         out[str(area)] = (found.group(1), found.group(2))
     return out
-
-
-def load_api() -> Api:
-    """Read every spec file and group its operations by client and area."""
-    resolver = Resolver()
-    schemas = ValidationSchemas(resolver)
-    areas: dict[tuple[str, str], Area] = {}
-    seen: dict[tuple[str, str, str], str] = {}
-    for spec in sorted(SPEC_DIR.glob("*.yaml")):
-        doc = resolver.doc(spec.name)
-        check_unions(resolver, spec.name)
-        mixins = _area_mixins(doc, spec.name)
-        unused = set(mixins)
-        for path, item in sorted((doc.get("paths") or {}).items()):
-            for http_method in HTTP_METHODS:
-                if http_method not in item:
-                    continue
-                reader = _Reader(resolver, schemas, spec.name, path, http_method, item[http_method], item)
-                for op in _operation(reader):
-                    key = (op.client, op.area, op.method_name)
-                    if key in seen:
-                        raise SpecError(f"{op.client}.{op.area}.{op.method_name} defined twice ({seen[key]})")
-                    seen[key] = f"{spec.name} {op.http_method} {path}"
-                    area = areas.setdefault((op.client, op.area), Area(client=op.client, name=op.area))
-                    area.operations.append(op)
-                    area.model_modules |= op.model_modules
-                    if op.area in mixins and mixins[op.area] not in area.mixins:
-                        area.mixins.append(mixins[op.area])
-                    unused.discard(op.area)
-        if unused:
-            raise SpecError(f"{spec.name}: x-vluna-area-mixins names areas with no operation here: {sorted(unused)}")
-    ordered = [areas[k] for k in sorted(areas)]
-    for area in ordered:
-        area.operations.sort(key=lambda o: o.method_name)
-        for op in area.operations:
-            op.constant = "_OP_" + op.method_name.upper()
-    return Api(areas=ordered, schemas=schemas.module_body())

@@ -1,22 +1,22 @@
-"""Validation literals: the JSON-Schema subset the core checks a call's arguments against before any I/O.
+"""Validation schemas: the JSON-Schema subset the core checks a call's arguments against before any I/O.
 
 Every named component schema a request uses is written once, as a constant of ``_generated/schemas.py``; a
 request's schema refers to those constants instead of inlining them again. Refs are followed across files;
 a schema that refers to itself, or nests deeper than ``MAX_DEPTH`` inline levels, is refused.
+The values built here are data (dicts, lists and :class:`SchemaRef`); :mod:`codegen.render` writes them.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .ir import SchemaConstant
 from .resolver import Resolver, SpecError, types_of
 
 VALIDATION_KEYS = ("minLength", "maxLength", "pattern", "minimum", "maximum", "minItems", "maxItems", "format")
 MAX_DEPTH = 12
-MODULE = "schemas"  # the generated module, as endpoint modules name it
 
 
 @dataclass(frozen=True)
@@ -32,61 +32,6 @@ def constant_name(schema_name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]", "_", out).upper()
 
 
-class Ordered(dict[str, Any]):
-    """A dict rendered in insertion order (query parameters travel in the method's order), not sorted."""
-
-
-def _items(value: dict[str, Any]) -> list[tuple[str, Any]]:
-    return list(value.items()) if isinstance(value, Ordered) else sorted(value.items())
-
-
-def render(value: Any, prefix: str = "", indent: str = "", width: int = 120, lead: int = 0) -> str:
-    """A deterministic Python literal (sorted keys); constants are named with ``prefix``.
-
-    What fits in ``width`` stays on one line; a longer dict or list puts its entries on the following lines,
-    as many to a line as fit (generated modules keep these lines out of the formatter's way).
-    """
-    flat = _flat(value, prefix)
-    if max(lead, len(indent)) + len(flat) <= width or not isinstance(value, (dict, list)) or not value:
-        return flat
-    inner = indent + "    "
-    if isinstance(value, dict):
-        entries = [(f"{json.dumps(k)}: ", v) for k, v in _items(value)]
-        opening, closing = "{", "}"
-    else:
-        entries = [("", v) for v in value]
-        opening, closing = "[", "]"
-    lines: list[str] = []
-    line = ""
-    for key, item in entries:
-        piece = f"{key}{_flat(item, prefix)},"
-        if len(inner) + len(piece) > width:
-            # Too long even alone: this entry spreads over lines of its own.
-            lines += [inner + line] if line else []
-            lines.append(inner + key + render(item, prefix, inner, width) + ",")
-            line = ""
-        elif line and len(inner) + len(line) + 1 + len(piece) > width:
-            lines.append(inner + line)
-            line = piece
-        else:
-            line = f"{line} {piece}" if line else piece
-    if line:
-        lines.append(inner + line)
-    return opening + "\n" + "\n".join(lines) + "\n" + indent + closing
-
-
-def _flat(value: Any, prefix: str) -> str:
-    if isinstance(value, SchemaRef):
-        return prefix + value.name
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {_flat(v, prefix)}" for k, v in _items(value)) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_flat(v, prefix) for v in value) + "]"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a valid Python literal too, in double quotes
-    return repr(value)
-
-
 @dataclass
 class ValidationSchemas:
     """Builds validation schemas and collects the component constants they use."""
@@ -95,10 +40,6 @@ class ValidationSchemas:
     # (file, schema name) -> (constant, value), in the order they were finished: dependencies first.
     constants: dict[tuple[str, str], tuple[str, Any]] = field(default_factory=dict)
     _open: list[tuple[str, str]] = field(default_factory=list)
-
-    def literal(self, node: dict[str, Any], current: str) -> str:
-        """The Python source of a request value's schema, as an endpoint module writes it (on one line)."""
-        return render(self.schema(node, current), prefix=f"{MODULE}.", width=10**6)
 
     def schema(self, node: dict[str, Any], current: str, depth: int = 0) -> Any:
         """The schema of ``node``: a dict, or a :class:`SchemaRef` for a named component."""
@@ -151,10 +92,6 @@ class ValidationSchemas:
         self.constants[key] = (constant, value)
         return SchemaRef(constant)
 
-    def module_body(self) -> list[str]:
-        """The statements of the schemas module, every constant after the ones it uses."""
-        out = []
-        for constant, value in self.constants.values():
-            head = f"{constant}: dict[str, Any] = "
-            out.append(head + render(value, lead=len(head)))
-        return out
+    def in_order(self) -> list[SchemaConstant]:
+        """The constants of the schemas module, every constant after the ones it uses."""
+        return [SchemaConstant(constant, value) for constant, value in self.constants.values()]

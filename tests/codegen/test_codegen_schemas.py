@@ -11,13 +11,10 @@ from support import codegen_tools
 
 _resolver = codegen_tools.load("resolver")
 _validation = codegen_tools.load("validation")
+_render = codegen_tools.load("render")
 Resolver, SpecError = _resolver.Resolver, _resolver.SpecError
-MAX_DEPTH, SchemaRef, ValidationSchemas, render = (
-    _validation.MAX_DEPTH,
-    _validation.SchemaRef,
-    _validation.ValidationSchemas,
-    _validation.render,
-)
+MAX_DEPTH, SchemaRef, ValidationSchemas = _validation.MAX_DEPTH, _validation.SchemaRef, _validation.ValidationSchemas
+render, schema_statement = _render.literal, _render.schema_statement
 
 
 def resolver_for(tmp_path: Path, **docs: dict) -> Resolver:
@@ -67,14 +64,15 @@ def test_each_component_becomes_one_constant_that_requests_refer_to(tmp_path):
     assert first == again == SchemaRef("TOP_UP")
     assert inline == {"type": ["array"], "items": SchemaRef("AMOUNT")}
     # Dependencies first; each written once; docs dropped.
-    assert schemas.module_body() == [
+    assert [schema_statement(c) for c in schemas.in_order()] == [
         'AMOUNT: dict[str, Any] = {"format": "int64", "pattern": "^[0-9]+$", "type": ["string"]}',
         "TOP_UP: dict[str, Any] = {\n"
         '    "properties": {"amount": AMOUNT, "note": {"type": ["string"]}}, "required": ["amount"], '
         '"type": ["object"],\n'
         "}",
     ]
-    assert schemas.literal({"$ref": "#/components/schemas/TopUp"}, "spec.yaml") == "schemas.TOP_UP"
+    top_up = schemas.schema({"$ref": "#/components/schemas/TopUp"}, "spec.yaml")
+    assert render(top_up, prefix="schemas.") == "schemas.TOP_UP"
 
 
 def test_a_schema_nested_deeper_than_the_limit_is_refused_not_truncated(tmp_path):

@@ -1,0 +1,147 @@
+"""The typed model of the API that :mod:`codegen.spec` reads and every output is rendered from.
+
+:class:`ApiSpec` holds the client areas (:class:`AreaSpec`, each a list of :class:`OperationSpec` with its
+:class:`ParamSpec` keywords) and the validation schema constants. Nothing here renders text: the names end in
+``Spec`` so they never read like the runtime's ``vluna_client._operation.Operation``, which the generated code
+builds from them. Type expressions (``type_hint``, ``result_type``) are the one exception: the reader writes them
+as Python text, since which model module a type lives in is decided while reading the schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple, Optional
+
+__all__ = [
+    "CLIENT_CLASSES",
+    "RETRY_RULES",
+    "ApiSpec",
+    "AreaSpec",
+    "BindingSpec",
+    "Client",
+    "Location",
+    "OperationSpec",
+    "Pagination",
+    "ParamSpec",
+    "Retry",
+    "SchemaConstant",
+    "Surface",
+]
+
+Client = Literal["service", "bearer"]
+# Where a path is served: under the service client's /mgt/v1, the bearer client's /api/v1, or at the root (both).
+Surface = Literal["service", "bearer", "root"]
+# Where a keyword travels: a path or query parameter, a top-level body property, or the whole (free-form) body.
+Location = Literal["path", "query", "body", "whole_body"]
+Pagination = Literal["meta", "items"]
+Retry = Literal["read", "idempotent", "answered", "unsent"]
+RETRY_RULES: tuple[Retry, ...] = ("read", "idempotent", "answered", "unsent")
+CLIENT_CLASSES: dict[str, str] = {"service": "ServiceClient", "bearer": "BearerClient"}
+
+
+@dataclass
+class ParamSpec:
+    """One keyword argument of a generated method."""
+
+    wire: str  # the name on the wire ("" for the whole body)
+    name: str  # the Python keyword
+    location: Location
+    required: bool
+    type_hint: str
+    description: str
+    schema: Any = None  # validation schema of a path or query parameter
+
+
+class BindingSpec(NamedTuple):
+    """A context binding the operation accepts (a header the core fills from ``client.bind`` or the keyword)."""
+
+    name: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class SchemaConstant:
+    """A named component schema, written once as a constant of ``_generated/schemas.py``."""
+
+    constant: str
+    value: Any
+
+
+@dataclass
+class OperationSpec:
+    """One HTTP operation as a generated method of one client sees it."""
+
+    operation_id: str
+    client: Client
+    area: str
+    method_name: str
+    http_method: str  # upper case
+    path: str  # the full path of the spec
+    rel_path: str  # the path below the client's base URL
+    surface: Surface
+    summary: str
+    description: str
+    params: list[ParamSpec]
+    bindings: list[BindingSpec]
+    write: bool  # sends an Idempotency-Key
+    body_schema: Any
+    result_type: str
+    item_type: Optional[str]
+    pagination: Optional[Pagination]
+    not_served: bool
+    requires_one_of: list[str]
+    bearer_override: bool
+    success_status: int
+    query_schemas: list[tuple[str, Any]] = field(default_factory=list)  # (wire name, validation schema), in order
+    whole_body: bool = False
+    renames: dict[str, str] = field(default_factory=dict)  # keyword -> wire name where they differ
+    retry: Retry = "read"
+    known_issue: str = ""
+    item_id: list[str] = field(default_factory=list)
+    model_modules: set[str] = field(default_factory=set)
+    constant: str = ""  # the name of its module-level Operation constant
+
+    @property
+    def qualified(self) -> str:
+        """``area.method``, as errors and logs name the operation."""
+        return f"{self.area}.{self.method_name}"
+
+
+@dataclass
+class AreaSpec:
+    """The operations of one client under one ``client.<area>`` attribute."""
+
+    client: Client
+    name: str
+    operations: list[OperationSpec] = field(default_factory=list)
+    model_modules: set[str] = field(default_factory=set)
+    # Hand-written base classes ("module", "Class") from the spec's x-vluna-area-mixins, first in the MRO.
+    mixins: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def module(self) -> str:
+        """The endpoint module's name (``service_gate``)."""
+        return f"{self.client}_{self.name}"
+
+    @property
+    def class_name(self) -> str:
+        """The endpoint class's name (``ServiceGateApi``)."""
+        prefix = CLIENT_CLASSES[self.client].replace("Client", "")
+        return prefix + "".join(p.capitalize() for p in self.name.split("_")) + "Api"
+
+
+@dataclass
+class ApiSpec:
+    """Everything the outputs are rendered from."""
+
+    areas: list[AreaSpec]
+    schemas: list[SchemaConstant] = field(default_factory=list)  # every constant after the ones it uses
+
+    def by_client(self, client: str) -> list[AreaSpec]:
+        """The areas of one client, in name order."""
+        return [a for a in self.areas if a.client == client]
+
+    @property
+    def operations(self) -> list[OperationSpec]:
+        """Every operation of every client and area."""
+        return [op for a in self.areas for op in a.operations]
