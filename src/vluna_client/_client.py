@@ -17,7 +17,7 @@ from . import __version__
 from ._area import AreaHost
 from ._auth import Auth, BearerAuth, ServiceKeyAuth
 from ._call import CallArgs
-from ._envelope import Envelope, decode, rate_limit_wait, to_error
+from ._envelope import Envelope, UnreadableAnswer, decode, rate_limit_wait, to_error
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
@@ -37,6 +37,7 @@ from ._retry import Retrier, RetryPolicy, RetryRun, parse_retry_after
 from ._serde import structure
 from ._signing import ServiceKeySigner
 from ._transport import (
+    ATTEMPT_FAILURES,
     DEFAULT_TIMEOUT,
     RequestsTransport,
     Timeout,
@@ -298,6 +299,18 @@ class _BaseClient(AreaHost):
             except TransportError as exc:
                 error: VlunaError = self._connection_error(op, call, exc)
                 delay = run.failed(status=None, unsent=exc.unsent)
+            except _Unreadable as exc:
+                # An answer arrived but cannot be taken in: for a write, whatever it said may have been applied.
+                error = ResponseDecodeError(
+                    f"{op.name}: {exc.reason}",
+                    status=exc.status,
+                    raw=None,
+                    operation=op.name,
+                    idempotency_key=call.idempotency_key,
+                )
+                if op.retry != "read":
+                    run.may_have_applied = True
+                delay = None
             else:
                 if env.ok:
                     return self._result(op, env, call, request_id, args)
@@ -346,7 +359,14 @@ class _BaseClient(AreaHost):
     ) -> tuple[Envelope, Optional[str], Optional[float]]:
         """One signed attempt: the decoded answer, the request id and, for a 429, the wait it asks for."""
         started = time.monotonic()
-        raw = self._transport.send(call.method, call.url, call.attempt_headers(), call.body, run.timeout)
+        headers = call.attempt_headers()
+        try:
+            raw = self._transport.send(call.method, call.url, headers, call.body, run.timeout)
+        except (TransportError, VlunaError):
+            raise
+        except ATTEMPT_FAILURES as exc:
+            # A transport that broke mid-way (not one of ours, or a bug): the request may have left.
+            raise TransportError(f"the transport failed ({type(exc).__name__})", unsent=False) from None
         logger.debug(
             "vluna %s %s -> %d in %.0f ms (attempt %d%s)",
             op.name,
@@ -356,7 +376,10 @@ class _BaseClient(AreaHost):
             run.attempt,
             _key_note(call),
         )
-        env = decode(raw.status, raw.body)
+        try:
+            env = decode(raw.status, raw.body)
+        except UnreadableAnswer as exc:
+            raise _Unreadable(raw.status, str(exc)) from None
         wait = None
         if not env.ok:
             retry_after = raw.header("Retry-After")
@@ -460,6 +483,15 @@ class _PackedTransport:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_PackedTransport, (self.data,))
+
+
+class _Unreadable(Exception):
+    """Internal: an attempt's answer could not be decoded safely."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 def _what_happened(error: VlunaError) -> str:

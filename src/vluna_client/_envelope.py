@@ -11,6 +11,7 @@ import attrs
 from ._errors import APIError, RateLimitError, error_class
 from ._result import Hint
 from ._retry import parse_retry_after
+from ._validation import MAX_NESTING
 
 
 @attrs.frozen
@@ -31,12 +32,41 @@ def _text(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
 
+class UnreadableAnswer(Exception):
+    """An answer that cannot be taken in safely (nested deeper than the limit); what it said is unknown."""
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than ``limit`` (iterative: no recursion on hostile input)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def decode(status: int, body: bytes) -> Envelope:
-    """Decode a body of any shape the server (or a proxy in front of it) may send."""
+    """Decode a body of any shape the server (or a proxy in front of it) may send.
+
+    Raises:
+        UnreadableAnswer: the JSON nests deeper than :data:`MAX_NESTING` levels.
+    """
     try:
         raw: Any = json.loads(body) if body else None
+    except RecursionError:
+        raise UnreadableAnswer(f"the answer nests deeper than {MAX_NESTING} levels") from None
     except ValueError:
         raw = _text(body)
+    # Counting brackets is cheap; only an answer with enough of them can be too deep, and only then is it walked.
+    if (
+        isinstance(raw, (dict, list))
+        and body.count(b"[") + body.count(b"{") > MAX_NESTING
+        and _too_deep(raw, MAX_NESTING + 1)
+    ):
+        raise UnreadableAnswer(f"the answer nests deeper than {MAX_NESTING} levels")
     if not isinstance(raw, Mapping):
         # Not an envelope (proxy error page, empty body): the status alone decides.
         text = raw if isinstance(raw, str) else ""

@@ -15,7 +15,10 @@ from urllib.parse import quote, urlsplit
 
 from ._errors import InputValidationError
 from ._operation import Operation
-from ._validation import validate
+from ._validation import MAX_SAFE_INTEGER, check_text, validate
+
+#: The largest request body the server reads (its JSON body limit, 1 MiB); a larger one is refused locally.
+MAX_BODY_BYTES = 1024 * 1024
 
 if TYPE_CHECKING:
     from ._auth import Auth
@@ -152,6 +155,10 @@ def build_call(
         value = path.get(name)
         if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
             raise InputValidationError(f"{op.name}: path parameter {name} is required", field=name)
+        if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
+            raise InputValidationError(f"{op.name}: path parameter {name} is out of range", field=name)
+        if isinstance(value, str):
+            check_text(value, name)
         if str(value) in (".", ".."):
             # A dot segment would be collapsed on the way and hit (and be signed for) another route.
             raise InputValidationError(f"{op.name}: path parameter {name} must not be {value!r}", field=name)
@@ -207,8 +214,13 @@ def build_call(
             payload = json.dumps(
                 document, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
             ).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise InputValidationError(f"{op.name}: the body is not JSON-serialisable ({exc})") from None
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise InputValidationError(f"{op.name}: the body is not JSON-serialisable ({type(exc).__name__})") from None
+        if len(payload) > MAX_BODY_BYTES:
+            raise InputValidationError(
+                f"{op.name}: the body is {len(payload)} bytes; the server refuses more than {MAX_BODY_BYTES}",
+                field="body",
+            )
         headers["Content-Type"] = "application/json"
 
     key = None

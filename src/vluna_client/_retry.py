@@ -170,6 +170,11 @@ class RetryRun:
         self._retrier = retrier
         self._started = retrier.clock()
         self.rule = rule
+        budget = retrier.policy.max_elapsed
+        if timeout.connect + timeout.read > budget:
+            # max_elapsed bounds the whole call, the first attempt included.
+            connect = min(timeout.connect, budget / 2)
+            timeout = Timeout(connect=connect, read=budget - connect)
         self.timeout = timeout
         self.attempt = 1
         self.may_have_applied = False

@@ -7,6 +7,7 @@ whether the request certainly never left this machine (the one fact retries and 
 
 from __future__ import annotations
 
+import http.client
 import os
 import threading
 import weakref
@@ -15,6 +16,7 @@ from typing import Any, Optional, Protocol, Union
 
 import attrs
 
+from . import _deadline
 from ._errors import ConfigurationError
 from ._travel import packed, unpacked
 
@@ -48,6 +50,11 @@ def _seconds(value: object, name: str) -> float:
 @attrs.frozen
 class Timeout:
     """Connect and read timeouts in seconds; each finite, more than 0 and at most :data:`MAX_TIMEOUT` (600).
+
+    ``connect`` bounds opening a connection. ``read`` bounds the rest of the attempt as a whole: from the moment
+    the request starts to go out until the last byte of the answer arrived, however slowly the server dribbles
+    its status line, headers or body (the default transport shuts the connection when it passes). So one attempt
+    takes at most ``connect + read``; a retry gets its own, and ``RetryPolicy.max_elapsed`` bounds the whole call.
 
     A bad value raises :class:`ConfigurationError` when the timeout is built, before anything is sent.
     """
@@ -102,6 +109,59 @@ def coerce_timeout(value: TimeoutTypes, default: Timeout) -> Timeout:
     if isinstance(value, str):  # code passes numbers; strings come from settings, which call parse_timeout
         raise ConfigurationError("timeout must be seconds, a (connect, read) pair or a Timeout, got str")
     return parse_timeout(value)
+
+
+#: What an attempt's I/O can raise once it started, besides the HTTP libraries' own errors: socket and TLS errors,
+#: a malformed answer, or a bug below us (an OverflowError from a socket timeout, a RecursionError). Any of them
+#: after the request may have left is reported as a lost answer, so a write says its outcome is unknown.
+ATTEMPT_FAILURES: tuple[type[BaseException], ...] = (
+    OSError,
+    ArithmeticError,
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    RuntimeError,
+    http.client.HTTPException,
+)
+
+#: The largest answer the default transport accepts, counted after decompression.
+DEFAULT_MAX_ANSWER_BYTES = 16 * 1024 * 1024
+
+_CHUNK = 64 * 1024
+
+
+def _oversized(cap: int) -> TransportError:
+    return TransportError(f"the answer is larger than {cap} bytes; it was not read", unsent=False)
+
+
+def _decompress(content: bytes, encoding: str, cap: int) -> bytes:
+    """Undo ``gzip``/``deflate`` without ever holding more than ``cap`` decompressed bytes."""
+    import zlib
+
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return content
+    if name in ("gzip", "x-gzip"):
+        modes = [16 + zlib.MAX_WBITS]
+    elif name == "deflate":
+        modes = [zlib.MAX_WBITS, -zlib.MAX_WBITS]  # zlib-wrapped, as the standard says; raw, as some servers send
+    else:
+        return content  # not asked for; the body is read as it is
+    for wbits in modes:
+        try:
+            out = bytearray()
+            rest = content
+            while rest:
+                inflater = zlib.decompressobj(wbits)
+                out += inflater.decompress(rest, cap + 1 - len(out))
+                if len(out) > cap or inflater.unconsumed_tail:
+                    raise _oversized(cap)
+                rest = inflater.unused_data  # a gzip body may hold several members
+            return bytes(out)
+        except zlib.error:
+            continue
+    raise TransportError(f"the answer's {name} encoding is corrupt", unsent=False)
 
 
 class RawResponse:
@@ -193,6 +253,17 @@ def _lean_adapter_class() -> Any:
                     self._pools[key] = pool
                 return pool
 
+            def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+                super().init_poolmanager(*args, **kwargs)
+                # Connections that report to the attempt's deadline watchdog (see _deadline).
+                self.poolmanager.pool_classes_by_scheme = _deadline.pool_classes()
+
+            def proxy_manager_for(self, proxy: Any, **proxy_kwargs: Any) -> Any:
+                manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+                if not proxy.lower().startswith("socks"):
+                    manager.pool_classes_by_scheme = _deadline.pool_classes()
+                return manager
+
             def build_response(self, req: Any, resp: Any) -> Any:
                 response = requests.Response()
                 response.status_code = resp.status
@@ -236,15 +307,22 @@ class RequestsTransport:
     Args:
         session: A ``requests.Session`` to send through instead of the built-in pool.
         pool_maxsize: Connections kept per host by the built-in pool (threads beyond it open extra ones).
+        max_answer_bytes: The largest answer accepted, counted after decompression (default 16 MiB). A larger
+            one ends the attempt with a :class:`TransportError` (for a write: the outcome is unknown).
     """
 
-    def __init__(self, session: Any = None, *, pool_maxsize: int = 32) -> None:
+    def __init__(
+        self, session: Any = None, *, pool_maxsize: int = 32, max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    ) -> None:
         import requests
 
         if session is not None and not isinstance(session, requests.Session):
             raise ConfigurationError("session must be a requests.Session")
-        if isinstance(pool_maxsize, bool) or not isinstance(pool_maxsize, int) or pool_maxsize < 1:
-            raise ConfigurationError("pool_maxsize must be a positive integer")
+        if isinstance(pool_maxsize, bool) or not isinstance(pool_maxsize, int) or not 1 <= pool_maxsize <= 10_000:
+            raise ConfigurationError("pool_maxsize must be an integer from 1 to 10000")
+        if isinstance(max_answer_bytes, bool) or not isinstance(max_answer_bytes, int) or max_answer_bytes < 1024:
+            raise ConfigurationError("max_answer_bytes must be an integer of at least 1024")
+        self._max_answer_bytes = max_answer_bytes
         self._session = session
         self._pool_maxsize = pool_maxsize
         self._lock = threading.Lock()
@@ -285,12 +363,19 @@ class RequestsTransport:
         return settings
 
     def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: Timeout) -> RawResponse:
-        """Send one attempt; see :class:`Transport`."""
+        """Send one attempt; see :class:`Transport`.
+
+        The attempt ends when ``timeout.read`` has passed since the request started (plus ``timeout.connect`` when
+        a connection had to be opened), however slowly the server sends its status line, headers or body: the
+        connection is shut down then and the attempt fails with a timeout. With your own ``session``, only the
+        body is bounded that way (the header phase is then bounded per socket read, by requests).
+        """
         import requests
         import urllib3
 
         if self._closed:
             raise ConfigurationError("the client is closed")
+        adapter = self._pooled_adapter() if self._session is None else None
         prepared = requests.PreparedRequest()
         prepared.method = method
         prepared.url = url
@@ -303,34 +388,87 @@ class RequestsTransport:
         # Our header names are exact and unique, so a plain dict is enough for the adapter (a session's own send
         # path gets the case-insensitive mapping it expects).
         prepared.headers = merged if session is None else requests.structures.CaseInsensitiveDict(merged)  # type: ignore[assignment]
+        attempt = _deadline.Attempt(timeout.connect, timeout.read)
+        _deadline.begin(attempt)
         try:
-            if session is None:
-                response = self._pooled_adapter().send(
-                    prepared, stream=False, timeout=timeout.as_tuple(), **self.environment(url)
-                )
-                # One read of the whole body; the connection goes back to the pool once it is consumed.
-                content = response.raw.read(decode_content=True)
-            else:
+            if adapter is not None:
+                response = adapter.send(prepared, stream=True, timeout=timeout.as_tuple(), **self.environment(url))
+            elif session is not None:
                 settings = session.merge_environment_settings(url, {}, None, None, None)
+                settings["stream"] = True
                 response = session.send(prepared, allow_redirects=False, timeout=timeout.as_tuple(), **settings)
-                content = response.content
+                connection = getattr(response.raw, "_connection", None)
+                if connection is not None and attempt.connection is None:
+                    connection._vluna_attempt = attempt
+                    attempt.connection = connection
+                    _deadline.WATCHDOG.watch(attempt)
+            content = self._read_answer(response)
+            if attempt.fired:
+                # The watchdog shut the socket: what looked like the end of the headers or body was the deadline.
+                raise TransportError("no complete answer within the read timeout", unsent=False, timeout=True)
         except requests.exceptions.ConnectTimeout:
             raise TransportError("connecting timed out", unsent=True, timeout=True) from None
-        except requests.exceptions.Timeout:
-            raise TransportError("no answer within the read timeout", unsent=False, timeout=True) from None
-        except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL) as exc:
-            raise TransportError(f"the request could not be built ({type(exc).__name__})", unsent=True) from None
-        except requests.exceptions.RequestException as exc:
+        except TransportError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, (*ATTEMPT_FAILURES, urllib3.exceptions.HTTPError)):
+                raise  # not a failure of the I/O (e.g. a signal handler's time limit): the caller's to handle
+            raise self._failure(exc, attempt) from None
+        finally:
+            _deadline.end(attempt)
+        return RawResponse(response.status_code, response.headers, content)
+
+    def _read_answer(self, response: Any) -> bytes:
+        """The whole body, decompressed, refusing more than ``max_answer_bytes`` at any stage."""
+        raw = response.raw
+        cap = self._max_answer_bytes
+        length = response.headers.get("Content-Length")
+        if length is not None and length.isdigit() and len(length) < 20 and int(length) > cap:
+            response.close()
+            raise _oversized(cap)
+        if length is not None and length.isdigit():
+            content: bytes = raw.read(decode_content=False)  # at most Content-Length bytes
+        else:
+            parts = []
+            size = 0
+            while True:
+                chunk = raw.read(_CHUNK, decode_content=False)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > cap:
+                    response.close()
+                    raise _oversized(cap)
+                parts.append(chunk)
+            content = b"".join(parts)
+        encoding = response.headers.get("Content-Encoding")
+        if encoding:
+            content = _decompress(content, encoding, cap)
+        return content
+
+    def _failure(self, exc: Exception, attempt: _deadline.Attempt) -> TransportError:
+        """The TransportError for an attempt that raised after it started."""
+        import requests
+        import urllib3
+
+        if attempt.expired():
+            return TransportError("no complete answer within the read timeout", unsent=False, timeout=True)
+        if isinstance(exc, requests.exceptions.Timeout):
+            return TransportError("no answer within the read timeout", unsent=False, timeout=True)
+        if isinstance(exc, (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL)):
+            return TransportError(f"the request could not be built ({type(exc).__name__})", unsent=True)
+        if isinstance(exc, requests.exceptions.RequestException):
             reason = getattr(exc.args[0], "reason", None) if exc.args else None
             unsent = type(reason).__name__ in ("NewConnectionError", "NameResolutionError")
             what = "could not connect" if unsent else "the connection failed"
-            raise TransportError(f"{what} ({type(exc).__name__})", unsent=unsent) from None
-        except urllib3.exceptions.HTTPError as exc:
+            return TransportError(f"{what} ({type(exc).__name__})", unsent=unsent)
+        if isinstance(exc, urllib3.exceptions.HTTPError):
             # Raised while reading the body, after the request went out: the answer is lost.
             timed_out = isinstance(exc, urllib3.exceptions.ReadTimeoutError)
             what = "no answer within the read timeout" if timed_out else "the answer was cut off"
-            raise TransportError(f"{what} ({type(exc).__name__})", unsent=False, timeout=timed_out) from None
-        return RawResponse(response.status_code, response.headers, content)
+            return TransportError(f"{what} ({type(exc).__name__})", unsent=False, timeout=timed_out)
+        # Anything else (an OS error, a bug below us): the request may have left, so it may have been applied.
+        return TransportError(f"the attempt failed ({type(exc).__name__})", unsent=False)
 
     def close(self) -> None:
         """Close pooled connections (not a session you passed in: it is yours)."""
