@@ -17,11 +17,14 @@ package with the new tree is snapshotted into ``api/surface.json`` (``codegen/ap
 from __future__ import annotations
 
 import argparse
+import ast
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .render import TEMPLATES, environment
 from .spec import ROOT, SPEC_DIR, load_api
@@ -122,8 +125,94 @@ def generate_endpoints(out: Path, docs: Path) -> None:
     (out / "operations.py").write_text(env.get_template("operations.py.jinja2").render(api=api, header=HEADER))
     (out / "schemas.py").write_text(env.get_template("schemas.py.jinja2").render(api=api, header=HEADER))
     (out / "__init__.py").write_text(f'{HEADER}\n"""Code generated from the OpenAPI specs; private."""\n')
+    entries = model_entries(out)
+    generate_model_index(out, env, entries)
+    public = {(entry["module"], entry["name"]): entry["public"] for entry in entries}
     docs.parent.mkdir(parents=True, exist_ok=True)
-    docs.write_text(env.get_template("api.md.jinja2").render(api=api))
+    docs.write_text(env.get_template("api.md.jinja2").render(api=api, models=model_reference(out / "models", public)))
+
+
+def _model_names(module: Path) -> list[str]:
+    """The public classes and type aliases a generated model module defines at its top level."""
+    names = []
+    for node in ast.parse(module.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ClassDef):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            names.append(node.targets[0].id)
+    return [name for name in names if name[:1].isupper()]
+
+
+def _first_line(node: ast.AST) -> str:
+    doc = ast.get_docstring(node) if isinstance(node, ast.ClassDef) else None
+    return (doc or "").strip().split("\n\n")[0].replace("\n", " ").replace("|", "\\|")
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def model_reference(models: Path, public: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
+    """Every generated model class with its fields (or an enum with its values), read from the generated source."""
+    found = []
+    for module in sorted(models.glob("*.py")):
+        if module.name == "__init__.py":
+            continue
+        for node in ast.parse(module.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.ClassDef) or (module.stem, node.name) not in public:
+                continue
+            is_enum = any(ast.unparse(base).endswith("Enum") for base in node.bases)
+            fields, body = [], node.body
+            for index, item in enumerate(body):
+                if is_enum and isinstance(item, ast.Assign) and isinstance(item.targets[0], ast.Name):
+                    fields.append({"name": ast.unparse(item.value), "type": "", "required": False, "doc": ""})
+                elif not is_enum and isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                    following = body[index + 1] if index + 1 < len(body) else None
+                    doc = ""
+                    if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant):
+                        doc = str(following.value.value).strip().split("\n\n")[0].replace("\n", " ")
+                    fields.append(
+                        {
+                            "name": item.target.id,
+                            "type": _cell(ast.unparse(item.annotation)),
+                            "required": item.value is None,
+                            "doc": _cell(doc),
+                        }
+                    )
+            found.append(
+                {
+                    "public": public[(module.stem, node.name)],
+                    "module": module.stem,
+                    "enum": is_enum,
+                    "summary": _first_line(node),
+                    "fields": fields,
+                }
+            )
+    return sorted(found, key=lambda model: model["public"])
+
+
+def model_entries(out: Path) -> list[dict[str, str]]:
+    """The public name of every generated model for ``vluna_client.models``, with its module and own name."""
+    defined: dict[str, list[str]] = {}
+    for module in sorted((out / "models").glob("*.py")):
+        if module.name != "__init__.py":
+            for name in _model_names(module):
+                defined.setdefault(name, []).append(module.stem)
+    entries = []
+    for name, modules in sorted(defined.items()):
+        for module in modules:
+            # A name defined by several documents is ambiguous on its own: each gets its document's prefix.
+            prefix = "".join(part.title() for part in module.split("_")) if len(modules) > 1 else ""
+            entries.append({"public": prefix + name, "module": module, "name": name})
+    # Numbers in names sort by value (Status2 before Status10), as ruff sorts an __all__.
+    entries.sort(key=lambda entry: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", entry["public"])])
+    return entries
+
+
+def generate_model_index(out: Path, env: jinja2.Environment, entries: list[dict[str, str]]) -> None:
+    """Render ``model_index.py``: the public name of every model for ``vluna_client.models``, and its module."""
+    text = env.get_template("model_index.py.jinja2").render(entries=entries, header=HEADER)
+    (out / "model_index.py").write_text(text)
 
 
 def format_tree(out: Path) -> None:
