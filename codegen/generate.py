@@ -198,14 +198,18 @@ def model_entries(out: Path) -> list[dict[str, str]]:
         if module.name != "__init__.py":
             for name in _model_names(module):
                 defined.setdefault(name, []).append(module.stem)
-    entries = []
+    entries: list[dict[str, str]] = []
     for name, modules in sorted(defined.items()):
-        for module in modules:
+        for stem in modules:
             # A name defined by several documents is ambiguous on its own: each gets its document's prefix.
-            prefix = "".join(part.title() for part in module.split("_")) if len(modules) > 1 else ""
-            entries.append({"public": prefix + name, "module": module, "name": name})
-    # Numbers in names sort by value (Status2 before Status10), as ruff sorts an __all__.
-    entries.sort(key=lambda entry: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", entry["public"])])
+            prefix = "".join(part.title() for part in stem.split("_")) if len(modules) > 1 else ""
+            entries.append({"public": prefix + name, "module": stem, "name": name})
+
+    def natural(entry: dict[str, str]) -> list[tuple[int, str]]:
+        # Numbers in names sort by value (Status2 before Status10), as ruff sorts an __all__.
+        return [(int(part), "") if part.isdigit() else (-1, part) for part in re.split(r"(\d+)", entry["public"])]
+
+    entries.sort(key=natural)
     return entries
 
 
