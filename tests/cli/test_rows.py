@@ -7,6 +7,8 @@ import json
 from typing import Any, List, Tuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vluna_client.cli._rows import MAX_CELL_BYTES, FileFormatError, RowError, parse_row, read_rows
 
@@ -128,3 +130,35 @@ def test_a_header_without_required_columns_or_unreadable_is_a_file_error() -> No
     with pytest.raises(FileFormatError, match="header"):
         read(b"event_\xffid\n", "csv")
     assert read(b"", "csv") == []
+
+
+ALPHABET = [
+    b"a",
+    b"1",
+    b",",
+    b'"',
+    b"\n",
+    b"\r\n",
+    b"{",
+    b"}",
+    b"[",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"\xc3\xa9",
+    b" ",
+    b"\\",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(ALPHABET), max_size=80), st.sampled_from(["csv", "jsonl"]))
+def test_any_bytes_give_rows_or_row_errors_and_nothing_else(pieces: List[bytes], fmt: str) -> None:
+    data = (HEADER + b"\n" if fmt == "csv" else b"") + b"".join(pieces)
+    lines = data.count(b"\n") + 1
+    previous = 0
+    for line, row in read_rows(io.BytesIO(data), fmt):
+        assert previous < line <= lines  # in order, each record once, at a real line
+        previous = line
+        assert isinstance(row, (dict, RowError))
+        if isinstance(row, dict):
+            assert set(row) >= {"ref", "id", "principal_id", "user_id", "feature_code", "quantity_minor"}

@@ -245,3 +245,19 @@ def test_a_usage_error_with_json_still_prints_a_json_object(tmp_path: Path) -> N
     assert done.returncode == 2
     assert json.loads(done.stdout)["ok"] is False
     assert "nothing was sent" in done.stderr
+
+
+def test_stdin_runs_replace_their_own_default_error_file(emu: Emulator, tmp_path: Path) -> None:
+    bad = json.dumps({**usage_rows(1)[0], "quantity_minor": "x"}) + "\n"
+    for _ in range(2):
+        done = subprocess.run(
+            [*CLI, "usage", "ingest", "-"], input=bad, cwd=tmp_path, env=cli_env(emu), capture_output=True, text=True
+        )
+        assert done.returncode == 1, done.stderr
+    assert len(read_jsonl(tmp_path / "vluna-stdin.errors.jsonl")) == 1
+    (tmp_path / "vluna-stdin.errors.jsonl").write_text("my notes\n")  # not error records: never replaced
+    done = subprocess.run(
+        [*CLI, "usage", "ingest", "-"], input=bad, cwd=tmp_path, env=cli_env(emu), capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert (tmp_path / "vluna-stdin.errors.jsonl").read_text() == "my notes\n"

@@ -2,7 +2,8 @@
 
 It is created before anything is sent (so a missing directory or an existing file stops the command first), with an
 exclusive, no-follow open. An existing file is replaced only when it is the one an earlier run of the same job wrote
-(the journal remembers its device and inode) or with ``--force``; the input file and the journal are never replaced.
+(the journal remembers its device and inode; at the default name, a file of error records counts as such) or with
+``--force``; the input file and the journal are never replaced.
 A run with no failed row removes the file it created, so a clean run leaves none.
 """
 
@@ -53,6 +54,7 @@ class ErrorFile:
         force: bool,
         owned: Callable[[os.stat_result], bool],
         protected: dict[str, Optional[os.stat_result]],
+        default_name: bool = False,
     ) -> ErrorFile:
         """Create the error file at ``path``.
 
@@ -61,6 +63,8 @@ class ErrorFile:
             force: Replace an existing file that no earlier run of this job wrote.
             owned: Whether an existing file is the one an earlier run of this job wrote.
             protected: Files that are never replaced, by what they are (``"the input file"``: its stat).
+            default_name: ``path`` is the command's own default name (not an ``--errors`` the user gave): a file
+                there that holds error records is taken as an earlier run's, even without a journal (stdin).
 
         Raises:
             FileRefused: the file cannot or must not be created.
@@ -71,7 +75,7 @@ class ErrorFile:
                 raise FileRefused(f"the error file {path} is {what}; choose another --errors path")
         existing = lstat(path)
         if existing is not None:
-            ours = stat.S_ISREG(existing.st_mode) and owned(existing) and _looks_like_ours(path)
+            ours = stat.S_ISREG(existing.st_mode) and (owned(existing) or default_name) and _looks_like_ours(path)
             if not (ours or force):
                 raise FileRefused(
                     f"the error file {path} already exists and no earlier run of this job wrote it; "

@@ -268,6 +268,7 @@ def run(args: argparse.Namespace) -> int:
                 force=args.force,
                 owned=journal.owns if journal is not None else (lambda st: False),
                 protected=protected,
+                default_name=not args.errors,
             )
         except FileRefused as exc:
             return _usage_error(str(exc), args.json)
