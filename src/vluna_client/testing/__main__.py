@@ -2,12 +2,15 @@
 
 ``python -m vluna_client.testing serve`` runs it in the foreground (until Ctrl-C or SIGTERM) and prints the
 ``export VLUNA_...=...`` lines that point a client at it. ``python -m vluna_client.testing run -- CMD ARGS...``
-starts it, runs ``CMD`` with those variables set, stops it and exits with ``CMD``'s status.
+starts it, runs ``CMD`` with those variables set, stops it and exits with ``CMD``'s status. Both take a catalog
+file (``--catalog``) and per-meter prices (``--price METER=XUSD``). ``python -m vluna_client.testing ledger``
+reads a running emulator's ledger (the one the ``VLUNA_*`` variables name) from another process.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
@@ -34,6 +37,19 @@ def _add_emulator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key-id", default=None, help="service key id (default: random pk-...)")
     parser.add_argument("--key-secret", default=None, help="base64 service key secret (default: random)")
     parser.add_argument("--price-per-unit-xusd", type=int, default=10, help="default meter price (default: 10)")
+    parser.add_argument(
+        "--price",
+        action="append",
+        default=[],
+        metavar="METER=XUSD",
+        help="price one unit of METER at XUSD (repeatable; applied after --catalog)",
+    )
+    parser.add_argument(
+        "--catalog",
+        default=None,
+        metavar="FILE",
+        help="seed features, families, meters with prices, plans, policies, wallets from a YAML or JSON file",
+    )
     parser.add_argument("--strict", action="store_true", help="refuse stale timestamps and reused nonces")
     parser.add_argument(
         "--wallet",
@@ -71,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a command with VLUNA_* pointing at a fresh emulator")
     _add_emulator_options(run)
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+    ledger = commands.add_parser(
+        "ledger", help="print a running emulator's ledger (the one the VLUNA_* variables point at)"
+    )
+    ledger.add_argument("--json", action="store_true", help="the whole ledger as JSON (default: a summary)")
     return parser
 
 
@@ -87,6 +107,14 @@ def _emulator(args: argparse.Namespace) -> Emulator:
         price_per_unit_xusd=args.price_per_unit_xusd,
         strict=args.strict,
     )
+    prices = _pairs(args.price, "--price")
+    try:
+        if args.catalog:
+            emulator.load_catalog(args.catalog)
+        for meter, xusd in prices:
+            emulator.set_price(meter, xusd)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"vluna emulator: {exc}") from None
     for principal, xusd in _pairs(args.wallet, "--wallet"):
         emulator.set_wallet_balance(principal, xusd)
     for feature, limit in _pairs(args.quota, "--quota"):
@@ -113,11 +141,30 @@ def _run(args: argparse.Namespace) -> int:
     return completed.returncode
 
 
+def _ledger(args: argparse.Namespace) -> int:
+    # The client side of the admin route: signed like any service call, with the variables `serve` printed.
+    from ._ledger_client import LedgerReadError, read_ledger, summary_lines
+
+    try:
+        snapshot = read_ledger(os.environ)
+    except LedgerReadError as exc:
+        print(f"ledger: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(snapshot, indent=2, sort_keys=True))
+    else:
+        for line in summary_lines(snapshot):
+            print(line)
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point: ``serve`` prints ``export`` lines and serves until stopped; ``run`` wraps a command."""
+    """Entry point: ``serve`` (export lines, then serve until stopped), ``run`` (wrap a command), ``ledger``."""
     args = _parser().parse_args(argv)
     if args.command == "run":
         return _run(args)
+    if args.command == "ledger":
+        return _ledger(args)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: Optional[FrameType]) -> None:

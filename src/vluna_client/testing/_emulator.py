@@ -12,7 +12,9 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Mapping, Optional, Tuple, Type
 
+from ._admin import ADMIN_PREFIX, LEDGER_PATH
 from ._app import App
+from ._catalog_file import CatalogSource, apply_catalog
 from ._engine import Engine, FeatureSpec, PriceSpec
 from ._engine.features import price_fields, split_spec
 from ._faults import Faults
@@ -100,9 +102,12 @@ class Emulator:
         header_timeout_seconds: a request's line and headers must arrive within this long of its first byte,
             else 408 and the connection closes (Node's ``headersTimeout``, 60 s by default).
         allow_remote: allow a non-loopback ``host`` (anyone who can reach it can then use the emulator).
+        catalog: a catalog file (YAML or JSON) or mapping to seed features, families, meters with prices, plans,
+            policies, wallets and quotas from (see :meth:`load_catalog`).
 
     Raises:
-        ValueError: a non-loopback ``host`` without ``allow_remote``, or an invalid ``key_secret``.
+        ValueError: a non-loopback ``host`` without ``allow_remote``, an invalid ``key_secret``, or a catalog the
+            emulator refuses.
     """
 
     def __init__(
@@ -123,6 +128,7 @@ class Emulator:
         replay_hang_seconds: float = 30.0,
         header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT,
         allow_remote: bool = False,
+        catalog: Optional[CatalogSource] = None,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(f"host {host!r} is not a loopback address; pass allow_remote=True to bind it anyway")
@@ -170,6 +176,8 @@ class Emulator:
         self._server: Optional[EmulatorHTTPServer] = None
         self._thread: Optional[threading.Thread] = None
         self._lifecycle = threading.Lock()
+        if catalog is not None:
+            self.load_catalog(catalog)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -318,8 +326,21 @@ class Emulator:
         return self._engine.resources.seed(operation, values)
 
     def routes(self) -> List[Tuple[str, str]]:
-        """Every ``(method, path template)`` the emulator serves, sorted (``{name}`` marks a path parameter)."""
-        return sorted((route.method, route.path) for route in self._app.routes)
+        """Every ``(method, path template)`` of the API the emulator serves, sorted (``{name}`` marks a parameter).
+
+        The read-only admin route ``GET /_emulator/ledger`` (see :meth:`ledger_url`) is not listed.
+        """
+        return sorted(
+            (route.method, route.path) for route in self._app.routes if not route.path.startswith(ADMIN_PREFIX)
+        )
+
+    @property
+    def ledger_url(self) -> str:
+        """URL of the read-only admin route that answers :meth:`Ledger.snapshot` to SVC-AUTH signed GETs.
+
+        Another process reads it with ``vluna emulator ledger --json`` (given the ``VLUNA_*`` variables).
+        """
+        return self.url + LEDGER_PATH
 
     # ----------------------------------------------------------------- time
 
@@ -371,6 +392,20 @@ class Emulator:
                 self._engine.features.put_feature(code, meter_codes, family_code)
             for meter, fields in prices.items():
                 self._engine.pricing.set_meter_price(meter, fields)
+
+    def load_catalog(self, catalog: CatalogSource) -> Dict[str, int]:
+        """Seed the emulator from a catalog file (YAML or JSON) or an already parsed mapping.
+
+        Sections: ``feature_families``, ``features`` (with ``meters`` and their ``meter_prices``), ``meters``,
+        ``plans`` (with ``entitlements``), ``policy_bundles``, ``gate_policies``, ``rating_policies`` (with
+        ``versions``): each entry is the body of the management API's create/upsert call and goes through the same
+        handler an HTTP call would reach; then ``prices`` (meter -> xusd per unit), ``wallets`` (principal -> xusd)
+        and ``quotas`` (feature -> monthly limit). Returns how many entries each section had.
+
+        Raises:
+            ValueError: an unknown section, a malformed entry, or an entry the API refuses (named in the message).
+        """
+        return apply_catalog(self, catalog)
 
     def set_price(
         self,

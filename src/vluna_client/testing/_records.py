@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Callable, List, Optional, Tuple
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = [
     "CancelRecord",
@@ -213,6 +213,26 @@ class Ledger:
         """Snapshots of every lease, oldest first, with their current state."""
         return self._lease_snapshot()
 
+    def snapshot(self) -> Dict[str, Any]:
+        """Everything recorded, as JSON-ready data (what ``GET /_emulator/ledger`` answers).
+
+        ``requests``, ``commits`` (ingests included, with their lines), ``cancels`` and ``leases``, oldest first;
+        times are ISO 8601 UTC strings. Lease tokens are left out: they are bearer capabilities for a lease.
+        """
+        leases = []
+        for lease in self.leases():
+            record = _plain(asdict(lease))
+            record.pop("lease_token", None)
+            leases.append(record)
+        with self._lock:
+            requests, commits, cancels = list(self._requests), list(self._commits), list(self._cancels)
+        return {
+            "requests": [_plain(asdict(r)) for r in requests],
+            "commits": [_plain(asdict(c)) for c in commits],
+            "cancels": [_plain(asdict(c)) for c in cancels],
+            "leases": leases,
+        }
+
     def clear_requests(self) -> None:
         """Forget the request log (commits, cancels and leases are kept)."""
         with self._lock:
@@ -229,3 +249,15 @@ class Ledger:
     def _append_cancel(self, record: CancelRecord) -> None:
         with self._lock:
             self._cancels.append(record)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with datetimes as ISO 8601 UTC strings (milliseconds, ``Z``) and tuples as lists."""
+    if isinstance(value, datetime):
+        moment = value.astimezone(timezone.utc)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

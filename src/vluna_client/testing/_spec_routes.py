@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping
 
+from ._admin import admin_routes
 from ._engine import Engine
 from ._engine.resources import SpecCall
 from ._errors import HttpError
@@ -42,6 +43,8 @@ def build_routes(engine: Engine) -> RouteTable:
                 operation=op,
             )
         )
+    for route in admin_routes():
+        table.add(route)
     for route in hand_routes():
         spec_route = table.get(route.method, route.path)
         if spec_route is not None and spec_route.operation is not None:
