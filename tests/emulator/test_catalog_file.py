@@ -53,7 +53,7 @@ features:
     meters:
       - {meter_code: tokens.in, unit: tokens}
 prices:
-  tokens.in: 4
+  tokens.in: {unit_price_xusd: 4, unit_quantity_minor: 1000, rounding: ceil}
 """
 PYTHONPATH = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), os.environ.get("PYTHONPATH", "")])
 
@@ -90,6 +90,10 @@ def test_json_and_yaml_files(tmp_path: Path) -> None:
             "rating_policies": 0, "prices": 1, "wallets": 0, "quotas": 0,
         }  # fmt: skip
         assert _meter_prices(emu) == {"tokens.in": "4"}
+        with emu.service_client() as client:
+            meters = client.bind(principal_id="o", user_id="u").gate.meters(expand=["pricing"]).data
+        pricing = next(m.pricing for m in meters if m.meter_code == "tokens.in")
+        assert (pricing.unit_quantity_minor, pricing.rounding) == ("1000", "ceil")
 
 
 @pytest.mark.parametrize(
@@ -99,6 +103,8 @@ def test_json_and_yaml_files(tmp_path: Path) -> None:
         ({"features": {"feature_code": "x"}}, "catalog features: a list"),
         ({"features": [{"feature_code": "x", "feature_family_code": "nope", "name": "X"}]}, r"catalog features\[0\]"),
         ({"prices": {"m": "ten"}}, "catalog prices.m: an integer"),
+        ({"prices": {"m": {"unit_price_xusd": 1, "rounding": "sideways"}}}, "catalog prices.m: "),
+        ({"prices": {"m": {"unit_price": 1}}}, r"catalog prices.m: unknown price field\(s\) \['unit_price'\]"),
     ],
 )
 def test_a_bad_catalog_names_what_is_wrong(catalog: Dict[str, Any], message: str) -> None:
@@ -131,7 +137,8 @@ def test_run_takes_a_catalog_and_prices_and_the_child_reads_the_ledger(tmp_path:
         "import json, subprocess, sys, vluna_client\n"
         "c = vluna_client.ServiceClient.from_env()\n"
         "g = c.bind(principal_id='org_demo', user_id='u1')\n"
-        "print(json.dumps({m.meter_code: m.pricing.unit_price_xusd for m in g.gate.meters(expand=['pricing']).data}))\n"
+        "print(json.dumps({m.meter_code: m.pricing.unit_price_xusd for m in g.gate.meters(expand=['pricing']).data"
+        " if m.pricing}))\n"
         "g.gate.ingest(feature_code='llm.chat', quantity_minor=2)\n"
         "out = subprocess.run([sys.executable, '-m', 'vluna_client.testing', 'ledger', '--json'],"
         " capture_output=True, text=True, check=True).stdout\n"

@@ -11,7 +11,7 @@ and a script of API calls give the same state. Sections, applied in this order::
     policy_bundles:    [{bundle_key, name}]                          # POST /mgt/v1/gate/policy-bundles
     gate_policies:     [{bundle_key, feature_code, kind, ...}]        # POST /mgt/v1/gate/policies
     rating_policies:   [{policy_id, name, versions: [{policy_version, effective_at, dsl_json}]}]
-    prices:            {meter_code: xusd per unit}                   # Emulator.set_price
+    prices:            {meter_code: xusd per unit, or {unit_price_xusd, unit_quantity_minor, rounding, ...}}
     wallets:           {principal_id: xusd}                          # Emulator.set_wallet_balance
     quotas:            {feature_code: monthly limit}                 # Emulator.set_quota
 
@@ -112,7 +112,7 @@ def apply_catalog(emulator: Emulator, source: CatalogSource) -> Dict[str, int]:
                 sender.post(where, path, entry)
         counts[section] = len(entries)
     settings: Dict[str, Callable[[str, Any], None]] = {
-        "prices": lambda meter, value: emulator.set_price(meter, _amount(value, f"catalog prices.{meter}")),
+        "prices": lambda meter, value: _price(emulator, meter, value),
         "wallets": lambda principal, value: emulator.set_wallet_balance(
             principal, _amount(value, f"catalog wallets.{principal}")
         ),
@@ -126,6 +126,37 @@ def apply_catalog(emulator: Emulator, source: CatalogSource) -> Dict[str, int]:
             settings[section](str(name), value)
         counts[section] = len(values)
     return counts
+
+
+PRICE_OPTIONS = (
+    "unit_cost_xusd",
+    "unit_quantity_minor",
+    "rounding",
+    "cost_unit_quantity_minor",
+    "cost_rounding",
+    "residual_mode",
+)
+
+
+def _price(emulator: Emulator, meter: str, value: Any) -> None:
+    where = f"catalog prices.{meter}"
+    if value is None:
+        emulator.set_price(meter, None)
+        return
+    if not isinstance(value, dict):
+        emulator.set_price(meter, _amount(value, where))
+        return
+    unknown = sorted(set(value) - {"unit_price_xusd", *PRICE_OPTIONS})
+    if unknown:
+        raise ValueError(f"{where}: unknown price field(s) {unknown}")
+    options = {name: value[name] for name in PRICE_OPTIONS if name in value}
+    for name in ("unit_cost_xusd", "unit_quantity_minor", "cost_unit_quantity_minor"):
+        if name in options:
+            options[name] = _amount(options[name], f"{where}.{name}")
+    try:
+        emulator.set_price(meter, _amount(value.get("unit_price_xusd"), f"{where}.unit_price_xusd"), **options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _amount(value: Any, where: str) -> int:

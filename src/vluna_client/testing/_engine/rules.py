@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, 
 
 from .._errors import HttpError
 from .._jsutil import JsonValue, iso_ms, js_trim, parse_js_date
-from .._state import Feature
 from .people import AccountFamily, People, UserFamily
 
 if TYPE_CHECKING:
@@ -421,11 +420,13 @@ class Rules:
     # ----------------------------------------------------------------- after a create
 
     def after_create(self, call: SpecCall, resource: Dict[str, Any]) -> None:
-        """Side effects of a create the server performs: a feature's meters, the gate's view of features."""
+        """Side effects of a create the server performs: a feature's meters, linked both ways.
+
+        What the gate makes of features and meters (allowed meters, prices) is :mod:`.meter_catalog`'s concern.
+        """
         name = call.op["operation_id"]
         if name == "upsertFeature":
             self._feature_meters(resource, call.body.get("meters") or [])
-            self.register_gate_feature(resource)
         elif name == "upsertMeter":
             code = call.body.get("feature_code")
             if isinstance(code, str) and code:
@@ -457,21 +458,6 @@ class Rules:
             if meter["meter_code"] not in codes:
                 codes.append(meter["meter_code"])
             feature["_meter_codes"] = codes
-            self.register_gate_feature(feature)
-
-    def register_gate_feature(self, feature: Mapping[str, Any]) -> None:
-        """Make a catalog feature known to the gate with its family and meters (one feature model)."""
-        code = str(feature["feature_code"])
-        meters = list(feature.get("_meter_codes") or [])
-        known = self.realm.features.get(code)
-        family = str(feature.get("feature_family_code") or (known.family_code if known else "auto.registry"))
-        if known is None:
-            self.realm.features[code] = Feature(code=code, family_code=family, meters=meters or [code])
-            return
-        known.family_code = family
-        for meter in meters:
-            if meter not in known.meters:
-                known.meters.append(meter)
 
     # ----------------------------------------------------------------- deletes
 
