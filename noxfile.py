@@ -107,8 +107,14 @@ def codegen(session: nox.Session) -> None:
     """Regenerate _generated/, docs/api.md, the API snapshot api/surface.json and the emulator's spec data."""
     # The snapshot imports the package, so its runtime dependencies are needed too.
     _install_project(session, *CODEGEN_DEPS)
-    session.run("python", "-m", "codegen.generate")
-    session.run("python", "-m", "codegen.emulator_spec")
+    with tempfile.TemporaryDirectory() as tmp:
+        before = Path(tmp) / "surface.json"
+        shutil.copy(API_SURFACE, before)
+        session.run("python", "-m", "codegen.generate")
+        session.run("python", "-m", "codegen.emulator_spec")
+        # What the regeneration changed in the public API (breaking and additive, model fields included), with a
+        # stub entry in CHANGELOG.md's Unreleased section for each change it does not name yet.
+        session.run("python", "-m", "codegen.api_changes", "report", str(before), str(API_SURFACE))
 
 
 def _diff(a: Path, b: Path) -> list[str]:
@@ -141,10 +147,13 @@ def codegen_check(session: nox.Session) -> None:
 
 @nox.session(python=DEV_PYTHON)
 def api_diff(session: nox.Session) -> None:
-    """Fail when the public API differs from api/surface.json, printing each change as breaking: or additive:.
+    """Fail on a stale api/surface.json, or on a breaking API change that CHANGELOG.md does not acknowledge.
 
-    The surface is rebuilt from the specs and the hand-written code in a temporary tree; after an intended change,
-    `nox -s codegen` updates the snapshot (and the change belongs in CHANGELOG.md).
+    First the surface is rebuilt from the specs and the hand-written code in a temporary tree and must equal the
+    committed api/surface.json (else: run `nox -s codegen`). Then the committed snapshot is compared with the last
+    release's (the newest v* tag; before the first release, the merge base with main; `-- --base REF` picks
+    another): every breaking change must be named in a code span of the Unreleased section (the stubs `nox -s
+    codegen` writes do it); additive changes pass, listed as a note.
     """
     _install_project(session, *CODEGEN_DEPS)
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,7 +161,7 @@ def api_diff(session: nox.Session) -> None:
         session.run(
             "python", "-m", "codegen.generate", "--out", str(out), "--docs", str(docs), "--surface", str(surface)
         )
-        report = session.run(
+        stale = session.run(
             "python",
             "-m",
             "codegen.api_surface",
@@ -162,9 +171,12 @@ def api_diff(session: nox.Session) -> None:
             silent=True,
             success_codes=[0, 1],
         )
-    if report and report.strip():
-        session.error(f"the public API differs from {API_SURFACE.relative_to(ROOT)}:\n{report.rstrip()}")
-    session.log("the public API matches api/surface.json")
+    if stale and stale.strip():
+        session.error(
+            f"{API_SURFACE.relative_to(ROOT)} is out of date (run `nox -s codegen` and commit it):\n{stale.rstrip()}"
+        )
+    session.log("api/surface.json matches the code")
+    session.run("python", "-m", "codegen.api_changes", "check", str(API_SURFACE), *session.posargs)
 
 
 @nox.session(python=TEST_PYTHONS)

@@ -26,6 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from .render import TEMPLATES, environment
 from .spec import ROOT, SPEC_DIR, load_api
 
