@@ -25,6 +25,7 @@ __all__ = [
     "ParamSpec",
     "Retry",
     "SchemaConstant",
+    "SourceSpec",
     "Surface",
 ]
 
@@ -36,6 +37,7 @@ Location = Literal["path", "query", "body", "whole_body"]
 Pagination = Literal["meta", "items"]
 Retry = Literal["read", "idempotent", "answered", "unsent"]
 RETRY_RULES: tuple[Retry, ...] = ("read", "idempotent", "answered", "unsent")
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")  # the operations of a path item, in this order
 CLIENT_CLASSES: dict[str, str] = {"service": "ServiceClient", "bearer": "BearerClient"}
 
 
@@ -65,6 +67,23 @@ class SchemaConstant:
 
     constant: str
     value: Any
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """An operation's schemas as the spec writes them (``$ref`` kept), for outputs that copy schemas.
+
+    The emulator's data keeps the schemas by name instead of the client's validation literals.
+    """
+
+    file: str
+    position: int  # of the path among its document's paths, so a consumer can keep the document's order
+    security: frozenset[str]  # the security schemes that may authenticate it (the document's when it names none)
+    path_params: dict[str, Any]  # name -> schema
+    query_params: dict[str, Any]  # name -> schema, the ones that share a binding's name included
+    body: Optional[dict[str, Any]]  # the JSON request body's schema
+    body_required: bool
+    data: Optional[dict[str, Any]]  # the ``data`` schema of the success response; None when it has none
 
 
 @dataclass
@@ -100,6 +119,7 @@ class OperationSpec:
     item_id: list[str] = field(default_factory=list)
     model_modules: set[str] = field(default_factory=set)
     constant: str = ""  # the name of its module-level Operation constant
+    source: Optional[SourceSpec] = None
 
     @property
     def qualified(self) -> str:
@@ -136,6 +156,10 @@ class ApiSpec:
 
     areas: list[AreaSpec]
     schemas: list[SchemaConstant] = field(default_factory=list)  # every constant after the ones it uses
+    # One operation per path and method of the specs (an operation both clients serve is in the areas twice).
+    routes: list[OperationSpec] = field(default_factory=list)
+    # (file, name, schema) of every entry of components/schemas, in file order.
+    components: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     def by_client(self, client: str) -> list[AreaSpec]:
         """The areas of one client, in name order."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from .ir import (
+    HTTP_METHODS,
     RETRY_RULES,
     ApiSpec,
     AreaSpec,
@@ -23,6 +24,7 @@ from .ir import (
     Pagination,
     ParamSpec,
     Retry,
+    SourceSpec,
     Surface,
 )
 from .resolver import ROOT, SPEC_DIR, Resolver, SpecError, model_module, snake, types_of
@@ -30,7 +32,6 @@ from .validation import ValidationSchemas
 
 __all__ = ["ROOT", "SPEC_DIR", "SpecError", "load_api"]
 
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 # Header parameters the core owns; the generator turns them into binding keywords, never into raw headers.
 BINDING_HEADERS = {
     "X-Principal-Id": "principal_id",
@@ -49,17 +50,24 @@ def load_api() -> ApiSpec:
     schemas = ValidationSchemas(resolver)
     areas: dict[tuple[str, str], AreaSpec] = {}
     seen: dict[tuple[str, str, str], str] = {}
+    api = ApiSpec(areas=[])
     for spec in sorted(SPEC_DIR.glob("*.yaml")):
         doc = resolver.doc(spec.name)
         check_unions(resolver, spec.name)
+        api.components += [(spec.name, name, schema) for name, schema in _component_schemas(doc).items()]
         mixins = _area_mixins(doc, spec.name)
         unused = set(mixins)
+        positions = {path: index for index, path in enumerate(doc.get("paths") or {})}
         for path, item in sorted((doc.get("paths") or {}).items()):
             for http_method in HTTP_METHODS:
                 if http_method not in item:
                     continue
-                reader = _Reader(resolver, schemas, spec.name, path, http_method, item[http_method], item)
-                for op in _operation(reader):
+                reader = _Reader(
+                    resolver, schemas, spec.name, path, http_method, item[http_method], item, positions[path]
+                )
+                served = _operation(reader)
+                api.routes.append(served[0])
+                for op in served:
                     key = (op.client, op.area, op.method_name)
                     if key in seen:
                         raise SpecError(f"{op.client}.{op.area}.{op.method_name} defined twice ({seen[key]})")
@@ -77,7 +85,13 @@ def load_api() -> ApiSpec:
         area.operations.sort(key=lambda o: o.method_name)
         for op in area.operations:
             op.constant = "_OP_" + op.method_name.upper()
-    return ApiSpec(areas=ordered, schemas=schemas.in_order())
+    api.areas, api.schemas = ordered, schemas.in_order()
+    return api
+
+
+def _component_schemas(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    schemas: dict[str, dict[str, Any]] = doc.get("components", {}).get("schemas") or {}
+    return schemas
 
 
 def _is_class_schema(schema: dict[str, Any]) -> bool:
@@ -182,11 +196,11 @@ def _fields_note(resolver: Resolver, schema: dict[str, Any], current: str) -> st
     return f"{what} {', '.join(keys)}."
 
 
-def _data_schema(resolver: Resolver, response: dict[str, Any], current: str) -> tuple[dict[str, Any], str]:
-    """The ``data`` property of an envelope response (``{}`` when the response has no body)."""
+def _data_schema(resolver: Resolver, response: dict[str, Any], current: str) -> tuple[Optional[dict[str, Any]], str]:
+    """The ``data`` property of an envelope response (None when the response has no body)."""
     content = response.get("content", {}).get("application/json")
     if not content:
-        return {}, current
+        return None, current
     schema, cur = resolver.deref(content["schema"], current)
     parts = schema.get("allOf", [schema])
     for part in parts:
@@ -194,7 +208,7 @@ def _data_schema(resolver: Resolver, response: dict[str, Any], current: str) -> 
         data = part.get("properties", {}).get("data")
         if data is not None and part.get("type") == "object" and "ok" not in part.get("properties", {}):
             return data, pcur
-    return {}, cur
+    return None, cur
 
 
 def _retry_rule(op: dict[str, Any], where: str, http_method: str, write: bool) -> Retry:
@@ -268,6 +282,7 @@ class _Reader:
     http_method: str
     op: dict[str, Any]
     path_item: dict[str, Any]
+    position: int = 0  # of the path among the document's paths
     writer: TypeWriter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -286,6 +301,8 @@ class _Parameters:
     bindings: list[BindingSpec] = field(default_factory=list)
     write: bool = False
     merged_query: list[tuple[str, Any]] = field(default_factory=list)  # (wire name, validation schema)
+    # Path and query parameters' schemas as written, by location then name.
+    written: dict[str, dict[str, Any]] = field(default_factory=lambda: {"path": {}, "query": {}})
 
     @property
     def binding_names(self) -> set[str]:
@@ -308,6 +325,8 @@ def _parameters(r: _Reader) -> _Parameters:
     raw_params.sort(key=lambda raw: r.resolver.deref(raw, r.file)[0]["in"] != "header")
     for raw in raw_params:
         p, pfile = r.resolver.deref(raw, r.file)
+        if p["in"] in out.written:
+            out.written[p["in"]][p["name"]] = p.get("schema", {})
         if p["in"] == "header":
             if p["name"] == "Idempotency-Key":
                 out.write = True
@@ -344,6 +363,8 @@ class _Body:
     merged: list[str] = field(default_factory=list)  # properties that share a binding's keyword
     schema: Any = None
     whole: bool = False
+    written: Optional[dict[str, Any]] = None  # the body's schema as the spec writes it
+    required: bool = False
 
 
 def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
@@ -356,6 +377,7 @@ def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
     content = body.get("content", {}).get("application/json")
     if not content:
         raise SpecError(f"{r.where}: only application/json request bodies are supported")
+    out.written, out.required = content["schema"], bool(body.get("required"))
     bschema, sfile = r.resolver.deref(content["schema"], bfile)
     if bschema.get("type") != "object":
         raise SpecError(f"{r.where}: the request body must be an object schema")
@@ -405,8 +427,8 @@ def _check_keywords(r: _Reader, params: list[ParamSpec], binding_names: set[str]
         raise SpecError(f"{r.where}: keyword names clash: {sorted(dupes)}")
 
 
-def _response(r: _Reader) -> tuple[int, dict[str, Any], str]:
-    """The success status and the ``data`` schema of the success response."""
+def _response(r: _Reader) -> tuple[int, Optional[dict[str, Any]], str]:
+    """The success status and the ``data`` schema of the success response (None when it has none)."""
     # In spec order: the first 2xx listed is the usual success status (e.g. 201 before a 200 replay).
     statuses = [int(s) for s in r.op.get("responses", {}) if str(s).isdigit() and 200 <= int(s) < 300]
     if not statuses:
@@ -460,7 +482,8 @@ def _operation(r: _Reader) -> list[OperationSpec]:
     params = found.params + body.params
     _check_keywords(r, params, found.binding_names)
     renames = _renames(r, params, [w for w, _ in found.merged_query] + body.merged)
-    success_status, data, dfile = _response(r)
+    success_status, found_data, dfile = _response(r)
+    data = found_data or {}
     pagination, item_type = _page_items(r, data, dfile, [p.name for p in params])
     query_schemas = [(p.wire, p.schema) for p in params if p.location == "query"] + found.merged_query
     base = OperationSpec(
@@ -491,8 +514,24 @@ def _operation(r: _Reader) -> list[OperationSpec]:
         retry=_retry_rule(op, r.where, r.http_method, found.write),
         known_issue=_known_issue(op, r.where),
         item_id=_item_id(r.resolver, op, r.where, data, dfile),
+        source=SourceSpec(
+            file=r.file,
+            position=r.position,
+            security=_security(r),
+            path_params=found.written["path"],
+            query_params=found.written["query"],
+            body=body.written,
+            body_required=body.required,
+            data=found_data,
+        ),
     )
     return [replace(base, client=client, model_modules=set(r.writer.modules)) for client in clients]
+
+
+def _security(r: _Reader) -> frozenset[str]:
+    """The security schemes of the operation: its own ``security``, else its document's."""
+    requirements = r.op.get("security", r.resolver.doc(r.file).get("security", []))
+    return frozenset(name for requirement in requirements for name in requirement)
 
 
 def _walk(node: Any) -> Any:
