@@ -12,7 +12,7 @@ import os
 import threading
 import weakref
 from collections.abc import Mapping
-from typing import Any, Optional, Protocol, Union
+from typing import Any, Optional, Protocol, Union, cast
 
 import attrs
 
@@ -254,12 +254,13 @@ def _lean_adapter_class() -> Any:
                 return pool
 
             def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-                super().init_poolmanager(*args, **kwargs)
+                # types-requests leaves these two unannotated; through Any they stay checkable with or without it.
+                cast(Any, super()).init_poolmanager(*args, **kwargs)
                 # Connections that report to the attempt's deadline watchdog (see _deadline).
                 self.poolmanager.pool_classes_by_scheme = _deadline.pool_classes()
 
             def proxy_manager_for(self, proxy: Any, **proxy_kwargs: Any) -> Any:
-                manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+                manager = cast(Any, super()).proxy_manager_for(proxy, **proxy_kwargs)
                 if not proxy.lower().startswith("socks"):
                     manager.pool_classes_by_scheme = _deadline.pool_classes()
                 return manager
