@@ -3,7 +3,8 @@
 ``nox`` (no arguments) runs the checks CI runs: lint, typecheck, specs, codegen_check, api_diff, docs (strict
 build), build (sdist and wheel, installed in a clean venv) and the tests on the oldest and newest supported
 Pythons. ``nox -s demo`` runs the quickstart against the bundled emulator; ``nox -s chaos``, ``nox -s bench``,
-``nox -s bench_ingest`` and ``nox -s bench_llm`` print figures; ``nox -s e2e`` runs against a deployment.
+``nox -s bench_ingest`` and ``nox -s bench_llm`` print figures; ``nox -s e2e`` runs against a deployment;
+``nox -s spark`` runs the partition-ingest recipe on PySpark (needs Java) and prints its figures.
 """
 
 from __future__ import annotations
