@@ -423,8 +423,8 @@ def _fill(error: VlunaError, message: Any, fields: Mapping[str, Any]) -> None:
 
     error.args = (message,)
     for name, value in fields.items():
-        if name == _WIRE_MARK:
-            continue
+        if name in (_WIRE_MARK, "may_have_applied") or not name.isidentifier() or name.startswith("__"):
+            continue  # what the class decides (may_have_applied) never comes from the wire
         if name == "hints" and isinstance(value, list):
             value = tuple(Hint.from_wire(item) for item in value)
         elif name == "last_error" and isinstance(value, Mapping):

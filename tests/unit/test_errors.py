@@ -346,3 +346,5 @@ def test_a_forged_nested_class_cannot_name_anything_but_an_error_of_this_client(
     forged = ["m", {"vluna_error": 1, "last_error": {"class": "__builtins__", "message": "x", "fields": {}}}]
     copy = OutcomeUnknownError(*forged)
     assert type(copy.last_error).__name__ == "VlunaError"
+    # What the class decides never comes from the wire: an unknown outcome stays "may have applied".
+    assert OutcomeUnknownError("m", {"vluna_error": 1, "may_have_applied": False}).may_have_applied is True
