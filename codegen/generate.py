@@ -104,7 +104,7 @@ def generate_models(out: Path) -> None:
                 "--custom-template-dir",
                 str(TEMPLATES / "models"),
                 "--additional-imports",
-                "typing.Any,attrs.define,attrs.field,vluna_client._open_enum.OpenEnum",
+                "typing.Any,attrs.define,attrs.field,vluna_client._open_enum.OpenEnum,vluna_client._redact.redacted",
                 "--custom-file-header",
                 HEADER,
                 "--formatters",

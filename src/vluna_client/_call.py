@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import attrs
 
+from ._redact import redacted
 from ._transport import TimeoutTypes
 
 _EMPTY: Mapping[str, Any] = {}
@@ -33,7 +34,7 @@ class CallArgs:
     bindings: Mapping[str, Any] = _EMPTY
     idempotency_key: Optional[str] = None
     timeout: TimeoutTypes = None
-    bearer_token: Optional[str] = None
+    bearer_token: Optional[str] = attrs.field(default=None, repr=redacted)
 
     def next_page(self, cursor: str) -> CallArgs:
         """The same call for the page after ``cursor`` (reads carry no key, so nothing else changes)."""

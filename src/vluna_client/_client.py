@@ -61,6 +61,14 @@ _SURFACE_PREFIX = {"service": "/mgt/v1", "bearer": "/api/v1"}
 _OTHER_CLIENT = {"service": ("/api/v1", "BearerClient"), "bearer": ("/mgt/v1", "ServiceClient")}
 
 
+def _config_header(name: str, value: str) -> str:
+    """A header value given as configuration: the header rules, reported as a ConfigurationError."""
+    try:
+        return header_value(name, value)
+    except InputValidationError as exc:
+        raise ConfigurationError(exc.message) from None
+
+
 def _user_agent() -> str:
     py = ".".join(str(v) for v in sys.version_info[:3])
     return f"vluna-client/{__version__} python/{py}"
@@ -95,7 +103,10 @@ class _BaseClient(AreaHost):
     ) -> None:
         if not isinstance(base_url, str) or not base_url.strip():
             raise ConfigurationError("base_url is required")
-        base_url = base_url.strip().rstrip("/")
+        base_url = base_url.strip(" ").rstrip("/")
+        if any(ord(c) < 0x21 or ord(c) == 0x7F for c in base_url):
+            # urlsplit would silently drop CR, LF and tabs: a URL built from tainted input is refused instead.
+            raise ConfigurationError("base_url must not contain whitespace or control characters")
         if not base_url.isascii():
             raise ConfigurationError("base_url must be ASCII (write an international domain name in its xn-- form)")
         parts = urlsplit(base_url)
@@ -129,7 +140,7 @@ class _BaseClient(AreaHost):
         self._headers = {
             "Accept": "application/json",
             "Accept-Encoding": "gzip, deflate",
-            "User-Agent": header_value("user_agent", user_agent) if user_agent is not None else _user_agent(),
+            "User-Agent": _config_header("user_agent", user_agent) if user_agent is not None else _user_agent(),
         }
         self._transport = _transport_from(transport, session)
         self._bindings: dict[str, Any] = {}

@@ -71,8 +71,16 @@ class ServiceKeySigner:
     __slots__ = ("_secret", "key_id")
 
     def __init__(self, key_id: str, secret_b64: str) -> None:
-        if not key_id or any(c in key_id for c in ", \t\r\n"):
-            raise ConfigurationError("the service key id must be non-empty and contain no comma or whitespace")
+        if (
+            not isinstance(key_id, str)
+            or not key_id
+            or not key_id.isascii()
+            or not key_id.isprintable()
+            or any(c in key_id for c in ", ")
+        ):
+            raise ConfigurationError(
+                "the service key id must be non-empty printable ASCII without commas, whitespace or control characters"
+            )
         self.key_id = key_id
         self._secret = decode_secret(secret_b64)
 

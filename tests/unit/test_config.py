@@ -144,7 +144,7 @@ def test_non_string_secret_is_a_configuration_error() -> None:
         make_client(key_secret=b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 
 
-@pytest.mark.parametrize("key_id", ["", "pk-a,b", "pk a"])
+@pytest.mark.parametrize("key_id", ["", "pk-a,b", "pk a", "pk-a\r\nX: 1", "pk-\x00", "pk-\x7f", "pk-\u00e9", 42])
 def test_bad_key_id_is_a_configuration_error(key_id) -> None:
     with pytest.raises(ConfigurationError):
         make_client(key_id=key_id)
@@ -160,6 +160,13 @@ def test_bad_key_id_is_a_configuration_error(key_id) -> None:
         "https:///mgt/v1",
         "https://vluna.test/mgt/v1?x=1",
         "https://vluna.test/mgt/v1#f",
+        "https://vluna.test/mgt/v1\r\n",
+        "https://vluna.test/mgt/v1\n",
+        "https://vlu\r\nna.test/mgt/v1",
+        "https://vluna.test/mgt/\tv1",
+        "https://vluna.test/mgt/v1\x00",
+        "https://vluna.test/mgt/v1\x7f",
+        "https://vluna.test/m gt/v1",
     ],
 )
 def test_bad_base_url_is_a_configuration_error(base_url) -> None:
@@ -167,7 +174,7 @@ def test_bad_base_url_is_a_configuration_error(base_url) -> None:
         make_client(base_url=base_url)
 
 
-@pytest.mark.parametrize("realm_id", ["realm\n1", "realm\r\nX-Evil: 1", "", "   "])
+@pytest.mark.parametrize("realm_id", ["realm\n1", "realm\r\nX-Evil: 1", "", "   ", "realm\x00", "realm\x7f", "r\ud800"])
 def test_bad_realm_id_is_a_configuration_error(realm_id) -> None:
     """The realm is set once, on the client: refusing it is a configuration problem, like a bad base URL."""
     with pytest.raises(ConfigurationError):
@@ -259,3 +266,9 @@ def test_a_client_given_the_other_surface_is_refused(cls, url, hint) -> None:
 def test_a_non_ascii_base_url_is_refused_with_the_fix() -> None:
     with pytest.raises(ConfigurationError, match="xn--"):
         make_client(base_url="https://vlüna.test/mgt/v1")
+
+
+@pytest.mark.parametrize("user_agent", ["app/1\r\nX-Evil: 1", "app/1\n", "app\x00", "app\x7f", "", " app", "app\ud800"])
+def test_a_user_agent_with_control_characters_is_a_configuration_error(user_agent) -> None:
+    with pytest.raises(ConfigurationError, match="user_agent"):
+        make_client(user_agent=user_agent)

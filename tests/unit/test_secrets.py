@@ -11,6 +11,7 @@ import requests
 
 from support.mock_deployment import (
     AUTHZ_DATA,
+    BASE_URL,
     BEARER_BASE_URL,
     BEARER_TOKEN,
     COMMIT_DATA,
@@ -231,3 +232,59 @@ def test_a_bad_per_call_bearer_token_names_its_field_and_sends_nothing(client, r
     if token.strip():
         assert token.strip() not in str(info.value)
     assert len(rsps.calls) == 0
+
+
+# -- tokens in results and argument bundles ----------------------------------------------------------------
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJlLWJ5dGVz"
+
+
+def test_an_issued_token_never_shows_in_the_result_repr(rsps) -> None:
+    rsps.add(
+        "POST",
+        BASE_URL + "/token/issue",
+        json=ok(
+            {
+                "access_token": TOKEN,
+                "token_type": "Bearer",
+                "expires_in": 900,
+                "billing_account_id": "ba",
+                "billing_user_id": "bu",
+            }
+        ),
+    )
+    result = make_client().token.issue(principal_id="org", user_id="user")
+    assert result.data.access_token == TOKEN  # kept, for the caller to use
+    for text in (repr(result), repr(result.data), str(result)):
+        assert TOKEN not in text
+        assert "<redacted>" in text
+
+
+def test_a_per_call_bearer_token_never_shows_in_the_call_arguments_repr() -> None:
+    from vluna_client._call import CallArgs
+
+    args = CallArgs(bearer_token=TOKEN, query={"limit": 1})
+    assert TOKEN not in repr(args)
+    assert "bearer_token=<redacted>" in repr(args)
+    assert "bearer_token=None" in repr(CallArgs())
+
+
+def test_every_generated_credential_field_is_redacted() -> None:
+    import importlib
+    import pkgutil
+
+    import attrs
+
+    import vluna_client._generated.models as models
+
+    credential_names = {"access_token", "refresh_token", "token", "secret", "key_secret", "client_secret"}
+    checked = 0
+    for info in pkgutil.iter_modules(models.__path__):
+        module = importlib.import_module(f"{models.__name__}.{info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and attrs.has(value) and value.__module__ == module.__name__:
+                for field in attrs.fields(value):
+                    if field.metadata.get("wire", field.name) in credential_names:
+                        assert callable(field.repr), f"{value.__name__}.{field.name} shows in repr"
+                        checked += 1
+    assert checked >= 5

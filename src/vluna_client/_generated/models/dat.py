@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from attrs import define
+from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
+from vluna_client._redact import redacted
 
 
 class DatBindingType(OpenEnum):
@@ -48,7 +49,7 @@ class DatBootstrapToken:
     status: DatBootstrapTokenStatus
     created_at: str
     updated_at: str
-    token: Optional[str] = None
+    token: Optional[str] = field(default=None, repr=redacted)
     """The full secret (`datb_...`); only in the answer to create."""
     organization_id: Optional[str] = None
     issued_by: Optional[str] = None
@@ -88,7 +89,7 @@ class DatBootstrapTokenSecret:
     """The ``DatBootstrapTokenSecret`` object of the Vluna API."""
 
     token_id: str
-    token: str
+    token: str = field(repr=redacted)
     """The full secret (`datb_...`)."""
     token_masked: str
 
@@ -122,7 +123,7 @@ class DatSessionIssueRequest:
 class DatSessionIssueResponse:
     """A session token and what it grants."""
 
-    access_token: str
+    access_token: str = field(repr=redacted)
     """The session token (a JWT); send it as `Authorization: Bearer` on `/mgt/v1` routes."""
     token_type: str
     """Always `Bearer`."""
@@ -146,7 +147,7 @@ class DatSessionIssueResponse:
 class DatSessionIntrospectRequest:
     """The ``DatSessionIntrospectRequest`` object of the Vluna API."""
 
-    access_token: str
+    access_token: str = field(repr=redacted)
     """The session token to check."""
 
 
@@ -176,7 +177,7 @@ class DatSessionRevokeRequest:
 
     jti: Optional[str] = None
     """The session's id, as returned by issue_session."""
-    access_token: Optional[str] = None
+    access_token: Optional[str] = field(default=None, repr=redacted)
     """The session token itself, when the jti is not at hand."""
     reason: Optional[str] = None
     """A free-text note kept with the revocation."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from attrs import define
+from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
+from vluna_client._redact import redacted
 
 
 class Scope(OpenEnum):
@@ -38,7 +39,7 @@ class PlatformTokenIssueRequest:
 class PlatformTokenIssueResponse:
     """The ``PlatformTokenIssueResponse`` object of the Vluna API."""
 
-    access_token: str
+    access_token: str = field(repr=redacted)
     """The bearer token (a JWT). Treat it as a secret."""
     token_type: str
     """Always `Bearer`."""
