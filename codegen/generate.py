@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import jinja2
 
@@ -145,6 +145,17 @@ def _model_names(module: Path) -> list[str]:
     return [name for name in names if name[:1].isupper()]
 
 
+def _required(value: Optional[ast.expr]) -> bool:
+    """Whether a model field has no default: no value at all, or ``field(...)`` without ``default``/``factory``."""
+    if value is None:
+        return True
+    return (
+        isinstance(value, ast.Call)
+        and ast.unparse(value.func) == "field"
+        and not any(k.arg in ("default", "factory") for k in value.keywords)
+    )
+
+
 def _first_line(node: ast.AST) -> str:
     doc = ast.get_docstring(node) if isinstance(node, ast.ClassDef) else None
     return (doc or "").strip().split("\n\n")[0].replace("\n", " ").replace("|", "\\|")
@@ -177,7 +188,7 @@ def model_reference(models: Path, public: dict[tuple[str, str], str]) -> list[di
                         {
                             "name": item.target.id,
                             "type": _cell(ast.unparse(item.annotation)),
-                            "required": item.value is None,
+                            "required": _required(item.value),
                             "doc": _cell(doc),
                         }
                     )
