@@ -14,11 +14,16 @@ from typing import Any
 
 
 def _dumpers() -> list[Any]:
-    """The picklers to try: the standard one, and cloudpickle when the process already uses it (Dask, Spark)."""
+    """The picklers to try: the standard one, then each cloudpickle this process already loaded.
+
+    Dask pickles with the cloudpickle package and Spark with its own copy of it; either may manage what the
+    standard pickler cannot (a class defined in a notebook).
+    """
     dumpers: list[Any] = [pickle.dumps]
-    cloudpickle = sys.modules.get("cloudpickle")
-    if cloudpickle is not None:
-        dumpers.append(cloudpickle.dumps)
+    for name in ("cloudpickle", "pyspark.cloudpickle"):
+        module = sys.modules.get(name)
+        if module is not None and callable(getattr(module, "dumps", None)):
+            dumpers.append(module.dumps)
     return dumpers
 
 
