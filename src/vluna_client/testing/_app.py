@@ -415,16 +415,16 @@ class App:
         if not principal_id and not account_id:
             raise HttpError(401, "AUTH.MISSING_SERVICE_BINDINGS", "x-principal-id or x-billing-account-id is required")
         accounts = self.engine.accounts
-        if principal_id:
-            account = accounts.ensure_account(principal_id)
-            admin = js_trim(headers.get("x-realm-admin", "")).lower() == "true"
-            if account_id and account_id != account.billing_account_id and not admin:
-                raise HttpError(403, "AUTH.SERVICE_BINDINGS_INVALID", "billing account does not match principal")
-        else:
+        # The server's ServiceAccountGuard: a principal alone finds (or creates) its account; an account id is looked
+        # up as given, and must belong to the principal sent with it unless X-Realm-Admin says otherwise.
+        if account_id:
             found = accounts.find_account_by_id(account_id)
-            if found is None:
-                raise HttpError(404, "AUTH.BILLING_ACCOUNT_NOT_FOUND", "billing account not found")
+            admin = js_trim(headers.get("x-realm-admin", "")).lower() == "true"
+            if found is None or (principal_id and not admin and found.principal_id != principal_id):
+                raise HttpError(403, "AUTH.SERVICE_BINDINGS_INVALID", "Unable to resolve service binding for realm")
             account = found
+        else:
+            account = accounts.ensure_account(principal_id)
         ctx.account = account
         user_id = js_trim(headers.get("x-user-id", ""))
         if user_id:
