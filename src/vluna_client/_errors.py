@@ -290,7 +290,8 @@ class OutcomeUnknownError(VlunaError):
         attempts: How many attempts were sent.
         pending: The write as it was sent (operation, arguments, key, bindings; no credentials), as a
             :class:`~vluna_client.PendingWrite`: ``client.replay(exc.pending)`` settles it, here or in another
-            process (``exc.pending.to_dict()`` is plain JSON for a task queue). ``None`` when raised by hand.
+            process (``exc.pending.to_dict()`` is plain JSON for a task queue). ``None`` for a call sent without an
+            Idempotency-Key (the server does not deduplicate it, so a replay could apply it twice) or raised by hand.
     """
 
     may_have_applied = True
