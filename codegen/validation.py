@@ -19,19 +19,6 @@ VALIDATION_KEYS = ("minLength", "maxLength", "pattern", "minimum", "maximum", "m
 MAX_DEPTH = 12
 
 
-@dataclass(frozen=True)
-class SchemaRef:
-    """A reference to the constant of a named component schema."""
-
-    name: str
-
-
-def constant_name(schema_name: str) -> str:
-    """``BudgetCreateRequest`` -> ``BUDGET_CREATE_REQUEST``."""
-    out = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", schema_name)
-    return re.sub(r"[^0-9A-Za-z_]", "_", out).upper()
-
-
 @dataclass
 class ValidationSchemas:
     """Builds validation schemas and collects the component constants they use."""
@@ -95,3 +82,16 @@ class ValidationSchemas:
     def in_order(self) -> list[SchemaConstant]:
         """The constants of the schemas module, every constant after the ones it uses."""
         return [SchemaConstant(constant, value) for constant, value in self.constants.values()]
+
+
+@dataclass(frozen=True)
+class SchemaRef:
+    """A reference to the constant of a named component schema."""
+
+    name: str
+
+
+def constant_name(schema_name: str) -> str:
+    """``BudgetCreateRequest`` -> ``BUDGET_CREATE_REQUEST``."""
+    out = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", schema_name)
+    return re.sub(r"[^0-9A-Za-z_]", "_", out).upper()
