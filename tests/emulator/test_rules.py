@@ -115,6 +115,16 @@ def test_updates_apply_every_field(client: ServiceClient) -> None:
     assert ids(client.plans.list(plan_code="other"), "plan_id") == []
 
 
+def test_plans_filter_by_what_they_entitle(client: ServiceClient) -> None:
+    client.feature_families.upsert(feature_family_code="fam.p", name="P")
+    client.features.upsert(feature_code="f.p", feature_family_code="fam.p", name="F")
+    with_it = client.plans.upsert(plan_code="with", name="With", kind="base").data.plan_id
+    client.plans.upsert(plan_code="without", name="Without", kind="base")
+    client.plans.upsert_entitlements(plan_id=with_it, mode="append", items=[{"feature_code": "f.p"}])
+    assert ids(client.plans.list(feature_code="f.p"), "plan_id") == [with_it]
+    assert ids(client.plans.list(feature_code="other"), "plan_id") == []
+
+
 def test_a_family_in_use_is_archived_and_an_unused_one_deleted(client: ServiceClient) -> None:
     used = client.feature_families.upsert(feature_family_code="fam.used", name="Used").data.feature_family_id
     unused = client.feature_families.upsert(feature_family_code="fam.unused", name="Unused").data.feature_family_id

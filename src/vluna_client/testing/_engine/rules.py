@@ -34,6 +34,7 @@ FAMILIES = "/feature-families/{feature_family_id}"
 FEATURES = "/features/{feature_id}"
 METERS = "/meters/{meter_id}"
 PLANS = "/billing-plans/{plan_id}"
+ENTITLEMENTS = "/billing-plans/{plan_id}/entitlements/{bpe_id}"
 BUNDLES = "/gate/policy-bundles/{bundle_id}"
 PRODUCTS = "/ops/catalog/products/{catalog_product_id}"
 PRICES = "/ops/catalog/prices/{catalog_price_id}"
@@ -402,7 +403,7 @@ class Rules:
         user_id = call.ctx.user.billing_user_id if call.ctx.user is not None else None
         if name == "listBudgets" and item.get("billing_user_id") not in (None, user_id):
             return False  # the server lists the calling user's budgets only
-        filters = FILTERS.get(name, {})
+        filters = {**FILTERS.get(name, {}), **self._joined_filters(name)}
         for name, raw in call.query.items():
             if name in NOT_FILTERS:
                 continue
@@ -416,6 +417,25 @@ class Rules:
                 if wanted and str(_scalar(item[name])) not in wanted:
                     return False
         return True
+
+    def _joined_filters(self, operation_id: str) -> Dict[str, Filter]:
+        """Filters that look at other resources (a plan's entitlements)."""
+        if operation_id != "listBillingPlans":
+            return {}
+
+        def entitled(field: str) -> Filter:
+            def check(plan: Mapping[str, Any], raw: Any) -> bool:
+                wanted = _values(raw)
+                if not wanted:
+                    return True
+                return any(
+                    e.get("plan_id") == plan.get("plan_id") and e.get(field) in wanted
+                    for e in self.res.families.get(ENTITLEMENTS, {}).values()
+                )
+
+            return check
+
+        return {"feature_code": entitled("feature_code"), "feature_family_code": entitled("feature_family_code")}
 
     # ----------------------------------------------------------------- after a create
 
