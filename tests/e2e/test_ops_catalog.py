@@ -124,7 +124,6 @@ def test_public_catalog_shows_active_products_and_prices(
 
 
 @covers("service events.record", "service events.record_batch", "service billing_users.list_activity")
-@pytest.mark.emulator_gap("events.record_batch answers no counts and events never show in the user activity")
 def test_recorded_events_show_in_the_user_activity(service: ServiceClient, customer: Customer) -> None:
     event_type = slug("e2e.thing")
     event = service.events.record(

@@ -7,7 +7,7 @@ from typing import Any, Dict, Iterator
 import pytest
 
 from e2e.money_scenario import run
-from vluna_client import PaymentRequiredError
+from vluna_client import PaymentRequiredError, VlunaError
 from vluna_client.testing import Emulator
 
 
@@ -68,3 +68,52 @@ def test_unpriced_feature_authorizes_with_hints_and_quarantines() -> None:
         with pytest.raises(PaymentRequiredError) as refused:
             gate.gate.authorize(feature_code="paid.thing")
         assert (refused.value.code, refused.value.message) == ("SERVER.CONFIG", "grant balance exhausted")
+
+
+def test_events_dedupe_by_content_and_batches_count(figures: Dict[str, Any]) -> None:
+    events = figures["events"]
+    assert events["same_content_same_event"] is True
+    assert events["batch"] == (2, 0)
+    assert events["batch_statuses"] == ["accepted", "accepted", "duplicate"]
+
+
+def test_ops_views_show_what_the_gate_and_events_recorded(figures: Dict[str, Any]) -> None:
+    ops = figures["ops"]
+    assert ops["rating_amounts"] == [("gate", "30", "130", "50"), ("ingest", "10", "40", "15")]
+    # Newest first, as on the server: the ingest, with its two rated records.
+    assert ops["first_rating"] == ("40", [("5", "15", "5"), ("5", "25", "10")])
+    lines = [("10", "30", "10"), ("20", "100", "40"), ("5", "15", "5"), ("5", "25", "10")]
+    assert ops["rated_record_amounts"] == lines
+    assert [kind for kind, _ in ops["event_kinds"]] == ["activity"] * 3
+
+
+def test_activity_lists_events_ratings_and_money_newest_first() -> None:
+    with Emulator(billing_mode="prepaid") as emu, emu.service_client() as client:
+        gate = client.bind(principal_id="org_a", user_id="u_a")
+        gate.wallet.adjust(delta="500", unit="xusd")
+        lease = gate.gate.authorize(feature_code="llm.chat")
+        gate.gate.commit(lease_token=lease.data.lease_token, feature_code="llm.chat", quantity_minor=3)
+        gate.events.record(semantic_kind="outcome", event_type="job.done", occurred_at="2030-01-01T00:00:00Z")
+        user_id = emu.billing_ids("org_a", "u_a")["billing_user_id"]
+        items = list(client.billing_users.list_activity(billing_user_id=user_id, limit=200).auto_paging_iter())
+        assert (items[0].kind, items[0].title) == ("event", "job.done")
+        kinds = {item.kind for item in items}
+        assert kinds == {"event", "rating", "allocation", "grant", "ledger_entry"}
+        rating = next(item for item in items if item.kind == "rating")
+        assert (rating.amount_xusd, rating.status, rating.feature_code) == ("30", "debit", "llm.chat")
+        only_events = client.billing_users.list_activity(billing_user_id=user_id, kind=["event"]).data
+        assert [item.kind for item in only_events] == ["event"]
+
+
+def test_invalid_event_is_a_500_alone_and_invalid_in_a_batch() -> None:
+    with Emulator() as emu, emu.service_client(retry=None) as client:
+        gate = client.bind(principal_id="org_e", user_id="u_e")
+        batch = gate.events.record_batch(
+            events=[{"semantic_kind": "nope", "event_type": "x", "occurred_at": "2030-01-01T00:00:00Z"}]
+        ).data
+        assert (batch.accepted_count, batch.failed_count, batch.results[0].status) == (0, 1, "invalid")
+        with pytest.raises(VlunaError) as failed:
+            gate.events.record(semantic_kind="nope", event_type="x", occurred_at="2030-01-01T00:00:00Z")
+        statuses = [r.status for r in emu.ledger.requests_to("/mgt/v1/events", "POST")]
+        assert statuses, failed.value
+        assert set(statuses) == {500}

@@ -172,6 +172,23 @@ def _wallet_balance(engine: Engine, call: Call) -> Reply:
     return Reply(engine.wallets.balance(call.ctx))
 
 
+def _event_record(engine: Engine, call: Call) -> Reply:
+    status, event = engine.events.record(call.ctx, call.body)
+    return Reply(event, status=status)
+
+
+def _event_batch(engine: Engine, call: Call) -> Reply:
+    return Reply(engine.events.record_batch(call.ctx, call.body), status=207)
+
+
+def _ops_rating(engine: Engine, call: Call) -> Reply:
+    return Reply(engine.ops.get_rating(call.ctx, call.path_params["rating_id"], call.query))
+
+
+def _user_activity(engine: Engine, call: Call) -> Reply:
+    return Reply(engine.ops.activity(call.path_params["billing_user_id"], call.query))
+
+
 def _budget_create(engine: Engine, call: Call) -> Reply:
     return Reply(engine.budgets.create(call.ctx, call.body), status=201)
 
@@ -209,6 +226,16 @@ def hand_routes() -> List[Route]:
         _gate("POST", "/mgt/v1/wallet/adjustments", "walletAdjustment", _wallet_adjust),
         _gate("POST", "/mgt/v1/wallet/consume", "walletConsume", _wallet_consume),
         _gate("POST", "/mgt/v1/budgets", "createBudget", _budget_create),
+        _gate("POST", "/mgt/v1/events", "recordBillingEvent", _event_record),
+        _gate("POST", "/mgt/v1/events/batch", "recordBillingEventBatch", _event_batch),
+        Route("GET", "/mgt/v1/ops/ratings/{rating_id}", "getOpsRating", "either", _ops_rating, bindings="account"),
+        Route(
+            "GET",
+            "/mgt/v1/billing-users/{billing_user_id}/activity",
+            "listBillingUserActivity",
+            "service",
+            _user_activity,
+        ),
         Route("POST", "/api/v1/budgets", "createBudget", "bearer", _budget_create, idempotent=True),
         Route("GET", "/api/v1/wallet/balance", "getWalletBalance", "bearer", _wallet_balance, bindings="runtime"),
         Route("GET", "/api/v1/catalog/products", "listCatalogProducts", auth="bearer", handler=_catalog_products),

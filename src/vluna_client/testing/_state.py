@@ -31,6 +31,7 @@ class Grant:
     window_start: Optional[datetime] = None
     window_end: Optional[datetime] = None
     metadata: Dict[str, Any] = field(default_factory=dict)
+    created_at: Optional[datetime] = None
 
     @property
     def remaining(self) -> int:
@@ -50,6 +51,7 @@ class Wallet:
     ledger_balance: int = 0
     grants: List[Grant] = field(default_factory=list)
     entry_keys: Set[str] = field(default_factory=set)
+    entries: List[Dict[str, Any]] = field(default_factory=list)
 
     @property
     def available(self) -> int:

@@ -21,11 +21,13 @@ from .._spec_data import load
 from .accounts import Accounts
 from .budgets import Budgets
 from .catalog import Catalog
+from .events import Events
 from .features import Features, FeatureSpec, PriceSpec, split_spec
 from .idempotency import IdempotencyCache
 from .leases import Leases
 from .limits import Limits
 from .meter_catalog import MeterCatalog
+from .ops_views import OpsViews
 from .pricing import Pricing
 from .realm import Realm
 from .resources import Resources
@@ -76,7 +78,9 @@ class Engine:
         self.budgets = Budgets(self.realm, self.resources.families)
         self.limits.budgets = self.budgets
         self.leases = Leases(self.realm, self.features, self.pricing, self.limits, self.wallets, self.budgets)
-        self.usage = Usage(self.realm, self.features, self.pricing, self.limits, self.wallets, self.budgets)
+        self.events = Events(self.realm, self.resources.families)
+        self.ops = OpsViews(self.realm, self.resources.families, self.accounts)
+        self.usage = Usage(self.realm, self.features, self.pricing, self.limits, self.wallets, self.budgets, self.ops)
         self.meter_catalog = MeterCatalog(self.realm, self.features, self.pricing)
         if features is not None:
             self.set_features(features)

@@ -248,29 +248,22 @@ class Pricing:
         )
 
     @locked
-    def aggregate(self, feature_code: str, unit: str, computations: List[Computation]) -> Dict[str, Any]:
-        """The commit-level (rating) pricing snapshot over the priced lines, as the server stores it."""
+    def aggregate(
+        self, feature_code: str, unit: str, computations: List[Computation]
+    ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+        """The commit-level (rating) pricing and cost snapshots over the priced lines, as the server stores them."""
         priced = [c for c in computations if c.source == "live"]
         total, blocks = sum(c.amount for c in priced), sum(c.blocks for c in priced)
+        cost, cost_blocks = sum(c.cost for c in priced), sum(c.cost_blocks for c in priced)
         effective = max((c.effective_at for c in priced), default=self.realm.now())
-        fingerprint = sha256_hex(
-            js_json(
-                {"schema": "gate/aggregate-fingerprint:v1", "items": sorted(c.snapshot["fingerprint"] for c in priced)}
-            )
-        )
-        cost_fingerprint = sha256_hex(
-            js_json(
-                {
-                    "schema": "gate/aggregate-cost-fingerprint:v1",
-                    "items": sorted(c.cost_snapshot["fingerprint"] for c in priced),
-                }
-            )
-        )
-        return {
+
+        def digest(schema: str, items: List[str]) -> str:
+            return sha256_hex(js_json({"schema": schema, "items": sorted(items)}))
+
+        pricing: Dict[str, Any] = {
             "computed_at": iso_ms(self.realm.now()),
             "unit": unit,
-            "fingerprint": fingerprint,
-            "cost_fingerprint": cost_fingerprint,
+            "fingerprint": digest("gate/aggregate-fingerprint:v1", [c.snapshot["fingerprint"] for c in priced]),
             "unit_price_xusd": str(total // blocks if blocks > 0 else 0),
             "unit_quantity_minor": "1",
             "rounding": "floor",
@@ -280,6 +273,14 @@ class Pricing:
                 "inputs": {"feature_code": feature_code, "items": [c.meter_code for c in priced]},
             },
         }
+        cost_fp = digest("gate/aggregate-cost-fingerprint:v1", [c.cost_snapshot["fingerprint"] for c in priced])
+        cost_snapshot = {
+            **pricing,
+            "fingerprint": cost_fp,
+            "unit_price_xusd": str(cost // cost_blocks if cost_blocks > 0 else 0),
+            "unit_quantity_minor": "1",
+        }
+        return pricing, cost_snapshot
 
     @locked
     def normalize_items(self, raw: JsonValue, label: str) -> List[NormalizedItem]:

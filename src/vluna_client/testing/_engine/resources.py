@@ -22,6 +22,7 @@ from .._jsutil import JsonValue, iso_ms, js_number
 from .._schema import Schemas
 from .._state import CallContext
 from .accounts import Accounts
+from .ops_views import NEWEST_FIRST
 from .realm import Realm, locked
 from .rules import Rules
 
@@ -125,6 +126,8 @@ class Resources:
             and all(item.get(name) == call.path_params.get(name) for name in op["parent_params"])
             and self.rules.keep(call, item)
         ]
+        if op["family"] in NEWEST_FIRST and call.query.get("sort_order") != "asc":
+            rows.reverse()  # the ops views list the newest first unless asked otherwise
         limit = self._limit(call)
         start = 0
         after = _decode_cursor(call.query.get("cursor"))

@@ -20,9 +20,10 @@ from .._inputs import (
 from .._jsutil import JsonValue, iso_ms, js_json, js_trim, parse_js_date, sha256_hex
 from .._records import CommitLineRecord, CommitRecord
 from .._state import CallContext, Computation, Feature, Lease, NormalizedItem, User
-from .budgets import Budgets
+from .budgets import Budgets, BudgetUse
 from .features import Features, unique
 from .limits import UNLIMITED, Limits
+from .ops_views import OpsViews
 from .pricing import Hint, Pricing
 from .realm import Realm, locked
 from .wallets import Wallets
@@ -35,15 +36,48 @@ LOW_HEADROOM_MULTIPLIER = 2
 _BUDGET_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
+def _reason_codes(hints: List[Hint], budget_use: Optional[BudgetUse], allocations: List[Dict[str, Any]]) -> List[str]:
+    # The server's reason codes, in the order it adds them.
+    types = [str(h.get("type")) for h in hints]
+    codes: List[str] = []
+    if "lease.closed_at_commit" in types:
+        codes.append("lease_closed_at_commit")
+    for hint in hints:
+        if hint.get("type") == "lease.expired":
+            codes.append("late_commit")
+            if hint.get("exceeded_grace"):
+                codes.append("late_commit_exceeded")
+    for hint_type, code in (
+        ("policy.window_not_found", "policy_window_not_found"),
+        ("feature.meter_not_allowed", "meter_not_allowed_for_feature"),
+        ("pricing.not_configured", "pricing_not_configured"),
+    ):
+        if hint_type in types:
+            codes.append(code)
+    if budget_use is not None:
+        codes.append("budget_limit_exceeded" if budget_use.exceeded else "budget_consumed")
+    if any(a["fallback"] for a in allocations):
+        codes.append("cash_funding_applied")
+    return codes
+
+
 class Usage:
     """Commits against leases, batches of them, and lease-less ingest, with the database idempotency envelopes."""
 
     def __init__(
-        self, realm: Realm, features: Features, pricing: Pricing, limits: Limits, wallets: Wallets, budgets: Budgets
+        self,
+        realm: Realm,
+        features: Features,
+        pricing: Pricing,
+        limits: Limits,
+        wallets: Wallets,
+        budgets: Budgets,
+        ops: OpsViews,
     ) -> None:
         self.realm = realm
         self.wallets = wallets
         self.budgets = budgets
+        self.ops = ops
         self.features = features
         self.pricing = pricing
         self.limits = limits
@@ -151,7 +185,7 @@ class Usage:
         budget_use = None
         if lease.budget_id is not None and settled > 0:
             budget_use = self.budgets.consume(user, lease.budget_id, settled)
-        self.wallets.fund(user.account, settled)
+        allocations = self.wallets.fund(user.account, settled)
 
         response = self.pricing.priced_response(code, computations, budget_id=lease.budget_id)
         if budget_use is not None:
@@ -166,6 +200,17 @@ class Usage:
         self._record_commit(
             response, kind=kind, lease_id=lease.lease_id, key=key, code=code, quantity=quantity, settled=settled,
             quarantined=quarantined, hints=hints, user=user, labels=labels, now=now,
+        )  # fmt: skip
+        metadata: Dict[str, Any] = {"feature_code": code, "lease_id": lease.lease_id}
+        metadata["application_status"] = "quarantined" if quarantined else "applied"
+        metadata["reason_codes"] = _reason_codes(hints, budget_use, allocations)
+        metadata["late_commit"] = delta_ms > 0
+        if labels:
+            metadata = {"labels": labels, **metadata}
+        self.ops.record_rating(
+            user, response, computations, self.pricing.aggregate(code, "unit", computations), kind=kind,
+            lease_id=lease.lease_id, quantity=quantity, metadata=metadata, applied=settled, allocations=allocations,
+            rated_at=now,
         )  # fmt: skip
         if kind != "batch":
             lease.state = "closed"
@@ -334,13 +379,30 @@ class Usage:
         response = self.pricing.priced_response(code, computations, budget_id=budget_id or None)
         hints.extend(self.pricing.changed_hints(items, response["lines"]))
         total = sum(c.amount for c in computations)
-        self.wallets.fund(user.account, total)
+        allocations = self.wallets.fund(user.account, total)
         self.realm.envelopes[envelope_key] = (request_hash, {"data": response, "hints": list(hints)})
         canonical_quantity = quantity if quantity is not None else sum(item.quantity for item in items)
         self._record_commit(
             response, kind="ingest", lease_id=None, key=ctx.idempotency_key, code=code, quantity=canonical_quantity,
             settled=total, quarantined=False, hints=hints, user=user, labels=labels,
             now=occurred_at or self.realm.now(),
+        )  # fmt: skip
+        system_now = iso_ms(self.realm.now())
+        metadata: Dict[str, Any] = {
+            "commit_kind": "ingest",
+            "occurred_at": iso_ms(at),
+            "feature_code": code,
+            "reason_codes": ["ingest", *(["cash_funding_applied"] if any(a["fallback"] for a in allocations) else [])],
+            "application_status": "applied",
+            "occurred_at_source": "client" if occurred_at else "server_default",
+            "system_recorded_at": system_now,
+        }
+        if labels:
+            metadata["labels"] = labels
+        self.ops.record_rating(
+            user, response, computations, self.pricing.aggregate(code, "unit", computations), kind="ingest",
+            lease_id=None, quantity=canonical_quantity, metadata=metadata, applied=total, allocations=allocations,
+            rated_at=at,
         )  # fmt: skip
         return response, hints
 

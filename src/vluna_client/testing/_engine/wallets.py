@@ -75,6 +75,7 @@ class Wallets:
                 priority=100,
                 amount=int(xusd),
                 window_start=self.realm.now(),
+                created_at=self.realm.now(),
             )
         ]
 
@@ -140,6 +141,7 @@ class Wallets:
             window_start=start,
             window_end=end,
             metadata={"system": "fallback", "period_end": iso_ms(end), "period_start": iso_ms(start)},
+            created_at=self.realm.now(),
         )
         wallet.grants.append(grant)
         return grant
@@ -156,13 +158,16 @@ class Wallets:
             origin="cash",
             priority=0,
             metadata={"system": "wallet-cash"},
+            created_at=self.realm.now(),
         )
         wallet.grants.append(grant)
         return grant
 
     # ----------------------------------------------------------------- the wallet routes
 
-    def _ledger_delta(self, account: Account, key: str, delta: int, non_negative: bool) -> Tuple[int, bool]:
+    def _ledger_delta(
+        self, account: Account, key: str, delta: int, non_negative: bool, reason: str, source_ref: Any
+    ) -> Tuple[int, bool]:
         wallet = account.wallet
         if key in wallet.entry_keys:
             return wallet.ledger_balance, True
@@ -171,6 +176,15 @@ class Wallets:
             raise HttpError(402, "SERVER.CONFIG", "insufficient balance")
         wallet.entry_keys.add(key)
         wallet.ledger_balance = after
+        wallet.entries.append(
+            {
+                "entry_id": str(uuid.uuid4()),
+                "amount_xusd": delta,
+                "reason": reason,
+                "source_ref": source_ref if isinstance(source_ref, str) else None,
+                "created_at": iso_ms(self.realm.now()),
+            }
+        )
         cash = self._cash(wallet)
         if delta > 0:
             cash.amount += delta
@@ -188,7 +202,12 @@ class Wallets:
         if delta == 0:
             raise invalid_input("delta must be non-zero")
         _check_unit(data.get("unit"))
-        balance, _replay = self._ledger_delta(user.account, ctx.idempotency_key, delta, non_negative=False)
+        reason = "consumption" if data.get("kind") == "debit" else "adjustment"
+        origin = data.get("origin")
+        source_ref = (origin.get("ref") if isinstance(origin, dict) else None) or data.get("request_id")
+        balance, _replay = self._ledger_delta(
+            user.account, ctx.idempotency_key, delta, non_negative=False, reason=reason, source_ref=source_ref
+        )
         return {
             "billing_account_id": user.account.billing_account_id,
             "billing_user_id": user.billing_user_id,
@@ -205,7 +224,10 @@ class Wallets:
         if amount <= 0:
             raise invalid_input("amount must be positive")
         _check_unit(data.get("unit"))
-        balance, replay = self._ledger_delta(user.account, ctx.idempotency_key, -amount, non_negative=True)
+        balance, replay = self._ledger_delta(
+            user.account, ctx.idempotency_key, -amount, non_negative=True, reason="consumption",
+            source_ref=data.get("source_ref"),
+        )  # fmt: skip
         return {
             "billing_account_id": user.account.billing_account_id,
             "billing_user_id": user.billing_user_id,
