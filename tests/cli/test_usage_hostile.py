@@ -187,7 +187,8 @@ def test_help_documents_the_exit_statuses(tmp_path: Path) -> None:
         assert f"  {code}" in done.stdout
 
 
-def test_sigint_waits_for_the_rows_in_flight_and_counts_them(emu: Emulator, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stop_signal_waits_for_the_rows_in_flight_and_counts_them(emu: Emulator, tmp_path: Path, signum: int) -> None:
     rows = usage_rows(3000, users=5)
     path = write_csv(tmp_path / "usage.csv", rows)
     emu.faults.delay_next(len(rows), seconds=0.01, path=INGEST)
@@ -202,7 +203,7 @@ def test_sigint_waits_for_the_rows_in_flight_and_counts_them(emu: Emulator, tmp_
     deadline = time.monotonic() + 60
     while len(emu.ledger.ingests()) < 200 and time.monotonic() < deadline:
         time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     s = json.loads(out)

@@ -22,7 +22,8 @@ exit status:
   1    some rows were refused for their data (see the error file); fix them and run again
   2    usage or configuration error (bad option, unreadable file, missing VLUNA_* variable, refused credentials)
   3    some rows' outcomes are unknown or they were not sent (a timeout, a 5xx): run the same command again
-  130  interrupted (Ctrl-C): rows in flight were waited for and counted; run the same command again to finish
+  130  interrupted (Ctrl-C or SIGTERM): no new row was sent, the rows in flight were waited for and counted;
+       run the same command again to finish
 """
 
 _SHOWN_REASONS = 8

@@ -185,7 +185,7 @@ class _Run:
             self.shown += 1
             self.progress.note(f"vluna: line {line}: {outcome.status}: {record['reason']}")
 
-    def on_sigint(self, signum: int, frame: Any) -> None:
+    def on_signal(self, signum: int, frame: Any) -> None:
         if self.stop.is_set():
             raise KeyboardInterrupt
         self.stop.set()
@@ -300,9 +300,12 @@ def _ingest(state: _Run, area: Any, stream: IO[bytes], source: Path, stdin: bool
     stopped: Optional[BaseException] = None
     hard_stop = False
     started = time.monotonic()
-    previous = None
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, state.on_sigint)
+        # Ctrl-C, and SIGTERM (what cron, systemd and container runtimes send to stop a job), stop it cleanly.
+        for signum in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+            if signum is not None:
+                previous[signum] = signal.signal(signum, state.on_signal)
     try:
         outcomes = area.ingest_many(
             state.items(stream),
@@ -326,8 +329,8 @@ def _ingest(state: _Run, area: Any, stream: IO[bytes], source: Path, stdin: bool
     except KeyboardInterrupt:
         hard_stop = True
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         state.progress.close()
     interrupted = hard_stop or (state.stop.is_set() and state.journal_note is None)
     journal_note = state.journal_note
