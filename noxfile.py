@@ -34,7 +34,8 @@ LINT_DEPS = ["ruff==0.17.6"]
 # mypy 1.19 is the last release that runs on, and checks for, Python 3.9, the oldest Python we support; the session
 # runs on 3.9 so that pip also picks the dependency versions a 3.9 user gets (newer ones use 3.10-only syntax).
 TYPE_DEPS = ["mypy==1.19.1", "types-requests", "types-PyYAML", "jinja2==3.1.6", "pytest>=8"]
-TEST_DEPS = ["pytest>=8", "responses>=0.25", "pyyaml>=6", "jinja2>=3.1"]  # jinja2, pyyaml: the codegen tests
+# jinja2, pyyaml: the codegen tests; hypothesis: the hostile-input property test
+TEST_DEPS = ["pytest>=8", "responses>=0.25", "pyyaml>=6", "jinja2>=3.1", "hypothesis>=6.100"]
 # Scale-out tests: clients pickled with cloudpickle, a Dask LocalCluster of worker processes (Dask needs 3.10+;
 # on 3.9 those tests skip).
 SCALE_TEST_DEPS = ["cloudpickle>=2.2", "dask[distributed]>=2024.1; python_version >= '3.10'"]

@@ -43,7 +43,7 @@ def header_value(name: str, value: str) -> str:
     if value != value.strip():
         # The server trims header values before checking the signature: surrounding spaces break it.
         raise InputValidationError(f"{name} must not start or end with whitespace", field=name)
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):  # C0, DEL and C1 controls
         raise InputValidationError(f"{name} must not contain control characters", field=name)
     try:
         value.encode("latin-1")
@@ -153,7 +153,7 @@ def build_call(
     route = op.path
     for name in op.path_params:
         value = path.get(name)
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value) == "":
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
             raise InputValidationError(f"{op.name}: path parameter {name} is required", field=name)
         if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
             raise InputValidationError(f"{op.name}: path parameter {name} is out of range", field=name)
@@ -204,6 +204,8 @@ def build_call(
 
     payload = b""
     if op.body_schema is not None:
+        if body is not None and not isinstance(body, Mapping):
+            raise InputValidationError(f"{op.name}: body must be a mapping, got {type(body).__name__}", field="body")
         fields = dict(body or {})
         for name in op.shared_bindings:
             if fields.get(name) is None and name in resolved and name in (op.body_schema.get("properties") or ()):
