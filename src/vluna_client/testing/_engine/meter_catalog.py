@@ -48,6 +48,14 @@ def _merge_from_primary(
     return merged or None
 
 
+def _own_price(entry: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    # The management API always stores a given price with a cost (0 when the request names none).
+    price = entry.get("meter_prices")
+    if not isinstance(price, Mapping):
+        return None
+    return {**price, "unit_cost_xusd": "0" if price.get("unit_cost_xusd") is None else price["unit_cost_xusd"]}
+
+
 def _code(value: JsonValue, kind: str) -> Optional[str]:
     try:
         return normalize_identifier(value, kind)
@@ -92,18 +100,16 @@ class MeterCatalog:
         primary = next((m for m in entries if _code(m.get("meter_code") or code, "meter_code") == code), None)
         if primary is None and code not in allowed:
             # The server infers the primary meter from its peers: the first price given among them.
-            priced = [m.get("meter_prices") for m in entries if isinstance(m.get("meter_prices"), Mapping)]
+            priced = [_own_price(m) for m in entries if isinstance(m.get("meter_prices"), Mapping)]
             inferred = priced[0] if priced else None
             primary = {"meter_code": code, "meter_prices": inferred}
             entries.append(primary)
-        primary_price = primary.get("meter_prices") if primary is not None else None
-        if not isinstance(primary_price, Mapping):
-            primary_price = None
+        primary_price = _own_price(primary) if primary is not None else None
         for entry in entries:
             meter_code = _code(entry.get("meter_code") or code, "meter_code")
             if meter_code is None:
                 continue
-            own = entry.get("meter_prices") if isinstance(entry.get("meter_prices"), Mapping) else None
+            own = _own_price(entry)
             fields = own if meter_code == code else _merge_from_primary(own, primary_price)
             self._price_if_new(meter_code, fields)
             charged = entry.get("semantic_kind", "activity") != "outcome"
@@ -121,8 +127,7 @@ class MeterCatalog:
         meter_code = _code(answer.get("meter_code") or body.get("meter_code"), "meter_code")
         if meter_code is None:
             return
-        fields = body.get("meter_prices") if isinstance(body.get("meter_prices"), Mapping) else None
-        self._price_if_new(meter_code, fields)
+        self._price_if_new(meter_code, _own_price(body))
         feature_code = _code(body.get("feature_code"), "feature_code")
         feature = self.realm.features.get(feature_code) if feature_code else None
         if feature is not None and meter_code not in feature.meters and body.get("semantic_kind") != "outcome":
