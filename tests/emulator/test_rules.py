@@ -233,3 +233,37 @@ def test_the_public_catalog_is_the_ops_catalog(emu: Emulator, client: ServiceCli
     assert client.ops.get_catalog_product(catalog_product_id=pid, **account).data.status == "archived"
     public = [p.catalog_product_id for p in client.catalog.list_products(limit=200, **account).auto_paging_iter()]
     assert pid not in public
+
+
+def test_contract_terms_latest_is_read_like_javascript_boolean(emu: Emulator, client: ServiceClient) -> None:
+    account = {"billing_account_id": emu.billing_ids("org_terms")["billing_account_id"]}
+    contract = client.contracts.upsert(effective_at=STAMP, **account).data.contract_id
+    for when, value in (
+        ("2026-01-01T00:00:00.000Z", 1),
+        ("2026-02-01T00:00:00.000Z", 2),
+        ("2999-01-01T00:00:00.000Z", 3),
+    ):
+        client.contracts.upsert_term(
+            contract_id=contract, kind="e2r_param", term_key="rate", effective_at=when, value_json=value, **account
+        )
+    every = client.contracts.list_terms(contract_id=contract, **account).data.items or []
+    assert sorted(t.value_json for t in every) == [1, 2, 3]
+    latest = client.contracts.list_terms(contract_id=contract, latest=True, **account).data.items or []
+    assert [t.value_json for t in latest] == [2]
+    back = (
+        client.contracts.list_terms(
+            contract_id=contract, latest=True, as_of="2026-01-15T00:00:00.000Z", **account
+        ).data.items
+        or []
+    )
+    assert [t.value_json for t in back] == [1]
+    # As on the server, `latest=false` is a non-empty string, hence true.
+    wire = Wire(emu)
+    try:
+        path = f"/mgt/v1/contracts/{contract}/terms?latest=false"
+        answer = wire.svc(
+            "GET", path, principal=None, user=None, headers={"X-Billing-Account-Id": account["billing_account_id"]}
+        )
+        assert [t["value_json"] for t in answer.json()["data"]["items"]] == [2]
+    finally:
+        wire.close()

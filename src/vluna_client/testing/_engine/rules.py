@@ -231,6 +231,7 @@ class Rules:
             "revokeDatBootstrapToken": self._revoke_bootstrap_token,
         }
         self._sessions: Dict[str, Dict[str, Any]] = {}
+        self._current_query: Mapping[str, Any] = {}
 
     def install(self) -> None:
         """Put the read-only account and user views where the generic code looks for those families."""
@@ -404,6 +405,7 @@ class Rules:
         if name == "listBudgets" and item.get("billing_user_id") not in (None, user_id):
             return False  # the server lists the calling user's budgets only
         filters = {**FILTERS.get(name, {}), **self._joined_filters(name)}
+        self._current_query = call.query
         for name, raw in call.query.items():
             if name in NOT_FILTERS:
                 continue
@@ -419,7 +421,9 @@ class Rules:
         return True
 
     def _joined_filters(self, operation_id: str) -> Dict[str, Filter]:
-        """Filters that look at other resources (a plan's entitlements)."""
+        """Filters that look at other resources (a plan's entitlements, a term's later versions)."""
+        if operation_id == "listContractTerms":
+            return {"latest": self._latest_term, "as_of": lambda item, raw: True}
         if operation_id != "listBillingPlans":
             return {}
 
@@ -436,6 +440,27 @@ class Rules:
             return check
 
         return {"feature_code": entitled("feature_code"), "feature_family_code": entitled("feature_family_code")}
+
+    def _latest_term(self, term: Mapping[str, Any], raw: Any) -> bool:
+        # The server reads `latest` with JavaScript's Boolean(): any non-empty value, "false" included, turns it on.
+        # Then, per term_key, only the version in effect at `as_of` (default: now) is listed.
+        if raw in ("", None, []):
+            return True
+        query = self._current_query
+        at = _moment(_text(query.get("as_of"))) or self.realm.now()
+        effective = _moment(term.get("effective_at"))
+        if effective is None or effective > at:
+            return False
+        kind = _text(query.get("kind"))
+        for other in self.res.families.get(TERMS, {}).values():
+            if other is term or other.get("contract_id") != term.get("contract_id"):
+                continue
+            if other.get("term_key") != term.get("term_key") or (kind and other.get("kind") != kind):
+                continue
+            moment = _moment(other.get("effective_at"))
+            if moment is not None and effective < moment <= at:
+                return False
+        return True
 
     # ----------------------------------------------------------------- after a create
 
