@@ -116,20 +116,33 @@ def test_chunked_body_over_one_mib_is_413(emu: Emulator) -> None:
     assert b"Connection: close" in reply
 
 
-def test_deep_json_nesting_is_400_not_500(emu: Emulator) -> None:
-    body = b"[" * 100_000 + b"]" * 100_000
-    request = TOKEN_HEAD + b"Content-Length: %d\r\n\r\n" % len(body)
-    reply = exchange(emu, request + body)
+def _token_issue_with(emu: Emulator, body: bytes) -> tuple[int, dict]:
+    reply = exchange(emu, TOKEN_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body)
     status, _, rest = reply.partition(b"\r\n")
-    assert status == b"HTTP/1.1 400 Bad Request"
-    envelope = json.loads(rest.split(b"\r\n\r\n", 1)[1])
-    assert (envelope["code"], envelope["meta"]["status"]) == ("VALIDATION.INVALID_INPUT", 400)
+    return int(status.split()[1]), json.loads(rest.split(b"\r\n\r\n", 1)[1])
 
 
-def test_nesting_the_emulator_can_parse_but_not_process_is_400_too(emu: Emulator) -> None:
-    body = b'{"a":' * 600 + b"1" + b"}" * 600
-    request = TOKEN_HEAD + b"Content-Length: %d\r\n\r\n" % len(body)
-    assert exchange(emu, request + body).startswith(b"HTTP/1.1 400 Bad Request\r\n")
+@pytest.mark.parametrize("depth", [4_200, 100_000])
+def test_json_nested_beyond_the_servers_stack_is_its_500(emu: Emulator, depth: int) -> None:
+    # Measured on the community server: 4,093 levels are processed, 4,147 and deeper answer 500 SERVER.UNEXPECTED.
+    for body in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        status, envelope = _token_issue_with(emu, body)
+        assert (status, envelope["code"]) == (500, "SERVER.UNEXPECTED")
+
+
+@pytest.mark.parametrize("depth", [300, 600, 2_000, 4_000])
+def test_json_nested_deeper_than_the_emulator_goes_is_a_400(emu: Emulator, depth: int) -> None:
+    status, envelope = _token_issue_with(emu, b'{"a":' * depth + b"1" + b"}" * depth)
+    assert (status, envelope["code"]) == (400, "VALIDATION.INVALID_INPUT")
+    assert f"nested {depth} levels deep" in envelope["message"]
+
+
+def test_json_nested_within_the_limit_is_processed(emu: Emulator) -> None:
+    body = b'{"principal_id":"org","user_id":"u","metadata":' + b'{"a":' * 200 + b"1" + b"}" * 200 + b"}"
+    # Parsed and passed on: the next check (no X-Realm-Id on this raw request) is what answers.
+    assert _token_issue_with(emu, body) == (400, {
+        "ok": False, "code": "VALIDATION.INVALID_INPUT", "message": "missing_realm", "meta": {"status": 400},
+    })  # fmt: skip
 
 
 def test_headers_that_do_not_arrive_in_time_get_408(emu: Emulator) -> None:

@@ -33,8 +33,12 @@ __all__ = ["App", "Request", "Response"]
 logger = logging.getLogger("vluna_client.testing")
 
 BODY_LIMIT = 1024 * 1024
-# Deeper JSON bodies answer 400 (the emulator's own recursive code stays well inside Python's stack).
+# JSON nesting: the emulator processes bodies up to MAX_NESTING levels (its own recursive code stays well inside
+# Python's stack) and refuses deeper ones with a 400. The server processes them up to about SERVER_MAX_NESTING levels
+# (measured on the community server: 4,093 fine, 4,147 not) and answers deeper ones with a 500, its processing
+# having overflowed V8's stack; the emulator answers those with the same 500.
 MAX_NESTING = 256
+SERVER_MAX_NESTING = 4096
 EXPOSE_HEADERS = "WWW-Authenticate, X-Permissions-Changed, X-Request-Id, traceparent"
 UNEXPECTED_MESSAGE = "Unexpected server error. Please try again later."
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -113,23 +117,54 @@ def _unexpected_body() -> bytes:
     return js_json({"ok": False, "code": "SERVER.UNEXPECTED", "message": UNEXPECTED_MESSAGE}).encode("utf-8")
 
 
+def _refuse_nesting(depth: int) -> None:
+    if depth > SERVER_MAX_NESTING:
+        raise UnexpectedError("body nested beyond the server's stack")  # the server's 500
+    if depth > MAX_NESTING:
+        message = f"request body nested {depth} levels deep; the emulator processes up to {MAX_NESTING}"
+        raise HttpError(400, "VALIDATION.INVALID_INPUT", message)
+
+
+def _text_nesting(text: str) -> int:
+    """The deepest bracket nesting of a JSON text (strings skipped), without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def _check_parsed(value: JsonValue) -> None:
     """Refuse ``__proto__`` keys (Fastify's secure-json-parse does) and bodies nested deeper than the emulator goes.
 
-    Iterative, so a deeply nested body cannot exhaust the stack here; the server answers such bodies with a 400 too
-    (its later processing overflows V8's stack), where Python would otherwise fail with a 500.
+    Iterative, so a deeply nested body cannot exhaust the stack here (see :data:`MAX_NESTING`).
     """
     stack = [(value, 1)]
+    deepest = 0
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_NESTING:
-            raise HttpError(400, "VALIDATION.INVALID_INPUT", "Maximum call stack size exceeded")
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)  # containers only: `[1]` is one level deep, like `[]`
         if isinstance(node, dict):
             if "__proto__" in node:
                 raise HttpError(400, "VALIDATION.INVALID_INPUT", "Object contains forbidden prototype property")
             stack.extend((item, depth + 1) for item in node.values())
         elif isinstance(node, list):
             stack.extend((item, depth + 1) for item in node)
+    _refuse_nesting(deepest)
 
 
 def _no_constants(name: str) -> Any:
@@ -314,7 +349,8 @@ class App:
         try:
             parsed = json.loads(request.body.decode("utf-8"), parse_constant=_no_constants)
         except RecursionError:
-            raise HttpError(400, "VALIDATION.INVALID_INPUT", "Maximum call stack size exceeded") from None
+            _refuse_nesting(_text_nesting(request.body.decode("utf-8", errors="replace")))
+            raise HttpError(400, "VALIDATION.INVALID_INPUT", "request body nested too deeply") from None
         except (ValueError, UnicodeDecodeError) as exc:
             position = getattr(exc, "pos", 0)
             message = f"Unexpected token in JSON at position {position}"
