@@ -55,8 +55,8 @@ Known differences from the real server: ``/api/v1`` refuses SVC-AUTH (the server
 ``Retry-After`` is sent on 429; accounts are postpaid unless a wallet balance is set; strict mode checks timestamps
 and nonces; JSON nested 257 to 4,096 levels deep is refused with a 400 (the server processes it; deeper, both answer
 the server's 500); lists are in creation order (the ops views of ratings, rated records, allocations and events
-newest first); list filters follow the server's rules for budgets, billing accounts and users, feature families, features, meters, plans and the
-catalog, elsewhere a parameter named after a stored field filters by equality and others are ignored; a missing id
+newest first); list filters follow the server's rules for budgets, billing accounts and users, feature families,
+features, meters, plans, contract terms and the catalog, elsewhere a parameter named after a stored field filters by equality and others are ignored; a missing id
 answers ``RESOURCE.NOT_FOUND`` where the server often says ``NOT_FOUND``; soft deletes are modelled for feature
 families in use and the ops catalog only; the rating DSL is checked against the catalog but compiled only for the
 shape of ``emit.intents``; DAT sessions are opaque tokens; reports, checkout and portal URLs and revenue figures are
