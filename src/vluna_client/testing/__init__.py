@@ -56,13 +56,14 @@ Known differences from the real server: ``/api/v1`` refuses SVC-AUTH (the server
 and nonces; JSON nested 257 to 4,096 levels deep is refused with a 400 (the server processes it; deeper, both answer
 the server's 500); lists are in creation order (the ops views of ratings, rated records, allocations and events
 newest first); list filters follow the server's rules for budgets, billing accounts and users, feature families,
-features, meters, plans, contract terms and the catalog, elsewhere a parameter named after a stored field filters by equality and others are ignored; a missing id
-answers ``RESOURCE.NOT_FOUND`` where the server often says ``NOT_FOUND``; soft deletes are modelled for feature
-families in use and the ops catalog only; the rating DSL is checked against the catalog but compiled only for the
-shape of ``emit.intents``; DAT sessions are opaque tokens; reports, checkout and portal URLs and revenue figures are
-plausible but not computed (wallets belong to accounts, not billing users; ops views need no ``X-Realm-Admin``);
-path ids are not format-checked (any unknown id is a 404); concurrent first requests with one Idempotency-Key run
-one after the other (the server does not serialise them). The testing guide keeps the same list.
+features, meters, plans, contract terms and the catalog, elsewhere a parameter named after a stored field filters by
+equality and others are ignored; a missing id answers ``RESOURCE.NOT_FOUND`` where the server often says
+``NOT_FOUND``; soft deletes are modelled for feature families in use and the ops catalog only; the rating DSL is
+checked against the catalog but compiled only for the shape of ``emit.intents``; DAT sessions are opaque tokens;
+reports, checkout and portal URLs and revenue figures are plausible but not computed (wallets belong to accounts,
+not billing users; ops views need no ``X-Realm-Admin``); path ids are not format-checked (any unknown id is a 404);
+concurrent first requests with one Idempotency-Key run one after the other (the server does not serialise them). The
+testing guide keeps the same list.
 
 The server's own rules on top of that generic model (filters, reference and parent checks, soft deletes, immutable
 versions and terms, DAT sessions) are in ``_engine/rules.py``; billing accounts and users are one model shared with
