@@ -320,7 +320,7 @@ class GateBulkMixin:
             timeout: Per-call timeout, as for ``gate.ingest``.
             dedupe: ``True`` sends a key once per job: a later row with the same key and the same values is
                 ``duplicate`` (not sent; ``duplicate_of`` names the first), one with other values is ``invalid``
-                (the server would refuse it as an idempotency conflict). It remembers about 100 bytes per row.
+                (the server would refuse it as an idempotency conflict). It remembers 100 to 200 bytes per row.
             on_send: ``(index, ref, key)``, called on the iterating thread just before a row's first request is
                 handed to a worker (a journal that must know what may have reached the server).
             on_settled: Called on the iterating thread with each outcome as soon as it is known, before
@@ -422,12 +422,18 @@ def _fingerprint(row: IngestRow) -> Optional[int]:
     return _digest(text)
 
 
+_PACKED_BITS = 28  # bits of a remembered row's fingerprint when packed with its ref
+_PACKED_REF_LIMIT = 1 << 33
+
+
 class _Prepare:
     """Turns input items into slots: ready to send, or already settled (invalid or duplicate; nothing sent)."""
 
     def __init__(self, keys: KeyFunction, dedupe: bool) -> None:
         self._keys = keys
-        self._seen: Optional[dict[int, tuple[Any, Optional[int]]]] = {} if dedupe else None
+        # key digest -> the first row's ref and fingerprint: one small int when the ref is a small int (a line
+        # number), so remembering a million rows costs about 100 MB rather than 250.
+        self._seen: Optional[dict[int, Any]] = {} if dedupe else None
 
     def __call__(self, index: int, raw: Any) -> _Slot:
         if isinstance(raw, InvalidRow):
@@ -454,22 +460,31 @@ class _Prepare:
     def _duplicate(self, index: int, row: IngestRow, key: str) -> Optional[IngestOutcome]:
         """The outcome of a repeated key (``None`` for the first row with it, which is remembered)."""
         seen = self._seen if self._seen is not None else {}
-        digest = _digest(key)
+        digest = _digest(key) >> 4  # 60 bits still make a collision between different keys practically impossible
         fingerprint = _fingerprint(row)
+        ref = row.reference
         earlier = seen.get(digest)
         if earlier is None:
-            seen[digest] = (row.reference, fingerprint)
+            small = isinstance(ref, int) and not isinstance(ref, bool) and 0 <= ref < _PACKED_REF_LIMIT
+            if small and fingerprint is not None:
+                seen[digest] = (ref << _PACKED_BITS) | (fingerprint >> (64 - _PACKED_BITS))
+            else:
+                seen[digest] = (ref, fingerprint)
             return None
-        first_ref, first_fingerprint = earlier
+        if isinstance(earlier, int):
+            first_ref = earlier >> _PACKED_BITS
+            first_fingerprint: Optional[int] = earlier & ((1 << _PACKED_BITS) - 1)
+            if fingerprint is not None:
+                fingerprint >>= 64 - _PACKED_BITS
+        else:
+            first_ref, first_fingerprint = earlier
         if fingerprint is not None and fingerprint == first_fingerprint:
-            return IngestOutcome(
-                index=index, ref=row.reference, status="duplicate", idempotency_key=key, duplicate_of=first_ref
-            )
+            return IngestOutcome(index=index, ref=ref, status="duplicate", idempotency_key=key, duplicate_of=first_ref)
         error = InputValidationError(
             f"the same event as row {first_ref!r} (same key) with different values; the server would refuse it",
             field="id",
         )
-        return IngestOutcome(index=index, ref=row.reference, status="invalid", idempotency_key=key, error=error)
+        return IngestOutcome(index=index, ref=ref, status="invalid", idempotency_key=key, error=error)
 
 
 def _send(area: _IngestArea, row: IngestRow, key: str, timeout: TimeoutTypes) -> Result[CommitResponse]:

@@ -164,3 +164,22 @@ def test_hostile_values_among_real_rows_cost_only_their_rows() -> None:
     assert [o.index for o in outcomes if o.status == "invalid"] == [7, 9, 11]
     assert all(isinstance(outcomes[i].error, InputValidationError) for i in (7, 9, 11))
     assert sum(o.status == "recorded" for o in outcomes) == recorded == 37
+
+
+def test_dedupe_with_line_refs_and_other_refs_alike() -> None:
+    items: List[Any] = [
+        {"id": "a", "principal_id": "o", "user_id": "u", "feature_code": "f", "quantity_minor": 1, "ref": 2},
+        {"id": "b", "principal_id": "o", "user_id": "u", "feature_code": "f", "quantity_minor": 1, "ref": "x"},
+        {"id": "a", "principal_id": "o", "user_id": "u", "feature_code": "f", "quantity_minor": 1, "ref": 9},
+        {"id": "b", "principal_id": "o", "user_id": "u", "feature_code": "f", "quantity_minor": 1, "ref": 10},
+        {"id": "a", "principal_id": "o", "user_id": "u", "feature_code": "f", "quantity_minor": 2, "ref": 11},
+    ]
+    outcomes = list(FakeGate().ingest_many(items, dedupe=True))
+    assert [(o.status, o.duplicate_of) for o in outcomes] == [
+        ("recorded", None),
+        ("recorded", None),
+        ("duplicate", 2),
+        ("duplicate", "x"),
+        ("invalid", None),
+    ]
+    assert "row 2" in str(outcomes[4].error)
