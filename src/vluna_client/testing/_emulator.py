@@ -71,7 +71,8 @@ class Emulator:
 
     Deliberate differences from the real server: ``/api/v1`` refuses SVC-AUTH outright (the server lets an
     unverified ``SVC-AUTH`` header through there); ``Retry-After`` is sent on 429 answers (the server sends none);
-    accounts are postpaid unless :meth:`set_wallet_balance` makes them prepaid (a default server realm is prepaid);
+    accounts are postpaid unless :meth:`set_wallet_balance` or ``billing_mode="prepaid"`` makes them prepaid (a
+    default server realm is prepaid); a wallet belongs to the account, not to each billing user;
     every feature has an unlimited monthly quota window unless :meth:`set_quota` sets one; and with ``strict=True``
     stale timestamps and reused nonces are refused (the server checks neither).
 
