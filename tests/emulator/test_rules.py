@@ -29,6 +29,7 @@ def test_budget_status_filters_only_as_a_repeated_parameter(emu: Emulator, clien
     closed = gate.budgets.create(name="Beta closed", limit_xusd=10).data.budget_id
     gate.budgets.close(budget_id=closed)
     assert set(ids(gate.budgets.list(status=["closed", "expired"]), "budget_id")) == {closed}
+    assert ids(gate.budgets.list(), "budget_id") == [closed, open_one]  # newest first
     assert set(ids(gate.budgets.list(name="alpha"), "budget_id")) == {open_one}
     assert set(ids(gate.budgets.list(created_at_ge="2999-01-01T00:00:00Z"), "budget_id")) == set()
     other = client.bind(principal_id="org_b", user_id="u2")
@@ -247,7 +248,7 @@ def test_contract_terms_latest_is_read_like_javascript_boolean(emu: Emulator, cl
             contract_id=contract, kind="e2r_param", term_key="rate", effective_at=when, value_json=value, **account
         )
     every = client.contracts.list_terms(contract_id=contract, **account).data.items or []
-    assert sorted(t.value_json for t in every) == [1, 2, 3]
+    assert [t.value_json for t in every] == [3, 2, 1]  # the server's order: term_key, then latest first
     latest = client.contracts.list_terms(contract_id=contract, latest=True, **account).data.items or []
     assert [t.value_json for t in latest] == [2]
     back = (

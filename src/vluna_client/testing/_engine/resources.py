@@ -128,6 +128,7 @@ class Resources:
         ]
         if op["family"] in NEWEST_FIRST and call.query.get("sort_order") != "asc":
             rows.reverse()  # the ops views list the newest first unless asked otherwise
+        rows = self.rules.order(call, rows)
         limit = self._limit(call)
         start = 0
         after = _decode_cursor(call.query.get("cursor"))

@@ -420,6 +420,17 @@ class Rules:
                     return False
         return True
 
+    def order(self, call: SpecCall, rows: List[Tuple[Any, Dict[str, Any]]]) -> List[Tuple[Any, Dict[str, Any]]]:
+        """Rows in the order the server lists them, where it is not creation order."""
+        name = call.op["operation_id"]
+        if name == "listBudgets":
+            return rows[::-1]  # newest first
+        if name == "listContractTerms":
+            # term_key ascending, then the latest effective_at first (stable for equal times)
+            by_time = sorted(rows, key=lambda row: _moment(row[1].get("effective_at")) or self.realm.started_at)
+            return sorted(by_time[::-1], key=lambda row: str(row[1].get("term_key")))
+        return rows
+
     def _joined_filters(self, operation_id: str) -> Dict[str, Filter]:
         """Filters that look at other resources (a plan's entitlements, a term's later versions)."""
         if operation_id == "listContractTerms":
