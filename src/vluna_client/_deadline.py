@@ -29,7 +29,7 @@ _CONNECTING_RECHECK = 0.05
 class Attempt:
     """One attempt's budget: ``connect`` and ``read`` seconds, and the deadline once a request has started."""
 
-    __slots__ = ("connect", "connection", "deadline", "fired", "read", "started")
+    __slots__ = ("connect", "connection", "deadline", "fired", "read", "sock", "started")
 
     def __init__(self, connect: float, read: float) -> None:
         self.connect = connect
@@ -38,6 +38,9 @@ class Attempt:
         #: The deadline before any request started: opening the connection and the whole read.
         self.deadline = self.started + connect + read
         self.connection: Any = None
+        # The connection's socket, kept here: http.client drops it from the connection (sock = None) as soon as
+        # the headers say "Connection: close", while the body is still being read from it.
+        self.sock: Any = None
         self.fired = False
 
     def expired(self) -> bool:
@@ -82,6 +85,7 @@ class Watchdog:
         with self._lock:
             self._active.discard(attempt)
             attempt.connection = None
+            attempt.sock = None
 
     def after_fork(self) -> None:
         """In a forked child: no watchdog thread exists there, and the parent's attempts are not ours."""
@@ -102,7 +106,7 @@ class Watchdog:
                         if connection is None or getattr(connection, "_vluna_attempt", None) is not attempt:
                             self._active.discard(attempt)
                             continue
-                        sock = getattr(connection, "sock", None)
+                        sock = getattr(connection, "sock", None) or attempt.sock
                         if sock is None:
                             attempt.deadline = now + _CONNECTING_RECHECK  # still connecting: look again soon
                         else:
@@ -133,6 +137,7 @@ def end(attempt: Attempt) -> None:
     _CURRENT.attempt = None
     if attempt.connection is not None:
         WATCHDOG.unwatch(attempt)
+    attempt.sock = None
 
 
 def adopt(connection: Any, attempt: Attempt, *, reused: bool) -> None:
@@ -143,12 +148,14 @@ def adopt(connection: Any, attempt: Attempt, *, reused: bool) -> None:
     """
     connection._vluna_attempt = attempt
     attempt.connection = connection
+    attempt.sock = getattr(connection, "sock", None)
     attempt.deadline = time.monotonic() + attempt.read + (0.0 if reused else attempt.connect)
     WATCHDOG.watch(attempt)
 
 
-def connected(attempt: Attempt) -> None:
+def connected(attempt: Attempt, sock: Any) -> None:
     """The attempt's connection was just opened: from now on only the read budget is left."""
+    attempt.sock = sock
     attempt.deadline = time.monotonic() + attempt.read
     WATCHDOG.watch(attempt)
 
@@ -177,7 +184,7 @@ def pool_classes() -> dict[str, Any]:
                 result = base.connect(self)
                 current = getattr(_CURRENT, "attempt", None)
                 if current is not None and getattr(self, "_vluna_attempt", None) is current:
-                    connected(cast(Attempt, current))
+                    connected(cast(Attempt, current), getattr(self, "sock", None))
                 return result
 
             return hooked

@@ -402,6 +402,7 @@ class RequestsTransport:
                 if connection is not None and attempt.connection is None:
                     connection._vluna_attempt = attempt
                     attempt.connection = connection
+                    attempt.sock = getattr(connection, "sock", None)
                     _deadline.WATCHDOG.watch(attempt)
             content = self._read_answer(response)
             if attempt.fired:

@@ -34,7 +34,13 @@ from vluna_client import OutcomeUnknownError, VlunaError
 from vluna_client.testing import Emulator
 
 FEATURE = "llm.chat"
-KINDS = ("fail", "rate_limit", "reset", "drop", "stall", "delay")
+KINDS = ("fail", "rate_limit", "reset", "drop", "stall", "delay", "trickle", "oversized")
+# The loops' client refuses answers over this size; an injected oversized answer is twice that (small, so the run
+# does not spend its time pushing megabytes through loopback).
+ANSWER_CAP = 64 * 1024
+OVERSIZED_BYTES = 2 * ANSWER_CAP
+# A call may take its retries' budget plus this much scheduling slack, however the server dribbles.
+CALL_SLACK = 0.5
 # Replays of a write whose outcome is unknown before the loop gives up and reports it as unknown.
 REPLAYS = 6
 
@@ -59,6 +65,7 @@ class LoopReport:
     commit_id: Optional[str] = None
     unknown_errors: int = 0
     replays: int = 0
+    slowest_call: float = 0.0  # seconds, over the writes this loop settled
 
 
 @attrs.define
@@ -80,6 +87,7 @@ class ChaosResult:
     violations: List[str]
     target: str = "emulator"
     notes: List[str] = attrs.Factory(list)
+    slowest_call: float = 0.0
 
     def lines(self) -> List[str]:
         """A printable summary."""
@@ -95,6 +103,7 @@ class ChaosResult:
             f"  commits recorded: {self.commits_recorded}, of which {self.recorded_after_an_error} after the first "
             "call raised (every one flagged may_have_applied, or the check below fails)",
             f"  leases left open on the {self.target}: {self.leases_left_open}",
+            f"  slowest settled call: {self.slowest_call:.2f} s (trickled answers included)",
             *self.notes,
             f"  violations: {len(self.violations)}"
             + ("" if not self.violations else ": " + "; ".join(self.violations[:5])),
@@ -107,6 +116,7 @@ def _settle(call: Callable[[], Any], report: LoopReport) -> Tuple[str, Any]:
     for attempt in range(REPLAYS):
         if attempt:
             report.replays += 1
+        started = time.monotonic()
         try:
             return "done", call()
         except OutcomeUnknownError as exc:
@@ -114,6 +124,8 @@ def _settle(call: Callable[[], Any], report: LoopReport) -> Tuple[str, Any]:
             last = exc
         except VlunaError as exc:
             return "refused", exc
+        finally:
+            report.slowest_call = max(report.slowest_call, time.monotonic() - started)
     return "unknown", last
 
 
@@ -216,7 +228,16 @@ class Target(Protocol):
 
     def service_client(self, **options: Any) -> vluna_client.ServiceClient: ...
 
-    def start_faults(self, rate: float, *, seed: int, kinds: Sequence[str], hold_seconds: float) -> None: ...
+    def start_faults(
+        self,
+        rate: float,
+        *,
+        seed: int,
+        kinds: Sequence[str],
+        hold_seconds: float,
+        trickle_interval: float,
+        oversized_bytes: int,
+    ) -> None: ...
 
     def stop_faults(self) -> None: ...
 
@@ -251,9 +272,25 @@ class EmulatorTarget:
     def service_client(self, **options: Any) -> vluna_client.ServiceClient:
         return self.emulator.service_client(**options)
 
-    def start_faults(self, rate: float, *, seed: int, kinds: Sequence[str], hold_seconds: float) -> None:
+    def start_faults(
+        self,
+        rate: float,
+        *,
+        seed: int,
+        kinds: Sequence[str],
+        hold_seconds: float,
+        trickle_interval: float,
+        oversized_bytes: int,
+    ) -> None:
         self.emulator.faults.random(
-            rate, seed=seed, kinds=kinds, paths=["/mgt/v1/gate/*"], retry_after=0, stall_seconds=hold_seconds
+            rate,
+            seed=seed,
+            kinds=kinds,
+            paths=["/mgt/v1/gate/*"],
+            retry_after=0,
+            stall_seconds=hold_seconds,
+            trickle_interval=trickle_interval,
+            oversized_bytes=oversized_bytes,
         )
 
     def stop_faults(self) -> None:
@@ -282,9 +319,18 @@ def run(
     with target if target is not None else EmulatorTarget() as emu:
         emu.prepare(emu.who(n) for n in range(loops))
         # stall and delay outlast the read timeout: the answer is lost
-        emu.start_faults(rate, seed=seed, kinds=KINDS, hold_seconds=read_timeout * 4)
+        # trickled bytes come far faster than the read timeout: only the attempt's deadline ends them
+        emu.start_faults(
+            rate,
+            seed=seed,
+            kinds=KINDS,
+            hold_seconds=read_timeout * 4,
+            trickle_interval=read_timeout / 10,
+            oversized_bytes=OVERSIZED_BYTES,
+        )
         policy = vluna_client.RetryPolicy(max_attempts=3, backoff_base=0.002, backoff_max=0.02, max_elapsed=30.0)
-        with emu.service_client(retry=policy, timeout=(2.0, read_timeout)) as base:
+        transport = vluna_client.RequestsTransport(max_answer_bytes=ANSWER_CAP)
+        with emu.service_client(retry=policy, timeout=(2.0, read_timeout), transport=transport) as base:
 
             def one(n: int) -> None:
                 rng = random.Random(seed * 1_000_003 + n)  # a test workload, not cryptography
@@ -301,6 +347,9 @@ def run(
         # Delayed requests are processed after their client gave up: let them land before reading the ledger.
         time.sleep(read_timeout * 4 + 0.5)
         violations = check(emu, reports)
+        slowest = max((r.slowest_call for r in reports), default=0.0)
+        if slowest > policy.max_elapsed + CALL_SLACK:
+            violations.append(f"a call took {slowest:.1f} s, past max_elapsed {policy.max_elapsed} s")
         requests = emu.requests()
         faults = collections.Counter(r.fault for r in requests if r.fault is not None)
         commits = emu.ledger.commits()
@@ -325,6 +374,7 @@ def run(
         violations=violations,
         target=emu.name,
         notes=notes,
+        slowest_call=slowest,
     )
 
 

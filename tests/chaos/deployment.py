@@ -243,9 +243,20 @@ class DeploymentTarget:
         self._warmup = (len(records), sum(1 for r in records if r.status == 500))
         self._chaos_from = len(records)
 
-    def start_faults(self, rate: float, *, seed: int, kinds: Sequence[str], hold_seconds: float) -> None:
+    def start_faults(
+        self,
+        rate: float,
+        *,
+        seed: int,
+        kinds: Sequence[str],
+        hold_seconds: float,
+        trickle_interval: float,
+        oversized_bytes: int,
+    ) -> None:
         """Fault ``rate`` of the gate requests from now on."""
         self.proxy.reseed(rate, seed=seed, kinds=kinds, hold_seconds=hold_seconds)
+        self.proxy.trickle_interval = trickle_interval
+        self.proxy.oversized_bytes = oversized_bytes
 
     def stop_faults(self) -> None:
         """Relay faithfully from now on."""

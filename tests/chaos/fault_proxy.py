@@ -7,7 +7,11 @@ real server:
 - ``fail`` / ``rate_limit``: a 503 / 429 error envelope with ``Retry-After: 0``, nothing forwarded;
 - ``drop``: forwarded and answered by the server, then the client connection is closed unanswered;
 - ``stall``: forwarded and answered, the answer held past the client's read timeout, then dropped;
-- ``delay``: held before forwarding (longer than the client waits), then forwarded anyway.
+- ``delay``: held before forwarding (longer than the client waits), then forwarded anyway;
+- ``trickle``: forwarded and answered, the answer then sent one byte every ``trickle_interval`` seconds (well inside
+  any socket read timeout) until the client gives up;
+- ``oversized``: forwarded and answered, the answer padded with JSON whitespace to ``oversized_bytes`` (chunked, no
+  length), so only a client that caps answer sizes refuses it.
 
 Client connections are kept alive between requests; each relayed request opens its own upstream connection, which
 keeps the proxy simple and lets a stalled or delayed request run on while the client has moved on. Every request is
@@ -29,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-KINDS = ("fail", "rate_limit", "reset", "drop", "stall", "delay")
+KINDS = ("fail", "rate_limit", "reset", "drop", "stall", "delay", "trickle", "oversized")
 # Headers that describe one hop, not the message: never relayed.
 _HOP = frozenset(
     {
@@ -159,6 +163,8 @@ class FaultProxy:
         self._kinds = tuple(kinds)
         self._paths = tuple(paths) if paths is not None else None
         self.hold_seconds = hold_seconds
+        self.trickle_interval = 0.05
+        self.oversized_bytes = 17 * 1024 * 1024  # past the client's default 16 MiB cap
         self._upstream_timeout = upstream_timeout
         self._rng = random.Random(seed)  # fault injection, not cryptography
         self._lock = threading.Lock()
@@ -252,6 +258,14 @@ class FaultProxy:
         if status == 0:
             conn.close()
             return False
+        if fault == "trickle":
+            _trickle(conn, status, reason, answer_headers, answer, self.trickle_interval, self.stopping)
+            conn.close()
+            return False
+        if fault == "oversized":
+            _oversized(conn, status, reason, answer_headers, answer, self.oversized_bytes, self.stopping)
+            conn.close()
+            return False
         return _send(wfile, status, reason, answer_headers, answer)
 
     def _forward(
@@ -275,6 +289,53 @@ class FaultProxy:
             return 0, "", [], b""
         finally:
             upstream.close()
+
+
+def _head(status: int, reason: str, headers: List[Tuple[str, str]], framing: str) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason}", *(f"{name}: {value}" for name, value in headers), framing]
+    return ("\r\n".join([*lines, "Connection: close", "", ""])).encode("latin-1")
+
+
+def _trickle(
+    conn: socket.socket,
+    status: int,
+    reason: str,
+    headers: List[Tuple[str, str]],
+    body: bytes,
+    interval: float,
+    stopping: threading.Event,
+) -> None:
+    """The whole answer, one byte per ``interval``, until the client hangs up or the proxy stops."""
+    data = _head(status, reason, headers, f"Content-Length: {len(body)}") + body
+    try:
+        for i in range(len(data)):
+            conn.sendall(data[i : i + 1])
+            if stopping.wait(interval):
+                return
+    except OSError:
+        return
+
+
+def _oversized(
+    conn: socket.socket,
+    status: int,
+    reason: str,
+    headers: List[Tuple[str, str]],
+    body: bytes,
+    size: int,
+    stopping: threading.Event,
+) -> None:
+    """The answer, then JSON whitespace up to ``size`` bytes, chunked so no length warns the client."""
+    try:
+        conn.sendall(_head(status, reason, headers, "Transfer-Encoding: chunked") + b"%x\r\n%s\r\n" % (len(body), body))
+        left, piece = size - len(body), b" " * 65536
+        while left > 0 and not stopping.is_set():
+            chunk = piece[: min(left, len(piece))]
+            conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            left -= len(chunk)
+        conn.sendall(b"0\r\n\r\n")
+    except OSError:
+        return
 
 
 def _send(wfile: Any, status: int, reason: str, headers: List[Tuple[str, str]], body: bytes) -> bool:

@@ -137,3 +137,68 @@ def test_random_mode_with_per_kind_probabilities(emu: Emulator, wire: Wire) -> N
         emu.faults.random({"fail": 0.7, "drop": 0.7})
     with pytest.raises(ValueError, match="unknown fault kind"):
         emu.faults.random(0.5, kinds=("explode",))
+
+
+# -- hostile answers: trickled and oversized ---------------------------------------------------------------
+
+WHO = {"principal_id": "org-trickle", "user_id": "user-trickle"}
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_a_trickled_answer_ends_the_call_at_its_deadline_and_the_write_is_recorded(emu: Emulator, part: str) -> None:
+    from vluna_client import NO_RETRIES, OutcomeUnknownError
+
+    emu.faults.trickle_next(1, interval=0.05, part=part, path="/mgt/v1/gate/ingest")
+    with emu.service_client(retry=NO_RETRIES, timeout=(2, 1.0)) as client:
+        started = time.monotonic()
+        with pytest.raises(OutcomeUnknownError) as info:
+            client.gate.ingest(feature_code="llm.chat", quantity_minor=3, idempotency_key=f"tr-{part}", **WHO)
+        elapsed = time.monotonic() - started
+        assert elapsed <= 1.0 + 0.5, elapsed  # the read budget, however the bytes keep coming
+        assert len(emu.ledger.ingests()) == 1  # processed before the dribble: the charge exists
+        # The caller does what the error says: a replay with the same key answers with the first result.
+        again = client.gate.ingest(feature_code="llm.chat", quantity_minor=3, idempotency_key=f"tr-{part}", **WHO)
+        assert again.data.commit_id == emu.ledger.ingests()[0].commit_id
+    assert info.value.idempotency_key == f"tr-{part}"
+    (record,) = [r for r in emu.ledger.requests if r.fault == "trickle"]
+    assert (record.processed, record.dropped) == (True, True)
+
+
+def test_a_trickled_read_is_a_timeout(emu: Emulator) -> None:
+    from vluna_client import NO_RETRIES, APITimeoutError
+
+    emu.faults.trickle_next(1, interval=0.05, part="headers", path="/mgt/v1/gate/limits")
+    with emu.service_client(retry=NO_RETRIES, timeout=(2, 0.8)) as client:
+        with pytest.raises(APITimeoutError):
+            client.gate.limits(**WHO)
+        assert client.gate.limits(**WHO).status_code == 200  # the next answer is fine
+
+
+def test_an_oversized_answer_is_refused_and_a_write_says_its_outcome_is_unknown(emu: Emulator) -> None:
+    from vluna_client import NO_RETRIES, APIConnectionError, OutcomeUnknownError
+
+    emu.faults.oversized_next(1, path="/mgt/v1/gate/limits")
+    emu.faults.oversized_next(1, path="/mgt/v1/gate/ingest")
+    with emu.service_client(retry=NO_RETRIES) as client:
+        with pytest.raises(APIConnectionError, match="larger than"):
+            client.gate.limits(**WHO)
+        with pytest.raises(OutcomeUnknownError):
+            client.gate.ingest(feature_code="llm.chat", quantity_minor=2, idempotency_key="big-1", **WHO)
+        assert len(emu.ledger.ingests()) == 1
+
+
+def test_an_oversized_answer_is_valid_json_a_client_without_a_cap_would_accept(emu: Emulator) -> None:
+    emu.faults.oversized_next(1, size=300_000, path="/mgt/v1/gate/limits")
+    answer = requests.get(emu.url + "/mgt/v1/gate/limits", timeout=5)
+    assert len(answer.content) == 300_000
+    assert "Content-Length" not in answer.headers
+    assert isinstance(answer.json(), dict)
+
+
+def test_the_random_mode_draws_trickles_and_oversized_answers(emu: Emulator) -> None:
+    emu.faults.random(1.0, seed=3, kinds=["trickle", "oversized"], trickle_interval=0.01, oversized_bytes=2048)
+    drawn = [emu.faults.take("GET", "/mgt/v1/gate/limits") for _ in range(40)]
+    kinds = {fault.kind for fault in drawn if fault is not None}
+    assert kinds == {"trickle", "oversized"}
+    assert {fault.then for fault in drawn if fault is not None and fault.kind == "trickle"} == {"headers", "body"}
+    assert {fault.size for fault in drawn if fault is not None and fault.kind == "oversized"} == {2048}

@@ -71,8 +71,12 @@ class Response:
         status: HTTP status (0 when the connection is reset before anything was computed).
         body: body bytes.
         headers: response headers.
-        action: ``"send"``; ``"drop"`` closes the connection unanswered; ``"reset"`` resets it (TCP RST).
+        action: ``"send"``; ``"drop"`` closes the connection unanswered; ``"reset"`` resets it (TCP RST);
+            ``"trickle-headers"``/``"trickle-body"`` send that part one byte per ``interval``; ``"oversized"`` pads
+            the body with whitespace to ``size`` bytes.
         hold: seconds to hold the answer before the action (an injected stall); cut short when the client hangs up.
+        interval: seconds between two bytes of a trickled answer.
+        size: total body bytes of an oversized answer.
     """
 
     status: int
@@ -80,6 +84,8 @@ class Response:
     headers: List[Tuple[str, str]] = field(default_factory=list)
     action: str = "send"
     hold: float = 0.0
+    interval: float = 0.0
+    size: int = 0
 
 
 def _has_binding(request: Request) -> bool:
@@ -219,6 +225,10 @@ class App:
                 response.action = "drop"
             elif fault is not None and fault.kind == "stall":
                 response.action, response.hold = fault.then, fault.seconds
+            elif fault is not None and fault.kind == "trickle":
+                response.action, response.interval = "trickle-" + fault.then, fault.seconds
+            elif fault is not None and fault.kind == "oversized":
+                response.action, response.size = "oversized", fault.size
         elif fault.kind == "reset":
             response = Response(0, b"", action="reset")
         else:

@@ -20,9 +20,16 @@ _FAIL_CODES = {
     503: "SERVER.DB_UNAVAILABLE",
 }
 
-FAULT_KINDS = ("fail", "rate_limit", "reset", "delay", "drop", "stall")
+FAULT_KINDS = ("fail", "rate_limit", "reset", "delay", "drop", "stall", "trickle", "oversized")
 """Every fault kind. ``fail``, ``rate_limit`` and ``reset`` stop a request before it is processed; ``delay`` slows
-it down first; ``drop`` and ``stall`` act after processing, so the work is done whatever the client hears."""
+it down first; ``drop``, ``stall``, ``trickle`` (the answer sent one byte at a time) and ``oversized`` (an answer
+padded far beyond any sane size) act after processing, so the work is done whatever the client hears."""
+
+#: How long ``trickle`` waits between two bytes by default: well inside any socket read timeout, so only a
+#: deadline on the whole answer ends the wait.
+DEFAULT_TRICKLE_INTERVAL = 0.1
+#: Size of an ``oversized`` answer by default: past the client's 16 MiB cap.
+DEFAULT_OVERSIZED_BYTES = 17 * 1024 * 1024
 
 _BEFORE_PROCESSING = frozenset({"fail", "rate_limit", "reset"})
 _RANDOM_DEFAULT_KINDS = ("fail", "rate_limit", "reset", "drop", "stall")
@@ -39,7 +46,10 @@ class Fault:
             ``rate_limit``.
         code: error code for ``fail`` (derived from the status when not given).
         message: error message for ``fail``.
-        then: what ``stall`` does once the time is up: ``"drop"`` (close unanswered) or ``"send"``.
+        then: what ``stall`` does once the time is up: ``"drop"`` (close unanswered) or ``"send"``; for
+            ``trickle``, the part sent one byte at a time: ``"headers"`` (status line and headers, then the body)
+            or ``"body"``.
+        size: bytes of an ``oversized`` answer (the real envelope, then JSON whitespace up to this size).
     """
 
     kind: str
@@ -48,6 +58,7 @@ class Fault:
     code: Optional[str] = None
     message: Optional[str] = None
     then: str = "drop"
+    size: int = 0
 
     @property
     def processes(self) -> bool:
@@ -86,6 +97,8 @@ class _RandomMode:
     retry_after: int
     seconds: float
     then: str
+    trickle_interval: float = DEFAULT_TRICKLE_INTERVAL
+    oversized_bytes: int = DEFAULT_OVERSIZED_BYTES
 
     def draw(self, method: str, path: str) -> Optional[Fault]:
         if self.methods is not None and method.upper() not in self.methods:
@@ -109,6 +122,11 @@ class _RandomMode:
             return Fault("stall", seconds=self.seconds, then=self.then)
         if kind == "delay":
             return Fault("delay", seconds=self.seconds)
+        if kind == "trickle":
+            part = "headers" if self.rng.random() < 0.5 else "body"
+            return Fault("trickle", seconds=self.trickle_interval, then=part)
+        if kind == "oversized":
+            return Fault("oversized", size=self.oversized_bytes)
         return Fault(kind)
 
 
@@ -186,6 +204,45 @@ class Faults:
             raise ValueError('then must be "drop" or "send"')
         return self._add(Fault("stall", seconds=seconds, then=then), n, path, method)
 
+    def trickle_next(
+        self,
+        n: int = 1,
+        interval: float = DEFAULT_TRICKLE_INTERVAL,
+        *,
+        part: str = "body",
+        path: Optional[str] = None,
+        method: Optional[str] = None,
+    ) -> Faults:
+        """Process the next ``n`` matching requests, then send each answer one byte every ``interval`` seconds.
+
+        ``part="headers"`` dribbles the status line and headers (then the body), ``"body"`` sends the headers at
+        once and dribbles the body. Every byte arrives well within a socket read timeout, so a client that only
+        bounds each read waits for the whole dribble; one that bounds the answer gives up at its deadline. The
+        dribble stops when the client hangs up or the emulator stops.
+        """
+        if not interval > 0:
+            raise ValueError("interval must be positive")
+        if part not in ("headers", "body"):
+            raise ValueError('part must be "headers" or "body"')
+        return self._add(Fault("trickle", seconds=interval, then=part), n, path, method)
+
+    def oversized_next(
+        self,
+        n: int = 1,
+        size: int = DEFAULT_OVERSIZED_BYTES,
+        *,
+        path: Optional[str] = None,
+        method: Optional[str] = None,
+    ) -> Faults:
+        """Process the next ``n`` matching requests, then answer each with ``size`` bytes (chunked, no length).
+
+        The body is the real envelope followed by JSON whitespace, so it parses: only a client that caps the size
+        of an answer refuses it (the default client's cap is 16 MiB).
+        """
+        if size < 1:
+            raise ValueError("size must be positive")
+        return self._add(Fault("oversized", size=size), n, path, method)
+
     def delay_next(
         self, n: int = 1, seconds: float = 1.0, *, path: Optional[str] = None, method: Optional[str] = None
     ) -> Faults:
@@ -221,6 +278,8 @@ class Faults:
         retry_after: int = 0,
         stall_seconds: float = 1.0,
         then: str = "drop",
+        trickle_interval: float = DEFAULT_TRICKLE_INTERVAL,
+        oversized_bytes: int = DEFAULT_OVERSIZED_BYTES,
     ) -> Faults:
         """Inject faults at random into requests that no scheduled fault matched (replaces any previous mode).
 
@@ -236,6 +295,8 @@ class Faults:
             stall_seconds: how long ``stall`` holds an answer (and ``delay`` sleeps); keep it above the client's
                 read timeout, which tests set small.
             then: what ``stall`` does after waiting: ``"drop"`` or ``"send"``.
+            trickle_interval: seconds between two bytes of a ``trickle`` (headers or body, chosen at random).
+            oversized_bytes: size of an ``oversized`` answer.
         """
         if isinstance(rate, Mapping):
             weights = tuple((kind, float(probability)) for kind, probability in rate.items())
@@ -263,6 +324,8 @@ class Faults:
             retry_after=retry_after,
             seconds=stall_seconds,
             then=then,
+            trickle_interval=trickle_interval,
+            oversized_bytes=oversized_bytes,
         )
         with self._lock:
             self._random = mode

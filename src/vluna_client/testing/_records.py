@@ -30,7 +30,8 @@ class RequestRecord:
             a connection reset before processing).
         replayed: the answer came from the HTTP idempotency cache.
         fault: kind of injected fault applied (see :data:`~vluna_client.testing.FAULT_KINDS`) or ``None``.
-        dropped: no answer was sent (``reset``, ``drop``, or a ``stall`` that ends by dropping it).
+        dropped: no usable answer was sent (``reset``, ``drop``, a ``stall`` that ends by dropping it, or a
+            ``trickle`` or ``oversized`` answer, which a bounded client gives up on).
         processed: the request went through the emulator's pipeline, so any write it carried was applied (or
             refused by the emulator's own checks: see ``status``); False when a fault stopped it before.
         held_seconds: how long a ``stall`` fault was to hold the answer (0 otherwise); a client whose read timeout is

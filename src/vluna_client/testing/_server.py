@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http
 import logging
 import select
 import socket
@@ -14,7 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, List, Optional, Set, Tuple
 
-from ._app import BODY_LIMIT, App, Request
+from ._app import BODY_LIMIT, App, Request, Response
 from ._http1 import (
     FramingError,
     client_error_bytes,
@@ -249,6 +250,36 @@ class _Handler(BaseHTTPRequestHandler):
             if readable:
                 stopping.wait(min(left, 0.02))  # pipelined bytes: keep waiting without spinning
 
+    def _hostile_answer(self, response: Response) -> None:
+        """A trickled or oversized answer, written straight to the socket (the connection is closed after it)."""
+        stopping = self.server.app.stopping
+        lines = [f"HTTP/1.1 {response.status} {http.HTTPStatus(response.status).phrase}"]
+        lines += [f"{name}: {value}" for name, value in response.headers]
+        if response.action == "oversized":
+            lines.append("Transfer-Encoding: chunked")
+        else:
+            lines.append(f"Content-Length: {len(response.body)}")
+        lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        sock = self.connection
+        if response.action == "oversized":
+            sock.sendall(head + b"%x\r\n%s\r\n" % (len(response.body), response.body))
+            left = max(0, response.size - len(response.body))
+            piece = b" " * 65536
+            while left > 0 and not stopping.is_set():
+                chunk = piece[: min(left, len(piece))]
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                left -= len(chunk)
+            sock.sendall(b"0\r\n\r\n")
+            return
+        slow = head + response.body if response.action == "trickle-headers" else response.body
+        if response.action == "trickle-body":
+            sock.sendall(head)
+        for i in range(len(slow)):
+            sock.sendall(slow[i : i + 1])
+            if stopping.wait(response.interval):
+                return
+
     def _serve(self) -> None:
         words = self.requestline.split()
         target = words[1] if len(words) >= 2 else self.path
@@ -269,6 +300,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if response.action.startswith("trickle-") or response.action == "oversized":
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self._hostile_answer(response)
             return
         try:
             self.send_response(response.status)
