@@ -323,6 +323,7 @@ def bench(session: nox.Session) -> None:
     _install_project(session)
     session.run("python", "benchmarks/run.py", *session.posargs)
     session.run("python", "benchmarks/percall.py")
+    session.run("python", "benchmarks/trickle.py")
 
 
 @nox.session(python=DEV_PYTHON)
