@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Callable, Generic, Optional, TypeVar
 
+from ._llm_wrap import delegate
 from .llm import GatedCall, LLMGate
 from .llm_usage import TokenUsage
 
@@ -130,10 +131,7 @@ class GatedStream(Generic[T]):
                 call.cancel("the stream was dropped without being closed")
 
     def __getattr__(self, name: str) -> Any:
-
-        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
-            raise AttributeError(name)
-        return getattr(self._stream, name)
+        return delegate(self._stream, name)
 
 
 class GatedStreamManager:
@@ -214,7 +212,4 @@ class _ObservedStream:
             yield event
 
     def __getattr__(self, name: str) -> Any:
-
-        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
-            raise AttributeError(name)
-        return getattr(self._stream, name)
+        return delegate(self._stream, name)

@@ -21,12 +21,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ._llm_stream import GatedStream, GatedStreamManager
+from ._llm_wrap import GatedResource, delegate
 from .llm import LLMGate
 from .llm_usage import AnthropicStreamUsage, TokenUsage, from_anthropic
 
 __all__ = ["GatedAnthropic", "gate_anthropic"]
-
-_UNGATED = frozenset({"with_raw_response", "with_streaming_response"})
 
 
 def gate_anthropic(
@@ -58,10 +57,7 @@ class GatedAnthropic:
         return GatedAnthropic(self._client.with_options(**options), self.gate)
 
     def __getattr__(self, name: str) -> Any:
-
-        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
-            raise AttributeError(name)
-        return getattr(self._client, name)
+        return delegate(self._client, name)
 
 
 class _StreamUsage:
@@ -93,18 +89,8 @@ def _final_usage(stream: Any) -> Optional[TokenUsage]:
     return from_anthropic(usage) if usage is not None else None
 
 
-class _Messages:
-    def __init__(self, inner: Any, gate: LLMGate) -> None:
-        self._inner = inner
-        self._gate = gate
-
-    def __getattr__(self, name: str) -> Any:
-
-        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
-            raise AttributeError(name)
-        if name in _UNGATED:
-            raise AttributeError(f"{name} is not gated; use the unwrapped client (GatedAnthropic.unwrapped) for it")
-        return getattr(self._inner, name)
+class _Messages(GatedResource):
+    client_name = "GatedAnthropic"
 
     def create(self, *, vluna_context: Any = None, **kwargs: Any) -> Any:
         """``messages.create``, gated (``stream=True`` returns a :class:`GatedStream` of raw events)."""

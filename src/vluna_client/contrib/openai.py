@@ -31,12 +31,12 @@ from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 from ._llm_stream import GatedStream, GatedStreamManager
+from ._llm_wrap import GatedResource, PassThrough, delegate
 from .llm import LLMGate
 from .llm_usage import TokenUsage, from_openai_chat, from_openai_responses
 
 __all__ = ["GatedOpenAI", "gate_openai"]
 
-_UNGATED = frozenset({"with_raw_response", "with_streaming_response"})
 _RESPONSE_DONE = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
@@ -62,7 +62,7 @@ class GatedOpenAI:
         self._client = client
         self.gate = gate
         """The gate policy in use."""
-        self.chat = _Namespace(client.chat, completions=_ChatCompletions(client.chat.completions, gate))
+        self.chat = PassThrough(client.chat, completions=_ChatCompletions(client.chat.completions, gate))
         """``chat.completions`` gated."""
         self.responses = _Responses(client.responses, gate)
         """``responses`` gated."""
@@ -77,38 +77,12 @@ class GatedOpenAI:
         return GatedOpenAI(self._client.with_options(**options), self.gate)
 
     def __getattr__(self, name: str) -> Any:
-
-        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
-            raise AttributeError(name)
-        return getattr(self._client, name)
+        return delegate(self._client, name)
 
 
-class _Namespace:
-    def __init__(self, inner: Any, **overrides: Any) -> None:
-        self._inner = inner
-        self.__dict__.update(overrides)
-
-    def __getattr__(self, name: str) -> Any:
-
-        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
-            raise AttributeError(name)
-        return getattr(self._inner, name)
-
-
-class _Resource:
+class _Resource(GatedResource):
     api = ""
-
-    def __init__(self, inner: Any, gate: LLMGate) -> None:
-        self._inner = inner
-        self._gate = gate
-
-    def __getattr__(self, name: str) -> Any:
-
-        if name.startswith("_"):  # private names are our own (and never recurse while half-built)
-            raise AttributeError(name)
-        if name in _UNGATED:
-            raise AttributeError(f"{name} is not gated; use the unwrapped client (GatedOpenAI.unwrapped) for it")
-        return getattr(self._inner, name)
+    client_name = "GatedOpenAI"
 
     def _usage(self, response: Any) -> Optional[TokenUsage]:
         raise NotImplementedError
