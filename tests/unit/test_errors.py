@@ -258,9 +258,8 @@ def test_success_with_request_id(one_shot, rsps) -> None:
 # -- errors survive pickling (Celery result backends, multiprocessing) --------------------------------------------
 
 
-def test_every_error_round_trips_through_pickle(one_shot, rsps) -> None:
-    import pickle
-
+def _refusal_and_unknown(one_shot, rsps):
+    """A 402 with hints and a commit whose outcome is unknown, the two shapes an error has to carry across."""
     rsps.add(
         "POST",
         URL["authorize"],
@@ -275,6 +274,13 @@ def test_every_error_round_trips_through_pickle(one_shot, rsps) -> None:
     rsps.add("POST", URL["commit"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
     with pytest.raises(OutcomeUnknownError) as unknown:
         one_shot.gate.commit(lease_token="lt", feature_code="llm.chat", quantity_minor=1, principal_id="o", user_id="u")
+    return refused, unknown
+
+
+def test_every_error_round_trips_through_pickle(one_shot, rsps) -> None:
+    import pickle
+
+    refused, unknown = _refusal_and_unknown(one_shot, rsps)
     for error in (refused.value, unknown.value):
         copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes, made one line up
         assert type(copy) is type(error)
@@ -297,20 +303,7 @@ def test_every_error_round_trips_through_json_as_celery_sends_it(one_shot, rsps)
     """Celery's JSON result format keeps the class's module and name and ``args``, and rebuilds with cls(*args)."""
     import json
 
-    rsps.add(
-        "POST",
-        URL["authorize"],
-        json=err(
-            402, "BUDGET.EXHAUSTED", "budget exhausted", hints=[{"type": "budget.shortfall", "shortfall_xusd": 5}]
-        ),
-        status=402,
-        headers={"X-Request-Id": "req-1"},
-    )
-    with pytest.raises(PaymentRequiredError) as refused:
-        authorize(one_shot)
-    rsps.add("POST", URL["commit"], json=err(503, "SERVER.DB_UNAVAILABLE"), status=503)
-    with pytest.raises(OutcomeUnknownError) as unknown:
-        one_shot.gate.commit(lease_token="lt", feature_code="llm.chat", quantity_minor=1, principal_id="o", user_id="u")
+    refused, unknown = _refusal_and_unknown(one_shot, rsps)
 
     def through_json(error):
         exc_message = json.loads(json.dumps(error.args))  # what the result backend stores and reads back
