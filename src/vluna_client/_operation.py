@@ -6,7 +6,7 @@ import functools
 import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Generic, Optional, TypeVar
+from typing import Any, Generic, Literal, Optional, TypeVar
 
 import attrs
 
@@ -16,7 +16,13 @@ _NO_SCHEMAS: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
 _NO_RENAMES: Mapping[str, str] = MappingProxyType({})
 # Where a keyword argument goes. "merged" is a query parameter or body property that shares a binding's keyword
 # (billing_account_id): the one value is sent both as the binding header and in the query or body.
-LOCATIONS = ("path", "query", "body", "whole_body", "binding", "merged")
+Location = Literal["path", "query", "body", "whole_body", "binding", "merged"]
+# Which base URL a path is relative to: /mgt/v1, /api/v1, or the server's root (/health).
+Surface = Literal["service", "bearer", "root"]
+# The two shapes of a cursor-paginated list's answer.
+Pagination = Literal["meta", "items"]
+# When a failed attempt may be repeated (the spec's x-vluna-retry); see Operation.retry.
+RetryRule = Literal["read", "idempotent", "answered", "unsent"]
 
 
 @attrs.frozen
@@ -31,7 +37,7 @@ class Param:
 
     python: str
     wire: str
-    location: str
+    location: Location
 
 
 @attrs.frozen
@@ -94,7 +100,7 @@ class Operation(Generic[T]):
     operation_id: str
     path: str
     method: str = "GET"
-    surface: str = "service"
+    surface: Surface = "service"
     write: bool = False
     bindings: tuple[str, ...] = ()
     required_bindings: tuple[str, ...] = ()
@@ -105,11 +111,11 @@ class Operation(Generic[T]):
     whole_body: bool = False
     renames: Mapping[str, str] = _NO_RENAMES
     result_type: Any = Any
-    pagination: Optional[str] = None
+    pagination: Optional[Pagination] = None
     item_id: tuple[str, ...] = ()
     not_served: bool = False
     success_status: int = 200
-    retry: str = "read"
+    retry: RetryRule = "read"
     params: tuple[Param, ...] = attrs.field(init=False, repr=False, eq=False)
     plan: SplitPlan = attrs.field(init=False, repr=False, eq=False)
     shared_bindings: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
