@@ -37,7 +37,11 @@ class AreaApi:
         return result
 
     def _send_page(self, op: Operation[T], kwargs: Mapping[str, Any]) -> Page[T]:
-        """Send a paginated ``op``; the page (and the ones fetched from it) skip repeated items."""
+        """Send a paginated ``op`` and return its first page.
+
+        The page holds the items as the server sent them; only ``Page.auto_paging_iter()`` drops an item that a
+        later page repeats (by the operation's ``item_id``).
+        """
         page: Page[T] = self._host._execute(op, split_arguments(op, kwargs))  # type: ignore[assignment]
         return page
 

@@ -1,7 +1,9 @@
 """Bulk usage ingest: ``client.gate.ingest_many(rows)`` sends many ``gate.ingest`` calls concurrently.
 
-The generated ``client.gate`` class inherits :class:`GateBulkMixin` through the spec's ``x-vluna-area-mixins``; this
-module only calls the area's public ``ingest`` method, so it stays correct whatever the generator emits.
+The generated ``client.gate`` class inherits :class:`GateBulkMixin` through the spec's ``x-vluna-area-mixins``. The
+rows go out through the area's public ``ingest`` method, but the mixin also reaches past it into the area's client
+(``_host``): it reads ``realm_id`` for the default keys, and builds a second area of the same class over
+``_without_rate_limit_retries()`` so that 429s come back to the job's pacer instead of being waited out in a worker.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """SVC-AUTH request signing: the canonical string, the HMAC and the Content-Digest.
 
-The signature is computed over the exact bytes and path that go on the wire (the transport signs the prepared
-request, after requests has finished building it), so nothing can change between signing and sending.
+The client signs each attempt itself, before the transport sees it: ``PreparedCall.attempt_headers`` (in
+``_request``) applies the call's auth to a fresh copy of the headers, over the method, the path and query and
+the body bytes that are then handed to ``Transport.send`` unchanged. What a transport adds afterwards must stay out
+of the canonical string: ``RequestsTransport`` adds ``Content-Length``, and with your own ``requests.Session``, the
+session's default headers that the call does not set itself (a session header named like one of
+:data:`SIGNED_HEADERS` would therefore break the signature).
 """
 
 from __future__ import annotations

@@ -207,7 +207,12 @@ class Transport(Protocol):
     """Sends one attempt. Implementations must be safe to call from several threads at once."""
 
     def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes, timeout: Timeout) -> RawResponse:
-        """Send the request exactly as given (never follow redirects) and return the whole answer.
+        """Send one attempt and return the whole answer; never follow a redirect.
+
+        ``url``, ``body`` and every header given must go out unchanged: the client signed them already (SVC-AUTH
+        covers the method, the path and query, the body's digest and the headers in ``SIGNED_HEADERS``). A
+        transport may add headers the signature does not cover, as ``RequestsTransport`` adds ``Content-Length``
+        and, with a session, the session's default headers.
 
         Raises:
             TransportError: no answer; ``unsent`` tells whether the request certainly never left.

@@ -1,7 +1,8 @@
 """Local validation of request values against the spec, before any network I/O.
 
-The generator inlines each operation's body and query schemas (a JSON Schema subset) into the endpoint modules;
-this module checks a call's arguments against them and normalises what the wire wants: attrs models become
+Each generated operation carries its schemas (a JSON Schema subset): the body's is one of the named constants
+of ``_generated/schemas.py``, and each query parameter's is written beside the operation in its endpoint module.
+This module checks a call's arguments against them and normalises what the wire wants: attrs models become
 dicts, Python ints become integer strings where the spec says so, ``None`` means "leave the field out".
 """
 
