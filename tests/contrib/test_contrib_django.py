@@ -405,3 +405,20 @@ def test_refuse_shortfall_answers_402_with_the_hints_and_gives_the_lease_back(em
         web = Client()
         sign_in(web)
         assert web.post("/mixin", data={"used": 5}, content_type="application/json").status_code == 200
+
+
+def test_a_permission_refusal_from_authorize_answers_403_and_the_view_never_runs(emu: Emulator) -> None:
+    from vluna_client import NO_RETRIES
+
+    client = emu.service_client(retry=NO_RETRIES)
+    emu.faults.fail_next(1, 403, path="/mgt/v1/gate/authorize", code="QUOTA.EXCEEDED", message="monthly quota used")
+    with override_settings(VLUNA={"CLIENT": client, "IDENTITY": IDENTITY}):
+        web = Client()
+        sign_in(web)
+        answer = web.post("/free")
+    assert answer.status_code == 403
+    assert answer.json() == {"ok": False, "code": "QUOTA.EXCEEDED", "message": "monthly quota used", "hints": []}
+    assert not answer.has_header("Retry-After")
+    assert emu.ledger.leases() == []  # refused at authorize: the view never ran
+    assert emu.key_secret not in answer.content.decode()
+    client.close()

@@ -84,3 +84,37 @@ def test_refusal_answers_402_and_a_failing_view_cancels(web: Client, emu: Emulat
     response = web.post("/pages", {"pages": ["a"]}, content_type="application/json")
     assert response.status_code == 402
     assert len(emu.ledger.leases()) == 1
+
+
+def test_a_gated_model_call_with_nobody_signed_in_answers_401(web: Client, emu: Emulator, fake_llm: FakeLLM) -> None:
+    web.cookies.clear()  # signed out: the view's payer is None, so the gated call finds no context
+    response = web.post("/chat", [{"role": "user", "content": "hi"}], content_type="application/json")
+    assert response.status_code == 401
+    assert response.json() == {
+        "ok": False,
+        "code": "AUTH.UNAUTHORIZED",
+        "message": "sign in to use this feature",
+        "hints": [],
+    }
+    assert fake_llm.request_count() == 0
+    assert emu.ledger.leases() == []
+
+
+def test_gated_stream_answers_403_and_429_from_authorize_as_json(web: Client, emu: Emulator) -> None:
+    from vluna_client import NO_RETRIES
+
+    client = emu.service_client(retry=NO_RETRIES)
+    identity = "support.django_stream_urls.current_payer"
+    with override_settings(VLUNA={"CLIENT": client, "IDENTITY": identity}):
+        emu.faults.fail_next(1, 403, path="/mgt/v1/gate/authorize", code="QUOTA.EXCEEDED", message="no more")
+        forbidden = web.post("/pages", {"pages": ["a"]}, content_type="application/json")
+        emu.faults.rate_limit_next(1, path="/mgt/v1/gate/authorize")
+        limited = web.post("/pages", {"pages": ["a"]}, content_type="application/json")
+    assert forbidden.status_code == 403
+    assert forbidden.json() == {"ok": False, "code": "QUOTA.EXCEEDED", "message": "no more", "hints": []}
+    assert limited.status_code == 429
+    (hint,) = limited.json()["hints"]
+    assert hint["type"] == "rate.limit"
+    assert int(limited["Retry-After"]) == hint["seconds"]
+    assert emu.ledger.leases() == []
+    client.close()

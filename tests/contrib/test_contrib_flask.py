@@ -456,3 +456,29 @@ def test_an_underfunded_authorize_runs_the_view_unless_asked_to_refuse(emu: Emul
     lenient = Vluna(per_view, identity=lambda: ("org_per_view", USER), client=client, refuse_shortfall=True)
     assert _gated_app(lenient, per_view, refuse_shortfall=False).post("/work").status_code == 200
     client.close()
+
+
+def test_a_permission_refusal_from_authorize_answers_403_and_the_view_never_runs(emu: Emulator) -> None:
+    from vluna_client import NO_RETRIES
+
+    client = emu.service_client(retry=NO_RETRIES)
+    app = flask.Flask("forbidden")
+    app.testing = True  # an unanswered exception would reach the test instead of becoming a 500
+    vluna = Vluna(app, identity=lambda: (ORG, USER), client=client)
+    ran: list[bool] = []
+
+    @app.post("/quota")
+    @vluna.gated("llm.chat", estimated_quantity_minor=100)
+    def quota() -> Any:
+        ran.append(True)
+        return {"ok": True}
+
+    emu.faults.fail_next(1, 403, path="/mgt/v1/gate/authorize", code="QUOTA.EXCEEDED", message="monthly quota used")
+    answer = app.test_client().post("/quota")
+    assert answer.status_code == 403
+    assert answer.get_json() == {"ok": False, "code": "QUOTA.EXCEEDED", "message": "monthly quota used", "hints": []}
+    assert "Retry-After" not in answer.headers
+    assert ran == []
+    assert emu.ledger.leases() == []
+    assert emu.key_secret not in answer.get_data(as_text=True)
+    client.close()

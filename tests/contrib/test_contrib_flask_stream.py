@@ -147,3 +147,25 @@ def test_nobody_signed_in_answers_401(emu, fake_llm):
     resp = app.test_client().post("/pages", json={"pages": ["a"]})
     assert resp.status_code == 401
     assert emu.ledger.leases() == []
+
+
+def test_a_gated_model_call_with_nobody_signed_in_answers_401(emu, fake_llm):
+    app, _ = make_app(emu, fake_llm)
+    resp = app.test_client().post("/chat", json=[{"role": "user", "content": "hi"}])
+    assert resp.status_code == 401
+    assert resp.get_json() == {
+        "ok": False,
+        "code": "AUTH.UNAUTHORIZED",
+        "message": "sign in to use this feature",
+        "hints": [],
+    }
+    assert fake_llm.request_count() == 0
+    assert emu.ledger.leases() == []
+
+
+def test_gated_stream_answers_a_403_from_authorize_as_json(web, emu):
+    emu.faults.fail_next(1, 403, path="/mgt/v1/gate/authorize", code="QUOTA.EXCEEDED", message="no more")
+    resp = web.post("/pages", json={"pages": ["a"]})
+    assert resp.status_code == 403
+    assert resp.get_json() == {"ok": False, "code": "QUOTA.EXCEEDED", "message": "no more", "hints": []}
+    assert emu.ledger.leases() == []

@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from .._client import ServiceClient
-from .._errors import APIError, ConfigurationError, RateLimitError
+from .._errors import APIError, ConfigurationError, PaymentRequiredError, PermissionDeniedError, RateLimitError
 from .._retry import Retrier, RetryPolicy
 from .._transport import Transport, parse_timeout
+from .llm import MissingGateContextError
 
 if TYPE_CHECKING:
     from .._result import Hint
@@ -170,7 +171,7 @@ def _hints(hints: Sequence[Hint]) -> list[dict[str, Any]]:
 
 
 def refusal_body(exc: APIError) -> dict[str, Any]:
-    """The JSON body of a refusal (402, 429): ``{"ok": false, "code", "message", "hints": [{"type", ...}]}``."""
+    """The JSON body of a refusal (402, 403, 429): ``{"ok": false, "code", "message", "hints": [{"type", ...}]}``."""
     return {"ok": False, "code": exc.code, "message": exc.message, "hints": _hints(exc.hints)}
 
 
@@ -205,3 +206,26 @@ NO_IDENTITY_BODY: dict[str, Any] = {
     "message": "sign in to use this feature",
     "hints": [],
 }
+
+
+#: What the glue answers as JSON instead of letting it become a 500: Vluna's 402, 403 and 429 refusals, and a gated
+#: model call that found no payer (nobody signed in).
+ANSWERED = (PaymentRequiredError, PermissionDeniedError, RateLimitError, MissingGateContextError)
+
+
+def refusal_answer(exc: BaseException) -> Optional[tuple[int, dict[str, Any], dict[str, str]]]:
+    """``(status, body, headers)`` of the JSON answer for one of :data:`ANSWERED`, or ``None`` for anything else.
+
+    402, 403 and 429 carry the server's code, message and hints (:func:`refusal_body`; 429 adds ``Retry-After``
+    when the wait is known); a :class:`~vluna_client.contrib.llm.MissingGateContextError` answers 401 with
+    :data:`NO_IDENTITY_BODY`, never with its message (meant for the developer, not for the caller).
+    """
+    if isinstance(exc, PaymentRequiredError):
+        return 402, refusal_body(exc), {}
+    if isinstance(exc, PermissionDeniedError):
+        return 403, refusal_body(exc), {}
+    if isinstance(exc, RateLimitError):
+        return 429, refusal_body(exc), retry_after_header(exc)
+    if isinstance(exc, MissingGateContextError):
+        return 401, dict(NO_IDENTITY_BODY), {}
+    return None

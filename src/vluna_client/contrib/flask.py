@@ -24,6 +24,11 @@ What reaches the client of your app:
   registers for the whole app (register your own handler for ``PaymentRequiredError`` to change it);
 - a :class:`~vluna_client.RateLimitError` becomes ``429`` with the same body and a ``Retry-After`` header (whole
   seconds) when the server said how long to wait;
+- a :class:`~vluna_client.PermissionDeniedError` (403: an entitlement, quota or account refusal) becomes ``403``
+  with the same body;
+- a gated model call (``vluna_client.contrib.openai`` / ``.anthropic`` / ``.langchain``) that finds no payer
+  (:class:`~vluna_client.contrib.llm.MissingGateContextError`, e.g. nobody signed in) becomes the same ``401`` as a
+  gated view without a signed-in payer;
 - an authorize that passes with a ``funding.xusd_shortfall`` hint (the payer's balance does not cover the
   estimate; the server lets it through and records the debt) runs the view as usual, unless the extension or the
   view says ``refuse_shortfall=True``: then the lease is given back and the view answers ``402`` with the hints;
@@ -42,7 +47,7 @@ from typing import Any, Callable, Optional, TypeVar, Union, cast
 from flask import Flask, Response, current_app, g, has_app_context, jsonify
 
 from .._client import ServiceClient
-from .._errors import ConfigurationError, PaymentRequiredError, RateLimitError
+from .._errors import ConfigurationError, PaymentRequiredError, PermissionDeniedError, RateLimitError
 from .._retry import Retrier, RetryPolicy
 from .._transport import Transport, parse_timeout
 from ._glue import (
@@ -53,13 +58,15 @@ from ._glue import (
     build_client,
     check_identity,
     client_factory,
+    refusal_answer,
     refusal_body,
     resolve_settings,
     retry_after_header,
     shortfall_body,
 )
+from .llm import MissingGateContextError
 
-__all__ = ["Vluna", "payment_required_response", "rate_limited_response"]
+__all__ = ["Vluna", "payment_required_response", "permission_denied_response", "rate_limited_response"]
 
 logger = logging.getLogger("vluna_client")
 
@@ -76,6 +83,19 @@ def payment_required_response(exc: PaymentRequiredError) -> tuple[Response, int]
 def rate_limited_response(exc: RateLimitError) -> tuple[Response, int, dict[str, str]]:
     """The JSON 429 answer for a rate limit, with ``Retry-After`` (whole seconds) when the wait is known."""
     return jsonify(refusal_body(exc)), 429, retry_after_header(exc)
+
+
+def permission_denied_response(exc: PermissionDeniedError) -> tuple[Response, int, dict[str, str]]:
+    """The JSON 403 answer for a permission refusal (entitlement, quota, account), with the server's hints."""
+    return _answer(exc)
+
+
+def _answer(exc: Exception) -> tuple[Response, int, dict[str, str]]:
+    answer = refusal_answer(exc)
+    if answer is None:  # only registered for the classes refusal_answer knows
+        raise exc
+    status, body, headers = answer
+    return jsonify(body), status, headers
 
 
 class Vluna:
@@ -118,7 +138,7 @@ class Vluna:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Attach to ``app``: register the 402 error handler and a lazily built client for this app.
+        """Attach to ``app``: register the JSON 401/402/403/429 error handlers and a lazily built client for this app.
 
         Raises:
             ConfigurationError: ``VLUNA_TIMEOUT`` is already set and is not a usable timeout (see
@@ -134,6 +154,8 @@ class Vluna:
         app.extensions[_EXTENSION] = ClientHolder(factory)
         app.register_error_handler(PaymentRequiredError, payment_required_response)
         app.register_error_handler(RateLimitError, rate_limited_response)
+        app.register_error_handler(PermissionDeniedError, permission_denied_response)
+        app.register_error_handler(MissingGateContextError, _answer)
 
     @property
     def client(self) -> ServiceClient:

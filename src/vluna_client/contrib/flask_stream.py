@@ -14,10 +14,10 @@
         return body()
 
 The view returns an iterable (or a ``Response`` whose body is one). The lease, authorized before the view runs
-(a refusal answers the app's JSON 402, nobody signed in a JSON 401), is exposed as ``g.vluna_lease`` and settled
-by a :class:`~vluna_client.contrib.streaming.LeasedBody` when the stream ends, fails, is closed (disconnect) or is
-dropped by a failing hook: cancelled unless the body committed. The body runs inside ``stream_with_context``, so
-``g`` and ``request`` stay available in it.
+(a refusal answers the app's JSON 402, 403 or 429, nobody signed in a JSON 401), is exposed as ``g.vluna_lease``
+and settled by a :class:`~vluna_client.contrib.streaming.LeasedBody` when the stream ends, fails, is closed
+(disconnect) or is dropped by a failing hook: cancelled unless the body committed. The body runs inside
+``stream_with_context``, so ``g`` and ``request`` stay available in it.
 
 For an LLM stream this decorator is not needed: a gated OpenAI or Anthropic stream owns its own lease (see
 ``docs/guides/openai.md``); ``Response(stream_with_context(stream.iter_text()))`` is enough.
@@ -63,7 +63,7 @@ def gated_stream(vluna: Any, feature_code: str, *, estimate: Estimate = None, **
                 estimated_quantity_minor=estimate(request) if callable(estimate) else estimate,
                 **lease_options,
             )
-            lease.open()  # a refusal raises here: the app's 402 handler answers it
+            lease.open()  # a refusal raises here: the app's 402/403/429 handlers answer it
             g.vluna_lease = lease
             try:
                 result = view(*args, **kwargs)

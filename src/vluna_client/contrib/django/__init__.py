@@ -21,7 +21,9 @@ payer, or ``None`` when nobody is signed in. ``manage.py check`` reports missing
 - :func:`gated_stream` does the same for streamed views, handing the lease to the ``StreamingHttpResponse`` body
   (settled when the body ends, fails or is closed);
 - a refusal (:class:`~vluna_client.PaymentRequiredError`) in a gated view answers a JSON 402, a
-  :class:`~vluna_client.RateLimitError` a JSON 429 with ``Retry-After``; add :class:`VlunaMiddleware` to
+  :class:`~vluna_client.RateLimitError` a JSON 429 with ``Retry-After``, a
+  :class:`~vluna_client.PermissionDeniedError` a JSON 403, a gated model call that finds no payer
+  (:class:`~vluna_client.contrib.llm.MissingGateContextError`) a JSON 401; add :class:`VlunaMiddleware` to
   ``MIDDLEWARE`` to answer the same for those raised by any other view. ``REFUSE_SHORTFALL`` (or
   ``gated(refuse_shortfall=True)``) answers 402 when authorize reports a ``funding.xusd_shortfall``;
 - ``CLIENT``, ``RETRY`` and ``TRANSPORT`` keys hand over the client (or a factory), or shape the one built from
@@ -35,7 +37,14 @@ from __future__ import annotations
 
 from ._client import get_client
 from ._stream import gated_stream
-from ._views import GatedViewMixin, VlunaMiddleware, gated, payment_required_response, rate_limited_response
+from ._views import (
+    GatedViewMixin,
+    VlunaMiddleware,
+    gated,
+    payment_required_response,
+    permission_denied_response,
+    rate_limited_response,
+)
 
 __all__ = [
     "GatedViewMixin",
@@ -44,5 +53,6 @@ __all__ = [
     "gated_stream",
     "get_client",
     "payment_required_response",
+    "permission_denied_response",
     "rate_limited_response",
 ]

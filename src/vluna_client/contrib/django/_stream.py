@@ -7,11 +7,10 @@ from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 
-from ..._errors import PaymentRequiredError
-from .._glue import NO_IDENTITY_BODY, check_identity
+from .._glue import ANSWERED, NO_IDENTITY_BODY, check_identity
 from ..streaming import LeasedBody
 from ._client import get_client, identity_function
-from ._views import payment_required_response
+from ._views import refusal_response
 
 __all__ = ["gated_stream"]
 
@@ -26,7 +25,7 @@ def gated_stream(feature_code: str, *, estimate: Estimate = None, **lease_option
     The view returns an iterable or a ``StreamingHttpResponse``; the lease (authorized before the view runs, as
     ``request.vluna_lease``) is settled by a :class:`~vluna_client.contrib.streaming.LeasedBody` when the body
     ends, fails, or Django closes the response (finished or disconnected): cancelled unless the body committed.
-    A refusal answers a JSON 402, nobody signed in a JSON 401.
+    A refusal from authorize answers a JSON 402, 403 or 429, nobody signed in a JSON 401.
 
     Args:
         feature_code: The gated feature.
@@ -49,8 +48,8 @@ def gated_stream(feature_code: str, *, estimate: Estimate = None, **lease_option
             )
             try:
                 lease.open()
-            except PaymentRequiredError as exc:
-                return payment_required_response(exc)
+            except ANSWERED as exc:
+                return refusal_response(exc)
             request.vluna_lease = lease
             try:
                 result = view(request, *args, **kwargs)

@@ -1,4 +1,4 @@
-"""Gated views (decorator and mixin) and the middleware that answers refusals with a JSON 402."""
+"""Gated views (decorator and mixin) and the middleware that answers refusals as JSON (401, 402, 403, 429)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,26 @@ from typing import Any, Callable, ClassVar, Optional, TypeVar, Union, cast
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from ..._errors import PaymentRequiredError, RateLimitError
-from .._glue import NO_IDENTITY_BODY, check_identity, refusal_body, retry_after_header, shortfall_body
+from ..._errors import PaymentRequiredError, PermissionDeniedError, RateLimitError
+from .._glue import (
+    ANSWERED,
+    NO_IDENTITY_BODY,
+    check_identity,
+    refusal_answer,
+    refusal_body,
+    retry_after_header,
+    shortfall_body,
+)
 from ._client import get_client, identity_function, vluna_settings
 
-__all__ = ["GatedViewMixin", "VlunaMiddleware", "gated", "payment_required_response", "rate_limited_response"]
+__all__ = [
+    "GatedViewMixin",
+    "VlunaMiddleware",
+    "gated",
+    "payment_required_response",
+    "permission_denied_response",
+    "rate_limited_response",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,6 +41,23 @@ def rate_limited_response(exc: RateLimitError) -> JsonResponse:
     """The JSON 429 answer for a rate limit, with ``Retry-After`` (whole seconds) when the wait is known."""
     response = JsonResponse(refusal_body(exc), status=429)
     for name, value in retry_after_header(exc).items():
+        response[name] = value
+    return response
+
+
+def permission_denied_response(exc: PermissionDeniedError) -> JsonResponse:
+    """The JSON 403 answer for a permission refusal (entitlement, quota, account), with the server's hints."""
+    return JsonResponse(refusal_body(exc), status=403)
+
+
+def refusal_response(exc: BaseException) -> Optional[JsonResponse]:
+    """The JSON answer (401, 402, 403 or 429) for what the glue answers, ``None`` for any other exception."""
+    answer = refusal_answer(exc)
+    if answer is None:
+        return None
+    status, body, headers = answer
+    response = JsonResponse(body, status=status)
+    for name, value in headers.items():
         response[name] = value
     return response
 
@@ -58,11 +90,9 @@ def _run_gated(
                 return JsonResponse(short, status=402)  # leaving the block without a commit gives the lease back
             request.vluna_lease = lease
             return view()
-    except PaymentRequiredError as exc:
+    except ANSWERED as exc:
         # Answered here too, so a gated view refuses cleanly without VlunaMiddleware; the lease is cancelled.
-        return payment_required_response(exc)
-    except RateLimitError as exc:
-        return rate_limited_response(exc)
+        return refusal_response(exc)
 
 
 def gated(
@@ -76,8 +106,9 @@ def gated(
 
     The lease is authorized for the payer that ``settings.VLUNA["IDENTITY"]`` returns. Commit inside the view with
     ``request.vluna_lease.commit(quantity_minor=...)``. A view that raises, or returns without committing, has its
-    lease cancelled (best effort). A refusal from authorize or from the view's own calls answers a JSON 402; no
-    signed-in payer (the identity function returned ``None``) answers a JSON 401. Other errors propagate.
+    lease cancelled (best effort). A refusal from authorize or from the view's own calls answers a JSON 402, 403 or
+    429 (with ``Retry-After``); no signed-in payer (the identity function returned ``None``, or a gated model call
+    in the view found no payer) answers a JSON 401. Other errors propagate.
 
     Works on methods of class-based views through ``django.utils.decorators.method_decorator``.
 
@@ -148,9 +179,10 @@ class GatedViewMixin:
 
 
 class VlunaMiddleware:
-    """Answers refusals raised by any view: a JSON 402 for a payment refusal, a JSON 429 for a rate limit.
+    """Answers refusals raised by any view as JSON: 402 payment, 403 permission, 429 rate limit, 401 no payer.
 
-    A :class:`~vluna_client.RateLimitError` answer carries ``Retry-After`` when the wait is known. Add
+    A :class:`~vluna_client.RateLimitError` answer carries ``Retry-After`` when the wait is known; a gated model
+    call that found no payer (:class:`~vluna_client.contrib.llm.MissingGateContextError`) answers 401. Add
     ``"vluna_client.contrib.django.VlunaMiddleware"`` to ``MIDDLEWARE``. Every other exception is left to
     Django (and to the middleware after this one).
     """
@@ -163,9 +195,5 @@ class VlunaMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> Optional[HttpResponse]:
-        """A JSON 402 for a refusal, a JSON 429 for a rate limit; ``None`` (let Django handle it) otherwise."""
-        if isinstance(exception, PaymentRequiredError):
-            return payment_required_response(exception)
-        if isinstance(exception, RateLimitError):
-            return rate_limited_response(exception)
-        return None
+        """The JSON answer for a refusal (see the class); ``None`` (let Django handle it) otherwise."""
+        return refusal_response(exception)
