@@ -76,7 +76,7 @@ from __future__ import annotations
 
 from ._emulator import Emulator
 from ._fake_llm import FakeLLM, FakeRequest, ToolCall, Usage
-from ._faults import FAULT_KINDS, Fault, Faults
+from ._faults import FAULT_KINDS, Fault, FaultKind, Faults
 from ._records import CancelRecord, CommitLineRecord, CommitRecord, LeaseRecord, Ledger, RequestRecord
 from ._svcauth import EMPTY_BODY_DIGEST
 
@@ -90,6 +90,7 @@ __all__ = [
     "FakeLLM",
     "FakeRequest",
     "Fault",
+    "FaultKind",
     "Faults",
     "LeaseRecord",
     "Ledger",

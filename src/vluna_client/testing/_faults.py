@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass
-from typing import Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Iterable, List, Literal, Mapping, Optional, Tuple, Union, get_args
 
-__all__ = ["FAULT_KINDS", "Fault", "Faults"]
+__all__ = ["FAULT_KINDS", "Fault", "FaultKind", "Faults"]
 
 _FAIL_CODES = {
     400: "VALIDATION.INVALID_INPUT",
@@ -20,7 +20,10 @@ _FAIL_CODES = {
     503: "SERVER.DB_UNAVAILABLE",
 }
 
-FAULT_KINDS = ("fail", "rate_limit", "reset", "delay", "drop", "stall", "trickle", "oversized")
+FaultKind = Literal["fail", "rate_limit", "reset", "delay", "drop", "stall", "trickle", "oversized"]
+"""The type of :attr:`Fault.kind`: one of :data:`FAULT_KINDS`."""
+
+FAULT_KINDS: Tuple[FaultKind, ...] = get_args(FaultKind)
 """Every fault kind. ``fail``, ``rate_limit`` and ``reset`` stop a request before it is processed; ``delay`` slows
 it down first; ``drop``, ``stall``, ``trickle`` (the answer sent one byte at a time) and ``oversized`` (an answer
 padded far beyond any sane size) act after processing, so the work is done whatever the client hears."""
@@ -31,8 +34,8 @@ DEFAULT_TRICKLE_INTERVAL = 0.1
 #: Size of an ``oversized`` answer by default: past the client's 16 MiB cap.
 DEFAULT_OVERSIZED_BYTES = 17 * 1024 * 1024
 
-_BEFORE_PROCESSING = frozenset({"fail", "rate_limit", "reset"})
-_RANDOM_DEFAULT_KINDS = ("fail", "rate_limit", "reset", "drop", "stall")
+_BEFORE_PROCESSING: frozenset[FaultKind] = frozenset({"fail", "rate_limit", "reset"})
+_RANDOM_DEFAULT_KINDS: Tuple[FaultKind, ...] = ("fail", "rate_limit", "reset", "drop", "stall")
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Fault:
         size: bytes of an ``oversized`` answer (the real envelope, then JSON whitespace up to this size).
     """
 
-    kind: str
+    kind: FaultKind
     status: int = 0
     seconds: float = 0.0
     code: Optional[str] = None
@@ -90,7 +93,7 @@ def _matches(pattern: Optional[str], wanted_method: Optional[str], method: str, 
 @dataclass
 class _RandomMode:
     rng: random.Random
-    weights: Tuple[Tuple[str, float], ...]  # (kind, probability), summing to at most 1
+    weights: Tuple[Tuple[FaultKind, float], ...]  # (kind, probability), summing to at most 1
     paths: Optional[Tuple[str, ...]]
     methods: Optional[Tuple[str, ...]]
     status: int
@@ -113,7 +116,7 @@ class _RandomMode:
                 return self._fault(kind)
         return None
 
-    def _fault(self, kind: str) -> Fault:
+    def _fault(self, kind: FaultKind) -> Fault:
         if kind == "fail":
             return Fault("fail", status=self.status)
         if kind == "rate_limit":
@@ -299,15 +302,13 @@ class Faults:
             oversized_bytes: size of an ``oversized`` answer.
         """
         if isinstance(rate, Mapping):
-            weights = tuple((kind, float(probability)) for kind, probability in rate.items())
+            weights = tuple((_fault_kind(kind), float(probability)) for kind, probability in rate.items())
         else:
             chosen = tuple(kinds)
             if not chosen:
                 raise ValueError("kinds must not be empty")
-            weights = tuple((kind, float(rate) / len(chosen)) for kind in chosen)
-        for kind, probability in weights:
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+            weights = tuple((_fault_kind(kind), float(rate) / len(chosen)) for kind in chosen)
+        for _, probability in weights:
             if probability < 0:
                 raise ValueError("probabilities must not be negative")
         if sum(probability for _, probability in weights) > 1.0 + 1e-9:
@@ -361,6 +362,13 @@ class Faults:
             if self._random is not None:
                 return self._random.draw(method, path)
         return None
+
+
+def _fault_kind(kind: str) -> FaultKind:
+    """``kind`` as a :data:`FaultKind`, or ValueError when it names none."""
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+    return kind
 
 
 def _check_status(status: int) -> None:

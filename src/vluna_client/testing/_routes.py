@@ -7,13 +7,13 @@ apply (surface, authentication class, bindings, idempotency) and which handler p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Tuple
 
 from ._engine import Engine
 from ._jsutil import JsonValue
 from ._state import CallContext
 
-__all__ = ["Call", "Handler", "Reply", "Route", "RouteTable", "hand_routes"]
+__all__ = ["Call", "Handler", "Reply", "Route", "RouteAuth", "RouteBindings", "RouteTable", "hand_routes"]
 
 
 @dataclass
@@ -39,6 +39,9 @@ class Reply:
 
 
 Handler = Callable[[Engine, Call], Reply]
+# The guards a route applies; see Route. The shipped spec data (codegen/emulator_spec.py) uses the same values.
+RouteAuth = Literal["none", "service", "either", "bearer", "bootstrap"]
+RouteBindings = Literal["none", "runtime", "account", "optional"]
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,9 @@ class Route:
     method: str
     path: str
     name: str
-    auth: str
+    auth: RouteAuth
     handler: Handler
-    bindings: str = "none"
+    bindings: RouteBindings = "none"
     idempotent: bool = False
     replay_hangs: bool = False
     operation: Optional[Dict[str, Any]] = None
