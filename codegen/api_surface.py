@@ -254,6 +254,9 @@ def _public() -> dict[str, Any]:
                 members = {k: v for k, v in members.items() if k not in entry["fields"]}
             entry["members"] = members
             out[name] = entry
+        elif typing.get_origin(obj) is typing.Literal:
+            # A type alias of allowed values (LeaseState): its values are its surface.
+            out[name] = {"kind": "type alias", "type": f"Literal[{', '.join(map(repr, typing.get_args(obj)))}]"}
         elif callable(obj):
             out[name] = {"kind": "function", **signature(obj)}
         else:
@@ -533,6 +536,9 @@ def _compare_public(name: str, a: dict[str, Any], b: dict[str, Any]) -> list[Cha
         return compare_signature(where, a, b)
     if a["kind"] == "constant":
         return [] if a["type"] == b["type"] else [Change(True, where, f"constant type {a['type']} -> {b['type']}")]
+    if a["kind"] == "type alias":
+        # Either way breaks someone: fewer values refuse callers' input, more surprise code that checks each one.
+        return [] if a["type"] == b["type"] else [Change(True, where, f"type alias {a['type']} -> {b['type']}")]
     changes = []
     removed_bases = [x for x in a.get("bases", []) if x not in b.get("bases", [])]
     changes += [Change(True, where, f"no longer derives from {x}") for x in removed_bases]

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         VlunaError,
     )
     from ._keys import idempotency_key
-    from ._lease import Lease
+    from ._lease import Lease, LeaseState
     from ._open_enum import OpenEnum
     from ._partition import PartitionCounts, ingest_partition
     from ._pending import PendingWrite
@@ -72,6 +72,7 @@ _LAZY = {
     "InvalidRequestError": "._errors",
     "InvalidRow": "._bulk",
     "Lease": "._lease",
+    "LeaseState": "._lease",
     "MAX_TIMEOUT": "._transport",
     "LeaseError": "._errors",
     "LeaseRecoveredError": "._errors",
@@ -124,6 +125,7 @@ __all__ = [
     "Lease",
     "LeaseError",
     "LeaseRecoveredError",
+    "LeaseState",
     "NotFoundError",
     "OpenEnum",
     "OutcomeUnknownError",

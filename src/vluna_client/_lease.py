@@ -7,7 +7,7 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional
 
 from ._errors import (
     APIConnectionError,
@@ -28,8 +28,21 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("vluna_client")
 
-_NEW, _AUTHORIZING, _OPEN, _COMMITTING, _CANCELLING = "new", "authorizing", "open", "committing", "cancelling"
-_UNKNOWN, _CONFLICT, _COMMITTED, _CANCELLED, _REFUSED = "unknown", "conflict", "committed", "cancelled", "refused"
+LeaseState = Literal[
+    "new", "authorizing", "open", "committing", "cancelling", "unknown", "conflict", "committed", "cancelled", "refused"
+]
+"""The type of :attr:`Lease.state`. The values are plain strings: ``lease.state == "open"`` works as ever."""
+
+_NEW: LeaseState = "new"
+_AUTHORIZING: LeaseState = "authorizing"
+_OPEN: LeaseState = "open"
+_COMMITTING: LeaseState = "committing"
+_CANCELLING: LeaseState = "cancelling"
+_UNKNOWN: LeaseState = "unknown"
+_CONFLICT: LeaseState = "conflict"
+_COMMITTED: LeaseState = "committed"
+_CANCELLED: LeaseState = "cancelled"
+_REFUSED: LeaseState = "refused"
 _CLEANUP_TIMEOUT = Timeout(connect=3.0, read=10.0)
 # Cleanup calls (recovering an authorize, cancelling on the way out) are each retried by the client already; these
 # extra rounds make a lease left open on the server an event of several independent failures in a row.
@@ -85,7 +98,7 @@ class Lease:
         self._authorize_key = idempotency_key
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._state = _NEW
+        self._state: LeaseState = _NEW
         self._authorization: Optional[Result[AuthorizeResponse]] = None
         self._commit_args: Optional[dict[str, Any]] = None
         self._commit_key: Optional[str] = None
@@ -96,7 +109,7 @@ class Lease:
     # -- properties -----------------------------------------------------------------------------------------
 
     @property
-    def state(self) -> str:
+    def state(self) -> LeaseState:
         """Where the lease is in its life; see the class docstring."""
         return self._state
 
