@@ -465,3 +465,23 @@ def test_only_rate_limited_commit_is_a_plain_refusal(rsps) -> None:
         )
     assert info.value.may_have_applied is False
     assert len(rsps.calls) == 3
+
+
+def test_state_is_a_plain_string_named_by_lease_state_and_documented(client, gate) -> None:
+    import re
+    import typing
+
+    from vluna_client import LeaseState
+
+    names = typing.get_args(LeaseState)
+    lease = open_lease(client, estimated_quantity_minor=10)
+    seen = [lease.state]
+    with lease:
+        seen.append(lease.state)
+        lease.commit(quantity_minor=5)
+    seen.append(lease.state)
+    assert seen == ["new", "open", "committed"]
+    assert all(type(state) is str and state in names for state in seen)
+    # The class docstring explains each state; the Literal and the explanation name the same ten.
+    documented = set(re.findall(r"``([a-z]+)``", (Lease.__doc__ or "").split("States", 1)[1]))
+    assert documented == set(names)
