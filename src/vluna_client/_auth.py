@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Optional, Protocol
 
-from ._request import Secret, header_value
+from ._headers import header_value
+from ._secret import Secret
 from ._signing import ServiceKeySigner, content_digest
 
 
@@ -52,3 +53,10 @@ class BearerAuth:
 
     def __repr__(self) -> str:
         return "BearerAuth(<redacted>)"
+
+
+def call_auth(default: Auth, bearer_token: Optional[str]) -> Auth:
+    """The strategy for one call: a per-call ``bearer_token`` (routes that take one) replaces the client's own."""
+    if bearer_token is None:
+        return default
+    return BearerAuth(bearer_token, field="bearer_token")

@@ -15,7 +15,7 @@ import attrs
 
 from . import __version__
 from ._area import AreaHost
-from ._auth import Auth, BearerAuth, ServiceKeyAuth
+from ._auth import Auth, BearerAuth, ServiceKeyAuth, call_auth
 from ._call import CallArgs
 from ._envelope import Envelope, UnreadableAnswer, decode, rate_limit_wait, to_error
 from ._errors import (
@@ -29,9 +29,10 @@ from ._errors import (
     VlunaError,
 )
 from ._generated.areas import BearerAreas, ServiceAreas
+from ._headers import header_value
 from ._operation import Operation, operation_named
 from ._pending import PendingWrite, check_replayable, record_of
-from ._request import PreparedCall, build_call, header_value
+from ._request import PreparedCall, build_call
 from ._result import Page, Result
 from ._retry import Retrier, RetryPolicy, RetryRun, parse_retry_after
 from ._serde import structure
@@ -361,8 +362,7 @@ class _BaseClient(AreaHost):
             bindings=args.bindings,
             idempotency_key=args.idempotency_key,
             base_headers=self._headers,
-            auth=self._auth,
-            bearer_token=args.bearer_token,
+            auth=call_auth(self._auth, args.bearer_token),
         )
 
     def _attempt(

@@ -1,4 +1,4 @@
-"""Deterministic Idempotency-Keys built from the caller's own identifiers."""
+"""Idempotency-Keys: the one place that mints a fresh key, checks a caller's key, or derives a stable one."""
 
 from __future__ import annotations
 
@@ -49,3 +49,19 @@ def idempotency_key(namespace: str, *parts: KeyPart, realm_id: Optional[str] = N
     # JSON keeps the encoding unambiguous: ("a", "b c") and ("a b", "c") must not meet.
     name = json.dumps([namespace, realm_id, *parts], ensure_ascii=False, separators=(",", ":"))
     return str(uuid.uuid5(_KEY_NAMESPACE, name))
+
+
+def mint_idempotency_key() -> str:
+    """A fresh random Idempotency-Key (a UUIDv4): every key the client makes up for a caller comes from here."""
+    return str(uuid.uuid4())
+
+
+def new_idempotency_key(value: Optional[str]) -> str:
+    """The caller's key, checked, or a fresh one: fixed once per logical call, before any attempt."""
+    if value is None:
+        return mint_idempotency_key()
+    if not isinstance(value, str) or not 1 <= len(value) <= 255 or not all(0x21 <= ord(c) <= 0x7E for c in value):
+        raise InputValidationError(
+            "idempotency_key must be 1 to 255 visible ASCII characters without spaces", field="idempotency_key"
+        )
+    return value

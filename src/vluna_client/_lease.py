@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Optional
@@ -19,6 +18,7 @@ from ._errors import (
     ResponseDecodeError,
     VlunaError,
 )
+from ._keys import mint_idempotency_key
 from ._result import Hint, Result
 from ._transport import Timeout, TimeoutTypes
 
@@ -166,7 +166,7 @@ class Lease:
                 raise LeaseError("a Lease can be entered only once")
             self._state = _AUTHORIZING  # nobody may commit or cancel while authorize is in flight
         # Fixed before sending, so a replay after a lost answer finds the lease the first attempt may have opened.
-        key = self._authorize_key = self._authorize_key or str(uuid.uuid4())
+        key = self._authorize_key = self._authorize_key or mint_idempotency_key()
         try:
             self._authorization = self._authorize(key, self._timeout)
         except VlunaError as exc:
@@ -322,7 +322,7 @@ class Lease:
             else:
                 self._commit_args = args
                 # Fixed before sending, so whatever interrupts the call, its retry replays instead of charging.
-                self._commit_key = idempotency_key or str(uuid.uuid4())
+                self._commit_key = idempotency_key or mint_idempotency_key()
             self._state = _COMMITTING
         try:
             result = self._client.gate.commit(

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import attrs
 
 from ._errors import ConfigurationError, InputValidationError
+from ._headers import BINDING_HEADERS
 
 if TYPE_CHECKING:
     from ._call import CallArgs
@@ -122,8 +123,6 @@ def record_of(
     """The record of a sent write; ``None`` when it cannot be replayed from one (no key, or a non-JSON argument)."""
     if call.idempotency_key is None:
         return None
-    from ._request import BINDING_HEADERS
-
     bindings: dict[str, Any] = {
         name: call.headers[header] for name, header in BINDING_HEADERS.items() if header in call.headers
     }

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urlsplit
 
 from ._errors import InputValidationError
+from ._headers import BINDING_HEADERS, header_value
+from ._keys import new_idempotency_key
 from ._operation import Operation
 from ._validation import MAX_SAFE_INTEGER, check_text, validate
 
@@ -22,45 +23,6 @@ MAX_BODY_BYTES = 1024 * 1024
 
 if TYPE_CHECKING:
     from ._auth import Auth
-
-# Keyword arguments of generated methods and the headers they travel in (all covered by the signature).
-BINDING_HEADERS = {
-    "principal_id": "X-Principal-Id",
-    "user_id": "X-User-Id",
-    "billing_account_id": "X-Billing-Account-Id",
-    "billing_user_id": "X-Billing-User-Id",
-}
-
-
-def header_value(name: str, value: str) -> str:
-    """Header values travel signed and raw: refuse what would be mangled or split on the way."""
-    if isinstance(value, str) and value.isascii() and value.isprintable() and value and value == value.strip():
-        return value  # the common case, decided in C: printable ASCII without surrounding spaces
-    if not isinstance(value, str):
-        raise InputValidationError(f"{name} must be a string, got {type(value).__name__}", field=name)
-    if not value.strip():
-        raise InputValidationError(f"{name} must not be empty", field=name)
-    if value != value.strip():
-        # The server trims header values before checking the signature: surrounding spaces break it.
-        raise InputValidationError(f"{name} must not start or end with whitespace", field=name)
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):  # C0, DEL and C1 controls
-        raise InputValidationError(f"{name} must not contain control characters", field=name)
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise InputValidationError(f"{name} must be latin-1 text to travel in an HTTP header", field=name) from None
-    return value
-
-
-def new_idempotency_key(value: Optional[str]) -> str:
-    """The caller's key, checked, or a fresh UUID: fixed once per logical call, before any attempt."""
-    if value is None:
-        return str(uuid.uuid4())
-    if not isinstance(value, str) or not 1 <= len(value) <= 255 or not all(0x21 <= ord(c) <= 0x7E for c in value):
-        raise InputValidationError(
-            "idempotency_key must be 1 to 255 visible ASCII characters without spaces", field="idempotency_key"
-        )
-    return value
 
 
 @functools.lru_cache(maxsize=64)
@@ -73,22 +35,6 @@ def _query_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-class Secret:
-    """Holds a credential so that no repr, vars() dump or log line can show it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The credential itself, for the Authorization header only."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<redacted>"
 
 
 class PreparedCall:
@@ -138,18 +84,13 @@ def build_call(
     idempotency_key: Optional[str],
     base_headers: Mapping[str, str],
     auth: Auth,
-    bearer_token: Optional[str] = None,
 ) -> PreparedCall:
     """Validate a call's arguments and turn them into URL, headers and body bytes; raise before any I/O.
 
     ``defaults`` are the bindings of ``client.bind(...)``; a value passed to the call wins. A bound value also
     fills a body property or query filter of the same name (e.g. ``billing_account_id``) left unset by the call.
-    ``bearer_token`` replaces ``auth`` for this call on routes that take one.
+    ``auth`` is the strategy for this call, already chosen by the caller (see :func:`~vluna_client._auth.call_auth`).
     """
-    if bearer_token is not None:
-        from ._auth import BearerAuth
-
-        auth = BearerAuth(bearer_token, field="bearer_token")
     route = op.path
     for name in op.path_params:
         value = path.get(name)

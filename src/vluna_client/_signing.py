@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 
 from ._errors import ConfigurationError
-from ._request import Secret
+from ._secret import Secret
 
 # The headers the server puts in the canonical string, in its order, after method, path, ts and nonce.
 SIGNED_HEADERS = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._auth import call_auth
 from .._call import CallArgs
 from .._operation import Operation
 from .._request import build_call
@@ -40,8 +41,7 @@ class OfflineHost:
             bindings=args.bindings,
             idempotency_key=args.idempotency_key,
             base_headers={},
-            auth=_NoCredentials(),
-            bearer_token=args.bearer_token,
+            auth=call_auth(_NoCredentials(), args.bearer_token),
         )
         from .._generated.models.gate import CommitResponse
 

@@ -28,7 +28,7 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from ..._errors import ConfigurationError, InputValidationError
-from ..._request import header_value
+from ..._headers import header_value
 from ..._transport import parse_timeout
 from .._glue import REQUIRED_SETTINGS
 from ._client import KNOWN_KEYS
