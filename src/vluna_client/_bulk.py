@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from ._generated.models.gate import CommitResponse
     from ._result import Result
-    from ._transport import TimeoutTypes
+    from ._timeout import TimeoutTypes
 
 IngestStatus = Literal["recorded", "invalid", "duplicate", "failed", "unknown", "not_sent"]
 """``recorded``: the server answered with the priced result (a first recording or a replay of one: the server

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import attrs
 
 from ._redact import redacted
-from ._transport import TimeoutTypes
+from ._timeout import TimeoutTypes
 
 _EMPTY: Mapping[str, Any] = {}
 

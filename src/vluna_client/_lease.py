@@ -20,7 +20,7 @@ from ._errors import (
 )
 from ._keys import mint_idempotency_key
 from ._result import Hint, Result
-from ._transport import Timeout, TimeoutTypes
+from ._timeout import Timeout, TimeoutTypes
 
 if TYPE_CHECKING:
     from ._client import ServiceClient

@@ -18,7 +18,7 @@ from ._errors import APIError
 
 if TYPE_CHECKING:
     from ._client import ServiceClient
-    from ._transport import TimeoutTypes
+    from ._timeout import TimeoutTypes
 
 
 def _frozen_counts(value: Mapping[str, int]) -> dict[str, int]:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 import attrs
 
 from ._errors import ConfigurationError
-from ._transport import MAX_TIMEOUT, Timeout
+from ._timeout import MAX_TIMEOUT, Timeout
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 

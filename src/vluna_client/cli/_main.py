@@ -8,7 +8,7 @@ import sys
 from typing import Optional
 
 from .._errors import ConfigurationError, InputValidationError, VlunaError
-from .._transport import MAX_TIMEOUT, Timeout, parse_timeout
+from .._timeout import MAX_TIMEOUT, Timeout, parse_timeout
 from . import _commands, _usage
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, fail
 

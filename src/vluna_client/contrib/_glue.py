@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 from .._client import ServiceClient
 from .._errors import APIError, ConfigurationError, PaymentRequiredError, PermissionDeniedError, RateLimitError
 from .._retry import Retrier, RetryPolicy
-from .._transport import Transport, parse_timeout
+from .._timeout import parse_timeout
+from .._transport import Transport
 from .llm import MissingGateContextError
 
 if TYPE_CHECKING:

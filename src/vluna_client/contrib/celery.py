@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 from .._errors import InputValidationError, VlunaError
 from .._keys import KeyPart, idempotency_key
 from .._lease import Lease
-from .._transport import TimeoutTypes
+from .._timeout import TimeoutTypes
 
 if TYPE_CHECKING:
     from .._client import ServiceClient

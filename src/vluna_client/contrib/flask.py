@@ -49,7 +49,8 @@ from flask import Flask, Response, current_app, g, has_app_context, jsonify
 from .._client import ServiceClient
 from .._errors import ConfigurationError, PaymentRequiredError, PermissionDeniedError, RateLimitError
 from .._retry import Retrier, RetryPolicy
-from .._transport import Transport, parse_timeout
+from .._timeout import parse_timeout
+from .._transport import Transport
 from ._glue import (
     NO_IDENTITY_BODY,
     ClientHolder,

@@ -29,7 +29,7 @@ from django.utils.module_loading import import_string
 
 from ..._errors import ConfigurationError, InputValidationError
 from ..._headers import header_value
-from ..._transport import parse_timeout
+from ..._timeout import parse_timeout
 from .._glue import REQUIRED_SETTINGS
 from ._client import KNOWN_KEYS
 
