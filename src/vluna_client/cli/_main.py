@@ -9,8 +9,9 @@ from typing import Optional
 
 from .._errors import ConfigurationError, InputValidationError, VlunaError
 from .._timeout import MAX_TIMEOUT, Timeout, parse_timeout
-from . import _commands, _usage
+from ._commands import add_parsers
 from ._output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, fail
+from ._usage import add_parser as add_usage_parser
 
 _EPILOG = """\
 configuration: VLUNA_SERVICE_BASE_URL, VLUNA_REALM_ID, VLUNA_SERVICE_KEY_ID and VLUNA_SERVICE_KEY_SECRET
@@ -51,9 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"vluna-client {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _commands.add_parsers(commands, common)
+    add_parsers(commands, common)
     usage = commands.add_parser("usage", help="usage events")
-    _usage.add_parser(usage.add_subparsers(dest="usage_command", required=True, metavar="COMMAND"), common)
+    add_usage_parser(usage.add_subparsers(dest="usage_command", required=True, metavar="COMMAND"), common)
     commands.add_parser(
         "emulator", help="the local Vluna emulator (same as python -m vluna_client.testing)", add_help=False
     )
