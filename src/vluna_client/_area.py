@@ -31,6 +31,14 @@ class AreaApi:
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
+    @property
+    def host(self) -> AreaHost:
+        """The client this area sends through (for ``client.bind(...).gate``, that view).
+
+        Hand-written helpers of an area (``gate.ingest_many``) reach the client's public API through it.
+        """
+        return self._host
+
     def _send(self, op: Operation[T], kwargs: Mapping[str, Any]) -> Result[T]:
         """Send ``op`` with a generated method's keyword arguments (its ``locals()``)."""
         result: Result[T] = self._host._execute(op, split_arguments(op, kwargs))

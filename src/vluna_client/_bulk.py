@@ -1,9 +1,10 @@
 """Bulk usage ingest: ``client.gate.ingest_many(rows)`` sends many ``gate.ingest`` calls concurrently.
 
-The generated ``client.gate`` class inherits :class:`GateBulkMixin` through the spec's ``x-vluna-area-mixins``. The
-rows go out through the area's public ``ingest`` method, but the mixin also reaches past it into the area's client
-(``_host``): it reads ``realm_id`` for the default keys, and builds a second area of the same class over
-``_without_rate_limit_retries()`` so that 429s come back to the job's pacer instead of being waited out in a worker.
+The generated ``client.gate`` class inherits :class:`GateBulkMixin`. The mixin uses only public API: the area's
+``ingest`` for every row, and, through the area's :attr:`~vluna_client._area.AreaApi.host` (the client), its
+``realm_id`` for the default keys and ``with_retry(...)`` for a view whose 429s come straight back to the job's pacer
+instead of being waited out in a worker. A host without those (the offline host of ``vluna usage ingest
+--dry-run``) is used as it is.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Protocol, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Protocol, Union, runtime_checkable
 
 import attrs
 
@@ -29,10 +30,12 @@ from ._errors import (
 )
 from ._keys import idempotency_key
 from ._pacing import Pacer
+from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from ._area import AreaHost
     from ._generated.models.gate import CommitResponse
     from ._result import Result
     from ._timeout import TimeoutTypes
@@ -212,7 +215,10 @@ class IngestProgress:
 
 
 class _IngestArea(Protocol):
-    """What :class:`GateBulkMixin` needs from the class it is mixed into."""
+    """What :class:`GateBulkMixin` needs from the class it is mixed into (public API of ``client.gate``)."""
+
+    @property
+    def host(self) -> AreaHost: ...
 
     def ingest(
         self,
@@ -357,18 +363,14 @@ class GateBulkMixin:
             or stop_grace < 0
         ):
             raise InputValidationError("stop_grace must be a finite number of seconds >= 0", field="stop_grace")
-        host = getattr(self, "_host", None)
-        realm = getattr(host, "realm_id", None)
+        realm = getattr(getattr(self, "host", None), "realm_id", None)
         keys = key or default_keys(namespace, realm if isinstance(realm, str) else None)
         if max_rate is not None and (
             isinstance(max_rate, bool) or not isinstance(max_rate, (int, float)) or not 0 < max_rate < float("inf")
         ):
             raise InputValidationError("max_rate must be a positive number of requests per second", field="max_rate")
         pacer = Pacer(workers=workers, max_workers=max(max_workers, workers or 0), max_rate=max_rate)
-        # The pacer answers a 429 for the whole job (pause, slow down, resend the row with its key); a client that
-        # also sat out each 429 inside the worker would hold that worker idle for the wait.
-        paced = getattr(host, "_without_rate_limit_retries", None)
-        area: _IngestArea = cast(Any, type(self))(paced()) if callable(paced) else self
+        area = _paced_area(self)
         hooks = _Hooks(
             on_progress=on_progress,
             on_send=on_send,
@@ -377,6 +379,32 @@ class GateBulkMixin:
             stop_grace=float(stop_grace),
         )
         return _run(area, rows, keys, pacer, ordered=ordered, hooks=hooks, timeout=timeout, dedupe=dedupe)
+
+
+@runtime_checkable
+class _RetryingHost(Protocol):
+    """The public API of :class:`~vluna_client.ServiceClient` that :func:`_paced_area` uses."""
+
+    @property
+    def retry(self) -> RetryPolicy: ...
+
+    def with_retry(self, policy: RetryPolicy) -> _RetryingHost: ...
+
+    @property
+    def gate(self) -> _IngestArea: ...
+
+
+def _paced_area(area: _IngestArea) -> _IngestArea:
+    """``client.gate`` of a view of the area's client that raises a 429 at once, or ``area`` itself.
+
+    The pacer answers a 429 for the whole job (pause, slow down, resend the row with its key); a client that also
+    sat out each 429 inside the worker would hold that worker idle for the wait. Every other retry stays.
+    """
+    host = getattr(area, "host", None)
+    if not isinstance(host, _RetryingHost):
+        return area  # a host that does not retry (the offline host of a dry run)
+    policy = host.retry
+    return host.with_retry(attrs.evolve(policy, retry_statuses=policy.retry_statuses - {429})).gate
 
 
 def default_keys(namespace: str, realm_id: Optional[str]) -> KeyFunction:

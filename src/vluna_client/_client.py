@@ -283,13 +283,21 @@ class _BaseClient(AreaHost):
             state = {**state, "_transport": unpacked(transport.data)}
         self.__dict__.update(state)
 
-    def _without_rate_limit_retries(self: C) -> C:
-        """A view whose calls raise a 429 at once instead of waiting it out (a bulk job paces itself)."""
+    def with_retry(self: C, policy: RetryPolicy) -> C:
+        """A view of this client whose calls retry by ``policy`` (same connections, bindings and other settings).
+
+        ``client.with_retry(NO_RETRIES)`` for a call that must fail fast; ``gate.ingest_many`` takes a view
+        without 429 in ``retry_statuses``, so that a 429 reaches its pacer at once. The clock, sleep and jitter
+        source of a :class:`Retrier` given to the client stay; like a view from :meth:`bind`, closing the view
+        leaves the client's connections open.
+
+        Raises:
+            ConfigurationError: ``policy`` is not a :class:`RetryPolicy`.
+        """
+        if not isinstance(policy, RetryPolicy):
+            raise ConfigurationError("with_retry takes a vluna_client.RetryPolicy")
         view = self._view()
-        policy = self._retrier.policy
-        view._retrier = attrs.evolve(
-            self._retrier, policy=attrs.evolve(policy, retry_statuses=policy.retry_statuses - {429})
-        )
+        view._retrier = attrs.evolve(self._retrier, policy=policy)
         return view
 
     def _describe(self) -> str:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
+from support.mock_deployment import BASE_URL, COMMIT_DATA, REALM, SLEEPS, err, make_client, ok
 from vluna_client import (
     APIConnectionError,
     AuthenticationError,
@@ -451,3 +452,22 @@ def test_ingest_many_with_max_rate_never_exceeds_it() -> None:
     elapsed = time.monotonic() - started
     assert [o.status for o in outcomes] == ["recorded"] * 12
     assert elapsed >= 11 / 40.0 * 0.95  # twelve sends are eleven intervals of 1/40 s apart
+
+
+# -- through a real client (HTTP mocked) ------------------------------------------------------------------------
+
+
+def test_through_a_client_a_429_reaches_the_pacer_at_once_and_keys_carry_the_clients_realm(rsps: Any) -> None:
+    """The job sends through ``client.with_retry(...)``: the client does not sit out the 429, the job resends."""
+    client = make_client()
+    url = f"{BASE_URL}/gate/ingest"
+    rsps.add("POST", url, json=err(429, "LIMIT.RATE_EXCEEDED"), status=429, headers={"Retry-After": "0"})
+    rsps.add("POST", url, json=ok(COMMIT_DATA))
+    seen: List[Any] = []
+    outcomes = list(client.gate.ingest_many(rows(1), on_progress=seen.append))
+    assert [o.status for o in outcomes] == ["recorded"]
+    assert seen[-1].rate_limited == 1  # the pacer saw the 429: the client did not retry it inside the worker
+    assert SLEEPS == []
+    keys = [call.request.headers["Idempotency-Key"] for call in rsps.calls]
+    assert keys == [idempotency_key(DEFAULT_NAMESPACE, "org", "u1", "e0", realm_id=REALM)] * 2
+    assert 429 in client.retry.retry_statuses  # the client itself still waits out a 429

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import List, Optional, Tuple
 
+import attrs
 import pytest
 import requests
 
@@ -18,6 +19,7 @@ from vluna_client import (
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    ConfigurationError,
     ConflictError,
     InvalidRequestError,
     NotFoundError,
@@ -499,7 +501,7 @@ def test_forked_workers_do_not_back_off_in_lock_step() -> None:
 
 def test_a_bulk_view_raises_a_429_at_once_and_keeps_other_retries(rsps) -> None:
     client = make_client()
-    view = client._without_rate_limit_retries()
+    view = client.with_retry(attrs.evolve(client.retry, retry_statuses=client.retry.retry_statuses - {429}))
     assert 429 not in view.retry.retry_statuses
     assert 503 in view.retry.retry_statuses
     assert 429 in client.retry.retry_statuses  # the client itself is untouched
@@ -508,6 +510,28 @@ def test_a_bulk_view_raises_a_429_at_once_and_keeps_other_retries(rsps) -> None:
     with pytest.raises(RateLimitError):
         authorize(view)
     assert len(rsps.calls) == 1
+
+
+def test_with_retry_is_a_view_with_its_own_policy_and_the_clients_retrier_settings(rsps) -> None:
+    client = make_client().bind(principal_id="org_1", user_id="user_1")
+    view = client.with_retry(NO_RETRIES)
+    assert view.retry == NO_RETRIES
+    assert client.retry == RetryPolicy()  # the client itself is untouched
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429, headers={"Retry-After": "0"})
+    with pytest.raises(RateLimitError):
+        view.gate.authorize(feature_code="llm.chat")
+    call = rsps.calls[0].request
+    assert len(rsps.calls) == 1
+    assert (call.headers["X-Principal-Id"], call.headers["X-User-Id"]) == ("org_1", "user_1")  # bindings kept
+    assert SLEEPS == []
+    rsps.add("POST", URL["authorize"], json=RATE_BODY, status=429, headers={"Retry-After": "2"})
+    rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
+    client.with_retry(RetryPolicy(max_attempts=2)).gate.authorize(feature_code="llm.chat")
+    assert SLEEPS == [2.0]  # waited through the Retrier's injected sleep, not time.sleep
+    view.close()
+    assert view.transport is client.transport
+    with pytest.raises(ConfigurationError):
+        client.with_retry(Retrier(NO_RETRIES))  # type: ignore[arg-type]
 
 
 def test_retry_logs_and_the_final_error_use_the_error_tables_words(client, rsps, caplog) -> None:
