@@ -17,12 +17,12 @@ from . import __version__
 from ._area import AreaHost
 from ._auth import Auth, BearerAuth, ServiceKeyAuth, call_auth
 from ._call import CallArgs
+from ._config import Surface, config_header, normalize_base_url, refuse_other_surface, root_url
 from ._envelope import Envelope, UnreadableAnswer, decode, rate_limit_wait, to_error
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
     ConfigurationError,
-    InputValidationError,
     OutcomeUnknownError,
     ResponseDecodeError,
     ValidationError,
@@ -58,17 +58,6 @@ logger = logging.getLogger("vluna_client")
 T = TypeVar("T")
 C = TypeVar("C", bound="_BaseClient")
 
-_SURFACE_PREFIX = {"service": "/mgt/v1", "bearer": "/api/v1"}
-_OTHER_CLIENT = {"service": ("/api/v1", "BearerClient"), "bearer": ("/mgt/v1", "ServiceClient")}
-
-
-def _config_header(name: str, value: str) -> str:
-    """A header value given as configuration: the header rules, reported as a ConfigurationError."""
-    try:
-        return header_value(name, value)
-    except InputValidationError as exc:
-        raise ConfigurationError(exc.message) from None
-
 
 def _user_agent() -> str:
     py = ".".join(str(v) for v in sys.version_info[:3])
@@ -88,7 +77,7 @@ def _transport_from(transport: Optional[Transport], session: Any) -> Transport:
 class _BaseClient(AreaHost):
     """Shared machinery of both clients; use :class:`ServiceClient` or :class:`BearerClient`."""
 
-    _surface = "service"
+    _surface: Surface = "service"
 
     def __init__(
         self,
@@ -102,34 +91,11 @@ class _BaseClient(AreaHost):
         transport: Optional[Transport] = None,
         session: Any = None,
     ) -> None:
-        if not isinstance(base_url, str) or not base_url.strip():
-            raise ConfigurationError("base_url is required")
-        base_url = base_url.strip(" ").rstrip("/")
-        if any(ord(c) < 0x21 or ord(c) == 0x7F for c in base_url):
-            # urlsplit would silently drop CR, LF and tabs: a URL built from tainted input is refused instead.
-            raise ConfigurationError("base_url must not contain whitespace or control characters")
-        if not base_url.isascii():
-            raise ConfigurationError("base_url must be ASCII (write an international domain name in its xn-- form)")
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError("base_url must be an absolute http(s) URL")
-        if parts.query or parts.fragment:
-            raise ConfigurationError("base_url must not carry a query string or fragment")
-        other_prefix, other_client = _OTHER_CLIENT[self._surface]
-        if parts.path.endswith(other_prefix):
-            raise ConfigurationError(
-                f"{type(self).__name__} talks to {_SURFACE_PREFIX[self._surface]}, but base_url ends in "
-                f"{other_prefix}: use {other_client} for it"
-            )
+        base_url = normalize_base_url(base_url)
+        refuse_other_surface(base_url, self._surface, client=type(self).__name__)
         self._base_url = base_url
-        prefix = _SURFACE_PREFIX[self._surface]
-        # `/health` lives at the root of the deployment: the base path minus the surface prefix.
-        root_path = parts.path[: -len(prefix)] if parts.path.endswith(prefix) else ""
-        self._root_url = f"{parts.scheme}://{parts.netloc}{root_path}"
-        try:
-            self._realm_id = header_value("realm_id", realm_id)
-        except InputValidationError as exc:
-            raise ConfigurationError(exc.message) from None
+        self._root_url = root_url(base_url, self._surface)
+        self._realm_id = config_header("realm_id", realm_id)
         self._timeout = coerce_timeout(timeout, DEFAULT_TIMEOUT)
         if retry is None or isinstance(retry, RetryPolicy):
             self._retrier = Retrier(retry if retry is not None else RetryPolicy())
@@ -141,7 +107,7 @@ class _BaseClient(AreaHost):
         self._headers = {
             "Accept": "application/json",
             "Accept-Encoding": "gzip, deflate",
-            "User-Agent": _config_header("user_agent", user_agent) if user_agent is not None else _user_agent(),
+            "User-Agent": config_header("user_agent", user_agent) if user_agent is not None else _user_agent(),
         }
         self._transport = _transport_from(transport, session)
         self._bindings: dict[str, Any] = {}

@@ -11,7 +11,6 @@ session's default headers that the call does not set itself (a session header na
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -19,7 +18,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from ._errors import ConfigurationError
+# The key id and secret rules live with the other configuration rules, which the framework checks apply too.
+from ._config import check_key_id, decode_secret
 from ._secret import Secret
 
 # The headers the server puts in the canonical string, in its order, after method, path, ts and nonce.
@@ -53,17 +53,6 @@ def signature(secret: bytes, canonical: str) -> str:
     return base64.b64encode(hmac.new(secret, canonical.encode("utf-8"), hashlib.sha256).digest()).decode("ascii")
 
 
-def decode_secret(secret_b64: str) -> bytes:
-    """Decode the distributed base64 secret strictly: a typo must fail here, not as a 401 later."""
-    try:
-        raw = base64.b64decode(secret_b64.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigurationError("the service key secret is not valid base64") from None
-    if not raw:
-        raise ConfigurationError("the service key secret is empty")
-    return raw
-
-
 def utc_timestamp() -> str:
     """ISO-8601 UTC with a ``Z`` suffix, the form Vluna's documentation uses."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -75,17 +64,7 @@ class ServiceKeySigner:
     __slots__ = ("_secret", "key_id")
 
     def __init__(self, key_id: str, secret_b64: str) -> None:
-        if (
-            not isinstance(key_id, str)
-            or not key_id
-            or not key_id.isascii()
-            or not key_id.isprintable()
-            or any(c in key_id for c in ", ")
-        ):
-            raise ConfigurationError(
-                "the service key id must be non-empty printable ASCII without commas, whitespace or control characters"
-            )
-        self.key_id = key_id
+        self.key_id = check_key_id(key_id)
         self._secret = decode_secret(secret_b64)
 
     def __repr__(self) -> str:

@@ -280,6 +280,48 @@ def test_each_check_reports_its_problem(emu: Emulator, change: dict[str, Any], e
     assert _ids(vluna) == expected
 
 
+# Each value the checks once judged differently from the client (no ASCII or control-character rule on the URL,
+# /mgt/v1 required where the client only refuses /api/v1, the key id held to the header rule instead of the
+# signature's), with what the checks report now: exactly what ServiceClient(...) refuses.
+DRIFTED = [
+    ({"SERVICE_BASE_URL": "https://vl\u00fcna.example/mgt/v1"}, ["vluna.E002"]),
+    ({"SERVICE_BASE_URL": "https://vluna.example/mgt/v1\n"}, ["vluna.E002"]),
+    ({"SERVICE_BASE_URL": "https://vluna.example/mgt/v1\t"}, ["vluna.E002"]),
+    ({"SERVICE_BASE_URL": "https://vluna.example/m gt/v1"}, ["vluna.E002"]),
+    ({"SERVICE_BASE_URL": "https://vluna.example/billing-proxy"}, []),
+    ({"SERVICE_BASE_URL": "https://vluna.example"}, []),
+    ({"SERVICE_BASE_URL": "https://vluna.example/mgt/v1/"}, []),
+    ({"SERVICE_KEY_ID": "pk-a,b"}, ["vluna.E008"]),
+    ({"SERVICE_KEY_ID": "pk-\u00e9"}, ["vluna.E008"]),
+    ({"SERVICE_KEY_ID": "pk a"}, ["vluna.E008"]),
+    ({"SERVICE_KEY_SECRET": b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}, ["vluna.E004"]),
+    ({"SERVICE_KEY_SECRET": "===="}, ["vluna.E004"]),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), DRIFTED)
+def test_the_checks_refuse_what_the_client_refuses(emu: Emulator, change: dict[str, Any], expected: list[str]) -> None:
+    from vluna_client import ConfigurationError, ServiceClient
+
+    vluna = {**credentials(emu), "IDENTITY": IDENTITY, **change}
+    assert _ids(vluna) == expected
+    arguments = {"base_url": "SERVICE_BASE_URL", "realm_id": "REALM_ID", "key_id": "SERVICE_KEY_ID"}
+    given = {argument: vluna[name] for argument, name in arguments.items()}
+    try:
+        ServiceClient(**given, key_secret=vluna["SERVICE_KEY_SECRET"]).close()
+    except ConfigurationError:
+        refused = True
+    else:
+        refused = False
+    assert refused == bool(expected)
+
+
+def test_a_check_message_names_the_setting_and_the_rule() -> None:
+    with override_settings(VLUNA={"SERVICE_BASE_URL": "https://vl\u00fcna.example/mgt/v1", "IDENTITY": IDENTITY}):
+        (message,) = [m for m in check_settings() if m.id == "vluna.E002"]
+    assert message.msg == "SERVICE_BASE_URL must be ASCII (write an international domain name in its xn-- form)"
+
+
 def test_a_vluna_setting_that_is_not_a_dict_is_reported() -> None:
     assert _ids(["SERVICE_BASE_URL"]) == ["vluna.E006"]
 

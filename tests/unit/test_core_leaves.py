@@ -27,6 +27,11 @@ def test_leaves_import_nothing_but_the_error_types(leaf: str) -> None:
     assert _imports(leaf) <= {"_errors"}
 
 
+def test_the_configuration_rules_need_only_the_error_types_and_the_header_rules() -> None:
+    # The Django checks import them without the request builder, the transport or the client.
+    assert _imports("_config") <= {"_errors", "_headers"}
+
+
 def test_auth_and_signing_do_not_reach_back_into_the_request_builder() -> None:
     assert "_request" not in _imports("_auth")
     assert "_request" not in _imports("_signing")

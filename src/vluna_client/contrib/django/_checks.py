@@ -5,30 +5,33 @@ Every message names the setting, never its value (the secret must not reach a te
 - ``vluna.E001`` a required setting is missing from ``settings.VLUNA`` and the environment (not checked when
   ``CLIENT`` names the client; under :class:`~vluna_client.contrib.django.testing.EmulatorTestRunner` the
   emulator provides them);
-- ``vluna.E002`` ``SERVICE_BASE_URL`` is not an absolute http(s) URL without query or fragment;
-- ``vluna.E003`` ``SERVICE_BASE_URL`` does not end in ``/mgt/v1``;
+- ``vluna.E002`` ``SERVICE_BASE_URL`` is not an absolute ASCII http(s) URL without whitespace, control characters,
+  query or fragment;
+- ``vluna.E003`` ``SERVICE_BASE_URL`` ends in ``/api/v1`` (the bearer-token surface; a path ending in neither
+  prefix, such as a proxy's, is accepted);
 - ``vluna.E004`` ``SERVICE_KEY_SECRET`` is not standard base64 (or is empty);
 - ``vluna.E005`` ``IDENTITY`` is missing, cannot be imported or is not callable;
 - ``vluna.E006`` ``VLUNA`` is not a dict;
 - ``vluna.E007`` ``TIMEOUT`` is not a usable timeout: seconds (or a ``(connect, read)`` pair) that are finite, more
   than 0 and at most 600 (the client's rule, :func:`vluna_client.parse_timeout`);
-- ``vluna.E008`` ``REALM_ID`` or ``SERVICE_KEY_ID`` is not usable in an HTTP header (whitespace, control chars);
+- ``vluna.E008`` ``REALM_ID`` is not usable in an HTTP header (surrounding whitespace, control characters), or
+  ``SERVICE_KEY_ID`` is not printable ASCII without commas or whitespace;
 - ``vluna.W001`` ``VLUNA`` has a key this client does not know (a typo would otherwise be ignored).
+
+E002, E003, E004, E007 and E008 call the rules the client's constructor applies (``vluna_client._config`` and
+:func:`vluna_client.parse_timeout`), so the checks pass exactly when ``ServiceClient(...)`` would accept the value.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from typing import Any, Optional
-from urllib.parse import urlsplit
 
 from django.core import checks
 from django.utils.module_loading import import_string
 
-from ..._errors import ConfigurationError, InputValidationError
-from ..._headers import header_value
+from ..._config import check_key_id, config_header, decode_secret, normalize_base_url, refuse_other_surface
+from ..._errors import ConfigurationError
 from ..._timeout import parse_timeout
 from .._glue import REQUIRED_SETTINGS
 from ._client import KNOWN_KEYS
@@ -82,23 +85,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 def _check_url(url: Optional[Any]) -> list[checks.CheckMessage]:
     if url is None:
         return []
-    parts = urlsplit(url.strip()) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        return [
-            checks.Error(
-                "SERVICE_BASE_URL must be an absolute http(s) URL without query string or fragment",
-                hint="e.g. https://<your-vluna>/mgt/v1",
-                id="vluna.E002",
-            )
-        ]
-    if not parts.path.rstrip("/").endswith("/mgt/v1"):
-        return [
-            checks.Error(
-                "SERVICE_BASE_URL must end in /mgt/v1 (the service-key surface)",
-                hint="the /api/v1 surface is for end-user bearer tokens, not for a service key",
-                id="vluna.E003",
-            )
-        ]
+    try:
+        base_url = normalize_base_url(url, name="SERVICE_BASE_URL")
+    except ConfigurationError as exc:
+        return [checks.Error(str(exc), hint="e.g. https://<your-vluna>/mgt/v1", id="vluna.E002")]
+    try:
+        refuse_other_surface(base_url, "service", client="ServiceClient", name="SERVICE_BASE_URL")
+    except ConfigurationError as exc:
+        hint = "the /api/v1 surface is for end-user bearer tokens, not for a service key"
+        return [checks.Error(str(exc), hint=hint, id="vluna.E003")]
     return []
 
 
@@ -106,30 +101,26 @@ def _check_secret(secret: Optional[Any]) -> list[checks.CheckMessage]:
     if secret is None:
         return []
     try:
-        valid = isinstance(secret, str) and bool(base64.b64decode(secret.strip(), validate=True))
-    except (binascii.Error, ValueError):
-        valid = False
-    if valid:
-        return []
-    return [
-        checks.Error(
-            "SERVICE_KEY_SECRET is not valid standard base64 (or is empty)",
-            hint="paste the secret exactly as issued; the value is not shown here",
-            id="vluna.E004",
-        )
-    ]
+        decode_secret(secret, name="SERVICE_KEY_SECRET")
+    except ConfigurationError as exc:
+        hint = "paste the secret exactly as issued; the value is not shown here"
+        return [checks.Error(str(exc), hint=hint, id="vluna.E004")]
+    return []
 
 
 def _check_headers(configured: dict[str, Any]) -> list[checks.CheckMessage]:
     errors: list[checks.CheckMessage] = []
-    for name in ("REALM_ID", "SERVICE_KEY_ID"):
-        value = _value(configured, name)
-        if value is None:
-            continue
-        try:
-            header_value(name.lower(), value)
-        except InputValidationError:
-            errors.append(checks.Error(f"{name} must be a non-empty string usable in an HTTP header", id="vluna.E008"))
+    realm_id, key_id = _value(configured, "REALM_ID"), _value(configured, "SERVICE_KEY_ID")
+    try:
+        if realm_id is not None:
+            config_header("REALM_ID", realm_id)
+    except ConfigurationError as exc:
+        errors.append(checks.Error(str(exc), id="vluna.E008"))
+    try:
+        if key_id is not None:
+            check_key_id(key_id, name="SERVICE_KEY_ID")
+    except ConfigurationError as exc:
+        errors.append(checks.Error(str(exc), id="vluna.E008"))
     return errors
 
 
