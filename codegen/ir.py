@@ -160,6 +160,9 @@ class ApiSpec:
     routes: list[OperationSpec] = field(default_factory=list)
     # (file, name, schema) of every entry of components/schemas, in file order.
     components: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    # (file, name) of the component schemas that get no model: each is only ever a whole request body, whose
+    # properties the method takes as keywords (validation uses the schemas module), so no code would use it.
+    unmodelled: frozenset[tuple[str, str]] = frozenset()
 
     def by_client(self, client: str) -> list[AreaSpec]:
         """The areas of one client, in name order."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Optional
 
 from .ir import (
@@ -44,14 +46,15 @@ RESERVED_KWARGS = {"idempotency_key", "timeout", "bearer_token", "self"}
 SURFACES: dict[str, Client] = {"/mgt/v1/": "service", "/api/v1/": "bearer"}
 
 
-def load_api() -> ApiSpec:
+def load_api(spec_dir: Path = SPEC_DIR) -> ApiSpec:
     """Read every spec file and group its operations by client and area."""
-    resolver = Resolver()
+    resolver = Resolver(spec_dir)
     schemas = ValidationSchemas(resolver)
     areas: dict[tuple[str, str], AreaSpec] = {}
     seen: dict[tuple[str, str, str], str] = {}
     api = ApiSpec(areas=[])
-    for spec in sorted(SPEC_DIR.glob("*.yaml")):
+    body_components: set[tuple[str, str]] = set()
+    for spec in sorted(spec_dir.glob("*.yaml")):
         doc = resolver.doc(spec.name)
         check_unions(resolver, spec.name)
         api.components += [(spec.name, name, schema) for name, schema in _component_schemas(doc).items()]
@@ -67,6 +70,8 @@ def load_api() -> ApiSpec:
                 )
                 served = _operation(reader)
                 api.routes.append(served[0])
+                if reader.body_component is not None:
+                    body_components.add(reader.body_component)
                 for op in served:
                     key = (op.client, op.area, op.method_name)
                     if key in seen:
@@ -86,7 +91,36 @@ def load_api() -> ApiSpec:
         for op in area.operations:
             op.constant = "_OP_" + op.method_name.upper()
     api.areas, api.schemas = ordered, schemas.in_order()
+    api.unmodelled = frozenset(body_components - _referenced_components(resolver))
     return api
+
+
+def _referenced_components(resolver: Resolver) -> set[tuple[str, str]]:
+    """The component schemas a ``$ref`` names anywhere but as the whole schema of a request body.
+
+    A method spreads its request body's properties into keywords, so a schema named only there is never a type
+    of the generated code; one named anywhere else (a response, a parameter, a property) is.
+    """
+    found: set[tuple[str, str]] = set()
+    for spec in sorted(resolver.spec_dir.glob("*.yaml")):
+        for where, node in _walk_at(resolver.doc(spec.name), ()):
+            ref = node.get("$ref")
+            if not isinstance(ref, str) or _is_request_body_schema(where):
+                continue
+            target = resolver.ref(ref, spec.name)
+            if target.is_component_schema:
+                found.add((target.file, target.name))
+    return found
+
+
+def _is_request_body_schema(where: tuple[str, ...]) -> bool:
+    """Whether a document position is the schema of a request body (``.../requestBody/content/<type>/schema``)."""
+    return (
+        len(where) >= 4
+        and where[-1] == "schema"
+        and where[-3] == "content"
+        and (where[-4] == "requestBody" or where[:2] == ("components", "requestBodies"))
+    )
 
 
 def _component_schemas(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -284,6 +318,7 @@ class _Reader:
     path_item: dict[str, Any]
     position: int = 0  # of the path among the document's paths
     writer: TypeWriter = field(init=False)
+    body_component: Optional[tuple[str, str]] = None  # (file, name) when the request body is a named schema
 
     def __post_init__(self) -> None:
         self.writer = TypeWriter(self.resolver)
@@ -378,6 +413,9 @@ def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
     if not content:
         raise SpecError(f"{r.where}: only application/json request bodies are supported")
     out.written, out.required = content["schema"], bool(body.get("required"))
+    if "$ref" in content["schema"]:
+        target = r.resolver.ref(content["schema"]["$ref"], bfile)
+        r.body_component = (target.file, target.name) if target.is_component_schema else None
     bschema, sfile = r.resolver.deref(content["schema"], bfile)
     if bschema.get("type") != "object":
         raise SpecError(f"{r.where}: the request body must be an object schema")
@@ -534,15 +572,21 @@ def _security(r: _Reader) -> frozenset[str]:
     return frozenset(name for requirement in requirements for name in requirement)
 
 
-def _walk(node: Any) -> Any:
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
     """Every mapping inside a document, depth first."""
+    for _, found in _walk_at(node, ()):
+        yield found
+
+
+def _walk_at(node: Any, where: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], dict[str, Any]]]:
+    """Every mapping inside a document with its position (keys and list indexes), depth first."""
     if isinstance(node, dict):
-        yield node
-        for value in node.values():
-            yield from _walk(value)
+        yield where, node
+        for key, value in node.items():
+            yield from _walk_at(value, (*where, str(key)))
     elif isinstance(node, list):
-        for value in node:
-            yield from _walk(value)
+        for index, value in enumerate(node):
+            yield from _walk_at(value, (*where, str(index)))
 
 
 def check_unions(resolver: Resolver, file: str) -> None:

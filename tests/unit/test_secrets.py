@@ -287,4 +287,5 @@ def test_every_generated_credential_field_is_redacted() -> None:
                     if field.metadata.get("wire", field.name) in credential_names:
                         assert callable(field.repr), f"{value.__name__}.{field.name} shows in repr"
                         checked += 1
-    assert checked >= 5
+    # The token fields of the dat and token responses (request bodies get no models: their keywords are plain).
+    assert checked >= 4

@@ -21,18 +21,14 @@ if TYPE_CHECKING:
     from .models.billing import BillingGrantBinding as BillingGrantBinding
     from .models.billing import BillingLabelsMap as BillingLabelsMap
     from .models.billing import Budget as Budget
-    from .models.billing import BudgetCreateRequest as BudgetCreateRequest
     from .models.billing import BudgetList as BudgetList
     from .models.billing import BudgetOpResponse as BudgetOpResponse
     from .models.billing import CatalogPrice as CatalogPrice
     from .models.billing import CatalogPriceMetadata as CatalogPriceMetadata
     from .models.billing import CatalogProduct as CatalogProduct
     from .models.billing import CheckoutSessionItem as CheckoutSessionItem
-    from .models.billing import CloseBudgetBody as CloseBudgetBody
     from .models.billing import ConversionSnapshot as ConversionSnapshot
-    from .models.billing import CreateCheckoutSessionRequest as CreateCheckoutSessionRequest
     from .models.billing import CreateCheckoutSessionResponse as CreateCheckoutSessionResponse
-    from .models.billing import CreatePortalSessionRequest as CreatePortalSessionRequest
     from .models.billing import CreatePortalSessionResponse as CreatePortalSessionResponse
     from .models.billing import CurrencyAmounts as CurrencyAmounts
     from .models.billing import FeatureFamilyRef as FeatureFamilyRef
@@ -40,15 +36,12 @@ if TYPE_CHECKING:
     from .models.billing import InvoiceDetail as InvoiceDetail
     from .models.billing import InvoiceLineItem as InvoiceLineItem
     from .models.billing import Kind as BillingKind
-    from .models.billing import Kind1 as Kind1
     from .models.billing import Kind2 as Kind2
     from .models.billing import LedgerGrantView as LedgerGrantView
-    from .models.billing import LineKind as BillingLineKind
+    from .models.billing import LineKind as LineKind
     from .models.billing import Payment as Payment
-    from .models.billing import RecordBillingEventBatchRequest as RecordBillingEventBatchRequest
     from .models.billing import RecurringInterval as BillingRecurringInterval
     from .models.billing import ScopeKind as ScopeKind
-    from .models.billing import ScopeKind1 as ScopeKind1
     from .models.billing import SemanticKind as BillingSemanticKind
     from .models.billing import SemanticKind1 as SemanticKind1
     from .models.billing import Status as BillingStatus
@@ -61,84 +54,61 @@ if TYPE_CHECKING:
     from .models.billing import Subscription as Subscription
     from .models.billing import SubscriptionItem as SubscriptionItem
     from .models.billing import SubscriptionState as SubscriptionState
-    from .models.billing import Unit as Unit
     from .models.billing import Unit1 as Unit1
-    from .models.billing import Unit2 as Unit2
     from .models.billing import Unit3 as Unit3
     from .models.billing import WalletAdjustmentOrigin as WalletAdjustmentOrigin
-    from .models.billing import WalletAdjustmentRequest as WalletAdjustmentRequest
     from .models.billing import WalletBalanceResponse as WalletBalanceResponse
     from .models.billing import WalletBalanceWithBreakdownResponse as WalletBalanceWithBreakdownResponse
-    from .models.billing import WalletConsumeRequest as WalletConsumeRequest
     from .models.billing import WalletConsumeResponse as WalletConsumeResponse
     from .models.billing_mgt import BillingAccount as BillingAccount
     from .models.billing_mgt import BillingAccountBillingDetailsAddress as BillingAccountBillingDetailsAddress
     from .models.billing_mgt import BillingAccountBillingDetailsMasked as BillingAccountBillingDetailsMasked
-    from .models.billing_mgt import (
-        BillingAccountBillingDetailsUpdateRequest as BillingAccountBillingDetailsUpdateRequest,
-    )
     from .models.billing_mgt import BillingAccountList as BillingAccountList
     from .models.billing_mgt import BillingAccountSeatSummary as BillingAccountSeatSummary
     from .models.billing_mgt import BillingAccountTaxId as BillingAccountTaxId
     from .models.billing_mgt import BillingAccountTaxIdMasked as BillingAccountTaxIdMasked
-    from .models.billing_mgt import BillingAccountUpdateRequest as BillingAccountUpdateRequest
     from .models.billing_mgt import BillingContract as BillingContract
     from .models.billing_mgt import BillingContractList as BillingContractList
     from .models.billing_mgt import BillingContractStatus as BillingContractStatus
-    from .models.billing_mgt import BillingContractUpdateRequest as BillingContractUpdateRequest
-    from .models.billing_mgt import BillingContractUpsertRequest as BillingContractUpsertRequest
     from .models.billing_mgt import BillingOverrides as BillingOverrides
     from .models.billing_mgt import BillingPeriodOverride as BillingPeriodOverride
     from .models.billing_mgt import BillingPlan as BillingPlan
     from .models.billing_mgt import BillingPlanAssignment as BillingPlanAssignment
-    from .models.billing_mgt import BillingPlanAssignmentCreateRequest as BillingPlanAssignmentCreateRequest
     from .models.billing_mgt import BillingPlanAssignmentList as BillingPlanAssignmentList
     from .models.billing_mgt import BillingPlanAssignmentMetadata as BillingPlanAssignmentMetadata
     from .models.billing_mgt import BillingPlanAssignmentScope as BillingPlanAssignmentScope
     from .models.billing_mgt import BillingPlanAssignmentSourceKind as BillingPlanAssignmentSourceKind
     from .models.billing_mgt import BillingPlanAssignmentStatus as BillingPlanAssignmentStatus
-    from .models.billing_mgt import BillingPlanAssignmentUpdateRequest as BillingPlanAssignmentUpdateRequest
     from .models.billing_mgt import BillingPlanEntitlement as BillingPlanEntitlement
     from .models.billing_mgt import BillingPlanEntitlementEffect as BillingPlanEntitlementEffect
     from .models.billing_mgt import BillingPlanEntitlementInput as BillingPlanEntitlementInput
     from .models.billing_mgt import BillingPlanEntitlementList as BillingPlanEntitlementList
-    from .models.billing_mgt import BillingPlanEntitlementUpsertRequest as BillingPlanEntitlementUpsertRequest
     from .models.billing_mgt import BillingPlanKind as BillingPlanKind
     from .models.billing_mgt import BillingPlanList as BillingPlanList
     from .models.billing_mgt import BillingPlanMetadata as BillingPlanMetadata
-    from .models.billing_mgt import BillingPlanUpdateRequest as BillingPlanUpdateRequest
-    from .models.billing_mgt import BillingPlanUpsertRequest as BillingPlanUpsertRequest
     from .models.billing_mgt import BillingUser as BillingUser
     from .models.billing_mgt import BillingUserActivityItem as BillingUserActivityItem
     from .models.billing_mgt import BillingUserActivityKind as BillingUserActivityKind
     from .models.billing_mgt import BillingUserActivityList as BillingUserActivityList
-    from .models.billing_mgt import BillingUserCreateRequest as BillingUserCreateRequest
     from .models.billing_mgt import BillingUserList as BillingUserList
     from .models.billing_mgt import BillingUserStatus as BillingUserStatus
     from .models.billing_mgt import BillingUserSummary as BillingUserSummary
     from .models.billing_mgt import BillingUserSummaryCounts as BillingUserSummaryCounts
     from .models.billing_mgt import BillingUserSummaryUsage as BillingUserSummaryUsage
-    from .models.billing_mgt import BillingUserUpdateRequest as BillingUserUpdateRequest
     from .models.billing_mgt import BillingUserWallet as BillingUserWallet
     from .models.billing_mgt import BillingUserWalletGrant as BillingUserWalletGrant
     from .models.billing_mgt import ContractTerm as ContractTerm
     from .models.billing_mgt import ContractTermKind as ContractTermKind
     from .models.billing_mgt import ContractTermList as ContractTermList
-    from .models.billing_mgt import ContractTermUpsertRequest as ContractTermUpsertRequest
     from .models.billing_mgt import EntityType as EntityType
     from .models.billing_mgt import EventRatingPolicy as EventRatingPolicy
     from .models.billing_mgt import EventRatingPolicyDeleteResult as EventRatingPolicyDeleteResult
     from .models.billing_mgt import EventRatingPolicyList as EventRatingPolicyList
     from .models.billing_mgt import EventRatingPolicyStatus as EventRatingPolicyStatus
-    from .models.billing_mgt import EventRatingPolicyUpdateRequest as EventRatingPolicyUpdateRequest
-    from .models.billing_mgt import EventRatingPolicyUpsertRequest as EventRatingPolicyUpsertRequest
     from .models.billing_mgt import EventRatingPolicyVersion as EventRatingPolicyVersion
-    from .models.billing_mgt import EventRatingPolicyVersionCreateRequest as EventRatingPolicyVersionCreateRequest
     from .models.billing_mgt import EventRatingPolicyVersionDeleteResult as EventRatingPolicyVersionDeleteResult
     from .models.billing_mgt import EventRatingPolicyVersionList as EventRatingPolicyVersionList
     from .models.billing_mgt import EventRatingPolicyVersionStatus as EventRatingPolicyVersionStatus
-    from .models.billing_mgt import EventRatingPolicyVersionUpdateRequest as EventRatingPolicyVersionUpdateRequest
-    from .models.billing_mgt import EventRatingPolicyVersionValidateRequest as EventRatingPolicyVersionValidateRequest
     from .models.billing_mgt import EventRatingPolicyVersionValidationError as EventRatingPolicyVersionValidationError
     from .models.billing_mgt import EventRatingPolicyVersionValidationResult as EventRatingPolicyVersionValidationResult
     from .models.billing_mgt import Feature as Feature
@@ -147,12 +117,8 @@ if TYPE_CHECKING:
     from .models.billing_mgt import FeatureFamilyDeleteResult as FeatureFamilyDeleteResult
     from .models.billing_mgt import FeatureFamilyList as FeatureFamilyList
     from .models.billing_mgt import FeatureFamilyMetadata as FeatureFamilyMetadata
-    from .models.billing_mgt import FeatureFamilyUpdateRequest as FeatureFamilyUpdateRequest
-    from .models.billing_mgt import FeatureFamilyUpsertRequest as FeatureFamilyUpsertRequest
     from .models.billing_mgt import FeatureList as FeatureList
     from .models.billing_mgt import FeatureMetadata as FeatureMetadata
-    from .models.billing_mgt import FeatureUpdateRequest as FeatureUpdateRequest
-    from .models.billing_mgt import FeatureUpsertRequest as FeatureUpsertRequest
     from .models.billing_mgt import LastUpdatedBy as LastUpdatedBy
     from .models.billing_mgt import Meter as Meter
     from .models.billing_mgt import MeterInput as MeterInput
@@ -162,13 +128,9 @@ if TYPE_CHECKING:
     from .models.billing_mgt import MeterPriceInput as MeterPriceInput
     from .models.billing_mgt import MeterRounding as MeterRounding
     from .models.billing_mgt import MeterSemanticKind as MeterSemanticKind
-    from .models.billing_mgt import MeterUpdateRequest as MeterUpdateRequest
-    from .models.billing_mgt import MeterUpsertRequest as MeterUpsertRequest
     from .models.billing_mgt import MissingPriceReason as MissingPriceReason
-    from .models.billing_mgt import Mode as BillingMgtMode
     from .models.billing_mgt import PlanBillingDefaults as PlanBillingDefaults
     from .models.billing_mgt import PlanBillingDefaultsPeriod as PlanBillingDefaultsPeriod
-    from .models.billing_public import ConsentRecordRequest as ConsentRecordRequest
     from .models.billing_public import ConsentRecordResponse as ConsentRecordResponse
     from .models.common import Code as Code
     from .models.common import Envelope as Envelope
@@ -184,33 +146,23 @@ if TYPE_CHECKING:
     from .models.common import Rounding as Rounding
     from .models.dat import DatBindingType as DatBindingType
     from .models.dat import DatBootstrapToken as DatBootstrapToken
-    from .models.dat import DatBootstrapTokenCreateRequest as DatBootstrapTokenCreateRequest
     from .models.dat import DatBootstrapTokenList as DatBootstrapTokenList
     from .models.dat import DatBootstrapTokenRevokeResult as DatBootstrapTokenRevokeResult
     from .models.dat import DatBootstrapTokenSecret as DatBootstrapTokenSecret
     from .models.dat import DatBootstrapTokenStatus as DatBootstrapTokenStatus
     from .models.dat import DatScope as DatScope
     from .models.dat import DatSessionIntrospection as DatSessionIntrospection
-    from .models.dat import DatSessionIntrospectRequest as DatSessionIntrospectRequest
-    from .models.dat import DatSessionIssueRequest as DatSessionIssueRequest
     from .models.dat import DatSessionIssueResponse as DatSessionIssueResponse
-    from .models.dat import DatSessionRevokeRequest as DatSessionRevokeRequest
     from .models.dat import DatSessionRevokeResult as DatSessionRevokeResult
-    from .models.gate import AuthorizeRequest as AuthorizeRequest
     from .models.gate import AuthorizeResponse as AuthorizeResponse
     from .models.gate import Basis as Basis
     from .models.gate import BatchCommitItem as BatchCommitItem
     from .models.gate import BatchCommitItemResult as BatchCommitItemResult
-    from .models.gate import BatchCommitRequest as BatchCommitRequest
     from .models.gate import BatchCommitResponse as BatchCommitResponse
-    from .models.gate import CancelRequest as CancelRequest
     from .models.gate import CancelResponse as CancelResponse
     from .models.gate import CommitLine as CommitLine
-    from .models.gate import CommitRequest as CommitRequest
     from .models.gate import CommitResponse as CommitResponse
     from .models.gate import FeatureLimit as FeatureLimit
-    from .models.gate import IngestRequest as IngestRequest
-    from .models.gate import MergeAdvice as MergeAdvice
     from .models.gate import MeterCommit as MeterCommit
     from .models.gate import MeterCoverage as MeterCoverage
     from .models.gate import MeterLimit as MeterLimit
@@ -227,9 +179,6 @@ if TYPE_CHECKING:
     from .models.gate_policies import GatePolicyBundleList as GatePolicyBundleList
     from .models.gate_policies import GatePolicyBundleMetadata as GatePolicyBundleMetadata
     from .models.gate_policies import GatePolicyBundleStatus as GatePolicyBundleStatus
-    from .models.gate_policies import GatePolicyBundleUpdateRequest as GatePolicyBundleUpdateRequest
-    from .models.gate_policies import GatePolicyBundleUpsertRequest as GatePolicyBundleUpsertRequest
-    from .models.gate_policies import GatePolicyCreateRequest as GatePolicyCreateRequest
     from .models.gate_policies import GatePolicyDeleteResult as GatePolicyDeleteResult
     from .models.gate_policies import GatePolicyKind as GatePolicyKind
     from .models.gate_policies import GatePolicyList as GatePolicyList
@@ -237,15 +186,12 @@ if TYPE_CHECKING:
     from .models.gate_policies import GatePolicyParams as GatePolicyParams
     from .models.gate_policies import GatePolicyStatus as GatePolicyStatus
     from .models.gate_policies import GatePolicySubjectScope as GatePolicySubjectScope
-    from .models.gate_policies import GatePolicyUpdateRequest as GatePolicyUpdateRequest
-    from .models.gate_reports import Compare as Compare
     from .models.gate_reports import GateOpsSettlementReportCursorHint as GateOpsSettlementReportCursorHint
     from .models.gate_reports import GateOpsSettlementReportDimensionFilter as GateOpsSettlementReportDimensionFilter
     from .models.gate_reports import GateOpsSettlementReportDimensionKey as GateOpsSettlementReportDimensionKey
     from .models.gate_reports import GateOpsSettlementReportMeta as GateOpsSettlementReportMeta
     from .models.gate_reports import GateOpsSettlementReportMetricFilter as GateOpsSettlementReportMetricFilter
     from .models.gate_reports import GateOpsSettlementReportMetricKey as GateOpsSettlementReportMetricKey
-    from .models.gate_reports import GateOpsSettlementReportQuery as GateOpsSettlementReportQuery
     from .models.gate_reports import GateOpsSettlementReportResult as GateOpsSettlementReportResult
     from .models.gate_reports import GateOpsSettlementReportRow as GateOpsSettlementReportRow
     from .models.gate_reports import GateOpsUsageReportAggregate as GateOpsUsageReportAggregate
@@ -255,14 +201,12 @@ if TYPE_CHECKING:
     from .models.gate_reports import GateOpsUsageReportMeta as GateOpsUsageReportMeta
     from .models.gate_reports import GateOpsUsageReportMetricFilter as GateOpsUsageReportMetricFilter
     from .models.gate_reports import GateOpsUsageReportMetricKey as GateOpsUsageReportMetricKey
-    from .models.gate_reports import GateOpsUsageReportQuery as GateOpsUsageReportQuery
     from .models.gate_reports import GateOpsUsageReportResult as GateOpsUsageReportResult
     from .models.gate_reports import GateOpsUsageReportRow as GateOpsUsageReportRow
     from .models.gate_reports import GateReportDimensionFilterOp as GateReportDimensionFilterOp
     from .models.gate_reports import GateReportGranularity as GateReportGranularity
     from .models.gate_reports import GateReportMetricFilterOp as GateReportMetricFilterOp
     from .models.gate_reports import GateReportTimeRange as GateReportTimeRange
-    from .models.gate_reports import Order as Order
     from .models.health import HealthStatus as HealthStatus
     from .models.ops import AccrualMode as AccrualMode
     from .models.ops import ApplicationStatus as ApplicationStatus
@@ -272,29 +216,20 @@ if TYPE_CHECKING:
     from .models.ops import Direction as Direction
     from .models.ops import FundingKind as FundingKind
     from .models.ops import GrantAssignment as GrantAssignment
-    from .models.ops import GrantAssignmentCreateRequest as GrantAssignmentCreateRequest
     from .models.ops import GrantAssignmentList as GrantAssignmentList
     from .models.ops import GrantAssignmentMetadata as GrantAssignmentMetadata
-    from .models.ops import GrantAssignmentUpdateRequest as GrantAssignmentUpdateRequest
     from .models.ops import GrantCampaign as GrantCampaign
-    from .models.ops import GrantCampaignCreateRequest as GrantCampaignCreateRequest
     from .models.ops import GrantCampaignDeleteResult as GrantCampaignDeleteResult
     from .models.ops import GrantCampaignList as GrantCampaignList
     from .models.ops import GrantCampaignMetadata as GrantCampaignMetadata
-    from .models.ops import GrantCampaignUpdateRequest as GrantCampaignUpdateRequest
     from .models.ops import GrantConsumptionEntry as GrantConsumptionEntry
     from .models.ops import GrantConsumptionEntryList as GrantConsumptionEntryList
-    from .models.ops import GrantCreateRequest as GrantCreateRequest
     from .models.ops import GrantCreateSource as GrantCreateSource
     from .models.ops import GrantMetadataMap as GrantMetadataMap
     from .models.ops import GrantProgram as GrantProgram
-    from .models.ops import GrantProgramCreateRequest as GrantProgramCreateRequest
     from .models.ops import GrantProgramEligibilityPayload as GrantProgramEligibilityPayload
     from .models.ops import GrantProgramList as GrantProgramList
-    from .models.ops import GrantProgramUpdateRequest as GrantProgramUpdateRequest
-    from .models.ops import GrantUpdateRequest as GrantUpdateRequest
     from .models.ops import Granularity as Granularity
-    from .models.ops import GroupByEnum as GroupByEnum
     from .models.ops import IssuanceMode as IssuanceMode
     from .models.ops import IssuanceStatus as IssuanceStatus
     from .models.ops import IssueAnchor as IssueAnchor
@@ -302,38 +237,28 @@ if TYPE_CHECKING:
     from .models.ops import Kind4 as Kind4
     from .models.ops import Kind7 as Kind7
     from .models.ops import Kind8 as Kind8
-    from .models.ops import Kind9 as Kind9
     from .models.ops import LedgerGrantAdminList as LedgerGrantAdminList
     from .models.ops import LedgerGrantAdminView as LedgerGrantAdminView
-    from .models.ops import LineKind as OpsLineKind
-    from .models.ops import Mode as OpsMode
     from .models.ops import OpsAllocation as OpsAllocation
     from .models.ops import OpsAttribution as OpsAttribution
     from .models.ops import OpsCatalogGatingMetadata as OpsCatalogGatingMetadata
     from .models.ops import OpsCatalogPrice as OpsCatalogPrice
-    from .models.ops import OpsCatalogPriceCreateRequest as OpsCatalogPriceCreateRequest
     from .models.ops import OpsCatalogPriceDeleteResult as OpsCatalogPriceDeleteResult
     from .models.ops import OpsCatalogPriceMetadata as OpsCatalogPriceMetadata
-    from .models.ops import OpsCatalogPriceUpdateRequest as OpsCatalogPriceUpdateRequest
     from .models.ops import OpsCatalogProduct as OpsCatalogProduct
-    from .models.ops import OpsCatalogProductCreateRequest as OpsCatalogProductCreateRequest
     from .models.ops import OpsCatalogProductDeleteResult as OpsCatalogProductDeleteResult
     from .models.ops import OpsCatalogProductMetadata as OpsCatalogProductMetadata
-    from .models.ops import OpsCatalogProductUpdateRequest as OpsCatalogProductUpdateRequest
     from .models.ops import OpsEvent as OpsEvent
     from .models.ops import OpsEventLabel as OpsEventLabel
     from .models.ops import OpsGrantBinding as OpsGrantBinding
     from .models.ops import OpsRatedRecord as OpsRatedRecord
     from .models.ops import OpsRating as OpsRating
-    from .models.ops import OpsRevenueReportQuery as OpsRevenueReportQuery
     from .models.ops import OpsRevenueReportRow as OpsRevenueReportRow
     from .models.ops import OpsRevenueReportTimeRange as OpsRevenueReportTimeRange
     from .models.ops import RatingKind as RatingKind
     from .models.ops import ReconciliationList as ReconciliationList
     from .models.ops import ReconciliationSummary as ReconciliationSummary
     from .models.ops import RecurringInterval as OpsRecurringInterval
-    from .models.ops import RecurringInterval2 as RecurringInterval2
-    from .models.ops import RecurringInterval3 as RecurringInterval3
     from .models.ops import SemanticKind as OpsSemanticKind
     from .models.ops import SettlementState as SettlementState
     from .models.ops import SourceKind as SourceKind
@@ -341,48 +266,33 @@ if TYPE_CHECKING:
     from .models.ops import Status as OpsStatus
     from .models.ops import Status10 as Status10
     from .models.ops import Status11 as Status11
-    from .models.ops import Status12 as Status12
-    from .models.ops import Status14 as Status14
-    from .models.ops import Status15 as Status15
     from .models.ops import Status16 as Status16
-    from .models.ops import Status17 as Status17
-    from .models.ops import Status18 as Status18
     from .models.ops import Status19 as Status19
     from .models.ops import Status21 as Status21
-    from .models.ops import StatusEnum as StatusEnum
-    from .models.ops import TimeBasis as TimeBasis
     from .models.ops import WindowKind as WindowKind
-    from .models.token import PlatformTokenIssueRequest as PlatformTokenIssueRequest
     from .models.token import PlatformTokenIssueResponse as PlatformTokenIssueResponse
-    from .models.token import Scope as Scope
 
     __all__ = [
         "AccrualMode",
         "Action",
         "ApplicationStatus",
         "AttributionKind",
-        "AuthorizeRequest",
         "AuthorizeResponse",
         "Basis",
         "BatchCommitItem",
         "BatchCommitItemResult",
-        "BatchCommitRequest",
         "BatchCommitResponse",
         "BillingAccount",
         "BillingAccountBillingDetailsAddress",
         "BillingAccountBillingDetailsMasked",
-        "BillingAccountBillingDetailsUpdateRequest",
         "BillingAccountList",
         "BillingAccountSeatSummary",
         "BillingAccountTaxId",
         "BillingAccountTaxIdMasked",
-        "BillingAccountUpdateRequest",
         "BillingCatalogGatingMetadata",
         "BillingContract",
         "BillingContractList",
         "BillingContractStatus",
-        "BillingContractUpdateRequest",
-        "BillingContractUpsertRequest",
         "BillingError",
         "BillingEvent",
         "BillingEventBatchItemResult",
@@ -391,29 +301,22 @@ if TYPE_CHECKING:
         "BillingGrantBinding",
         "BillingKind",
         "BillingLabelsMap",
-        "BillingLineKind",
-        "BillingMgtMode",
         "BillingOverrides",
         "BillingPeriodOverride",
         "BillingPlan",
         "BillingPlanAssignment",
-        "BillingPlanAssignmentCreateRequest",
         "BillingPlanAssignmentList",
         "BillingPlanAssignmentMetadata",
         "BillingPlanAssignmentScope",
         "BillingPlanAssignmentSourceKind",
         "BillingPlanAssignmentStatus",
-        "BillingPlanAssignmentUpdateRequest",
         "BillingPlanEntitlement",
         "BillingPlanEntitlementEffect",
         "BillingPlanEntitlementInput",
         "BillingPlanEntitlementList",
-        "BillingPlanEntitlementUpsertRequest",
         "BillingPlanKind",
         "BillingPlanList",
         "BillingPlanMetadata",
-        "BillingPlanUpdateRequest",
-        "BillingPlanUpsertRequest",
         "BillingRecurringInterval",
         "BillingSemanticKind",
         "BillingStatus",
@@ -421,58 +324,43 @@ if TYPE_CHECKING:
         "BillingUserActivityItem",
         "BillingUserActivityKind",
         "BillingUserActivityList",
-        "BillingUserCreateRequest",
         "BillingUserList",
         "BillingUserStatus",
         "BillingUserSummary",
         "BillingUserSummaryCounts",
         "BillingUserSummaryUsage",
-        "BillingUserUpdateRequest",
         "BillingUserWallet",
         "BillingUserWalletGrant",
         "Budget",
-        "BudgetCreateRequest",
         "BudgetList",
         "BudgetOpResponse",
         "Cadence",
-        "CancelRequest",
         "CancelResponse",
         "CatalogPrice",
         "CatalogPriceMetadata",
         "CatalogProduct",
         "CheckoutSessionItem",
-        "CloseBudgetBody",
         "ClosureKind",
         "Code",
         "CommitLine",
-        "CommitRequest",
         "CommitResponse",
-        "Compare",
-        "ConsentRecordRequest",
         "ConsentRecordResponse",
         "ContractTerm",
         "ContractTermKind",
         "ContractTermList",
-        "ContractTermUpsertRequest",
         "ConversionSnapshot",
-        "CreateCheckoutSessionRequest",
         "CreateCheckoutSessionResponse",
-        "CreatePortalSessionRequest",
         "CreatePortalSessionResponse",
         "CurrencyAmounts",
         "DatBindingType",
         "DatBootstrapToken",
-        "DatBootstrapTokenCreateRequest",
         "DatBootstrapTokenList",
         "DatBootstrapTokenRevokeResult",
         "DatBootstrapTokenSecret",
         "DatBootstrapTokenStatus",
         "DatScope",
-        "DatSessionIntrospectRequest",
         "DatSessionIntrospection",
-        "DatSessionIssueRequest",
         "DatSessionIssueResponse",
-        "DatSessionRevokeRequest",
         "DatSessionRevokeResult",
         "Direction",
         "EntityType",
@@ -483,15 +371,10 @@ if TYPE_CHECKING:
         "EventRatingPolicyDeleteResult",
         "EventRatingPolicyList",
         "EventRatingPolicyStatus",
-        "EventRatingPolicyUpdateRequest",
-        "EventRatingPolicyUpsertRequest",
         "EventRatingPolicyVersion",
-        "EventRatingPolicyVersionCreateRequest",
         "EventRatingPolicyVersionDeleteResult",
         "EventRatingPolicyVersionList",
         "EventRatingPolicyVersionStatus",
-        "EventRatingPolicyVersionUpdateRequest",
-        "EventRatingPolicyVersionValidateRequest",
         "EventRatingPolicyVersionValidationError",
         "EventRatingPolicyVersionValidationResult",
         "Feature",
@@ -501,13 +384,9 @@ if TYPE_CHECKING:
         "FeatureFamilyList",
         "FeatureFamilyMetadata",
         "FeatureFamilyRef",
-        "FeatureFamilyUpdateRequest",
-        "FeatureFamilyUpsertRequest",
         "FeatureLimit",
         "FeatureList",
         "FeatureMetadata",
-        "FeatureUpdateRequest",
-        "FeatureUpsertRequest",
         "FundingKind",
         "GateOpsSettlementReportCursorHint",
         "GateOpsSettlementReportDimensionFilter",
@@ -515,7 +394,6 @@ if TYPE_CHECKING:
         "GateOpsSettlementReportMeta",
         "GateOpsSettlementReportMetricFilter",
         "GateOpsSettlementReportMetricKey",
-        "GateOpsSettlementReportQuery",
         "GateOpsSettlementReportResult",
         "GateOpsSettlementReportRow",
         "GateOpsUsageReportAggregate",
@@ -525,7 +403,6 @@ if TYPE_CHECKING:
         "GateOpsUsageReportMeta",
         "GateOpsUsageReportMetricFilter",
         "GateOpsUsageReportMetricKey",
-        "GateOpsUsageReportQuery",
         "GateOpsUsageReportResult",
         "GateOpsUsageReportRow",
         "GatePolicy",
@@ -534,9 +411,6 @@ if TYPE_CHECKING:
         "GatePolicyBundleList",
         "GatePolicyBundleMetadata",
         "GatePolicyBundleStatus",
-        "GatePolicyBundleUpdateRequest",
-        "GatePolicyBundleUpsertRequest",
-        "GatePolicyCreateRequest",
         "GatePolicyDeleteResult",
         "GatePolicyKind",
         "GatePolicyList",
@@ -544,39 +418,28 @@ if TYPE_CHECKING:
         "GatePolicyParams",
         "GatePolicyStatus",
         "GatePolicySubjectScope",
-        "GatePolicyUpdateRequest",
         "GateReportDimensionFilterOp",
         "GateReportGranularity",
         "GateReportMetricFilterOp",
         "GateReportTimeRange",
         "GateStatus",
         "GrantAssignment",
-        "GrantAssignmentCreateRequest",
         "GrantAssignmentList",
         "GrantAssignmentMetadata",
-        "GrantAssignmentUpdateRequest",
         "GrantCampaign",
-        "GrantCampaignCreateRequest",
         "GrantCampaignDeleteResult",
         "GrantCampaignList",
         "GrantCampaignMetadata",
-        "GrantCampaignUpdateRequest",
         "GrantConsumptionEntry",
         "GrantConsumptionEntryList",
-        "GrantCreateRequest",
         "GrantCreateSource",
         "GrantMetadataMap",
         "GrantProgram",
-        "GrantProgramCreateRequest",
         "GrantProgramEligibilityPayload",
         "GrantProgramList",
-        "GrantProgramUpdateRequest",
-        "GrantUpdateRequest",
         "Granularity",
-        "GroupByEnum",
         "HealthStatus",
         "Hint",
-        "IngestRequest",
         "IntString",
         "Invoice",
         "InvoiceDetail",
@@ -584,18 +447,16 @@ if TYPE_CHECKING:
         "IssuanceMode",
         "IssuanceStatus",
         "IssueAnchor",
-        "Kind1",
         "Kind2",
         "Kind4",
         "Kind7",
         "Kind8",
-        "Kind9",
         "Labels",
         "LastUpdatedBy",
         "LedgerGrantAdminList",
         "LedgerGrantAdminView",
         "LedgerGrantView",
-        "MergeAdvice",
+        "LineKind",
         "Meta",
         "Meter",
         "MeterCommit",
@@ -609,57 +470,41 @@ if TYPE_CHECKING:
         "MeterPriceView",
         "MeterRounding",
         "MeterSemanticKind",
-        "MeterUpdateRequest",
-        "MeterUpsertRequest",
         "MissingPriceReason",
         "NonNegativeIntString",
         "OpsAllocation",
         "OpsAttribution",
         "OpsCatalogGatingMetadata",
         "OpsCatalogPrice",
-        "OpsCatalogPriceCreateRequest",
         "OpsCatalogPriceDeleteResult",
         "OpsCatalogPriceMetadata",
-        "OpsCatalogPriceUpdateRequest",
         "OpsCatalogProduct",
-        "OpsCatalogProductCreateRequest",
         "OpsCatalogProductDeleteResult",
         "OpsCatalogProductMetadata",
-        "OpsCatalogProductUpdateRequest",
         "OpsEvent",
         "OpsEventLabel",
         "OpsGrantBinding",
         "OpsKind",
-        "OpsLineKind",
-        "OpsMode",
         "OpsRatedRecord",
         "OpsRating",
         "OpsRecurringInterval",
-        "OpsRevenueReportQuery",
         "OpsRevenueReportRow",
         "OpsRevenueReportTimeRange",
         "OpsSemanticKind",
         "OpsStatus",
-        "Order",
         "PageEnvelope",
         "PaginationMeta",
         "Payment",
         "PlanBillingDefaults",
         "PlanBillingDefaultsPeriod",
-        "PlatformTokenIssueRequest",
         "PlatformTokenIssueResponse",
         "PricingProvenance",
         "PricingSnapshot",
         "RatingKind",
         "ReconciliationList",
         "ReconciliationSummary",
-        "RecordBillingEventBatchRequest",
-        "RecurringInterval2",
-        "RecurringInterval3",
         "Rounding",
-        "Scope",
         "ScopeKind",
-        "ScopeKind1",
         "SemanticKind1",
         "SettlementState",
         "Source",
@@ -673,30 +518,19 @@ if TYPE_CHECKING:
         "Status7",
         "Status10",
         "Status11",
-        "Status12",
-        "Status14",
-        "Status15",
         "Status16",
-        "Status17",
-        "Status18",
         "Status19",
         "Status21",
-        "StatusEnum",
         "SubjectScope",
         "Subscription",
         "SubscriptionItem",
         "SubscriptionState",
-        "TimeBasis",
-        "Unit",
         "Unit1",
-        "Unit2",
         "Unit3",
         "UsageWindow",
         "WalletAdjustmentOrigin",
-        "WalletAdjustmentRequest",
         "WalletBalanceResponse",
         "WalletBalanceWithBreakdownResponse",
-        "WalletConsumeRequest",
         "WalletConsumeResponse",
         "WindowKind",
     ]
@@ -708,28 +542,22 @@ _MODELS: dict[str, tuple[str, str]] = {
     "Action": ("billing", "Action"),
     "ApplicationStatus": ("ops", "ApplicationStatus"),
     "AttributionKind": ("ops", "AttributionKind"),
-    "AuthorizeRequest": ("gate", "AuthorizeRequest"),
     "AuthorizeResponse": ("gate", "AuthorizeResponse"),
     "Basis": ("gate", "Basis"),
     "BatchCommitItem": ("gate", "BatchCommitItem"),
     "BatchCommitItemResult": ("gate", "BatchCommitItemResult"),
-    "BatchCommitRequest": ("gate", "BatchCommitRequest"),
     "BatchCommitResponse": ("gate", "BatchCommitResponse"),
     "BillingAccount": ("billing_mgt", "BillingAccount"),
     "BillingAccountBillingDetailsAddress": ("billing_mgt", "BillingAccountBillingDetailsAddress"),
     "BillingAccountBillingDetailsMasked": ("billing_mgt", "BillingAccountBillingDetailsMasked"),
-    "BillingAccountBillingDetailsUpdateRequest": ("billing_mgt", "BillingAccountBillingDetailsUpdateRequest"),
     "BillingAccountList": ("billing_mgt", "BillingAccountList"),
     "BillingAccountSeatSummary": ("billing_mgt", "BillingAccountSeatSummary"),
     "BillingAccountTaxId": ("billing_mgt", "BillingAccountTaxId"),
     "BillingAccountTaxIdMasked": ("billing_mgt", "BillingAccountTaxIdMasked"),
-    "BillingAccountUpdateRequest": ("billing_mgt", "BillingAccountUpdateRequest"),
     "BillingCatalogGatingMetadata": ("billing", "BillingCatalogGatingMetadata"),
     "BillingContract": ("billing_mgt", "BillingContract"),
     "BillingContractList": ("billing_mgt", "BillingContractList"),
     "BillingContractStatus": ("billing_mgt", "BillingContractStatus"),
-    "BillingContractUpdateRequest": ("billing_mgt", "BillingContractUpdateRequest"),
-    "BillingContractUpsertRequest": ("billing_mgt", "BillingContractUpsertRequest"),
     "BillingError": ("billing", "BillingError"),
     "BillingEvent": ("billing", "BillingEvent"),
     "BillingEventBatchItemResult": ("billing", "BillingEventBatchItemResult"),
@@ -738,29 +566,22 @@ _MODELS: dict[str, tuple[str, str]] = {
     "BillingGrantBinding": ("billing", "BillingGrantBinding"),
     "BillingKind": ("billing", "Kind"),
     "BillingLabelsMap": ("billing", "BillingLabelsMap"),
-    "BillingLineKind": ("billing", "LineKind"),
-    "BillingMgtMode": ("billing_mgt", "Mode"),
     "BillingOverrides": ("billing_mgt", "BillingOverrides"),
     "BillingPeriodOverride": ("billing_mgt", "BillingPeriodOverride"),
     "BillingPlan": ("billing_mgt", "BillingPlan"),
     "BillingPlanAssignment": ("billing_mgt", "BillingPlanAssignment"),
-    "BillingPlanAssignmentCreateRequest": ("billing_mgt", "BillingPlanAssignmentCreateRequest"),
     "BillingPlanAssignmentList": ("billing_mgt", "BillingPlanAssignmentList"),
     "BillingPlanAssignmentMetadata": ("billing_mgt", "BillingPlanAssignmentMetadata"),
     "BillingPlanAssignmentScope": ("billing_mgt", "BillingPlanAssignmentScope"),
     "BillingPlanAssignmentSourceKind": ("billing_mgt", "BillingPlanAssignmentSourceKind"),
     "BillingPlanAssignmentStatus": ("billing_mgt", "BillingPlanAssignmentStatus"),
-    "BillingPlanAssignmentUpdateRequest": ("billing_mgt", "BillingPlanAssignmentUpdateRequest"),
     "BillingPlanEntitlement": ("billing_mgt", "BillingPlanEntitlement"),
     "BillingPlanEntitlementEffect": ("billing_mgt", "BillingPlanEntitlementEffect"),
     "BillingPlanEntitlementInput": ("billing_mgt", "BillingPlanEntitlementInput"),
     "BillingPlanEntitlementList": ("billing_mgt", "BillingPlanEntitlementList"),
-    "BillingPlanEntitlementUpsertRequest": ("billing_mgt", "BillingPlanEntitlementUpsertRequest"),
     "BillingPlanKind": ("billing_mgt", "BillingPlanKind"),
     "BillingPlanList": ("billing_mgt", "BillingPlanList"),
     "BillingPlanMetadata": ("billing_mgt", "BillingPlanMetadata"),
-    "BillingPlanUpdateRequest": ("billing_mgt", "BillingPlanUpdateRequest"),
-    "BillingPlanUpsertRequest": ("billing_mgt", "BillingPlanUpsertRequest"),
     "BillingRecurringInterval": ("billing", "RecurringInterval"),
     "BillingSemanticKind": ("billing", "SemanticKind"),
     "BillingStatus": ("billing", "Status"),
@@ -768,58 +589,43 @@ _MODELS: dict[str, tuple[str, str]] = {
     "BillingUserActivityItem": ("billing_mgt", "BillingUserActivityItem"),
     "BillingUserActivityKind": ("billing_mgt", "BillingUserActivityKind"),
     "BillingUserActivityList": ("billing_mgt", "BillingUserActivityList"),
-    "BillingUserCreateRequest": ("billing_mgt", "BillingUserCreateRequest"),
     "BillingUserList": ("billing_mgt", "BillingUserList"),
     "BillingUserStatus": ("billing_mgt", "BillingUserStatus"),
     "BillingUserSummary": ("billing_mgt", "BillingUserSummary"),
     "BillingUserSummaryCounts": ("billing_mgt", "BillingUserSummaryCounts"),
     "BillingUserSummaryUsage": ("billing_mgt", "BillingUserSummaryUsage"),
-    "BillingUserUpdateRequest": ("billing_mgt", "BillingUserUpdateRequest"),
     "BillingUserWallet": ("billing_mgt", "BillingUserWallet"),
     "BillingUserWalletGrant": ("billing_mgt", "BillingUserWalletGrant"),
     "Budget": ("billing", "Budget"),
-    "BudgetCreateRequest": ("billing", "BudgetCreateRequest"),
     "BudgetList": ("billing", "BudgetList"),
     "BudgetOpResponse": ("billing", "BudgetOpResponse"),
     "Cadence": ("ops", "Cadence"),
-    "CancelRequest": ("gate", "CancelRequest"),
     "CancelResponse": ("gate", "CancelResponse"),
     "CatalogPrice": ("billing", "CatalogPrice"),
     "CatalogPriceMetadata": ("billing", "CatalogPriceMetadata"),
     "CatalogProduct": ("billing", "CatalogProduct"),
     "CheckoutSessionItem": ("billing", "CheckoutSessionItem"),
-    "CloseBudgetBody": ("billing", "CloseBudgetBody"),
     "ClosureKind": ("ops", "ClosureKind"),
     "Code": ("common", "Code"),
     "CommitLine": ("gate", "CommitLine"),
-    "CommitRequest": ("gate", "CommitRequest"),
     "CommitResponse": ("gate", "CommitResponse"),
-    "Compare": ("gate_reports", "Compare"),
-    "ConsentRecordRequest": ("billing_public", "ConsentRecordRequest"),
     "ConsentRecordResponse": ("billing_public", "ConsentRecordResponse"),
     "ContractTerm": ("billing_mgt", "ContractTerm"),
     "ContractTermKind": ("billing_mgt", "ContractTermKind"),
     "ContractTermList": ("billing_mgt", "ContractTermList"),
-    "ContractTermUpsertRequest": ("billing_mgt", "ContractTermUpsertRequest"),
     "ConversionSnapshot": ("billing", "ConversionSnapshot"),
-    "CreateCheckoutSessionRequest": ("billing", "CreateCheckoutSessionRequest"),
     "CreateCheckoutSessionResponse": ("billing", "CreateCheckoutSessionResponse"),
-    "CreatePortalSessionRequest": ("billing", "CreatePortalSessionRequest"),
     "CreatePortalSessionResponse": ("billing", "CreatePortalSessionResponse"),
     "CurrencyAmounts": ("billing", "CurrencyAmounts"),
     "DatBindingType": ("dat", "DatBindingType"),
     "DatBootstrapToken": ("dat", "DatBootstrapToken"),
-    "DatBootstrapTokenCreateRequest": ("dat", "DatBootstrapTokenCreateRequest"),
     "DatBootstrapTokenList": ("dat", "DatBootstrapTokenList"),
     "DatBootstrapTokenRevokeResult": ("dat", "DatBootstrapTokenRevokeResult"),
     "DatBootstrapTokenSecret": ("dat", "DatBootstrapTokenSecret"),
     "DatBootstrapTokenStatus": ("dat", "DatBootstrapTokenStatus"),
     "DatScope": ("dat", "DatScope"),
-    "DatSessionIntrospectRequest": ("dat", "DatSessionIntrospectRequest"),
     "DatSessionIntrospection": ("dat", "DatSessionIntrospection"),
-    "DatSessionIssueRequest": ("dat", "DatSessionIssueRequest"),
     "DatSessionIssueResponse": ("dat", "DatSessionIssueResponse"),
-    "DatSessionRevokeRequest": ("dat", "DatSessionRevokeRequest"),
     "DatSessionRevokeResult": ("dat", "DatSessionRevokeResult"),
     "Direction": ("ops", "Direction"),
     "EntityType": ("billing_mgt", "EntityType"),
@@ -830,15 +636,10 @@ _MODELS: dict[str, tuple[str, str]] = {
     "EventRatingPolicyDeleteResult": ("billing_mgt", "EventRatingPolicyDeleteResult"),
     "EventRatingPolicyList": ("billing_mgt", "EventRatingPolicyList"),
     "EventRatingPolicyStatus": ("billing_mgt", "EventRatingPolicyStatus"),
-    "EventRatingPolicyUpdateRequest": ("billing_mgt", "EventRatingPolicyUpdateRequest"),
-    "EventRatingPolicyUpsertRequest": ("billing_mgt", "EventRatingPolicyUpsertRequest"),
     "EventRatingPolicyVersion": ("billing_mgt", "EventRatingPolicyVersion"),
-    "EventRatingPolicyVersionCreateRequest": ("billing_mgt", "EventRatingPolicyVersionCreateRequest"),
     "EventRatingPolicyVersionDeleteResult": ("billing_mgt", "EventRatingPolicyVersionDeleteResult"),
     "EventRatingPolicyVersionList": ("billing_mgt", "EventRatingPolicyVersionList"),
     "EventRatingPolicyVersionStatus": ("billing_mgt", "EventRatingPolicyVersionStatus"),
-    "EventRatingPolicyVersionUpdateRequest": ("billing_mgt", "EventRatingPolicyVersionUpdateRequest"),
-    "EventRatingPolicyVersionValidateRequest": ("billing_mgt", "EventRatingPolicyVersionValidateRequest"),
     "EventRatingPolicyVersionValidationError": ("billing_mgt", "EventRatingPolicyVersionValidationError"),
     "EventRatingPolicyVersionValidationResult": ("billing_mgt", "EventRatingPolicyVersionValidationResult"),
     "Feature": ("billing_mgt", "Feature"),
@@ -848,13 +649,9 @@ _MODELS: dict[str, tuple[str, str]] = {
     "FeatureFamilyList": ("billing_mgt", "FeatureFamilyList"),
     "FeatureFamilyMetadata": ("billing_mgt", "FeatureFamilyMetadata"),
     "FeatureFamilyRef": ("billing", "FeatureFamilyRef"),
-    "FeatureFamilyUpdateRequest": ("billing_mgt", "FeatureFamilyUpdateRequest"),
-    "FeatureFamilyUpsertRequest": ("billing_mgt", "FeatureFamilyUpsertRequest"),
     "FeatureLimit": ("gate", "FeatureLimit"),
     "FeatureList": ("billing_mgt", "FeatureList"),
     "FeatureMetadata": ("billing_mgt", "FeatureMetadata"),
-    "FeatureUpdateRequest": ("billing_mgt", "FeatureUpdateRequest"),
-    "FeatureUpsertRequest": ("billing_mgt", "FeatureUpsertRequest"),
     "FundingKind": ("ops", "FundingKind"),
     "GateOpsSettlementReportCursorHint": ("gate_reports", "GateOpsSettlementReportCursorHint"),
     "GateOpsSettlementReportDimensionFilter": ("gate_reports", "GateOpsSettlementReportDimensionFilter"),
@@ -862,7 +659,6 @@ _MODELS: dict[str, tuple[str, str]] = {
     "GateOpsSettlementReportMeta": ("gate_reports", "GateOpsSettlementReportMeta"),
     "GateOpsSettlementReportMetricFilter": ("gate_reports", "GateOpsSettlementReportMetricFilter"),
     "GateOpsSettlementReportMetricKey": ("gate_reports", "GateOpsSettlementReportMetricKey"),
-    "GateOpsSettlementReportQuery": ("gate_reports", "GateOpsSettlementReportQuery"),
     "GateOpsSettlementReportResult": ("gate_reports", "GateOpsSettlementReportResult"),
     "GateOpsSettlementReportRow": ("gate_reports", "GateOpsSettlementReportRow"),
     "GateOpsUsageReportAggregate": ("gate_reports", "GateOpsUsageReportAggregate"),
@@ -872,7 +668,6 @@ _MODELS: dict[str, tuple[str, str]] = {
     "GateOpsUsageReportMeta": ("gate_reports", "GateOpsUsageReportMeta"),
     "GateOpsUsageReportMetricFilter": ("gate_reports", "GateOpsUsageReportMetricFilter"),
     "GateOpsUsageReportMetricKey": ("gate_reports", "GateOpsUsageReportMetricKey"),
-    "GateOpsUsageReportQuery": ("gate_reports", "GateOpsUsageReportQuery"),
     "GateOpsUsageReportResult": ("gate_reports", "GateOpsUsageReportResult"),
     "GateOpsUsageReportRow": ("gate_reports", "GateOpsUsageReportRow"),
     "GatePolicy": ("gate_policies", "GatePolicy"),
@@ -881,9 +676,6 @@ _MODELS: dict[str, tuple[str, str]] = {
     "GatePolicyBundleList": ("gate_policies", "GatePolicyBundleList"),
     "GatePolicyBundleMetadata": ("gate_policies", "GatePolicyBundleMetadata"),
     "GatePolicyBundleStatus": ("gate_policies", "GatePolicyBundleStatus"),
-    "GatePolicyBundleUpdateRequest": ("gate_policies", "GatePolicyBundleUpdateRequest"),
-    "GatePolicyBundleUpsertRequest": ("gate_policies", "GatePolicyBundleUpsertRequest"),
-    "GatePolicyCreateRequest": ("gate_policies", "GatePolicyCreateRequest"),
     "GatePolicyDeleteResult": ("gate_policies", "GatePolicyDeleteResult"),
     "GatePolicyKind": ("gate_policies", "GatePolicyKind"),
     "GatePolicyList": ("gate_policies", "GatePolicyList"),
@@ -891,39 +683,28 @@ _MODELS: dict[str, tuple[str, str]] = {
     "GatePolicyParams": ("gate_policies", "GatePolicyParams"),
     "GatePolicyStatus": ("gate_policies", "GatePolicyStatus"),
     "GatePolicySubjectScope": ("gate_policies", "GatePolicySubjectScope"),
-    "GatePolicyUpdateRequest": ("gate_policies", "GatePolicyUpdateRequest"),
     "GateReportDimensionFilterOp": ("gate_reports", "GateReportDimensionFilterOp"),
     "GateReportGranularity": ("gate_reports", "GateReportGranularity"),
     "GateReportMetricFilterOp": ("gate_reports", "GateReportMetricFilterOp"),
     "GateReportTimeRange": ("gate_reports", "GateReportTimeRange"),
     "GateStatus": ("gate", "Status"),
     "GrantAssignment": ("ops", "GrantAssignment"),
-    "GrantAssignmentCreateRequest": ("ops", "GrantAssignmentCreateRequest"),
     "GrantAssignmentList": ("ops", "GrantAssignmentList"),
     "GrantAssignmentMetadata": ("ops", "GrantAssignmentMetadata"),
-    "GrantAssignmentUpdateRequest": ("ops", "GrantAssignmentUpdateRequest"),
     "GrantCampaign": ("ops", "GrantCampaign"),
-    "GrantCampaignCreateRequest": ("ops", "GrantCampaignCreateRequest"),
     "GrantCampaignDeleteResult": ("ops", "GrantCampaignDeleteResult"),
     "GrantCampaignList": ("ops", "GrantCampaignList"),
     "GrantCampaignMetadata": ("ops", "GrantCampaignMetadata"),
-    "GrantCampaignUpdateRequest": ("ops", "GrantCampaignUpdateRequest"),
     "GrantConsumptionEntry": ("ops", "GrantConsumptionEntry"),
     "GrantConsumptionEntryList": ("ops", "GrantConsumptionEntryList"),
-    "GrantCreateRequest": ("ops", "GrantCreateRequest"),
     "GrantCreateSource": ("ops", "GrantCreateSource"),
     "GrantMetadataMap": ("ops", "GrantMetadataMap"),
     "GrantProgram": ("ops", "GrantProgram"),
-    "GrantProgramCreateRequest": ("ops", "GrantProgramCreateRequest"),
     "GrantProgramEligibilityPayload": ("ops", "GrantProgramEligibilityPayload"),
     "GrantProgramList": ("ops", "GrantProgramList"),
-    "GrantProgramUpdateRequest": ("ops", "GrantProgramUpdateRequest"),
-    "GrantUpdateRequest": ("ops", "GrantUpdateRequest"),
     "Granularity": ("ops", "Granularity"),
-    "GroupByEnum": ("ops", "GroupByEnum"),
     "HealthStatus": ("health", "HealthStatus"),
     "Hint": ("common", "Hint"),
-    "IngestRequest": ("gate", "IngestRequest"),
     "IntString": ("common", "IntString"),
     "Invoice": ("billing", "Invoice"),
     "InvoiceDetail": ("billing", "InvoiceDetail"),
@@ -931,18 +712,16 @@ _MODELS: dict[str, tuple[str, str]] = {
     "IssuanceMode": ("ops", "IssuanceMode"),
     "IssuanceStatus": ("ops", "IssuanceStatus"),
     "IssueAnchor": ("ops", "IssueAnchor"),
-    "Kind1": ("billing", "Kind1"),
     "Kind2": ("billing", "Kind2"),
     "Kind4": ("ops", "Kind4"),
     "Kind7": ("ops", "Kind7"),
     "Kind8": ("ops", "Kind8"),
-    "Kind9": ("ops", "Kind9"),
     "Labels": ("common", "Labels"),
     "LastUpdatedBy": ("billing_mgt", "LastUpdatedBy"),
     "LedgerGrantAdminList": ("ops", "LedgerGrantAdminList"),
     "LedgerGrantAdminView": ("ops", "LedgerGrantAdminView"),
     "LedgerGrantView": ("billing", "LedgerGrantView"),
-    "MergeAdvice": ("gate", "MergeAdvice"),
+    "LineKind": ("billing", "LineKind"),
     "Meta": ("common", "Meta"),
     "Meter": ("billing_mgt", "Meter"),
     "MeterCommit": ("gate", "MeterCommit"),
@@ -956,57 +735,41 @@ _MODELS: dict[str, tuple[str, str]] = {
     "MeterPriceView": ("gate", "MeterPriceView"),
     "MeterRounding": ("billing_mgt", "MeterRounding"),
     "MeterSemanticKind": ("billing_mgt", "MeterSemanticKind"),
-    "MeterUpdateRequest": ("billing_mgt", "MeterUpdateRequest"),
-    "MeterUpsertRequest": ("billing_mgt", "MeterUpsertRequest"),
     "MissingPriceReason": ("billing_mgt", "MissingPriceReason"),
     "NonNegativeIntString": ("common", "NonNegativeIntString"),
     "OpsAllocation": ("ops", "OpsAllocation"),
     "OpsAttribution": ("ops", "OpsAttribution"),
     "OpsCatalogGatingMetadata": ("ops", "OpsCatalogGatingMetadata"),
     "OpsCatalogPrice": ("ops", "OpsCatalogPrice"),
-    "OpsCatalogPriceCreateRequest": ("ops", "OpsCatalogPriceCreateRequest"),
     "OpsCatalogPriceDeleteResult": ("ops", "OpsCatalogPriceDeleteResult"),
     "OpsCatalogPriceMetadata": ("ops", "OpsCatalogPriceMetadata"),
-    "OpsCatalogPriceUpdateRequest": ("ops", "OpsCatalogPriceUpdateRequest"),
     "OpsCatalogProduct": ("ops", "OpsCatalogProduct"),
-    "OpsCatalogProductCreateRequest": ("ops", "OpsCatalogProductCreateRequest"),
     "OpsCatalogProductDeleteResult": ("ops", "OpsCatalogProductDeleteResult"),
     "OpsCatalogProductMetadata": ("ops", "OpsCatalogProductMetadata"),
-    "OpsCatalogProductUpdateRequest": ("ops", "OpsCatalogProductUpdateRequest"),
     "OpsEvent": ("ops", "OpsEvent"),
     "OpsEventLabel": ("ops", "OpsEventLabel"),
     "OpsGrantBinding": ("ops", "OpsGrantBinding"),
     "OpsKind": ("ops", "Kind"),
-    "OpsLineKind": ("ops", "LineKind"),
-    "OpsMode": ("ops", "Mode"),
     "OpsRatedRecord": ("ops", "OpsRatedRecord"),
     "OpsRating": ("ops", "OpsRating"),
     "OpsRecurringInterval": ("ops", "RecurringInterval"),
-    "OpsRevenueReportQuery": ("ops", "OpsRevenueReportQuery"),
     "OpsRevenueReportRow": ("ops", "OpsRevenueReportRow"),
     "OpsRevenueReportTimeRange": ("ops", "OpsRevenueReportTimeRange"),
     "OpsSemanticKind": ("ops", "SemanticKind"),
     "OpsStatus": ("ops", "Status"),
-    "Order": ("gate_reports", "Order"),
     "PageEnvelope": ("common", "PageEnvelope"),
     "PaginationMeta": ("common", "PaginationMeta"),
     "Payment": ("billing", "Payment"),
     "PlanBillingDefaults": ("billing_mgt", "PlanBillingDefaults"),
     "PlanBillingDefaultsPeriod": ("billing_mgt", "PlanBillingDefaultsPeriod"),
-    "PlatformTokenIssueRequest": ("token", "PlatformTokenIssueRequest"),
     "PlatformTokenIssueResponse": ("token", "PlatformTokenIssueResponse"),
     "PricingProvenance": ("gate", "PricingProvenance"),
     "PricingSnapshot": ("gate", "PricingSnapshot"),
     "RatingKind": ("ops", "RatingKind"),
     "ReconciliationList": ("ops", "ReconciliationList"),
     "ReconciliationSummary": ("ops", "ReconciliationSummary"),
-    "RecordBillingEventBatchRequest": ("billing", "RecordBillingEventBatchRequest"),
-    "RecurringInterval2": ("ops", "RecurringInterval2"),
-    "RecurringInterval3": ("ops", "RecurringInterval3"),
     "Rounding": ("common", "Rounding"),
-    "Scope": ("token", "Scope"),
     "ScopeKind": ("billing", "ScopeKind"),
-    "ScopeKind1": ("billing", "ScopeKind1"),
     "SemanticKind1": ("billing", "SemanticKind1"),
     "SettlementState": ("ops", "SettlementState"),
     "Source": ("gate", "Source"),
@@ -1020,30 +783,19 @@ _MODELS: dict[str, tuple[str, str]] = {
     "Status7": ("billing", "Status7"),
     "Status10": ("ops", "Status10"),
     "Status11": ("ops", "Status11"),
-    "Status12": ("ops", "Status12"),
-    "Status14": ("ops", "Status14"),
-    "Status15": ("ops", "Status15"),
     "Status16": ("ops", "Status16"),
-    "Status17": ("ops", "Status17"),
-    "Status18": ("ops", "Status18"),
     "Status19": ("ops", "Status19"),
     "Status21": ("ops", "Status21"),
-    "StatusEnum": ("ops", "StatusEnum"),
     "SubjectScope": ("gate", "SubjectScope"),
     "Subscription": ("billing", "Subscription"),
     "SubscriptionItem": ("billing", "SubscriptionItem"),
     "SubscriptionState": ("billing", "SubscriptionState"),
-    "TimeBasis": ("ops", "TimeBasis"),
-    "Unit": ("billing", "Unit"),
     "Unit1": ("billing", "Unit1"),
-    "Unit2": ("billing", "Unit2"),
     "Unit3": ("billing", "Unit3"),
     "UsageWindow": ("gate", "UsageWindow"),
     "WalletAdjustmentOrigin": ("billing", "WalletAdjustmentOrigin"),
-    "WalletAdjustmentRequest": ("billing", "WalletAdjustmentRequest"),
     "WalletBalanceResponse": ("billing", "WalletBalanceResponse"),
     "WalletBalanceWithBreakdownResponse": ("billing", "WalletBalanceWithBreakdownResponse"),
-    "WalletConsumeRequest": ("billing", "WalletConsumeRequest"),
     "WalletConsumeResponse": ("billing", "WalletConsumeResponse"),
     "WindowKind": ("ops", "WindowKind"),
 }

@@ -29,12 +29,6 @@ class Status(OpenEnum):
     CANCELED = "canceled"
 
 
-class Unit(OpenEnum):
-    """The only unit the server accepts."""
-
-    XUSD = "xusd"
-
-
 class Unit1(OpenEnum):
     """Known values of ``Unit1``; unknown values are kept as they come."""
 
@@ -53,20 +47,6 @@ class Kind(OpenEnum):
     SYSTEM = "system"
     MIGRATION = "migration"
     OTHER = "other"
-
-
-class Unit2(OpenEnum):
-    """The only unit the server accepts."""
-
-    XUSD = "xusd"
-
-
-class Kind1(OpenEnum):
-    """`debit` is booked as consumption; `grant` and `adjustment` as an adjustment."""
-
-    GRANT = "grant"
-    DEBIT = "debit"
-    ADJUSTMENT = "adjustment"
 
 
 class Unit3(OpenEnum):
@@ -91,24 +71,6 @@ class ScopeKind(OpenEnum):
     FEATURE = "feature"
     FEATURE_SET = "feature_set"
     NONE_TYPE_NONE = None
-
-
-class ScopeKind1(OpenEnum):
-    """Known values of ``ScopeKind1``; unknown values are kept as they come."""
-
-    GLOBAL = "global"
-    FEATURE = "feature"
-    FEATURE_SET = "feature_set"
-
-
-@define(kw_only=True)
-class CloseBudgetBody:
-    """Optional details recorded when closing a budget."""
-
-    reason: Optional[str] = None
-    """Stored as `close_reason` in the budget's metadata."""
-    metadata: Optional[dict[str, Any]] = None
-    """Merged into the budget's metadata."""
 
 
 @define(kw_only=True)
@@ -257,40 +219,11 @@ class CheckoutSessionItem:
 
 
 @define(kw_only=True)
-class CreateCheckoutSessionRequest:
-    """
-    What to buy and where to send the customer afterwards. The contract's `billing_account_id` body
-    field is left out: the server ignores it and always uses the account of the caller's headers (or
-    token).
-    """
-
-    items: list[CheckoutSessionItem]
-    success_url: str
-    cancel_url: str
-    display_currency_code: Optional[str] = None
-    """Accepted for compatibility; the OSS server ignores it."""
-    settlement_currency_code: Optional[str] = None
-    """Accepted for compatibility; the OSS server ignores it."""
-    metadata: Optional[dict[str, Any]] = None
-    """Passed to the payment provider; do not put personal data here."""
-
-
-@define(kw_only=True)
 class CreateCheckoutSessionResponse:
     """The ``CreateCheckoutSessionResponse`` object of the Vluna API."""
 
     checkout_url: str
     """Redirect the customer here (a portal URL when `meta.conflict` is true)."""
-
-
-@define(kw_only=True)
-class CreatePortalSessionRequest:
-    """
-    Where the portal sends the customer back. The contract's `billing_account_id` body field is left
-    out: the server ignores it and always uses the account of the caller's headers (or token).
-    """
-
-    return_url: str
 
 
 @define(kw_only=True)
@@ -496,13 +429,6 @@ class BillingEvent:
 
 
 @define(kw_only=True)
-class RecordBillingEventBatchRequest:
-    """The ``RecordBillingEventBatchRequest`` object of the Vluna API."""
-
-    events: list[BillingEventIngestRequest]
-
-
-@define(kw_only=True)
 class BillingError:
     """Why one event of a batch was not stored."""
 
@@ -592,20 +518,6 @@ class WalletBalanceWithBreakdownResponse:
 
 
 @define(kw_only=True)
-class WalletConsumeRequest:
-    """An amount to take out of the wallet."""
-
-    amount: common.NonNegativeIntString
-    """XUSD to take, greater than zero."""
-    unit: Unit
-    """The only unit the server accepts."""
-    subject: Optional[str] = None
-    """Accepted for compatibility; the OSS server ignores it."""
-    source_ref: Optional[str] = None
-    """Your reference for the debit (an order or job id), stored on the ledger entry."""
-
-
-@define(kw_only=True)
 class WalletConsumeResponse:
     """The wallet after a consume."""
 
@@ -626,25 +538,6 @@ class WalletAdjustmentOrigin:
     ref: Optional[str] = None
     """Your reference (invoice, subscription, payment, ...); also becomes the entry's source reference."""
     labels: Optional[common.Labels] = None
-
-
-@define(kw_only=True)
-class WalletAdjustmentRequest:
-    """A signed change of the wallet balance."""
-
-    delta: common.IntString
-    """XUSD to add (positive) or remove (negative); zero is refused."""
-    unit: Unit2
-    """The only unit the server accepts."""
-    kind: Optional[Kind1] = None
-    """`debit` is booked as consumption; `grant` and `adjustment` as an adjustment."""
-    origin: Optional[WalletAdjustmentOrigin] = None
-    reason_code: Optional[str] = None
-    """A short machine-readable reason."""
-    note: Optional[str] = None
-    """A note for humans."""
-    request_id: Optional[str] = None
-    """Your id for auditing; used as the source reference when `origin.ref` is absent."""
 
 
 @define(kw_only=True)
@@ -687,22 +580,6 @@ class BudgetList:
     items: list[Budget]
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; absent on the last page."""
-
-
-@define(kw_only=True)
-class BudgetCreateRequest:
-    """A new budget. Every field is optional; an empty body creates an unlimited global budget."""
-
-    name: Optional[str] = None
-    scope_kind: Optional[ScopeKind1] = None
-    scope_payload: Optional[dict[str, Any]] = None
-    """`{"feature": "<code>"}` for a feature scope, `{"feature_set": "<id>"}` for a feature-set scope."""
-    limit_xusd: Optional[common.NonNegativeIntString] = None
-    """The cap in XUSD (1 XUSD = 10^-6 USD); omit for an unlimited budget."""
-    window_start: Optional[str] = None
-    window_end: Optional[str] = None
-    metadata: Optional[dict[str, Any]] = None
-    """Free-form; a `feature` key here also works for a feature scope."""
 
 
 @define(kw_only=True)

@@ -12,14 +12,6 @@ from . import common
 
 
 @define(kw_only=True)
-class BillingAccountUpdateRequest:
-    """The ``BillingAccountUpdateRequest`` object of the Vluna API."""
-
-    seat_limit: Optional[int]
-    """The new seat limit; null removes the limit."""
-
-
-@define(kw_only=True)
 class BillingAccountSeatSummary:
     """Seat limit of an account and how many of its billing users are in each state."""
 
@@ -107,21 +99,6 @@ class BillingAccountBillingDetailsMasked:
     source_updated_at: Optional[str] = None
 
 
-@define(kw_only=True)
-class BillingAccountBillingDetailsUpdateRequest:
-    """The fields to change; a field you leave out is kept, a null clears it."""
-
-    billing_email: Optional[str] = None
-    legal_name: Optional[str] = None
-    entity_type: Optional[EntityType] = None
-    default_address: Optional[BillingAccountBillingDetailsAddress] = None
-    """Replaces the whole address; null removes it."""
-    tax_ids: Optional[list[BillingAccountTaxId]] = None
-    """Replaces all tax numbers; null removes them."""
-    metadata: Optional[dict[str, Any]] = None
-    """Replaces the metadata of the details."""
-
-
 class BillingUserStatus(OpenEnum):
     """Only `active` users hold a seat and may use the runtime routes."""
 
@@ -150,31 +127,6 @@ class BillingUser:
     """Read from `metadata.display_name`."""
     email: Optional[str] = None
     """Read from `metadata.email`."""
-
-
-@define(kw_only=True)
-class BillingUserCreateRequest:
-    """The ``BillingUserCreateRequest`` object of the Vluna API."""
-
-    user_id: str
-    """Your id of the user, the value you send as X-User-Id on runtime calls."""
-    display_name: Optional[str] = None
-    email: Optional[str] = None
-    metadata: Optional[dict[str, Any]] = None
-    """Merged into the user's metadata."""
-
-
-@define(kw_only=True)
-class BillingUserUpdateRequest:
-    """The ``BillingUserUpdateRequest`` object of the Vluna API."""
-
-    display_name: Optional[str] = None
-    """Null or an empty string removes it."""
-    email: Optional[str] = None
-    """Null or an empty string removes it."""
-    status: Optional[BillingUserStatus] = None
-    metadata: Optional[dict[str, Any]] = None
-    """Merged key by key into the user's metadata."""
 
 
 @define(kw_only=True)
@@ -253,27 +205,6 @@ class BillingContract:
 
 
 @define(kw_only=True)
-class BillingContractUpsertRequest:
-    """The ``BillingContractUpsertRequest`` object of the Vluna API."""
-
-    effective_at: str
-    """When the contract starts; with the account it identifies the contract."""
-    status: Optional[BillingContractStatus] = None
-    name: Optional[str] = None
-    metadata: Optional[dict[str, Any]] = None
-
-
-@define(kw_only=True)
-class BillingContractUpdateRequest:
-    """The ``BillingContractUpdateRequest`` object of the Vluna API."""
-
-    status: Optional[BillingContractStatus] = None
-    name: Optional[str] = None
-    metadata: Optional[dict[str, Any]] = None
-    """Replaces the whole metadata."""
-
-
-@define(kw_only=True)
 class BillingContractList:
     """One page of contracts."""
 
@@ -301,19 +232,6 @@ class ContractTerm:
     """`pricing` for prices, `e2r_param` for event-to-rating policy parameters."""
     term_key: str
     effective_at: str
-    value_json: Any
-    """Any JSON value (object, array, string, number, boolean or null)."""
-
-
-@define(kw_only=True)
-class ContractTermUpsertRequest:
-    """The ``ContractTermUpsertRequest`` object of the Vluna API."""
-
-    kind: ContractTermKind
-    term_key: str
-    """The term's name; the server lower-cases it."""
-    effective_at: str
-    """From when this version applies."""
     value_json: Any
     """Any JSON value (object, array, string, number, boolean or null)."""
 
@@ -368,53 +286,6 @@ class EventRatingPolicyVersion:
     """SHA-256 (base64url) of the DSL document with its keys sorted."""
     created_at: str
     updated_at: str
-
-
-@define(kw_only=True)
-class EventRatingPolicyUpsertRequest:
-    """The ``EventRatingPolicyUpsertRequest`` object of the Vluna API."""
-
-    policy_id: str
-    """A slug you choose; it identifies the policy."""
-    name: str
-    status: Optional[EventRatingPolicyStatus] = None
-
-
-@define(kw_only=True)
-class EventRatingPolicyUpdateRequest:
-    """The ``EventRatingPolicyUpdateRequest`` object of the Vluna API."""
-
-    name: Optional[str] = None
-    status: Optional[EventRatingPolicyStatus] = None
-
-
-@define(kw_only=True)
-class EventRatingPolicyVersionCreateRequest:
-    """The ``EventRatingPolicyVersionCreateRequest`` object of the Vluna API."""
-
-    policy_version: str
-    """A label you choose, unique within the policy."""
-    effective_at: str
-    """From when an active version applies."""
-    dsl_json: dict[str, Any]
-    """The policy document; check it first with validate_version."""
-    status: Optional[EventRatingPolicyVersionStatus] = None
-
-
-@define(kw_only=True)
-class EventRatingPolicyVersionUpdateRequest:
-    """The ``EventRatingPolicyVersionUpdateRequest`` object of the Vluna API."""
-
-    status: Optional[EventRatingPolicyVersionStatus] = None
-    effective_at: Optional[str] = None
-    dsl_json: Optional[dict[str, Any]] = None
-
-
-@define(kw_only=True)
-class EventRatingPolicyVersionValidateRequest:
-    """The ``EventRatingPolicyVersionValidateRequest`` object of the Vluna API."""
-
-    dsl_json: dict[str, Any]
 
 
 @define(kw_only=True)
@@ -500,33 +371,6 @@ class FeatureFamily:
     is_fallback: Optional[bool] = None
     """True for the system family that collects auto-registered features; do not pick it yourself."""
     description: Optional[str] = None
-
-
-@define(kw_only=True)
-class FeatureFamilyUpsertRequest:
-    """The ``FeatureFamilyUpsertRequest`` object of the Vluna API."""
-
-    feature_family_code: str
-    """Identifies the family."""
-    name: Optional[str] = None
-    """Defaults to the code."""
-    description: Optional[str] = None
-    """Defaults to an empty string."""
-    entitlement_required: Optional[bool] = None
-    active: Optional[bool] = None
-    metadata: Optional[FeatureFamilyMetadata] = None
-
-
-@define(kw_only=True)
-class FeatureFamilyUpdateRequest:
-    """The ``FeatureFamilyUpdateRequest`` object of the Vluna API."""
-
-    name: Optional[str] = None
-    entitlement_required: Optional[bool] = None
-    description: Optional[str] = None
-    """Null stores an empty string."""
-    active: Optional[bool] = None
-    metadata: Optional[FeatureFamilyMetadata] = None
 
 
 @define(kw_only=True)
@@ -665,43 +509,6 @@ class BillingPlan:
 
 
 @define(kw_only=True)
-class BillingPlanUpsertRequest:
-    """The ``BillingPlanUpsertRequest`` object of the Vluna API."""
-
-    plan_code: str
-    """Identifies the plan."""
-    name: str
-    kind: BillingPlanKind
-    priority: Optional[int] = None
-    """Defaults to 0."""
-    active: Optional[bool] = None
-    """Defaults to true."""
-    metadata: Optional[BillingPlanMetadata] = None
-    """Replaces the metadata; see the operation for the keys refused here."""
-    feature_codes: Optional[list[str]] = None
-    """Features to allow (unknown codes are skipped)."""
-    feature_family_codes: Optional[list[str]] = None
-    """Families to allow (unknown codes create an empty family)."""
-
-
-@define(kw_only=True)
-class BillingPlanUpdateRequest:
-    """The ``BillingPlanUpdateRequest`` object of the Vluna API."""
-
-    plan_code: Optional[str] = None
-    name: Optional[str] = None
-    kind: Optional[BillingPlanKind] = None
-    priority: Optional[int] = None
-    active: Optional[bool] = None
-    metadata: Optional[BillingPlanMetadata] = None
-    """Replaces the whole metadata."""
-    feature_codes: Optional[list[str]] = None
-    """With `feature_family_codes`, replaces all entitlements of the plan (codes must exist)."""
-    feature_family_codes: Optional[list[str]] = None
-    """With `feature_codes`, replaces all entitlements of the plan (codes must exist)."""
-
-
-@define(kw_only=True)
 class BillingPlanList:
     """One page of billing plans."""
 
@@ -732,22 +539,6 @@ class BillingPlanEntitlementInput:
     feature_family_code: Optional[str] = None
     feature_code: Optional[str] = None
     effect: Optional[BillingPlanEntitlementEffect] = None
-
-
-class Mode(OpenEnum):
-    """`replace` removes every existing entitlement of the plan first."""
-
-    APPEND = "append"
-    REPLACE = "replace"
-
-
-@define(kw_only=True)
-class BillingPlanEntitlementUpsertRequest:
-    """The ``BillingPlanEntitlementUpsertRequest`` object of the Vluna API."""
-
-    mode: Mode
-    """`replace` removes every existing entitlement of the plan first."""
-    items: list[BillingPlanEntitlementInput]
 
 
 @define(kw_only=True)
@@ -842,39 +633,6 @@ class BillingPlanAssignment:
     subscription_item_id: Optional[str] = None
     window_end: Optional[str] = None
     """Null for an open-ended assignment."""
-
-
-@define(kw_only=True)
-class BillingPlanAssignmentCreateRequest:
-    """The ``BillingPlanAssignmentCreateRequest`` object of the Vluna API."""
-
-    billing_account_id: str
-    """The account that gets the plan; use the account of the request's binding."""
-    assignment_scope: BillingPlanAssignmentScope
-    plan_id: str
-    source_kind: BillingPlanAssignmentSourceKind
-    source_ref: str
-    window_start: str
-    billing_user_id: Optional[str] = None
-    """Required for `user` scope, must be left out for `account` scope."""
-    subscription_item_id: Optional[str] = None
-    window_end: Optional[str] = None
-    """Leave out or null for an open-ended assignment."""
-    status: Optional[BillingPlanAssignmentStatus] = None
-    metadata: Optional[BillingPlanAssignmentMetadata] = None
-
-
-@define(kw_only=True)
-class BillingPlanAssignmentUpdateRequest:
-    """The ``BillingPlanAssignmentUpdateRequest`` object of the Vluna API."""
-
-    subscription_item_id: Optional[str] = None
-    window_start: Optional[str] = None
-    window_end: Optional[str] = None
-    """Null makes the assignment open-ended."""
-    status: Optional[BillingPlanAssignmentStatus] = None
-    metadata: Optional[BillingPlanAssignmentMetadata] = None
-    """Replaces the whole metadata."""
 
 
 @define(kw_only=True)
@@ -1058,45 +816,6 @@ class Meter:
 
 
 @define(kw_only=True)
-class MeterUpsertRequest:
-    """The ``MeterUpsertRequest`` object of the Vluna API."""
-
-    meter_code: common.Code
-    """Identifies the meter."""
-    feature_code: Optional[common.Code] = None
-    """Map the meter to this existing feature."""
-    unit: Optional[str] = None
-    """Defaults to `unit` for a new meter."""
-    scale: Optional[int] = None
-    """Decimal places of the quantities; defaults to 0 for a new meter."""
-    rounding: Optional[MeterRounding] = None
-    """Defaults to `round` for a new meter."""
-    semantic_kind: Optional[MeterSemanticKind] = None
-    """Defaults to `activity` for a new meter."""
-    active: Optional[bool] = None
-    """Defaults to true for a new meter."""
-    metadata: Optional[MeterMetadata] = None
-    """Replaces the metadata; omitted means an empty object."""
-    meter_prices: Optional[MeterPriceInput] = None
-
-
-@define(kw_only=True)
-class MeterUpdateRequest:
-    """The ``MeterUpdateRequest`` object of the Vluna API."""
-
-    feature_code: Optional[common.Code] = None
-    """Map the meter to this existing feature."""
-    unit: Optional[str] = None
-    scale: Optional[int] = None
-    rounding: Optional[MeterRounding] = None
-    semantic_kind: Optional[MeterSemanticKind] = None
-    active: Optional[bool] = None
-    metadata: Optional[MeterMetadata] = None
-    """Replaces the whole metadata."""
-    meter_prices: Optional[MeterPriceInput] = None
-
-
-@define(kw_only=True)
 class MeterList:
     """One page of meters."""
 
@@ -1126,51 +845,6 @@ class Feature:
     unit: Optional[str] = None
     """Not sent by the open-source server; read `meters[].unit`."""
     meters: Optional[list[Meter]] = None
-
-
-@define(kw_only=True)
-class FeatureUpsertRequest:
-    """Give `feature_family_id` or `feature_family_code` (at least one)."""
-
-    feature_code: common.Code
-    """Identifies the feature; also the code of its primary meter."""
-    feature_family_id: Optional[str] = None
-    feature_family_code: Optional[str] = None
-    name: Optional[str] = None
-    """Defaults to the feature code."""
-    description: Optional[str] = None
-    """Defaults to an empty string."""
-    entitlement_required: Optional[bool] = None
-    """Leave out to inherit the family's setting."""
-    active: Optional[bool] = None
-    """Leave out to keep the current state (true for a new feature)."""
-    metadata: Optional[FeatureMetadata] = None
-    """Replaces the metadata; omitted means an empty object."""
-    unit: Optional[str] = None
-    """Unit of the primary meter when no `meters` entry gives one."""
-    meters: Optional[list[MeterInput]] = None
-
-
-@define(kw_only=True)
-class FeatureUpdateRequest:
-    """The ``FeatureUpdateRequest`` object of the Vluna API."""
-
-    feature_family_id: Optional[str] = None
-    """Move the feature to this family."""
-    feature_family_code: Optional[str] = None
-    """Move the feature to the family with this code."""
-    name: Optional[str] = None
-    description: Optional[str] = None
-    entitlement_required: Optional[bool] = None
-    active: Optional[bool] = None
-    metadata: Optional[FeatureMetadata] = None
-    """Replaces the whole metadata."""
-    unit: Optional[str] = None
-    """Unit of the primary meter when no `meters` entry gives one."""
-    meters: Optional[list[MeterInput]] = None
-    """Meters to create or update and map to the feature."""
-    delete_meters: Optional[list[common.Code]] = None
-    """Codes of meters to unlink from the feature (not the primary meter)."""
 
 
 @define(kw_only=True)

@@ -6,9 +6,6 @@ from typing import Any
 
 from attrs import define, field
 
-# Any JSON object describing the consent; the server does not interpret it.
-ConsentRecordRequest = dict[str, Any]
-
 
 @define(kw_only=True)
 class ConsentRecordResponse:

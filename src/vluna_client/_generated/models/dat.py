@@ -67,24 +67,6 @@ class DatBootstrapTokenList:
 
 
 @define(kw_only=True)
-class DatBootstrapTokenCreateRequest:
-    """Who the token is for and what it may do. Every field is optional for the server."""
-
-    subject_id: Optional[str] = None
-    """The operator the token is issued to; needed when calling with the service key."""
-    organization_id: Optional[str] = None
-    """An organisation to record with the token; sessions may then bind to it."""
-    allowed_realms: Optional[list[str]] = None
-    """Realms the token may open sessions for; the current realm when left out, and must include it."""
-    granted_scopes: Optional[list[DatScope]] = None
-    """Unknown scopes are dropped; both scopes when none is left."""
-    issued_by: Optional[str] = None
-    """A free-text note of who created the token."""
-    expires_at: Optional[str] = None
-    """When the token stops working; no expiry when left out."""
-
-
-@define(kw_only=True)
 class DatBootstrapTokenSecret:
     """The ``DatBootstrapTokenSecret`` object of the Vluna API."""
 
@@ -101,22 +83,6 @@ class DatBootstrapTokenRevokeResult:
     revoked: bool
     """False when no token with this id grants access to the current realm."""
     token_id: str
-
-
-@define(kw_only=True)
-class DatSessionIssueRequest:
-    """What the session should allow. Every field is optional; `{}` asks for the defaults."""
-
-    requested_scopes: Optional[list[DatScope]] = None
-    """Defaults to the bootstrap token's scopes; unknown values are dropped."""
-    requested_realm_id: Optional[str] = None
-    """The realm to select; must be an active realm allowed by the bootstrap token."""
-    requested_org_id: Optional[str] = None
-    """Must equal the bootstrap token's organisation when given."""
-    requested_binding: Optional[DatBindingType] = None
-    """`realm` (default) binds the session to one realm; `org` to the organisation."""
-    ttl_sec: Optional[int] = None
-    """Lifetime in seconds, clamped to 60..3600; 900 when left out."""
 
 
 @define(kw_only=True)
@@ -144,14 +110,6 @@ class DatSessionIssueResponse:
 
 
 @define(kw_only=True)
-class DatSessionIntrospectRequest:
-    """The ``DatSessionIntrospectRequest`` object of the Vluna API."""
-
-    access_token: str = field(repr=redacted)
-    """The session token to check."""
-
-
-@define(kw_only=True)
 class DatSessionIntrospection:
     """Whether the session token is valid; the claims are present only when it is."""
 
@@ -169,18 +127,6 @@ class DatSessionIntrospection:
     exp: Optional[int] = None
     """Expiry as Unix seconds."""
     expires_at: Optional[str] = None
-
-
-@define(kw_only=True)
-class DatSessionRevokeRequest:
-    """The session to revoke; give `jti` or `access_token`."""
-
-    jti: Optional[str] = None
-    """The session's id, as returned by issue_session."""
-    access_token: Optional[str] = field(default=None, repr=redacted)
-    """The session token itself, when the jti is not at hand."""
-    reason: Optional[str] = None
-    """A free-text note kept with the revocation."""
 
 
 @define(kw_only=True)

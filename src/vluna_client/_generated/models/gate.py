@@ -12,19 +12,6 @@ from . import common
 
 
 @define(kw_only=True)
-class AuthorizeRequest:
-    """What the caller is about to do."""
-
-    feature_code: common.Code
-    feature_family_code: Optional[str] = None
-    """Family to file the feature under when the server registers unknown features automatically."""
-    estimated_quantity_minor: Optional[common.NonNegativeIntString] = None
-    budget_id: Optional[str] = None
-    """Spend from this budget; it must exist and be active for the user."""
-    labels: Optional[common.Labels] = None
-
-
-@define(kw_only=True)
 class AuthorizeResponse:
     """An open lease."""
 
@@ -57,21 +44,6 @@ class MeterCommit:
 
 
 @define(kw_only=True)
-class CommitRequest:
-    """The measured usage of one lease."""
-
-    lease_token: str
-    """The token returned by authorize."""
-    feature_code: common.Code
-    quantity_minor: common.NonNegativeIntString
-    labels: Optional[common.Labels] = None
-    as_of: Optional[str] = None
-    """Accepted for compatibility; the server prices at commit time."""
-    meters: Optional[list[MeterCommit]] = None
-    """Per-meter breakdown. Without it the feature's primary meter takes `quantity_minor`."""
-
-
-@define(kw_only=True)
 class BatchCommitItem:
     """One commit inside a batch, with its own idempotency key."""
 
@@ -83,22 +55,6 @@ class BatchCommitItem:
     labels: Optional[common.Labels] = None
     as_of: Optional[str] = None
     meters: Optional[list[MeterCommit]] = None
-
-
-class MergeAdvice(OpenEnum):
-    """Accepted for compatibility; the server does not merge lines."""
-
-    NONE = "none"
-    BY_PRICING_FINGERPRINT = "by_pricing_fingerprint"
-
-
-@define(kw_only=True)
-class BatchCommitRequest:
-    """The ``BatchCommitRequest`` object of the Vluna API."""
-
-    items: list[BatchCommitItem]
-    merge_advice: Optional[MergeAdvice] = None
-    """Accepted for compatibility; the server does not merge lines."""
 
 
 class Source(OpenEnum):
@@ -197,13 +153,6 @@ class BatchCommitResponse:
 
 
 @define(kw_only=True)
-class CancelRequest:
-    """The ``CancelRequest`` object of the Vluna API."""
-
-    lease_token: str
-
-
-@define(kw_only=True)
 class CancelResponse:
     """The ``CancelResponse`` object of the Vluna API."""
 
@@ -211,22 +160,6 @@ class CancelResponse:
     """True when this call closed an active lease; false when it was already closed."""
     released_cap: Optional[common.IntString] = None
     trace_id: Optional[str] = None
-
-
-@define(kw_only=True)
-class IngestRequest:
-    """Usage recorded without a lease. Give `quantity_minor`, `meters`, or both."""
-
-    feature_code: common.Code
-    occurred_at: Optional[str] = None
-    """When the usage happened; used for rating and attribution."""
-    quantity_minor: Optional[common.NonNegativeIntString] = None
-    budget_id: Optional[str] = None
-    """A budget to attribute the usage to (a UUID)."""
-    labels: Optional[common.Labels] = None
-    meters: Optional[list[MeterCommit]] = None
-    metadata: Optional[dict[str, Any]] = None
-    """Accepted for compatibility; the server ignores it."""
 
 
 class SubjectScope(OpenEnum):

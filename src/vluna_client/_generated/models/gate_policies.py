@@ -117,57 +117,6 @@ class GatePolicyList:
 
 
 @define(kw_only=True)
-class GatePolicyCreateRequest:
-    """A new policy. Give `bundle_id` or `bundle_key` (at least one; `bundle_id` wins when both are sent)."""
-
-    name: str
-    """Must be non-empty (the server refuses null and blank names, although the contract allows null)."""
-    feature_code: str
-    """The feature to cap, in lower case, or `__wildcard_feature__` for every feature."""
-    kind: GatePolicyKind
-    subject_scope: GatePolicySubjectScope
-    unit: str
-    window_sec: int
-    """Window length in seconds; > 0 for quota policies."""
-    bundle_id: Optional[str] = None
-    """The bundle to add the policy to."""
-    bundle_key: Optional[str] = None
-    """The bundle to add the policy to, by key."""
-    description: Optional[str] = None
-    """A free-text note (accepted by the server, not listed in the contract)."""
-    limit_count: Optional[str] = None
-    """Calls allowed per window; required for rate policies, left out or null for quotas."""
-    limit_minor: Optional[str] = None
-    """
-    Quantity allowed per window in minor units (`"-1"` = unlimited); required for quota policies, left
-    out or null for rates.
-    """
-    status: Optional[GatePolicyStatus] = None
-    metadata: Optional[GatePolicyMetadata] = None
-
-
-@define(kw_only=True)
-class GatePolicyUpdateRequest:
-    """The fields to change; the others keep their value."""
-
-    name: Optional[str] = None
-    """A new, non-empty name (null is refused by the server)."""
-    description: Optional[str] = None
-    """A new note, or null to clear it (accepted by the server, not listed in the contract)."""
-    feature_code: Optional[str] = None
-    kind: Optional[GatePolicyKind] = None
-    subject_scope: Optional[GatePolicySubjectScope] = None
-    unit: Optional[str] = None
-    window_sec: Optional[int] = None
-    limit_count: Optional[str] = None
-    """New call limit, or null to clear it (needed when turning a rate policy into a quota)."""
-    limit_minor: Optional[str] = None
-    """New quantity limit, or null to clear it (needed when turning a quota policy into a rate)."""
-    status: Optional[GatePolicyStatus] = None
-    metadata: Optional[GatePolicyMetadata] = None
-
-
-@define(kw_only=True)
 class GatePolicyDeleteResult:
     """The ``GatePolicyDeleteResult`` object of the Vluna API."""
 
@@ -198,25 +147,6 @@ class GatePolicyBundleList:
     items: Optional[list[GatePolicyBundle]] = None
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
-
-
-@define(kw_only=True)
-class GatePolicyBundleUpsertRequest:
-    """A bundle, identified by its key."""
-
-    bundle_key: str
-    name: Optional[str] = None
-    status: Optional[GatePolicyBundleStatus] = None
-    metadata: Optional[GatePolicyBundleMetadata] = None
-
-
-@define(kw_only=True)
-class GatePolicyBundleUpdateRequest:
-    """The fields to change; the others keep their value."""
-
-    name: Optional[str] = None
-    status: Optional[GatePolicyBundleStatus] = None
-    metadata: Optional[GatePolicyBundleMetadata] = None
 
 
 @define(kw_only=True)

@@ -101,58 +101,6 @@ class GateOpsUsageReportMetricFilter:
     """The threshold, as an integer or decimal string."""
 
 
-class Compare(OpenEnum):
-    """
-    Also return the previous period of the same length. Only with `aggregate=total` or a `group_by` of
-    only `bucket_start`; not together with `cursor`.
-    """
-
-    PREVIOUS = "previous"
-
-
-class Order(OpenEnum):
-    """Ranking direction for `top_k`; `desc` when left out."""
-
-    DESC = "desc"
-    ASC = "asc"
-
-
-@define(kw_only=True)
-class GateOpsUsageReportQuery:
-    """What to aggregate, over which period and how."""
-
-    time: GateReportTimeRange
-    group_by: list[GateOpsUsageReportDimensionKey]
-    """Dimensions to group by; `bucket_start` is added when missing."""
-    aggregate: Optional[GateOpsUsageReportAggregate] = None
-    """
-    `series` (one row per bucket and group), `total` (a single row; `group_by` must then be only
-    `bucket_start`) or `group_total` (one row per group over the whole period).
-    """
-    compare: Optional[Compare] = None
-    """
-    Also return the previous period of the same length. Only with `aggregate=total` or a `group_by` of
-    only `bucket_start`; not together with `cursor`.
-    """
-    top_k: Optional[int] = None
-    """
-    Keep the N best groups ranked by `order_by_metric` over the whole period. Needs `bucket_start` plus
-    exactly one of `feature_code` / `feature_family_code` in `group_by` (with `group_total` also
-    `attribution_id`, `billing_account_id` or `billing_user_id`, with tighter limits). Not with `cursor`
-    or `compare`.
-    """
-    order_by_metric: Optional[GateOpsUsageReportMetricKey] = None
-    order: Optional[Order] = None
-    """Ranking direction for `top_k`; `desc` when left out."""
-    metrics: Optional[list[GateOpsUsageReportMetricKey]] = None
-    dim_filters: Optional[list[GateOpsUsageReportDimensionFilter]] = None
-    metric_filters: Optional[list[GateOpsUsageReportMetricFilter]] = None
-    limit: Optional[int] = None
-    """Rows per page."""
-    cursor: Optional[str] = None
-    """The `meta.next_cursor` of the previous page."""
-
-
 @define(kw_only=True)
 class GateOpsUsageReportRow:
     """
@@ -269,28 +217,6 @@ class GateOpsSettlementReportMetricFilter:
     op: GateReportMetricFilterOp
     value: str
     """The threshold, as an integer or decimal string."""
-
-
-@define(kw_only=True)
-class GateOpsSettlementReportQuery:
-    """What to aggregate, over which period and how."""
-
-    time: GateReportTimeRange
-    group_by: list[GateOpsSettlementReportDimensionKey]
-    """
-    Dimensions to group by; `bucket_start` is added when missing. After sorting, only these sets are
-    allowed: `bucket_start` alone, or with one of `funding_kind`, `billing_account_id`,
-    `billing_user_id`, `feature_code`, `grant_id`, `grant_program_id`, `budget_id`,
-    `application_status`, or with `funding_kind` + `application_status`, `feature_code` +
-    `funding_kind`, `grant_program_id` + `funding_kind`.
-    """
-    metrics: Optional[list[GateOpsSettlementReportMetricKey]] = None
-    dim_filters: Optional[list[GateOpsSettlementReportDimensionFilter]] = None
-    metric_filters: Optional[list[GateOpsSettlementReportMetricFilter]] = None
-    limit: Optional[int] = None
-    """Rows per page."""
-    cursor: Optional[str] = None
-    """The `meta.next_cursor` of the previous page."""
 
 
 @define(kw_only=True)

@@ -199,71 +199,6 @@ class OpsRevenueReportTimeRange:
     granularity: Granularity
 
 
-class TimeBasis(OpenEnum):
-    """The invoice timestamp that picks the bucket; `paid_at` by default."""
-
-    PAID_AT = "paid_at"
-    FINALIZED_AT = "finalized_at"
-    PERIOD_START = "period_start"
-    PERIOD_END = "period_end"
-
-
-class StatusEnum(OpenEnum):
-    """Known values of ``StatusEnum``; unknown values are kept as they come."""
-
-    DRAFT = "draft"
-    OPEN = "open"
-    VOID = "void"
-    UNCOLLECTIBLE = "uncollectible"
-    PAID = "paid"
-
-
-class GroupByEnum(OpenEnum):
-    """Known values of ``GroupByEnum``; unknown values are kept as they come."""
-
-    BUCKET_START = "bucket_start"
-    BILLING_ACCOUNT_ID = "billing_account_id"
-    CURRENCY = "currency"
-    STATUS = "status"
-    SUBSCRIPTION_ID = "subscription_id"
-    LINE_KIND = "line_kind"
-    METER_CODE = "meter_code"
-    CATALOG_PRICE_ID = "catalog_price_id"
-
-
-class LineKind(OpenEnum):
-    """Known values of ``LineKind``; unknown values are kept as they come."""
-
-    RECURRING = "recurring"
-    USAGE = "usage"
-    ONE_TIME = "one_time"
-    DISCOUNT = "discount"
-    TAX = "tax"
-    OTHER = "other"
-
-
-@define(kw_only=True)
-class OpsRevenueReportQuery:
-    """What to sum and how to group it."""
-
-    time: OpsRevenueReportTimeRange
-    time_basis: Optional[TimeBasis] = None
-    """The invoice timestamp that picks the bucket; `paid_at` by default."""
-    status: Optional[list[StatusEnum]] = None
-    """Invoice statuses to count; only `paid` when omitted."""
-    currency: Optional[list[str]] = None
-    billing_account_id: Optional[list[str]] = None
-    """Only invoices of these billing accounts."""
-    subscription_id: Optional[list[str]] = None
-    group_by: Optional[list[GroupByEnum]] = None
-    """
-    Dimensions to group by besides the bucket (which is always one); `[bucket_start, currency]` when
-    omitted.
-    """
-    line_kinds: Optional[list[LineKind]] = None
-    """Only invoice lines of these kinds (switches the report to line totals)."""
-
-
 @define(kw_only=True)
 class OpsRevenueReportRow:
     """
@@ -356,123 +291,6 @@ class RecurringInterval(OpenEnum):
     MONTH = "month"
     YEAR = "year"
     NONE_TYPE_NONE = None
-
-
-class Status12(OpenEnum):
-    """Known values of ``Status12``; unknown values are kept as they come."""
-
-    ACTIVE = "active"
-    ARCHIVED = "archived"
-    DRAFT = "draft"
-
-
-@define(kw_only=True)
-class OpsCatalogProductCreateRequest:
-    """The ``OpsCatalogProductCreateRequest`` object of the Vluna API."""
-
-    product_code: str
-    """Your stable code for the product; unique."""
-    provider: str
-    provider_product_id: str
-    kind: Kind4
-    status: Status12
-    name: str
-    default_currency: str
-    """Three-letter upper-case currency code."""
-    display_priority: Optional[int] = None
-    """100 when omitted."""
-    presentation_config: Optional[dict[str, Any]] = None
-    metadata: Optional[OpsCatalogProductMetadata] = None
-
-
-@define(kw_only=True)
-class OpsCatalogProductUpdateRequest:
-    """Send only the fields to change."""
-
-    product_code: Optional[str] = None
-    provider: Optional[str] = None
-    provider_product_id: Optional[str] = None
-    kind: Optional[Kind4] = None
-    status: Optional[Status12] = None
-    display_priority: Optional[int] = None
-    name: Optional[str] = None
-    default_currency: Optional[str] = None
-    presentation_config: Optional[dict[str, Any]] = None
-    metadata: Optional[OpsCatalogProductMetadata] = None
-
-
-class Status14(OpenEnum):
-    """`active` when omitted."""
-
-    ACTIVE = "active"
-    ARCHIVED = "archived"
-
-
-class RecurringInterval2(OpenEnum):
-    """Set together with `recurring_count` and `subscription_group_key` for a subscription price."""
-
-    MONTH = "month"
-    YEAR = "year"
-    NONE_TYPE_NONE = None
-
-
-@define(kw_only=True)
-class OpsCatalogPriceCreateRequest:
-    """The ``OpsCatalogPriceCreateRequest`` object of the Vluna API."""
-
-    catalog_product_id: str
-    """The product the price belongs to; must exist in the realm."""
-    price_code: str
-    """Your stable code for the price; unique."""
-    provider_price_id: str
-    currency: str
-    unit_amount: int
-    """Price in the currency's minor units."""
-    status: Optional[Status14] = None
-    """`active` when omitted."""
-    recurring_interval: Optional[RecurringInterval2] = None
-    """Set together with `recurring_count` and `subscription_group_key` for a subscription price."""
-    recurring_count: Optional[int] = None
-    display_priority: Optional[int] = None
-    """100 when omitted."""
-    metadata: Optional[OpsCatalogPriceMetadata] = None
-    subscription_group_key: Optional[str] = None
-    """Group of mutually exclusive subscriptions; created on first use."""
-
-
-class Status15(OpenEnum):
-    """Known values of ``Status15``; unknown values are kept as they come."""
-
-    ACTIVE = "active"
-    ARCHIVED = "archived"
-
-
-class RecurringInterval3(OpenEnum):
-    """Known values of ``RecurringInterval3``; unknown values are kept as they come."""
-
-    MONTH = "month"
-    YEAR = "year"
-    NONE_TYPE_NONE = None
-
-
-@define(kw_only=True)
-class OpsCatalogPriceUpdateRequest:
-    """Send only the fields to change."""
-
-    catalog_product_id: Optional[str] = None
-    """Move the price to another product of the realm."""
-    price_code: Optional[str] = None
-    provider_price_id: Optional[str] = None
-    status: Optional[Status15] = None
-    currency: Optional[str] = None
-    unit_amount: Optional[int] = None
-    recurring_interval: Optional[RecurringInterval3] = None
-    recurring_count: Optional[int] = None
-    display_priority: Optional[int] = None
-    metadata: Optional[OpsCatalogPriceMetadata] = None
-    subscription_group_id: Optional[str] = None
-    """Accepted by the contract but ignored; the group follows `subscription_group_key`."""
-    subscription_group_key: Optional[str] = None
 
 
 @define(kw_only=True)
@@ -576,53 +394,6 @@ class GrantProgram:
 
 
 @define(kw_only=True)
-class GrantProgramCreateRequest:
-    """The ``GrantProgramCreateRequest`` object of the Vluna API."""
-
-    program_code: str
-    cadence: Cadence
-    issue_anchor: IssueAnchor
-    amount_xusd: common.NonNegativeIntString
-    """Face value of each grant in XUSD (1 USD = 1000000); convert prices before sending."""
-    window_kind: WindowKind
-    issuance_mode: IssuanceMode
-    name: Optional[str] = None
-    active: Optional[bool] = None
-    """true when omitted."""
-    window_default_seconds: Optional[int] = None
-    priority: Optional[int] = None
-    """0 when omitted; lower is consumed first."""
-    on_ledger: Optional[bool] = None
-    """false when omitted."""
-    periodic_accounting: Optional[bool] = None
-    """false when omitted."""
-    accrual_mode: Optional[AccrualMode] = None
-    eligibility_kind: Optional[str] = None
-    """`manual` when omitted."""
-    eligibility_payload: Optional[GrantProgramEligibilityPayload] = None
-    metadata: Optional[dict[str, Any]] = None
-
-
-@define(kw_only=True)
-class GrantProgramUpdateRequest:
-    """Send only the settings to change; they apply to future grants."""
-
-    name: Optional[str] = None
-    active: Optional[bool] = None
-    amount_xusd: Optional[common.NonNegativeIntString] = None
-    window_kind: Optional[WindowKind] = None
-    window_default_seconds: Optional[int] = None
-    priority: Optional[int] = None
-    on_ledger: Optional[bool] = None
-    issuance_mode: Optional[IssuanceMode] = None
-    periodic_accounting: Optional[bool] = None
-    accrual_mode: Optional[AccrualMode] = None
-    eligibility_kind: Optional[str] = None
-    eligibility_payload: Optional[GrantProgramEligibilityPayload] = None
-    metadata: Optional[dict[str, Any]] = None
-
-
-@define(kw_only=True)
 class GrantProgramList:
     """The ``GrantProgramList`` object of the Vluna API."""
 
@@ -664,48 +435,6 @@ class GrantCampaign:
     created_at: str
     updated_at: str
     window_end: Optional[str] = None
-    metadata: Optional[GrantCampaignMetadata] = None
-
-
-class Status17(OpenEnum):
-    """`scheduled` when omitted."""
-
-    SCHEDULED = "scheduled"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    ENDED = "ended"
-
-
-@define(kw_only=True)
-class GrantCampaignCreateRequest:
-    """The ``GrantCampaignCreateRequest`` object of the Vluna API."""
-
-    name: str
-    window_start: str
-    status: Optional[Status17] = None
-    """`scheduled` when omitted."""
-    window_end: Optional[str] = None
-    target_filter: Optional[dict[str, Any]] = None
-    metadata: Optional[GrantCampaignMetadata] = None
-
-
-class Status18(OpenEnum):
-    """Known values of ``Status18``; unknown values are kept as they come."""
-
-    SCHEDULED = "scheduled"
-    ACTIVE = "active"
-    PAUSED = "paused"
-    ENDED = "ended"
-
-
-@define(kw_only=True)
-class GrantCampaignUpdateRequest:
-    """Send only the fields to change."""
-
-    name: Optional[str] = None
-    status: Optional[Status18] = None
-    window_end: Optional[str] = None
-    target_filter: Optional[dict[str, Any]] = None
     metadata: Optional[GrantCampaignMetadata] = None
 
 
@@ -777,29 +506,6 @@ class GrantAssignment:
     metadata: Optional[GrantAssignmentMetadata] = None
     created_at: Optional[str] = None
     updated_at: Optional[str] = None
-
-
-@define(kw_only=True)
-class GrantAssignmentCreateRequest:
-    """The ``GrantAssignmentCreateRequest`` object of the Vluna API."""
-
-    billing_account_id: str
-    billing_user_id: str
-    program_id: str
-    source_kind: SourceKind
-    source_ref: str
-    window_start: str
-    window_end: Optional[str] = None
-    metadata: Optional[GrantAssignmentMetadata] = None
-
-
-@define(kw_only=True)
-class GrantAssignmentUpdateRequest:
-    """Send only the fields to change."""
-
-    window_end: Optional[str] = None
-    status: Optional[Status19] = None
-    metadata: Optional[GrantAssignmentMetadata] = None
 
 
 @define(kw_only=True)
@@ -921,61 +627,6 @@ class GrantCreateSource:
     """`ops.manual` when omitted."""
     ref: Optional[str] = None
     note: Optional[str] = None
-
-
-class Kind9(OpenEnum):
-    """Overrides the grant's category."""
-
-    GRANT = "grant"
-    SPONSORSHIP = "sponsorship"
-    PROMO = "promo"
-    CREDIT = "credit"
-    CASH = "cash"
-    WALLET = "wallet"
-    ROLLOVER = "rollover"
-    NONEXPIRING = "nonexpiring"
-    FALLBACK = "fallback"
-    OTHER = "other"
-
-
-class Mode(OpenEnum):
-    """`manual` when omitted."""
-
-    MANUAL = "manual"
-    PROGRAM = "program"
-
-
-@define(kw_only=True)
-class GrantCreateRequest:
-    """The ``GrantCreateRequest`` object of the Vluna API."""
-
-    billing_account_id: str
-    billing_user_id: str
-    kind: Optional[Kind9] = None
-    """Overrides the grant's category."""
-    priority: Optional[int] = None
-    """Overrides the consumption priority; lower is consumed first."""
-    mode: Optional[Mode] = None
-    """`manual` when omitted."""
-    amount_xusd: Optional[common.NonNegativeIntString] = None
-    """Required with `mode=manual`; XUSD (1 USD = 1000000)."""
-    program_id: Optional[str] = None
-    """With `mode=program`, the programme to issue from."""
-    grant_program_code: Optional[str] = None
-    """Alternative to `program_id`."""
-    window_start: Optional[str] = None
-    window_end: Optional[str] = None
-    source: Optional[GrantCreateSource] = None
-    metadata: Optional[GrantMetadataMap] = None
-
-
-@define(kw_only=True)
-class GrantUpdateRequest:
-    """Send only the fields to change."""
-
-    issuance_status: Optional[IssuanceStatus] = None
-    closure_kind: Optional[ClosureKind] = None
-    metadata: Optional[GrantMetadataMap] = None
 
 
 class Status21(OpenEnum):

@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 from attrs import define, field
 
-from vluna_client._open_enum import OpenEnum
 from vluna_client._redact import redacted
-
-
-class Scope(OpenEnum):
-    """Known values of ``Scope``; unknown values are kept as they come."""
-
-    CHECKOUT = "checkout"
-    PORTAL = "portal"
-
-
-@define(kw_only=True)
-class PlatformTokenIssueRequest:
-    """The ``PlatformTokenIssueRequest`` object of the Vluna API."""
-
-    principal_id: str
-    """Your identifier of the paying customer."""
-    user_id: str
-    """Your identifier of the end user; becomes the token's subject."""
-    scopes: Optional[list[Scope]] = None
-    """`checkout` and/or `portal`; anything else is dropped. Both when omitted."""
-    session_ttl_sec: Optional[int] = None
-    """Token lifetime in seconds; the server clamps it to 60..3600 and uses 900 by default."""
-    traits: Optional[dict[str, Any]] = None
-    """Up to 20 free-form attributes embedded in the token."""
-    nonce: Optional[str] = None
-    """An opaque value embedded in the token."""
 
 
 @define(kw_only=True)
