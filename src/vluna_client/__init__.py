@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         VlunaError,
     )
     from ._keys import idempotency_key
-    from ._lease import Lease, LeaseState
+    from ._lease import Lease, LeaseGate, LeaseState, LeaseTerms
     from ._open_enum import OpenEnum
     from ._partition import PartitionCounts, ingest_partition
     from ._pending import PendingWrite
@@ -72,7 +72,9 @@ _LAZY = {
     "InvalidRequestError": "._errors",
     "InvalidRow": "._bulk",
     "Lease": "._lease",
+    "LeaseGate": "._lease",
     "LeaseState": "._lease",
+    "LeaseTerms": "._lease",
     "MAX_TIMEOUT": "._transport",
     "LeaseError": "._errors",
     "LeaseRecoveredError": "._errors",
@@ -124,8 +126,10 @@ __all__ = [
     "InvalidRow",
     "Lease",
     "LeaseError",
+    "LeaseGate",
     "LeaseRecoveredError",
     "LeaseState",
+    "LeaseTerms",
     "NotFoundError",
     "OpenEnum",
     "OutcomeUnknownError",

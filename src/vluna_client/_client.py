@@ -619,10 +619,9 @@ class ServiceClient(ServiceAreas, _BaseClient):
         An exception inside the block, or leaving it without a commit, cancels the lease (best effort, never
         hiding your exception). A second ``commit`` raises :class:`LeaseError` instead of charging twice.
         """
-        from ._lease import Lease
+        from ._lease import Lease, LeaseTerms
 
-        return Lease(
-            self,
+        terms = LeaseTerms(
             feature_code=feature_code,
             principal_id=principal_id,
             user_id=user_id,
@@ -633,6 +632,7 @@ class ServiceClient(ServiceAreas, _BaseClient):
             idempotency_key=idempotency_key,
             timeout=timeout,
         )
+        return Lease(self.gate, terms)
 
 
 class BearerClient(BearerAreas, _BaseClient):

@@ -6,7 +6,9 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, Literal, Optional, Protocol, Union
+
+import attrs
 
 from ._errors import (
     APIConnectionError,
@@ -23,8 +25,7 @@ from ._result import Hint, Result
 from ._timeout import Timeout, TimeoutTypes
 
 if TYPE_CHECKING:
-    from ._client import ServiceClient
-    from ._generated.models.gate import AuthorizeResponse, CommitResponse
+    from ._generated.models.gate import AuthorizeResponse, CancelResponse, CommitResponse
 
 logger = logging.getLogger("vluna_client")
 
@@ -49,8 +50,92 @@ _CLEANUP_TIMEOUT = Timeout(connect=3.0, read=10.0)
 _CLEANUP_ROUNDS = 3
 
 
+class LeaseGate(Protocol):
+    """The three gate calls a :class:`Lease` makes; ``client.gate`` of a :class:`ServiceClient` provides them.
+
+    A lease needs nothing else from a client, so any object with these methods can drive one (a test's in-memory
+    gate, for one). The lease gives each write its Idempotency-Key and reuses it when it replays the write.
+    """
+
+    def authorize(
+        self,
+        *,
+        feature_code: str,
+        feature_family_code: Optional[str],
+        estimated_quantity_minor: Optional[Union[int, str]],
+        budget_id: Optional[str],
+        labels: Optional[Mapping[str, str]],
+        principal_id: Optional[str],
+        user_id: Optional[str],
+        idempotency_key: Optional[str],
+        timeout: TimeoutTypes,
+    ) -> Result[AuthorizeResponse]:
+        """Open a lease (``gate.authorize``)."""
+        ...
+
+    def commit(
+        self,
+        *,
+        lease_token: str,
+        feature_code: str,
+        quantity_minor: Any,
+        labels: Optional[Mapping[str, str]],
+        meters: Optional[Sequence[Any]],
+        principal_id: Optional[str],
+        user_id: Optional[str],
+        idempotency_key: Optional[str],
+        timeout: TimeoutTypes,
+    ) -> Result[CommitResponse]:
+        """Record a lease's measured usage (``gate.commit``)."""
+        ...
+
+    def cancel(
+        self,
+        *,
+        lease_token: str,
+        principal_id: Optional[str],
+        user_id: Optional[str],
+        timeout: TimeoutTypes,
+    ) -> Result[CancelResponse]:
+        """Give a lease back (``gate.cancel``)."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class LeaseTerms:
+    """What a lease is opened for: the arguments of :meth:`ServiceClient.lease`, declared once.
+
+    :meth:`ServiceClient.lease` and Celery's ``task_lease`` build one from their keywords and give it to
+    :class:`Lease`, which sends it with each of the lease's calls.
+
+    Attributes:
+        feature_code: The gated feature (authorize and commit both name it).
+        principal_id: The paying customer (sent with every call of the lease, unless bound with ``client.bind``).
+        user_id: The end user (likewise).
+        estimated_quantity_minor: The expected usage, which authorize checks quota and funds against.
+        feature_family_code: The feature family, when the feature is in one.
+        budget_id: The budget to draw from.
+        labels: The authorize's labels.
+        idempotency_key: The authorize's key; without one, a new key is minted when the lease is entered.
+        timeout: The timeout of each of the lease's calls (``commit`` and ``cancel`` may give their own).
+    """
+
+    feature_code: str
+    principal_id: Optional[str] = None
+    user_id: Optional[str] = None
+    estimated_quantity_minor: Optional[Union[int, str]] = None
+    feature_family_code: Optional[str] = None
+    budget_id: Optional[str] = None
+    labels: Optional[Mapping[str, str]] = None
+    idempotency_key: Optional[str] = None
+    timeout: TimeoutTypes = None
+
+
 class Lease:
     """One authorized piece of paid work. Create it with :meth:`ServiceClient.lease` and use it in a ``with`` block.
+
+    ``Lease(gate, terms)`` makes the lease's calls through ``gate`` (``client.gate``, or any :class:`LeaseGate`) with
+    the arguments in ``terms`` (:class:`LeaseTerms`).
 
     States (:attr:`state`):
 
@@ -71,32 +156,10 @@ class Lease:
       commit is allowed; leaving the block cancels (harmless if the earlier commit with that key went through).
     """
 
-    def __init__(
-        self,
-        client: ServiceClient,
-        *,
-        feature_code: str,
-        principal_id: Optional[str],
-        user_id: Optional[str],
-        estimated_quantity_minor: Any,
-        feature_family_code: Optional[str],
-        budget_id: Optional[str],
-        labels: Optional[Mapping[str, str]],
-        idempotency_key: Optional[str],
-        timeout: TimeoutTypes,
-    ) -> None:
-        self._client = client
-        self._feature_code = feature_code
-        self._bindings: dict[str, Any] = {"principal_id": principal_id, "user_id": user_id}
-        self._authorize_args: dict[str, Any] = {
-            "feature_code": feature_code,
-            "estimated_quantity_minor": estimated_quantity_minor,
-            "feature_family_code": feature_family_code,
-            "budget_id": budget_id,
-            "labels": labels,
-        }
-        self._authorize_key = idempotency_key
-        self._timeout = timeout
+    def __init__(self, gate: LeaseGate, terms: LeaseTerms) -> None:
+        self._gate = gate
+        self._terms = terms
+        self._authorize_key = terms.idempotency_key
         self._lock = threading.Lock()
         self._state: LeaseState = _NEW
         self._authorization: Optional[Result[AuthorizeResponse]] = None
@@ -142,11 +205,11 @@ class Lease:
 
     def __repr__(self) -> str:
         lease_id = self._authorization.data.lease_id if self._authorization else None
-        return f"<Lease feature_code={self._feature_code!r} lease_id={lease_id!r} state={self._state!r}>"
+        return f"<Lease feature_code={self._terms.feature_code!r} lease_id={lease_id!r} state={self._state!r}>"
 
     def __getstate__(self) -> dict[str, Any]:
-        # A lease travels with its client, its state and its keys (so an ``unknown`` commit can be replayed in
-        # another process); its lock is rebuilt there. Mid-call, its state is about to change: refuse.
+        # A lease travels with its gate (so with its client), its state and its keys (so an ``unknown`` commit can
+        # be replayed in another process); its lock is rebuilt there. Mid-call, its state is about to change: refuse.
         with self._lock:
             if self._state in (_AUTHORIZING, _COMMITTING, _CANCELLING):
                 raise TypeError(f"a Lease cannot be pickled while a call is in flight (state {self._state!r})")
@@ -168,7 +231,7 @@ class Lease:
         # Fixed before sending, so a replay after a lost answer finds the lease the first attempt may have opened.
         key = self._authorize_key = self._authorize_key or mint_idempotency_key()
         try:
-            self._authorization = self._authorize(key, self._timeout)
+            self._authorization = self._authorize(key, self._terms.timeout)
         except VlunaError as exc:
             self._state = _REFUSED
             if exc.may_have_applied and self._recover_after(exc):
@@ -219,8 +282,17 @@ class Lease:
         self.__exit__(type(error) if error is not None else None, error, None)
 
     def _authorize(self, key: str, timeout: TimeoutTypes) -> Result[AuthorizeResponse]:
-        return self._client.gate.authorize(
-            **self._authorize_args, **self._bindings, idempotency_key=key, timeout=timeout
+        terms = self._terms
+        return self._gate.authorize(
+            feature_code=terms.feature_code,
+            feature_family_code=terms.feature_family_code,
+            estimated_quantity_minor=terms.estimated_quantity_minor,
+            budget_id=terms.budget_id,
+            labels=terms.labels,
+            principal_id=terms.principal_id,
+            user_id=terms.user_id,
+            idempotency_key=key,
+            timeout=timeout,
         )
 
     def _recover_after(self, error: VlunaError) -> bool:
@@ -270,7 +342,7 @@ class Lease:
 
     def _cleanup_timeout(self) -> TimeoutTypes:
         # On the way out of a failure, do not hold the caller for a full read timeout per attempt.
-        return self._timeout if self._timeout is not None else _CLEANUP_TIMEOUT
+        return self._terms.timeout if self._terms.timeout is not None else _CLEANUP_TIMEOUT
 
     def _cancel_on_exit(self, *, reason: str) -> None:
         last: Optional[BaseException] = None
@@ -308,6 +380,33 @@ class Lease:
                 arguments to replay it safely.
         """
         args: dict[str, Any] = {"quantity_minor": quantity_minor, "meters": meters, "labels": labels}
+        key = self._begin_commit(args, idempotency_key or self._default_commit_key())
+        terms = self._terms
+        try:
+            result = self._gate.commit(
+                lease_token=self.token,
+                feature_code=terms.feature_code,
+                quantity_minor=quantity_minor,
+                labels=labels,
+                meters=meters,
+                principal_id=terms.principal_id,
+                user_id=terms.user_id,
+                idempotency_key=key,
+                timeout=timeout if timeout is not None else terms.timeout,
+            )
+        except BaseException as exc:
+            self._commit_failed(exc)
+            raise
+        self._state = _COMMITTED
+        self.commit_result = result
+        return result
+
+    def _default_commit_key(self) -> Optional[str]:
+        """The key of a commit given none; ``None`` mints a new one (a subclass may derive its own)."""
+        return None
+
+    def _begin_commit(self, args: dict[str, Any], idempotency_key: Optional[str]) -> Optional[str]:
+        """Check that this commit may be sent now, mark it in flight and return the key it carries."""
         with self._lock:
             if self._state == _UNKNOWN and self._authorization is not None:
                 if args != self._commit_args or (idempotency_key not in (None, self._commit_key)):
@@ -324,40 +423,25 @@ class Lease:
                 # Fixed before sending, so whatever interrupts the call, its retry replays instead of charging.
                 self._commit_key = idempotency_key or mint_idempotency_key()
             self._state = _COMMITTING
-        try:
-            result = self._client.gate.commit(
-                lease_token=self.token,
-                feature_code=self._feature_code,
-                **args,
-                **self._bindings,
-                idempotency_key=self._commit_key,
-                timeout=timeout if timeout is not None else self._timeout,
-            )
-        except ResponseDecodeError:
+            return self._commit_key
+
+    def _commit_failed(self, exc: BaseException) -> None:
+        """Move to the state that a commit which raised ``exc`` leaves the lease in."""
+        if isinstance(exc, ResponseDecodeError):
             self._state = _COMMITTED  # accepted by the server: the charge happened
-            raise
-        except ConflictError:
+        elif isinstance(exc, ConflictError):
             # The key was used with another body: repeating can only conflict again, and a new key could charge
             # twice if that earlier commit went through. Final.
             self._state = _CONFLICT
-            raise
-        except VlunaError as exc:
-            if exc.may_have_applied or self._unknown_before:
-                self._state = _UNKNOWN
-                self._unknown_before = True
-            else:
-                # Refused before anything was recorded (locally, or 4xx, or never sent): the lease stays usable.
-                self._state = _OPEN
-                self._commit_args, self._commit_key = None, None
-            raise
-        except BaseException:
-            # Interrupted mid-call: the commit may have been applied. Keep its key so the identical retry replays.
+        elif isinstance(exc, VlunaError) and not (exc.may_have_applied or self._unknown_before):
+            # Refused before anything was recorded (locally, or 4xx, or never sent): the lease stays usable.
+            self._state = _OPEN
+            self._commit_args, self._commit_key = None, None
+        else:
+            # It may have been applied (its answer was lost, or the call was interrupted mid-way, e.g. by
+            # KeyboardInterrupt): keep its key, so that only the identical commit, a replay, may be sent again.
             self._state = _UNKNOWN
             self._unknown_before = True
-            raise
-        self._state = _COMMITTED
-        self.commit_result = result
-        return result
 
     def cancel(self, *, timeout: TimeoutTypes = None) -> Optional[bool]:
         """Give the lease back. Returns the server's ``cancelled`` flag; ``None`` once committed or cancelled.
@@ -372,8 +456,11 @@ class Lease:
                 raise LeaseError(f"a {self._state} call of this lease is in flight; cancel after it returns")
             before, self._state = self._state, _CANCELLING
         try:
-            result = self._client.gate.cancel(
-                lease_token=self.token, **self._bindings, timeout=timeout if timeout is not None else self._timeout
+            result = self._gate.cancel(
+                lease_token=self.token,
+                principal_id=self._terms.principal_id,
+                user_id=self._terms.user_id,
+                timeout=timeout if timeout is not None else self._terms.timeout,
             )
         except BaseException:
             self._state = before

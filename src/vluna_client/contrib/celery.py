@@ -40,15 +40,15 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+import attrs
+
 from .._errors import InputValidationError, VlunaError
 from .._keys import KeyPart, idempotency_key
-from .._lease import Lease
+from .._lease import Lease, LeaseGate, LeaseTerms
 from .._timeout import TimeoutTypes
 
 if TYPE_CHECKING:
     from .._client import ServiceClient
-    from .._generated.models.gate import CommitResponse
-    from .._result import Result
 
 __all__ = ["TaskLease", "task_key", "task_lease", "will_retry"]
 
@@ -96,36 +96,33 @@ class TaskLease(Lease):
 
     Its authorize and its commit carry keys derived from the task's request id (or from a business ``key``), and it
     stays open (instead of being cancelled) when the block raises an exception that Celery is going to retry.
+    ``commit`` without an ``idempotency_key`` uses the task's own commit key, so it is charged once per task run.
+
+    Args:
+        task: The bound task.
+        gate: The gate calls (``client.gate``).
+        terms: What the lease is for; its ``idempotency_key`` is replaced by the task's authorize key.
+        key: The business key, as for :func:`task_lease`.
     """
 
     def __init__(
-        self, task: Any, client: ServiceClient, *, key: Union[KeyPart, Sequence[KeyPart], None] = None, **options: Any
+        self,
+        task: Any,
+        gate: LeaseGate,
+        terms: LeaseTerms,
+        *,
+        key: Union[KeyPart, Sequence[KeyPart], None] = None,
     ) -> None:
         if key is None:
             authorize_key, commit_key = task_key(task, "vluna.authorize"), task_key(task, "vluna.commit")
         else:
             authorize_key, commit_key = _business_keys(task, key)
-        super().__init__(client, idempotency_key=authorize_key, **options)
+        super().__init__(gate, attrs.evolve(terms, idempotency_key=authorize_key))
         self._task = task
         self._task_commit_key = commit_key
 
-    def commit(
-        self,
-        *,
-        quantity_minor: Any,
-        meters: Optional[Sequence[Any]] = None,
-        labels: Optional[Mapping[str, str]] = None,
-        idempotency_key: Optional[str] = None,
-        timeout: TimeoutTypes = None,
-    ) -> Result[CommitResponse]:
-        """Commit once per task run: without ``idempotency_key``, the task's own commit key is used."""
-        return super().commit(
-            quantity_minor=quantity_minor,
-            meters=meters,
-            labels=labels,
-            idempotency_key=idempotency_key or self._task_commit_key,
-            timeout=timeout,
-        )
+    def _default_commit_key(self) -> str:
+        return self._task_commit_key
 
     def _recover_after(self, error: VlunaError) -> bool:
         # A retry that is coming replays authorize with the same key and gets the lease back: giving it back now
@@ -183,10 +180,7 @@ def task_lease(
     Raises:
         InputValidationError: ``key`` is empty or holds something other than strings and integers.
     """
-    return TaskLease(
-        task,
-        client,
-        key=key,
+    terms = LeaseTerms(
         feature_code=feature_code,
         principal_id=principal_id,
         user_id=user_id,
@@ -196,6 +190,7 @@ def task_lease(
         labels=labels,
         timeout=timeout,
     )
+    return TaskLease(task, client.gate, terms, key=key)
 
 
 def will_retry(task: Any, exc: BaseException) -> bool:
