@@ -16,10 +16,12 @@ __all__ = [
     "CLIENT_CLASSES",
     "RETRY_RULES",
     "ApiSpec",
+    "AreaKey",
     "AreaSpec",
     "BindingSpec",
     "Client",
     "Location",
+    "MixinSpec",
     "OperationSpec",
     "Pagination",
     "ParamSpec",
@@ -39,6 +41,7 @@ Retry = Literal["read", "idempotent", "answered", "unsent"]
 RETRY_RULES: tuple[Retry, ...] = ("read", "idempotent", "answered", "unsent")
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")  # the operations of a path item, in this order
 CLIENT_CLASSES: dict[str, str] = {"service": "ServiceClient", "bearer": "BearerClient"}
+AreaKey = tuple[Client, str]  # (client, area name): an area of one client
 
 
 @dataclass
@@ -52,6 +55,13 @@ class ParamSpec:
     type_hint: str
     description: str
     schema: Any = None  # validation schema of a path or query parameter
+
+
+class MixinSpec(NamedTuple):
+    """A hand-written base class of a generated area class (``codegen.config.AREA_MIXINS``)."""
+
+    module: str  # absolute, e.g. ``vluna_client._bulk``
+    name: str
 
 
 class BindingSpec(NamedTuple):
@@ -135,8 +145,8 @@ class AreaSpec:
     name: str
     operations: list[OperationSpec] = field(default_factory=list)
     model_modules: set[str] = field(default_factory=set)
-    # Hand-written base classes ("module", "Class") from the spec's x-vluna-area-mixins, first in the MRO.
-    mixins: list[tuple[str, str]] = field(default_factory=list)
+    # Hand-written base classes from codegen.config.AREA_MIXINS, first in the MRO.
+    mixins: tuple[MixinSpec, ...] = ()
 
     @property
     def module(self) -> str:

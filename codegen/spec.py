@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import keyword
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from .config import AREA_MIXINS
 from .ir import (
     HTTP_METHODS,
     RETRY_RULES,
     ApiSpec,
+    AreaKey,
     AreaSpec,
     BindingSpec,
     Client,
+    MixinSpec,
     OperationSpec,
     Pagination,
     ParamSpec,
@@ -46,8 +49,8 @@ RESERVED_KWARGS = {"idempotency_key", "timeout", "bearer_token", "self"}
 SURFACES: dict[str, Client] = {"/mgt/v1/": "service", "/api/v1/": "bearer"}
 
 
-def load_api(spec_dir: Path = SPEC_DIR) -> ApiSpec:
-    """Read every spec file and group its operations by client and area."""
+def load_api(spec_dir: Path = SPEC_DIR, area_mixins: Mapping[AreaKey, tuple[MixinSpec, ...]] = AREA_MIXINS) -> ApiSpec:
+    """Read every spec file and group its operations by client and area (with the mixins of ``codegen.config``)."""
     resolver = Resolver(spec_dir)
     schemas = ValidationSchemas(resolver)
     areas: dict[tuple[str, str], AreaSpec] = {}
@@ -58,8 +61,8 @@ def load_api(spec_dir: Path = SPEC_DIR) -> ApiSpec:
         doc = resolver.doc(spec.name)
         check_unions(resolver, spec.name)
         api.components += [(spec.name, name, schema) for name, schema in _component_schemas(doc).items()]
-        mixins = _area_mixins(doc, spec.name)
-        unused = set(mixins)
+        if "x-vluna-area-mixins" in doc:
+            raise SpecError(f"{spec.name}: x-vluna-area-mixins is replaced by AREA_MIXINS in codegen/config.py")
         positions = {path: index for index, path in enumerate(doc.get("paths") or {})}
         for path, item in sorted((doc.get("paths") or {}).items()):
             for http_method in HTTP_METHODS:
@@ -80,11 +83,10 @@ def load_api(spec_dir: Path = SPEC_DIR) -> ApiSpec:
                     area = areas.setdefault((op.client, op.area), AreaSpec(client=op.client, name=op.area))
                     area.operations.append(op)
                     area.model_modules |= op.model_modules
-                    if op.area in mixins and mixins[op.area] not in area.mixins:
-                        area.mixins.append(mixins[op.area])
-                    unused.discard(op.area)
-        if unused:
-            raise SpecError(f"{spec.name}: x-vluna-area-mixins names areas with no operation here: {sorted(unused)}")
+    for (client, name), mixins in sorted(area_mixins.items()):
+        if (client, name) not in areas:
+            raise SpecError(f"codegen/config.py: AREA_MIXINS names {client}.{name}, an area with no operation")
+        areas[client, name].mixins = mixins
     ordered = [areas[k] for k in sorted(areas)]
     for area in ordered:
         area.operations.sort(key=lambda o: o.method_name)
@@ -613,20 +615,3 @@ def check_unions(resolver: Resolver, file: str) -> None:
                     raise SpecError(
                         f"{file}: a {key} member has no required property of its own; add one or a discriminator"
                     )
-
-
-_MIXIN = re.compile(r"^(vluna_client(?:\.[a-z_][a-z0-9_]*)+):([A-Z][A-Za-z0-9]*)$")
-
-
-def _area_mixins(doc: dict[str, Any], file: str) -> dict[str, tuple[str, str]]:
-    """The spec-level ``x-vluna-area-mixins: {area: "vluna_client.module:Class"}`` of one file."""
-    raw = doc.get("x-vluna-area-mixins") or {}
-    if not isinstance(raw, dict):
-        raise SpecError(f"{file}: x-vluna-area-mixins must map an area to 'vluna_client.module:Class'")
-    out = {}
-    for area, target in sorted(raw.items()):
-        found = _MIXIN.match(str(target))
-        if not found:
-            raise SpecError(f"{file}: x-vluna-area-mixins.{area}: expected 'vluna_client.module:Class', got {target!r}")
-        out[str(area)] = (found.group(1), found.group(2))
-    return out

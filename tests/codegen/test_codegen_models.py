@@ -56,7 +56,7 @@ def test_only_schemas_used_as_nothing_but_a_whole_request_body_are_unmodelled(tm
         },
     }
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
-    api = _spec.load_api(tmp_path)
+    api = _spec.load_api(tmp_path, {})
     assert api.unmodelled == frozenset({("spec.yaml", "CreateThing"), ("spec.yaml", "Batch")})
 
 
