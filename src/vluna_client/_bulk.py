@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -33,7 +34,7 @@ from ._pacing import Pacer
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     from ._area import AreaHost
     from ._generated.models.gate import CommitResponse
@@ -265,7 +266,41 @@ class _Slot:
 
 
 class GateBulkMixin:
-    """Bulk helpers of ``client.gate`` (inherited by the generated class)."""
+    """Bulk helpers of ``client.gate`` (inherited by the generated class): :meth:`ingest_many`.
+
+    **Exactly once.** Every row's Idempotency-Key is fixed before its first attempt and reused on every retry; by
+    default it is ``idempotency_key(namespace, principal_id, user_id, id, realm_id=<client realm>)``, so re-running
+    the same rows after a crash records nothing twice (the server keeps ingest keys with no expiry). The principal
+    and user are part of the key because the server's HTTP replay cache is shared by every user of a service key:
+    without them, two users' rows with the same id and body would share one recording. With ``dedupe=True`` a key
+    is sent once per job (it remembers 100 to 200 bytes per row): a later row with the same key and the same values
+    is ``duplicate`` (``duplicate_of`` names the first), one with other values is ``invalid`` (the server would
+    refuse it as an idempotency conflict).
+
+    **Flat memory.** Rows are read lazily and at most a few times ``max_workers`` are held at once, so an input of
+    millions of rows (a generator, a file reader) runs in flat memory; ``ordered=True`` holds a finished row back
+    behind a slow one only within that window.
+
+    **One bad row never stops the job.** A row the client cannot encode (a missing field, a value the client
+    refuses, an :class:`InvalidRow`) is ``invalid`` with the :class:`InputValidationError` that names the field, and
+    nothing is sent for it; a row the server refuses (400/402/404/409/422) is ``failed``; the next rows go on either
+    way. Errors every row would hit stop it: after a 401, 403 or a configuration error no new row is sent, the rows
+    already in flight finish and are yielded, and then that error is raised; rows after the last yielded outcome
+    were not sent.
+
+    **Stopping.** Once ``stop.is_set()`` (e.g. a :class:`threading.Event` set by a signal handler) no further row
+    is read or sent; the rows in flight are awaited for up to ``stop_grace`` seconds (those still out then are
+    ``unknown``), the rows held but not sent are ``not_sent``, and the iteration ends. ``on_send`` and
+    ``on_settled`` run on the iterating thread, for a journal that must know what may have reached the server and
+    what is settled.
+
+    **Pacing.** ``workers=None`` starts at 8 concurrent requests and grows by half while throughput rises, up to
+    ``max_workers``; a probe that brings nothing is undone. A 429 halves the concurrency, pauses sending for the
+    wait the server asked for, sends the same row again with the same key, and from then on spaces sends just under
+    the rate that drew the 429, raising that cap while no 429 comes back. When several processes (Dask or Spark
+    workers, a pool) share one server rate limit, give each ``max_rate=limit / processes``: each alone only learns
+    the limit from the 429s it draws, and together they keep overshooting it.
+    """
 
     __slots__ = ()
 
@@ -297,88 +332,64 @@ class GateBulkMixin:
                 if not outcome.ok:
                     print(outcome.ref, outcome.status, outcome.error)
 
-        Rows are read lazily and at most a few times ``max_workers`` are held at once, so an input of millions of
-        rows (a generator, a file reader) runs in flat memory. Every row's Idempotency-Key is fixed before its
-        first attempt and reused on every retry; by default it is
-        ``idempotency_key(namespace, principal_id, user_id, id, realm_id=<client realm>)``, so re-running the same
-        rows after a crash records nothing twice (the server keeps ingest keys with no expiry). The principal and
-        user are part of the key because the server's HTTP replay cache is shared by every user of a service
-        key: without them, two users' rows with the same id and body would share one recording.
-
-        One bad row never stops the job. A row the client cannot encode (a missing field, a value the client
-        refuses, an :class:`InvalidRow`) is ``invalid`` with the :class:`InputValidationError` that names the
-        field, and nothing is sent for it; a row the server refuses (400/402/404/409/422) is ``failed``; the next
-        rows go on either way. Errors every row would hit stop it: after a 401, 403 or a configuration error no new
-        row is sent, the rows already in flight finish and are yielded, and then that error is raised; rows after
-        the last yielded outcome were not sent. A 429 halves the concurrency, pauses sending for the wait the
-        server asked for, sends the same row again with the same key, and from then on spaces sends just under the
-        rate that drew the 429, raising that cap while no 429 comes back.
+        :class:`GateBulkMixin` says how keys, bad rows, fatal errors, stops and 429s are handled.
 
         Args:
-            rows: :class:`IngestRow` objects, mappings with the same keys, or :class:`InvalidRow` placeholders;
-                any iterable, consumed lazily.
+            rows: :class:`IngestRow` objects, mappings with the same keys, or :class:`InvalidRow` placeholders.
             key: ``row -> Idempotency-Key``, replacing the default (e.g. to keep keys you already store).
-            namespace: Namespace of the default keys: say what the ids are unique in (e.g. ``"billing-export"``).
-            workers: A fixed number of concurrent requests; ``None`` (default) adapts: it starts at 8 and grows
-                by half while throughput rises, up to ``max_workers``; a probe that brings nothing is undone.
+            namespace: Namespace of the default keys: what the ids are unique in (e.g. ``"billing-export"``).
+            workers: A fixed number of concurrent requests; ``None`` (default) adapts.
             max_workers: Upper bound of concurrent requests.
-            ordered: ``True`` yields outcomes in input order (a slow row holds back later ones, within the
-                bounded window); ``False`` yields them as they complete.
+            ordered: ``True`` yields outcomes in input order; ``False`` yields them as they complete.
             on_progress: Called with an :class:`IngestProgress` whenever outcomes were collected.
             timeout: Per-call timeout, as for ``gate.ingest``.
-            dedupe: ``True`` sends a key once per job: a later row with the same key and the same values is
-                ``duplicate`` (not sent; ``duplicate_of`` names the first), one with other values is ``invalid``
-                (the server would refuse it as an idempotency conflict). It remembers 100 to 200 bytes per row.
-            on_send: ``(index, ref, key)``, called on the iterating thread just before a row's first request is
-                handed to a worker (a journal that must know what may have reached the server).
-            on_settled: Called on the iterating thread with each outcome as soon as it is known, before
-                ``ordered`` holds it back (a journal that must know what is settled).
-            stop: When ``stop.is_set()`` (e.g. a :class:`threading.Event` set by a signal handler), no further
-                row is sent or read; the rows in flight are awaited for up to ``stop_grace`` seconds (those still
-                out then are ``unknown``), the rows held but not sent are ``not_sent``, and the iteration ends.
+            dedupe: ``True`` sends each key once per job (later repeats are ``duplicate`` or ``invalid``).
+            on_send: ``(index, ref, key)``, called just before a row's first request is handed to a worker.
+            on_settled: Called with each outcome as soon as it is known, before ``ordered`` holds it back.
+            stop: Anything with ``is_set()``: once set, no further row is read or sent.
             stop_grace: Seconds to wait for the rows in flight after ``stop`` is set.
-            max_rate: Requests per second this job never exceeds, from its first row. When several processes
-                (Dask or Spark workers, a pool) share one server rate limit, give each ``limit / processes``: each
-                alone only learns the limit from the 429s it draws, and together they keep overshooting it.
+            max_rate: Requests per second this job never exceeds, from its first row.
 
         Yields:
             One :class:`IngestOutcome` per row read.
 
         Raises:
-            AuthenticationError: after the in-flight rows are yielded, when the server refused the credentials.
-            PermissionDeniedError: likewise, for a 403.
-            ConfigurationError: likewise, when the client is set up wrongly.
+            AuthenticationError: after the in-flight rows are yielded, for a 401; likewise PermissionDeniedError
+                (403) and ConfigurationError.
             InputValidationError: at once, for a bad ``workers``/``max_workers``/``stop_grace``/``max_rate``.
         """
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise InputValidationError("workers must be a positive integer or None", field="workers")
-        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
-            raise InputValidationError("max_workers must be a positive integer", field="max_workers")
-        if not isinstance(namespace, str) or not namespace.strip():
-            raise InputValidationError("namespace must be a non-empty string", field="namespace")
-        if (
-            isinstance(stop_grace, bool)
-            or not isinstance(stop_grace, (int, float))
-            or not math.isfinite(stop_grace)
-            or stop_grace < 0
-        ):
-            raise InputValidationError("stop_grace must be a finite number of seconds >= 0", field="stop_grace")
+        _check_options(workers, max_workers, namespace, stop_grace)
         realm = getattr(getattr(self, "host", None), "realm_id", None)
         keys = key or default_keys(namespace, realm if isinstance(realm, str) else None)
-        if max_rate is not None and (
-            isinstance(max_rate, bool) or not isinstance(max_rate, (int, float)) or not 0 < max_rate < float("inf")
-        ):
-            raise InputValidationError("max_rate must be a positive number of requests per second", field="max_rate")
-        pacer = Pacer(workers=workers, max_workers=max(max_workers, workers or 0), max_rate=max_rate)
-        area = _paced_area(self)
-        hooks = _Hooks(
-            on_progress=on_progress,
-            on_send=on_send,
-            on_settled=on_settled,
-            stop=stop,
-            stop_grace=float(stop_grace),
-        )
-        return _run(area, rows, keys, pacer, ordered=ordered, hooks=hooks, timeout=timeout, dedupe=dedupe)
+        pacer = _pacer(workers, max_workers, max_rate)
+        hooks = _Hooks(on_progress, on_send, on_settled, stop, float(stop_grace))
+        return _run(_paced_area(self), rows, keys, pacer, ordered=ordered, hooks=hooks, timeout=timeout, dedupe=dedupe)
+
+
+def _check_options(workers: Optional[int], max_workers: int, namespace: str, stop_grace: float) -> None:
+    """Refuse a bad option of :meth:`GateBulkMixin.ingest_many` before anything is read or sent."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InputValidationError("workers must be a positive integer or None", field="workers")
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise InputValidationError("max_workers must be a positive integer", field="max_workers")
+    if not isinstance(namespace, str) or not namespace.strip():
+        raise InputValidationError("namespace must be a non-empty string", field="namespace")
+    if (
+        isinstance(stop_grace, bool)
+        or not isinstance(stop_grace, (int, float))
+        or not math.isfinite(stop_grace)
+        or stop_grace < 0
+    ):
+        raise InputValidationError("stop_grace must be a finite number of seconds >= 0", field="stop_grace")
+
+
+def _pacer(workers: Optional[int], max_workers: int, max_rate: Optional[float]) -> Pacer:
+    """The job's pacer (``workers`` and ``max_workers`` already checked)."""
+    if max_rate is not None and (
+        isinstance(max_rate, bool) or not isinstance(max_rate, (int, float)) or not 0 < max_rate < float("inf")
+    ):
+        raise InputValidationError("max_rate must be a positive number of requests per second", field="max_rate")
+    return Pacer(workers=workers, max_workers=max(max_workers, workers or 0), max_rate=max_rate)
 
 
 @runtime_checkable
@@ -558,24 +569,253 @@ def outcome_for(index: int, ref: Any, key: Optional[str], error: BaseException) 
     return IngestOutcome(index=index, ref=ref, status="failed", idempotency_key=key, error=error)
 
 
+_AMOUNT = re.compile(r"-?[0-9]{1,39}")
+
+
+def priced_amount(outcome: IngestOutcome) -> int:
+    """A recorded row's priced amount in xusd (0 for a row not recorded).
+
+    The server sends an integer string; one that is not (garbled, or absurdly long) counts as 0 instead of raising
+    in the middle of a job.
+    """
+    text = outcome.amount_xusd if outcome.status == "recorded" else None
+    return int(text) if text is not None and _AMOUNT.fullmatch(text) else 0
+
+
+Reason = Callable[[IngestOutcome], Optional[str]]
+"""``outcome -> reason``, for :class:`OutcomeTally`: a short countable reason, or ``None`` to count none."""
+
+
 @attrs.define
-class _Counters:
-    counts: dict[str, int] = attrs.field(factory=dict)
-    priced: int = 0
+class OutcomeTally:
+    """Outcomes of ``ingest_many`` counted by status, with the recorded rows' priced sum.
+
+    The one counter behind a job's :class:`IngestProgress`, :class:`~vluna_client.PartitionCounts` and the summary
+    of ``vluna usage ingest``. Given ``reason``, it also counts rows by the reason that names for them.
+    """
+
+    reason: Optional[Reason] = None
+    statuses: dict[str, int] = attrs.field(factory=dict)
+    priced_xusd: int = 0
+    reasons: dict[str, int] = attrs.field(factory=dict)
 
     def add(self, outcome: IngestOutcome) -> None:
-        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
-        if outcome.status == "recorded":
-            amount = outcome.amount_xusd
-            if amount is not None and amount.lstrip("-").isdigit() and len(amount) < 40:
-                self.priced += int(amount)
+        """Count one outcome."""
+        self.statuses[outcome.status] = self.statuses.get(outcome.status, 0) + 1
+        self.priced_xusd += priced_amount(outcome)
+        reason = self.reason(outcome) if self.reason is not None else None
+        if reason is not None:
+            self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
-    def get(self, status: str) -> int:
-        return self.counts.get(status, 0)
+    def count(self, status: IngestStatus) -> int:
+        """Rows counted with ``status``."""
+        return self.statuses.get(status, 0)
+
+    @property
+    def rows(self) -> int:
+        """Rows counted."""
+        return sum(self.statuses.values())
 
 
 def _stopped_error(reason: str) -> OutcomeUnknownError:
     return OutcomeUnknownError(reason, operation="gate.ingest")
+
+
+class _Job:
+    """One run of ``ingest_many``: the rows held, in flight and to send again, its counts and what halted it."""
+
+    def __init__(
+        self,
+        area: _IngestArea,
+        rows: Iterable[InputItem],
+        prepare: _Prepare,
+        pacer: Pacer,
+        hooks: _Hooks,
+        timeout: TimeoutTypes,
+    ) -> None:
+        self.area = area
+        self.source = iter(rows)
+        self.prepare = prepare
+        self.pacer = pacer
+        self.hooks = hooks
+        self.timeout = timeout
+        self.started = time.monotonic()
+        self.window = max(64, 4 * pacer.max_workers)  # rows held at once: in flight plus finished but not yet yielded
+        self.pending: deque[_Slot] = deque()  # every held row, in input order
+        self.resend: deque[_Slot] = deque()  # rows answered 429, to send again (same key) before new ones
+        self.inflight: dict[Future[Result[CommitResponse]], _Slot] = {}
+        self.tally = OutcomeTally()
+        self.exhausted = False
+        self.fatal: Optional[VlunaError] = None
+        self.stopping_since: Optional[float] = None
+        self.abandoned = False  # rows still in flight when the stop grace ran out
+        self.next_index = 0
+
+    @property
+    def halted(self) -> bool:
+        """No new row goes out: an error every row would hit came back, or ``stop`` was set."""
+        return self.fatal is not None or self.stopping_since is not None
+
+    def progress(self) -> None:
+        if self.hooks.on_progress is None:
+            return
+        tally = self.tally
+        self.hooks.on_progress(
+            IngestProgress(
+                done=tally.rows,
+                recorded=tally.count("recorded"),
+                failed=tally.count("failed"),
+                unknown=tally.count("unknown"),
+                not_sent=tally.count("not_sent"),
+                in_flight=len(self.inflight),
+                workers=self.pacer.limit,
+                rate_limited=self.pacer.rate_limited,
+                priced_xusd=tally.priced_xusd,
+                elapsed=time.monotonic() - self.started,
+                invalid=tally.count("invalid"),
+                duplicate=tally.count("duplicate"),
+            )
+        )
+
+    def finish(self, slot: _Slot, outcome: IngestOutcome) -> None:
+        slot.outcome = outcome
+        self.tally.add(outcome)
+        if self.hooks.on_settled is not None:
+            self.hooks.on_settled(outcome)
+
+    def not_sent(self, slot: _Slot) -> None:
+        self.finish(slot, IngestOutcome(index=slot.index, ref=slot.ref, status="not_sent", idempotency_key=slot.key))
+
+    # -- the steps of one turn of the loop ----------------------------------------------------------------------
+
+    def check_stop(self) -> None:
+        if self.stopping_since is None and self.hooks.stop is not None and self.hooks.stop.is_set():
+            self.stopping_since = time.monotonic()
+
+    def collect(self) -> bool:
+        """Settle the requests that finished (or hold them for a resend after a 429); whether any had."""
+        finished = [future for future in self.inflight if future.done()]
+        for future in finished:
+            self._settle(self.inflight.pop(future), future)
+        return bool(finished)
+
+    def _settle(self, slot: _Slot, future: Future[Result[CommitResponse]]) -> None:
+        error = future.exception()
+        if error is None:
+            self.pacer.completed()
+            outcome = IngestOutcome(
+                index=slot.index, ref=slot.ref, status="recorded", idempotency_key=slot.key, result=future.result()
+            )
+            self.finish(slot, outcome)
+            return
+        if isinstance(error, RateLimitError) and not isinstance(error, OutcomeUnknownError):
+            self.pacer.rate_limited_for(error.retry_after)
+            slot.rate_limited += 1
+            if slot.rate_limited < _MAX_RATE_LIMITED:
+                self.resend.append(slot)  # refused before any work: the same key again is a plain resend
+                return
+        else:
+            self.pacer.completed()
+        self.finish(slot, outcome_for(slot.index, slot.ref, slot.key, error))
+        if isinstance(error, _FATAL) and self.fatal is None:
+            self.fatal = error
+
+    def wind_down(self) -> bool:
+        """Once halted, the rows to resend are not sent; after the stop grace, the rows in flight are given up.
+
+        Returns whether rows in flight were given up.
+        """
+        if self.halted:
+            for slot in self.resend:
+                self.not_sent(slot)
+            self.resend.clear()
+        since = self.stopping_since
+        if since is None or not self.inflight or time.monotonic() - since < self.hooks.stop_grace:
+            return False
+        # The grace is over: what is still out may or may not be recorded; a re-run with its key settles it.
+        for slot in list(self.inflight.values()):
+            error = _stopped_error("the job stopped while this row was in flight")
+            self.finish(slot, outcome_for(slot.index, slot.ref, slot.key, error))
+        self.inflight.clear()
+        self.abandoned = True
+        return True
+
+    def send(self, pool: ThreadPoolExecutor) -> bool:
+        """Send rows answered 429 first, then new rows, within the limit, the window and any pause.
+
+        Returns whether a new row was settled without sending (invalid, or a duplicate).
+        """
+        settled = False
+        while not self.halted and len(self.inflight) < self.pacer.limit and self.pacer.ready():
+            if self.resend:
+                slot = self.resend.popleft()
+            else:
+                read = self._read()
+                if read is None:
+                    break
+                slot = read
+                if slot.outcome is not None:
+                    self.finish(slot, slot.outcome)
+                    settled = True
+                    continue
+                if self.hooks.on_send is not None and slot.key is not None:
+                    self.hooks.on_send(slot.index, slot.ref, slot.key)
+            if slot.row is None or slot.key is None:  # prepare gave it an outcome already
+                continue
+            slot.future = pool.submit(_send, self.area, slot.row, slot.key, self.timeout)
+            self.pacer.sent()
+            self.inflight[slot.future] = slot
+        return settled
+
+    def _read(self) -> Optional[_Slot]:
+        """The next input row, now held; ``None`` at the end of the input or while the window is full."""
+        if self.exhausted or len(self.pending) >= self.window:
+            return None
+        try:
+            raw = next(self.source)
+        except StopIteration:
+            self.exhausted = True
+            return None
+        slot = self.prepare(self.next_index, raw)
+        self.next_index += 1
+        self.pending.append(slot)
+        return slot
+
+    def finished(self, ordered: bool) -> Iterator[IngestOutcome]:
+        """Hand out outcomes: the finished prefix of the held rows (``ordered``) or every finished one."""
+        if ordered:
+            while self.pending and self.pending[0].outcome is not None:
+                head = self.pending.popleft().outcome
+                if head is not None:
+                    yield head
+            return
+        for slot in [s for s in self.pending if s.outcome is not None]:
+            self.pending.remove(slot)
+            if slot.outcome is not None:
+                yield slot.outcome
+
+    def drop_held(self) -> None:
+        """Halted with nothing in flight: the rows held but never sent (e.g. behind a pause) are not sent."""
+        for slot in self.pending:
+            if slot.outcome is None:
+                self.not_sent(slot)
+
+    def wait(self) -> None:
+        """Sleep until the next completion, or until the rate cap, a pause or the stop grace lets something happen."""
+        from concurrent.futures import FIRST_COMPLETED, wait
+
+        pacer = self.pacer
+        if self.inflight:
+            # Wake for the next completion, or when the rate cap lets the next row go, whichever comes first.
+            if pacer.ready() or len(self.inflight) >= pacer.limit:
+                nap = 0.5
+            else:
+                nap = max(0.001, min(pacer.pause_left(), 0.5))
+            if self.stopping_since is not None:
+                nap = max(0.001, min(nap, self.hooks.stop_grace - (time.monotonic() - self.stopping_since)))
+            wait(list(self.inflight), timeout=nap, return_when=FIRST_COMPLETED)
+        elif not pacer.ready():
+            time.sleep(min(pacer.pause_left(), 0.5))
 
 
 def _run(
@@ -590,171 +830,32 @@ def _run(
     dedupe: bool,
 ) -> Iterator[IngestOutcome]:
     # Imported here: `import vluna_client` and `client.gate` stay cheap for callers that never bulk-ingest.
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    from concurrent.futures import ThreadPoolExecutor
 
-    started = time.monotonic()
-    source = iter(rows)
-    prepare = _Prepare(keys, dedupe)
-    window = max(64, 4 * pacer.max_workers)  # rows held at once: in flight plus finished but not yet yielded
-    pending: deque[_Slot] = deque()  # every held row, in input order
-    resend: deque[_Slot] = deque()  # rows answered 429, to send again (same key) before new ones
-    inflight: dict[Future[Result[CommitResponse]], _Slot] = {}
-    counters = _Counters()
-    exhausted = False
-    fatal: Optional[VlunaError] = None
-    stopping_since: Optional[float] = None
-    abandoned = False  # rows still in flight when the stop grace ran out
-    next_index = 0
-
-    def progress() -> None:
-        if hooks.on_progress is not None:
-            hooks.on_progress(
-                IngestProgress(
-                    done=sum(counters.counts.values()),
-                    recorded=counters.get("recorded"),
-                    failed=counters.get("failed"),
-                    unknown=counters.get("unknown"),
-                    not_sent=counters.get("not_sent"),
-                    in_flight=len(inflight),
-                    workers=pacer.limit,
-                    rate_limited=pacer.rate_limited,
-                    priced_xusd=counters.priced,
-                    elapsed=time.monotonic() - started,
-                    invalid=counters.get("invalid"),
-                    duplicate=counters.get("duplicate"),
-                )
-            )
-
-    def finish(slot: _Slot, outcome: IngestOutcome) -> None:
-        slot.outcome = outcome
-        counters.add(outcome)
-        if hooks.on_settled is not None:
-            hooks.on_settled(outcome)
-
-    def not_sent(slot: _Slot, reason: Optional[VlunaError] = None) -> None:
-        finish(
-            slot,
-            IngestOutcome(index=slot.index, ref=slot.ref, status="not_sent", idempotency_key=slot.key, error=reason),
-        )
-
+    job = _Job(area, rows, _Prepare(keys, dedupe), pacer, hooks, timeout)
     pool = ThreadPoolExecutor(max_workers=pacer.max_workers, thread_name_prefix="vluna-ingest")
     try:
         while True:
-            if stopping_since is None and hooks.stop is not None and hooks.stop.is_set():
-                stopping_since = time.monotonic()
-            # 1. Collect what finished (first, so a finished request frees its place before sending).
-            collected = False
-            for future in [f for f in inflight if f.done()]:
-                slot = inflight.pop(future)
-                collected = True
-                error = future.exception()
-                if error is None:
-                    pacer.completed()
-                    outcome = IngestOutcome(
-                        index=slot.index,
-                        ref=slot.ref,
-                        status="recorded",
-                        idempotency_key=slot.key,
-                        result=future.result(),
-                    )
-                    finish(slot, outcome)
-                    continue
-                if isinstance(error, RateLimitError) and not isinstance(error, OutcomeUnknownError):
-                    pacer.rate_limited_for(error.retry_after)
-                    slot.rate_limited += 1
-                    if slot.rate_limited < _MAX_RATE_LIMITED:
-                        resend.append(slot)  # refused before any work: the same key again is a plain resend
-                        continue
-                else:
-                    pacer.completed()
-                finish(slot, outcome_for(slot.index, slot.ref, slot.key, error))
-                if isinstance(error, _FATAL) and fatal is None:
-                    fatal = error
-            halted = fatal is not None or stopping_since is not None
-            if halted:
-                for slot in resend:
-                    not_sent(slot)
-                resend.clear()
-            if stopping_since is not None and inflight and time.monotonic() - stopping_since >= hooks.stop_grace:
-                # The grace is over: what is still out may or may not be recorded; a re-run with its key settles it.
-                for slot in list(inflight.values()):
-                    finish(
-                        slot,
-                        outcome_for(
-                            slot.index,
-                            slot.ref,
-                            slot.key,
-                            _stopped_error("the job stopped while this row was in flight"),
-                        ),
-                    )
-                inflight.clear()
-                abandoned = collected = True
-
-            # 2. Send: rows answered 429 first, then new rows, within the limit, the window and any pause.
-            while not halted and len(inflight) < pacer.limit and pacer.ready():
-                if resend:
-                    slot = resend.popleft()
-                elif not exhausted and len(pending) < window:
-                    try:
-                        raw = next(source)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    slot = prepare(next_index, raw)
-                    next_index += 1
-                    pending.append(slot)
-                    if slot.outcome is not None:
-                        outcome = slot.outcome
-                        slot.outcome = None
-                        finish(slot, outcome)
-                        collected = True
-                        continue
-                    if hooks.on_send is not None and slot.key is not None:
-                        hooks.on_send(slot.index, slot.ref, slot.key)
-                else:
-                    break
-                if slot.row is None or slot.key is None:  # prepare gave it an outcome already
-                    continue
-                slot.future = pool.submit(_send, area, slot.row, slot.key, timeout)
-                pacer.sent()
-                inflight[slot.future] = slot
-
-            # 3. Hand out outcomes: the finished prefix (ordered) or everything finished.
-            if ordered:
-                while pending and pending[0].outcome is not None:
-                    head = pending.popleft().outcome
-                    if head is not None:
-                        yield head
-            else:
-                for slot in [s for s in pending if s.outcome is not None]:
-                    pending.remove(slot)
-                    if slot.outcome is not None:
-                        yield slot.outcome
-            if collected:
-                progress()
-
-            # 4. Done, or wait for the next completion (or the end of a pause).
-            if not pending and (exhausted or halted):
+            job.check_stop()
+            # Collect first, so that a finished request frees its place before sending.
+            changed = job.collect()
+            if job.wind_down():
+                changed = True
+            if job.send(pool):
+                changed = True
+            yield from job.finished(ordered)
+            if changed:
+                job.progress()
+            if not job.pending and (job.exhausted or job.halted):
                 break
-            if halted and not inflight:
-                # Stopped with rows held but never sent (e.g. waiting behind a pause): they are not sent.
-                for slot in pending:
-                    if slot.outcome is None:
-                        not_sent(slot)
-                collected = True
+            if job.halted and not job.inflight:
+                job.drop_held()
                 continue
-            if inflight:
-                # Wake for the next completion, or when the rate cap lets the next row go, whichever comes first.
-                nap = 0.5 if pacer.ready() or len(inflight) >= pacer.limit else max(0.001, min(pacer.pause_left(), 0.5))
-                if stopping_since is not None:
-                    nap = max(0.001, min(nap, hooks.stop_grace - (time.monotonic() - stopping_since)))
-                wait(list(inflight), timeout=nap, return_when=FIRST_COMPLETED)
-            elif not pacer.ready():
-                time.sleep(min(pacer.pause_left(), 0.5))
+            job.wait()
     finally:
         # The caller may stop iterating early: never start the rows that were queued but not yet sent. Rows given up
         # after the stop grace are not waited for (their calls end by their own timeouts).
-        pool.shutdown(wait=not abandoned, cancel_futures=True)
-    progress()
-    if fatal is not None:
-        raise fatal
+        pool.shutdown(wait=not job.abandoned, cancel_futures=True)
+    job.progress()
+    if job.fatal is not None:
+        raise job.fatal

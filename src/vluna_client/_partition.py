@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import attrs
 
-from ._bulk import DEFAULT_NAMESPACE, IngestOutcome, IngestRow, InvalidRow
+from ._bulk import DEFAULT_NAMESPACE, IngestOutcome, IngestRow, InvalidRow, OutcomeTally
 from ._errors import APIError
 
 if TYPE_CHECKING:
@@ -88,39 +88,27 @@ class PartitionCounts:
     @classmethod
     def of(cls, outcomes: Iterable[IngestOutcome]) -> PartitionCounts:
         """Count a run of ``ingest_many`` outcomes."""
-        tally = _Tally()
+        tally = OutcomeTally(reason=_refusal)
         for outcome in outcomes:
             tally.add(outcome)
-        return tally.counts()
+        return cls(
+            rows=tally.rows,
+            recorded=tally.count("recorded"),
+            failed=tally.count("failed"),
+            invalid=tally.count("invalid"),
+            unknown=tally.count("unknown"),
+            not_sent=tally.count("not_sent"),
+            duplicate=tally.count("duplicate"),
+            priced_xusd=tally.priced_xusd,
+            reasons=tally.reasons,
+        )
 
 
-@attrs.define
-class _Tally:
-    values: dict[str, int] = attrs.field(factory=dict)
-    reasons: dict[str, int] = attrs.field(factory=dict)
-
-    def bump(self, name: str, by: int = 1) -> None:
-        self.values[name] = self.values.get(name, 0) + by
-
-    def add(self, outcome: IngestOutcome) -> None:
-        self.bump("rows")
-        status = outcome.status
-        if status == "recorded":
-            self.bump("recorded")
-            amount = outcome.amount_xusd
-            if amount is not None and amount.lstrip("-").isdigit():
-                self.bump("priced_xusd", int(amount))
-            return
-        if status in ("unknown", "not_sent", "duplicate"):
-            self.bump(status)
-            return
-        local = status == "invalid"
-        self.bump("invalid" if local else "failed")
-        reason = _reason(outcome.error, local=local)
-        self.reasons[reason] = self.reasons.get(reason, 0) + 1
-
-    def counts(self) -> PartitionCounts:
-        return PartitionCounts(**self.values, reasons=self.reasons)
+def _refusal(outcome: IngestOutcome) -> Optional[str]:
+    """The reason :attr:`PartitionCounts.reasons` counts a refused (``failed`` or ``invalid``) row under."""
+    if outcome.status not in ("failed", "invalid"):
+        return None
+    return _reason(outcome.error, local=outcome.status == "invalid")
 
 
 def _reason(error: Optional[BaseException], *, local: bool) -> str:
@@ -176,7 +164,6 @@ def ingest_partition(
             :class:`PermissionDeniedError` and :class:`ConfigurationError`. The engine's retry of the task then
             replays what was recorded.
     """
-    tally = _Tally()
     outcomes = client.gate.ingest_many(
         _readable(rows),
         namespace=namespace,
@@ -187,9 +174,7 @@ def ingest_partition(
         timeout=timeout,
         dedupe=True,
     )
-    for outcome in outcomes:
-        tally.add(outcome)
-    return tally.counts()
+    return PartitionCounts.of(outcomes)
 
 
 def _readable(rows: Iterable[Any]) -> Iterator[Any]:

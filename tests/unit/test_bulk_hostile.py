@@ -9,7 +9,16 @@ from typing import Any, Dict, List, Optional
 import pytest
 from test_bulk import FakeGate, api_error, rows
 
-from vluna_client import InputValidationError, InvalidRequestError, InvalidRow, OutcomeUnknownError
+from vluna_client import (
+    IngestProgress,
+    InputValidationError,
+    InvalidRequestError,
+    InvalidRow,
+    OutcomeUnknownError,
+    PartitionCounts,
+    Result,
+)
+from vluna_client._generated.models.gate import CommitResponse
 
 
 def test_an_invalid_placeholder_keeps_its_place_and_nothing_is_sent_for_it() -> None:
@@ -183,3 +192,23 @@ def test_dedupe_with_line_refs_and_other_refs_alike() -> None:
         ("invalid", None),
     ]
     assert "row 2" in str(outcomes[4].error)
+
+
+GARBLED_AMOUNTS = ["--5", "\u00b2", "9" * 50, "12\n", " 7", "", "-3", "40"]
+
+
+class GarbledAmountGate(FakeGate):
+    """Records every row, answering amounts that are no integer string (except the last two)."""
+
+    def ingest(self, **kwargs: Any) -> Result[CommitResponse]:
+        answered = super().ingest(**kwargs)
+        amount = GARBLED_AMOUNTS[int(kwargs["quantity_minor"])]
+        return Result(data=CommitResponse(amount_xusd=amount), idempotency_key=answered.idempotency_key)
+
+
+def test_a_priced_amount_that_is_no_integer_counts_as_zero_and_the_job_goes_on() -> None:
+    seen: List[IngestProgress] = []
+    outcomes = list(GarbledAmountGate().ingest_many(rows(len(GARBLED_AMOUNTS)), on_progress=seen.append))
+    assert [o.status for o in outcomes] == ["recorded"] * len(GARBLED_AMOUNTS)
+    assert seen[-1].priced_xusd == 37
+    assert PartitionCounts.of(outcomes).priced_xusd == 37

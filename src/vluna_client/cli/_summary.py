@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import attrs
 
-from .._bulk import IngestOutcome
+from .._bulk import IngestOutcome, OutcomeTally, priced_amount
 from .._errors import APIError, InputValidationError, VlunaError
 from ._journal import Attribution
 from ._output import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, error_json, error_line
@@ -29,13 +29,6 @@ exit status:
 _SHOWN_REASONS = 8
 
 
-def _amount(outcome: IngestOutcome) -> int:
-    text = outcome.amount_xusd
-    if text is None or not text.lstrip("-").isdigit() or len(text) > 40:
-        return 0
-    return int(text)
-
-
 def _passing(error: Optional[VlunaError]) -> bool:
     """A failure that says nothing about the row's data (a 5xx, a connection error, a 408 or 429)."""
     if isinstance(error, APIError):
@@ -56,60 +49,89 @@ def reason_of(outcome: IngestOutcome) -> str:
     return type(error).__name__ if error is not None else outcome.status
 
 
+def _counted_reason(outcome: IngestOutcome) -> Optional[str]:
+    """The reason the summary counts a row under: every row not recorded, except a duplicate (it was, once)."""
+    return None if outcome.status in ("recorded", "duplicate") else reason_of(outcome)
+
+
+def _attribution_counts() -> dict[Attribution, int]:
+    return {"new": 0, "replayed": 0, "unattributed": 0}
+
+
 @attrs.define
 class Tally:
-    """Counts of one run."""
+    """Counts of one run: the outcomes by status, and what only the command tells apart.
 
-    rows: int = 0
-    new: int = 0
-    replayed: int = 0
-    unattributed: int = 0
-    duplicate: int = 0
-    invalid: int = 0
+    A recorded row is a new charge, a replay of an earlier run's or unattributed (from the journal); a failed row
+    was refused for its data, or failed for a passing reason (a 5xx, a lost connection: run again).
+    """
+
+    outcomes: OutcomeTally = attrs.field(factory=lambda: OutcomeTally(reason=_counted_reason))
+    recorded_as: dict[Attribution, int] = attrs.field(factory=_attribution_counts)
+    priced_as: dict[Attribution, int] = attrs.field(factory=_attribution_counts)
     refused: int = 0
-    failed: int = 0
-    unknown: int = 0
-    not_sent: int = 0
-    priced_new: int = 0
-    priced_replayed: int = 0
-    priced_unattributed: int = 0
     last_line: int = 0
-    reasons: dict[str, int] = attrs.field(factory=dict)
 
     def add(self, outcome: IngestOutcome, attribution: Attribution) -> None:
         """Count one outcome (``attribution`` matters for recorded rows only)."""
-        self.rows += 1
+        self.outcomes.add(outcome)
         if isinstance(outcome.ref, int):
             self.last_line = max(self.last_line, outcome.ref)
-        status = outcome.status
-        if status == "recorded":
-            amount = _amount(outcome)
-            if attribution == "replayed":
-                self.replayed += 1
-                self.priced_replayed += amount
-            elif attribution == "unattributed":
-                self.unattributed += 1
-                self.priced_unattributed += amount
-            else:
-                self.new += 1
-                self.priced_new += amount
-            return
-        if status == "duplicate":
-            self.duplicate += 1
-            return
-        if status == "invalid":
-            self.invalid += 1
-        elif status == "failed":
-            if _passing(outcome.error):
-                self.failed += 1
-            else:
-                self.refused += 1
-        elif status == "unknown":
-            self.unknown += 1
-        else:
-            self.not_sent += 1
-        reason = reason_of(outcome)
-        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        if outcome.status == "recorded":
+            self.recorded_as[attribution] += 1
+            self.priced_as[attribution] += priced_amount(outcome)
+        elif outcome.status == "failed" and not _passing(outcome.error):
+            self.refused += 1
+
+    @property
+    def rows(self) -> int:
+        """Rows counted."""
+        return self.outcomes.rows
+
+    @property
+    def new(self) -> int:
+        """Rows recorded as new charges."""
+        return self.recorded_as["new"]
+
+    @property
+    def replayed(self) -> int:
+        """Rows an earlier run charged (answered as a replay, not charged again)."""
+        return self.recorded_as["replayed"]
+
+    @property
+    def unattributed(self) -> int:
+        """Rows recorded that the journal cannot attribute (or there is no journal)."""
+        return self.recorded_as["unattributed"]
+
+    @property
+    def duplicate(self) -> int:
+        """Rows repeating an earlier row of the file (not sent)."""
+        return self.outcomes.count("duplicate")
+
+    @property
+    def invalid(self) -> int:
+        """Rows refused before sending."""
+        return self.outcomes.count("invalid")
+
+    @property
+    def failed(self) -> int:
+        """Rows not recorded for a passing reason (run again)."""
+        return self.outcomes.count("failed") - self.refused
+
+    @property
+    def unknown(self) -> int:
+        """Rows that may have been recorded."""
+        return self.outcomes.count("unknown")
+
+    @property
+    def not_sent(self) -> int:
+        """Rows never sent because the run stopped."""
+        return self.outcomes.count("not_sent")
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        """Rows not recorded (duplicates aside), by reason."""
+        return self.outcomes.reasons
 
     @property
     def recorded(self) -> int:
@@ -147,6 +169,7 @@ class RunFacts:
 def summary_data(tally: Tally, facts: RunFacts) -> dict[str, Any]:
     """The ``--json`` summary."""
     rate = tally.rows / facts.seconds if facts.seconds > 0 else 0.0
+    priced = tally.priced_as
     return {
         "file": facts.file,
         "dry_run": facts.dry_run,
@@ -160,10 +183,10 @@ def summary_data(tally: Tally, facts: RunFacts) -> dict[str, Any]:
         "failed": tally.failed,
         "unknown": tally.unknown,
         "not_sent": tally.not_sent,
-        "priced_xusd": str(tally.priced_new + tally.priced_replayed + tally.priced_unattributed),
-        "recorded_priced_xusd": str(tally.priced_new),
-        "replayed_priced_xusd": str(tally.priced_replayed),
-        "unattributed_priced_xusd": str(tally.priced_unattributed),
+        "priced_xusd": str(tally.outcomes.priced_xusd),
+        "recorded_priced_xusd": str(priced["new"]),
+        "replayed_priced_xusd": str(priced["replayed"]),
+        "unattributed_priced_xusd": str(priced["unattributed"]),
         "reasons": dict(sorted(tally.reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         "attributed": facts.attributed,
         "journal_note": facts.journal_note,
@@ -179,6 +202,9 @@ def summary_data(tally: Tally, facts: RunFacts) -> dict[str, Any]:
 
 def summary_text(tally: Tally, facts: RunFacts) -> str:
     """The summary for people."""
+    priced_new, priced_replayed, priced_unattributed = (
+        tally.priced_as[name] for name in ("new", "replayed", "unattributed")
+    )
     if facts.dry_run:
         valid = tally.recorded
         lines = [
@@ -190,19 +216,18 @@ def summary_text(tally: Tally, facts: RunFacts) -> str:
         lines = [f"{tally.rows} rows in {facts.seconds:.2f} s ({rate:.0f} rows/s)"]
         if facts.attributed:
             lines += [
-                f"  recorded      {tally.new}  (new charges, {tally.priced_new} xusd)",
-                f"  replayed      {tally.replayed}  (charged by an earlier run, not again; "
-                f"{tally.priced_replayed} xusd)",
+                f"  recorded      {tally.new}  (new charges, {priced_new} xusd)",
+                f"  replayed      {tally.replayed}  (charged by an earlier run, not again; {priced_replayed} xusd)",
             ]
             if tally.unattributed:
                 lines.append(
                     f"  unattributed  {tally.unattributed}  (in flight when an earlier run ended: charged once, by it "
-                    f"or by this run, which cannot be told; {tally.priced_unattributed} xusd)"
+                    f"or by this run, which cannot be told; {priced_unattributed} xusd)"
                 )
         else:
             lines.append(
                 f"  recorded      {tally.unattributed + tally.new + tally.replayed}  (new charges or replays: without "
-                f"a journal they cannot be told apart; {tally.priced_unattributed + tally.priced_new} xusd)"
+                f"a journal they cannot be told apart; {priced_unattributed + priced_new} xusd)"
             )
         lines += [
             f"  duplicate     {tally.duplicate}  (repeats of an earlier row of the file: counted once)",
