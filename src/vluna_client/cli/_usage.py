@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Optional, Union
 
+import attrs
+
 from .._bulk import DEFAULT_NAMESPACE, IngestOutcome, InvalidRow
 from .._errors import VlunaError
 from ._errorfile import ErrorFile
@@ -228,68 +230,96 @@ def run(args: argparse.Namespace) -> int:
         stream: IO[bytes] = sys.stdin.buffer if stdin else source.open("rb")
     except OSError as exc:
         return _usage_error(f"cannot read {args.file}: {exc.strerror or exc}", args.json)
+    opened = _Opened(stream, stdin)
+    try:
+        return _run_opened(args, fmt, opened)
+    finally:
+        opened.close()
+
+
+@attrs.define
+class _Opened:
+    """What a run opened, closed in this order when it ends: the error file, the journal, the input, the client."""
+
+    stream: IO[bytes]
+    stdin: bool
     client: Any = None
     journal: Optional[Journal] = None
     errors: Optional[ErrorFile] = None
+
+    def close(self) -> None:
+        if self.errors is not None:
+            kept = self.errors.close()
+            if self.journal is not None and not kept:
+                self.journal.error_file(self.errors.stat, kept=False)
+        if self.journal is not None:
+            self.journal.close()
+        if not self.stdin:
+            self.stream.close()
+        if self.client is not None:
+            self.client.close()
+
+
+def _run_opened(args: argparse.Namespace, fmt: str, opened: _Opened) -> int:
+    """Open the client, the journal and the error file, then ingest (``opened`` closes them afterwards)."""
+    area, realm_id, base_url = _target(args, opened)
+    source = Path(args.file)
+    note: Optional[str] = None
+    journal_path = source.with_name(source.name + ".vluna-journal")
     try:
-        if args.dry_run:
-            from .._generated.endpoints.service_gate import ServiceGateApi
-            from ._offline import OfflineHost
-
-            realm_id = os.environ.get("VLUNA_REALM_ID") or "dry-run"
-            area: Any = ServiceGateApi(OfflineHost(realm_id))
-            base_url = "dry-run"
-        else:
-            from .. import ServiceClient
-
-            client = ServiceClient.from_env(timeout=args.timeout)  # ConfigurationError: reported by main, exit 2
-            area = client.gate
-            realm_id, base_url = client.realm_id, client.base_url
-        note: Optional[str] = None
-        journal_path = source.with_name(source.name + ".vluna-journal")
-        if not stdin and not args.no_journal:
+        if not opened.stdin and not args.no_journal:
             try:
-                journal = Journal.open(journal_path, base_url=base_url, realm_id=realm_id)
+                opened.journal = Journal.open(journal_path, base_url=base_url, realm_id=realm_id)
             except JournalBusy:
                 note = "another run of this file holds its journal: this run cannot tell new charges from replays"
-            except FileRefused as exc:
-                return _usage_error(str(exc), args.json)
-        errors_path = (
-            Path(args.errors)
-            if args.errors
-            else Path("vluna-stdin.errors.jsonl" if stdin else f"{args.file}.errors.jsonl")
-        )
-        protected = {"the journal": stat_target(journal_path)}
-        if not stdin:
-            protected["the input file"] = os.fstat(stream.fileno())
-        try:
-            errors = ErrorFile.create(
-                errors_path,
-                force=args.force,
-                owned=journal.owns if journal is not None else (lambda st: False),
-                protected=protected,
-                default_name=not args.errors,
-            )
-        except FileRefused as exc:
-            return _usage_error(str(exc), args.json)
-        if journal is not None:
-            if errors.replaced is not None:
-                journal.error_file(errors.replaced, kept=False)
-            journal.error_file(errors.stat, kept=True)
-        state = _Run(args, fmt, journal, errors)
-        state.journal_note = note
-        return _ingest(state, area, stream, source, stdin)
-    finally:
-        if errors is not None:
-            kept = errors.close()
-            if journal is not None and not kept:
-                journal.error_file(errors.stat, kept=False)
-        if journal is not None:
-            journal.close()
-        if not stdin:
-            stream.close()
-        if client is not None:
-            client.close()
+        errors = _open_error_file(args, opened, journal_path)
+    except FileRefused as exc:
+        return _usage_error(str(exc), args.json)
+    state = _Run(args, fmt, opened.journal, errors)
+    state.journal_note = note
+    return _ingest(state, area, opened.stream, source, opened.stdin)
+
+
+def _target(args: argparse.Namespace, opened: _Opened) -> tuple[Any, str, str]:
+    """The gate area the rows go through, with the realm and base URL the journal is kept for."""
+    if args.dry_run:
+        from .._generated.endpoints.service_gate import ServiceGateApi
+        from ._offline import OfflineHost
+
+        realm_id = os.environ.get("VLUNA_REALM_ID") or "dry-run"
+        return ServiceGateApi(OfflineHost(realm_id)), realm_id, "dry-run"
+    from .. import ServiceClient
+
+    opened.client = client = ServiceClient.from_env(timeout=args.timeout)  # ConfigurationError: main says it, exit 2
+    return client.gate, client.realm_id, client.base_url
+
+
+def _open_error_file(args: argparse.Namespace, opened: _Opened, journal_path: Path) -> ErrorFile:
+    """Create the error file (never over the journal or the input file) and tell the journal which file it is.
+
+    Raises:
+        FileRefused: the path is a link, the journal, the input file, or a file no earlier run of this job wrote.
+    """
+    if args.errors:
+        errors_path = Path(args.errors)
+    else:
+        errors_path = Path("vluna-stdin.errors.jsonl" if opened.stdin else f"{args.file}.errors.jsonl")
+    protected = {"the journal": stat_target(journal_path)}
+    if not opened.stdin:
+        protected["the input file"] = os.fstat(opened.stream.fileno())
+    journal = opened.journal
+    opened.errors = errors = ErrorFile.create(
+        errors_path,
+        force=args.force,
+        owned=journal.owns if journal is not None else (lambda st: False),
+        protected=protected,
+        default_name=not args.errors,
+    )
+    if journal is not None:
+        if errors.replaced is not None:
+            journal.error_file(errors.replaced, kept=False)
+        journal.error_file(errors.stat, kept=True)
+    return errors
 
 
 def _ingest(state: _Run, area: Any, stream: IO[bytes], source: Path, stdin: bool) -> int:
