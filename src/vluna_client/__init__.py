@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         NotFoundError,
         OutcomeUnknownError,
         PaymentRequiredError,
+        PendingWrite,
         PermissionDeniedError,
         RateLimitError,
         ResponseDecodeError,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from ._lease import Lease, LeaseGate, LeaseState, LeaseTerms
     from ._open_enum import OpenEnum
     from ._partition import PartitionCounts, ingest_partition
-    from ._pending import PendingWrite
     from ._result import Hint, Page, Result
     from ._retry import NO_RETRIES, Retrier, RetryPolicy
     from ._transport import (
@@ -84,7 +84,7 @@ _LAZY = {
     "OutcomeUnknownError": "._errors",
     "Page": "._result",
     "PartitionCounts": "._partition",
-    "PendingWrite": "._pending",
+    "PendingWrite": "._errors",
     "RawResponse": "._transport",
     "RequestsTransport": "._transport",
     "Retrier": "._retry",

@@ -3,6 +3,10 @@
 Every error that came from the server carries what a person needs to act on it: HTTP status, Vluna error code,
 message, hints, meta, the operation, the Idempotency-Key that was sent and the request id when the server gave one.
 None of them ever carries a header, the service-key secret or a bearer token.
+
+:class:`PendingWrite`, the record of a write whose outcome is unknown, is defined here too: an
+:class:`OutcomeUnknownError` carries one, and rebuilding an error from its JSON form rebuilds its record. Records
+are made from sent calls by :mod:`._pending`, which imports this module (never the other way round).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Optional
 
+import attrs
+
 if TYPE_CHECKING:
-    from ._pending import PendingWrite
     from ._result import Hint
 
 
@@ -365,6 +370,87 @@ class LeaseRecoveredError(VlunaError):
         return self.message + (f" ({', '.join(extra)})" if extra else "")
 
 
+#: The version of :class:`PendingWrite`'s dictionary form; :meth:`PendingWrite.from_dict` refuses any other.
+RECORD_VERSION = 1
+
+
+@attrs.frozen
+class PendingWrite:
+    """A write that may or may not have been applied, with everything needed to send it again identically.
+
+    Build one from ``exc.pending`` of an :class:`~vluna_client.OutcomeUnknownError`, or from its dictionary form
+    with :meth:`from_dict`; settle it with :meth:`ServiceClient.replay` (or :meth:`BearerClient.replay`).
+
+    Attributes:
+        operation: The client operation, e.g. ``gate.commit``.
+        surface: ``service`` or ``bearer``: the client that can replay it.
+        realm_id: The realm it was sent to.
+        idempotency_key: The key every attempt carried; the replay carries it too.
+        path: Path parameters by wire name.
+        query: Query parameters by wire name, as given to the call.
+        body: The JSON body exactly as it was sent (``None`` for a body-less request).
+        bindings: The context values that were sent (``principal_id``, ``user_id``, ...), bound ones included.
+    """
+
+    operation: str
+    surface: str
+    realm_id: str
+    idempotency_key: str
+    path: Mapping[str, Any] = attrs.field(factory=dict)
+    query: Mapping[str, Any] = attrs.field(factory=dict)
+    body: Any = None
+    bindings: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON types (what a task queue or a database column can hold)."""
+        return {
+            "version": RECORD_VERSION,
+            "operation": self.operation,
+            "surface": self.surface,
+            "realm_id": self.realm_id,
+            "idempotency_key": self.idempotency_key,
+            "path": dict(self.path),
+            "query": dict(self.query),
+            "body": self.body,
+            "bindings": dict(self.bindings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PendingWrite:
+        """Rebuild a record from :meth:`to_dict`'s form (e.g. after JSON went through a queue).
+
+        Raises:
+            InputValidationError: ``data`` is not such a record (wrong version, a field missing or of the wrong
+                type).
+        """
+        if not isinstance(data, Mapping):
+            raise InputValidationError("pending write: expected a mapping from PendingWrite.to_dict()", field="record")
+        if data.get("version") != RECORD_VERSION:
+            raise InputValidationError(
+                f"pending write: unknown record version {data.get('version')!r} (this client reads {RECORD_VERSION})",
+                field="version",
+            )
+        for name in ("operation", "surface", "realm_id", "idempotency_key"):
+            if not isinstance(data.get(name), str) or not data[name]:
+                raise InputValidationError(f"pending write: {name} must be a non-empty string", field=name)
+        parts: dict[str, Mapping[str, Any]] = {}
+        for name in ("path", "query", "bindings"):
+            value = data.get(name) or {}
+            if not isinstance(value, Mapping):
+                raise InputValidationError(f"pending write: {name} must be a mapping", field=name)
+            parts[name] = dict(value)
+        return cls(
+            operation=data["operation"],
+            surface=data["surface"],
+            realm_id=data["realm_id"],
+            idempotency_key=data["idempotency_key"],
+            path=parts["path"],
+            query=parts["query"],
+            body=data.get("body"),
+            bindings=parts["bindings"],
+        )
+
+
 def _rebuild(cls: type[VlunaError], args: tuple[Any, ...], state: dict[str, Any]) -> VlunaError:
     error = cls.__new__(cls)
     error.args = args
@@ -382,7 +468,6 @@ def _plain(value: Any) -> bool:
 
 def _wire_fields(error: VlunaError) -> dict[str, Any]:
     """The error's fields as plain JSON (one that cannot be is sent as ``None``), marked for :func:`_from_wire`."""
-    from ._pending import PendingWrite
     from ._result import Hint
 
     fields: dict[str, Any] = {}
@@ -419,7 +504,6 @@ def _from_wire(cls: type[VlunaError], message: Any, fields: Mapping[str, Any]) -
 
 def _fill(error: VlunaError, message: Any, fields: Mapping[str, Any]) -> None:
     """Set the message and the fields; each field is restored to the type it had (hints, records...)."""
-    from ._pending import PendingWrite
     from ._result import Hint
 
     error.args = (message,)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import pickle
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -120,3 +123,32 @@ def test_reads_carry_no_record(rsps) -> None:
     with pytest.raises(APIConnectionError) as info:  # a read is never "unknown"
         client.gate.limits(principal_id="o", user_id="u")
     assert not hasattr(info.value, "pending")
+
+
+def test_an_error_rebuilt_from_json_rebuilds_its_record_without_the_module_that_makes_records() -> None:
+    # The record type lives beside the error that carries it: a process that only receives errors (a Celery
+    # result consumer) rebuilds `exc.pending` as a PendingWrite without ever importing vluna_client._pending.
+    script = """
+import json, sys
+from vluna_client._errors import OutcomeUnknownError, PendingWrite
+record = PendingWrite(operation="gate.commit", surface="service", realm_id="r1", idempotency_key="k1",
+                      body={"quantity_minor": "5"}, bindings={"principal_id": "org_1"})
+sent = OutcomeUnknownError("lost", operation="gate.commit", idempotency_key="k1", pending=record)
+back = OutcomeUnknownError(*json.loads(json.dumps(sent.args)))
+assert back.pending == record, back.pending
+assert "vluna_client._pending" not in sys.modules
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
+
+
+def test_records_pickled_under_the_old_module_name_still_load() -> None:
+    from vluna_client import _pending
+
+    assert _pending.PendingWrite is PendingWrite
+    record = PendingWrite(operation="gate.cancel", surface="service", realm_id="r1", idempotency_key="k2")
+    # A pickle made before the record moved names its old module (protocol 0 spells the name as a line of text).
+    old = pickle.dumps(record, protocol=0).replace(b"vluna_client._errors\n", b"vluna_client._pending\n")
+    assert b"vluna_client._pending" in old
+    assert pickle.loads(old) == record  # noqa: S301 - bytes this test made
