@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 
 from flask import Flask, Response, current_app, g, has_app_context, jsonify
 
@@ -51,8 +51,8 @@ from .._errors import ConfigurationError, PaymentRequiredError, PermissionDenied
 from .._retry import Retrier, RetryPolicy
 from .._timeout import parse_timeout
 from .._transport import Transport
+from ._gating import Gate, run_gated
 from ._glue import (
-    NO_IDENTITY_BODY,
     ClientHolder,
     ClientSource,
     Identity,
@@ -63,15 +63,18 @@ from ._glue import (
     refusal_body,
     resolve_settings,
     retry_after_header,
-    shortfall_body,
 )
 from .llm import MissingGateContextError
+
+if TYPE_CHECKING:
+    from .._lease import Lease
 
 __all__ = ["Vluna", "payment_required_response", "permission_denied_response", "rate_limited_response"]
 
 logger = logging.getLogger("vluna_client")
 
 F = TypeVar("F", bound=Callable[..., Any])
+_Headers = dict[str, str]
 
 _EXTENSION = "vluna"
 
@@ -193,26 +196,12 @@ class Vluna:
         """
         refuse = self.refuse_shortfall if refuse_shortfall is None else refuse_shortfall
 
+        gate = Gate(feature_code, estimated_quantity_minor, lease_options, refuse)
+
         def decorate(view: F) -> F:
             @functools.wraps(view)
             def gated_view(*args: Any, **kwargs: Any) -> Any:
-                who = self._current_identity()
-                if who is None:
-                    return jsonify(NO_IDENTITY_BODY), 401
-                principal_id, user_id = who
-                lease = self.client.lease(
-                    feature_code=feature_code,
-                    principal_id=principal_id,
-                    user_id=user_id,
-                    estimated_quantity_minor=estimated_quantity_minor,
-                    **lease_options,
-                )
-                with lease:
-                    short = shortfall_body(lease.hints) if refuse else None
-                    if short is not None:
-                        return jsonify(short), 402  # leaving the block without a commit gives the lease back
-                    g.vluna_lease = lease
-                    return view(*args, **kwargs)
+                return run_gated(gate, _FlaskHost(self), lambda: view(*args, **kwargs))
 
             return cast(F, gated_view)
 
@@ -230,3 +219,33 @@ class Vluna:
 def _client_for(app: Flask, retry: Union[RetryPolicy, Retrier, None], transport: Optional[Transport]) -> ServiceClient:
     settings = resolve_settings(lambda name: app.config.get("VLUNA_" + name), where="app.config")
     return build_client(settings, retry=retry, transport=transport)
+
+
+class _FlaskHost:
+    """The current Flask request, as :func:`~vluna_client.contrib._gating.run_gated` sees it.
+
+    Refusals are left to the error handlers :meth:`Vluna.init_app` registers (``answered`` is empty).
+    """
+
+    answered: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, vluna: Vluna) -> None:
+        self._vluna = vluna
+
+    def identity(self) -> Optional[Identity]:
+        """The payer the extension's identity function names (checked)."""
+        return self._vluna._current_identity()
+
+    def client(self) -> ServiceClient:
+        """The app's client."""
+        return self._vluna.client
+
+    def attach(self, lease: Lease) -> None:
+        """``flask.g.vluna_lease``."""
+        g.vluna_lease = lease
+
+    def answer(
+        self, status: int, body: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[Response, int, dict[str, str]]:
+        """A JSON response."""
+        return jsonify(body), status, headers

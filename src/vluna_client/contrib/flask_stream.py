@@ -26,12 +26,16 @@ For an LLM stream this decorator is not needed: a gated OpenAI or Anthropic stre
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 
-from flask import Request, Response, g, jsonify, request, stream_with_context
+from flask import Request, Response, request, stream_with_context
 
-from ._glue import NO_IDENTITY_BODY
+from ._gating import Gate, run_streamed
+from .flask import _FlaskHost
 from .streaming import LeasedBody
+
+if TYPE_CHECKING:
+    from .._lease import Lease
 
 __all__ = ["gated_stream"]
 
@@ -53,28 +57,20 @@ def gated_stream(vluna: Any, feature_code: str, *, estimate: Estimate = None, **
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def gated_view(*args: Any, **kwargs: Any) -> Any:
-            who = vluna._current_identity()
-            if who is None:
-                return jsonify(NO_IDENTITY_BODY), 401
-            lease = vluna.client.lease(
-                feature_code=feature_code,
-                principal_id=who[0],
-                user_id=who[1],
-                estimated_quantity_minor=estimate(request) if callable(estimate) else estimate,
-                **lease_options,
+            gate = Gate(
+                feature_code, functools.partial(estimate, request) if callable(estimate) else estimate, lease_options
             )
-            lease.open()  # a refusal raises here: the app's 402/403/429 handlers answer it
-            g.vluna_lease = lease
-            try:
-                result = view(*args, **kwargs)
-            except BaseException as exc:
-                lease.close(exc)
-                raise
-            if isinstance(result, Response):
-                result.response = stream_with_context(LeasedBody(lease, result.response))  # type: ignore[assignment,type-var]
-                return result
-            return Response(stream_with_context(LeasedBody(lease, result)))
+            # A refusal of the authorize raises from run_streamed: the app's 402/403/429 handlers answer it.
+            return run_streamed(gate, _FlaskHost(vluna), lambda: view(*args, **kwargs), _leased_response)
 
         return cast(F, gated_view)
 
     return decorate
+
+
+def _leased_response(lease: Lease, result: Any) -> Response:
+    """The view's result with its body (a ``Response``'s, or the iterable itself) settling ``lease`` when it ends."""
+    if isinstance(result, Response):
+        result.response = stream_with_context(LeasedBody(lease, result.response))  # type: ignore[assignment,type-var]
+        return result
+    return Response(stream_with_context(LeasedBody(lease, result)))

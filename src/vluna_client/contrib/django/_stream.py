@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union, cast
 
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 
-from .._glue import ANSWERED, NO_IDENTITY_BODY, check_identity
+from .._gating import Gate, run_streamed
 from ..streaming import LeasedBody
-from ._client import get_client, identity_function
-from ._views import refusal_response
+from ._views import DjangoHost
+
+if TYPE_CHECKING:
+    from ..._lease import Lease
 
 __all__ = ["gated_stream"]
 
@@ -36,31 +38,18 @@ def gated_stream(feature_code: str, *, estimate: Estimate = None, **lease_option
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def gated_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            who = check_identity(identity_function()(request), source='settings.VLUNA["IDENTITY"]')
-            if who is None:
-                return JsonResponse(NO_IDENTITY_BODY, status=401)
-            lease = get_client().lease(
-                feature_code=feature_code,
-                principal_id=who[0],
-                user_id=who[1],
-                estimated_quantity_minor=estimate(request) if callable(estimate) else estimate,
-                **lease_options,
-            )
-            try:
-                lease.open()
-            except ANSWERED as exc:
-                return refusal_response(exc)
-            request.vluna_lease = lease
-            try:
-                result = view(request, *args, **kwargs)
-            except BaseException as exc:
-                lease.close(exc)
-                raise
-            if isinstance(result, StreamingHttpResponse):
-                result.streaming_content = LeasedBody(lease, result.streaming_content)
-                return result
-            return StreamingHttpResponse(LeasedBody(lease, result))
+            ask = functools.partial(estimate, request) if callable(estimate) else estimate
+            gate = Gate(feature_code, ask, lease_options)
+            return run_streamed(gate, DjangoHost(request), lambda: view(request, *args, **kwargs), _leased_response)
 
         return cast(F, gated_view)
 
     return decorate
+
+
+def _leased_response(lease: Lease, result: Any) -> StreamingHttpResponse:
+    """The view's streamed response (or its iterable, made one) with a body that settles ``lease`` when it ends."""
+    if isinstance(result, StreamingHttpResponse):
+        result.streaming_content = LeasedBody(lease, result.streaming_content)
+        return result
+    return StreamingHttpResponse(LeasedBody(lease, result))

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, ClassVar, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, TypeVar, Union, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from ..._errors import PaymentRequiredError, PermissionDeniedError, RateLimitError
-from .._glue import (
-    ANSWERED,
-    NO_IDENTITY_BODY,
-    check_identity,
-    refusal_answer,
-    refusal_body,
-    retry_after_header,
-    shortfall_body,
-)
+from .._gating import Gate, run_gated
+from .._glue import ANSWERED, Identity, check_identity, refusal_answer, refusal_body, retry_after_header
 from ._client import get_client, identity_function, vluna_settings
+
+if TYPE_CHECKING:
+    from ..._client import ServiceClient
+    from ..._lease import Lease
 
 __all__ = [
     "GatedViewMixin",
@@ -50,16 +47,46 @@ def permission_denied_response(exc: PermissionDeniedError) -> JsonResponse:
     return JsonResponse(refusal_body(exc), status=403)
 
 
-def refusal_response(exc: BaseException) -> Optional[JsonResponse]:
-    """The JSON answer (401, 402, 403 or 429) for what the glue answers, ``None`` for any other exception."""
-    answer = refusal_answer(exc)
-    if answer is None:
-        return None
-    status, body, headers = answer
+def _json(status: int, body: dict[str, Any], headers: dict[str, str]) -> JsonResponse:
     response = JsonResponse(body, status=status)
     for name, value in headers.items():
         response[name] = value
     return response
+
+
+def refusal_response(exc: BaseException) -> Optional[JsonResponse]:
+    """The JSON answer (401, 402, 403 or 429) for what the glue answers, ``None`` for any other exception."""
+    answer = refusal_answer(exc)
+    return None if answer is None else _json(*answer)
+
+
+class DjangoHost:
+    """One Django request, as :func:`~vluna_client.contrib._gating.run_gated` sees it.
+
+    Refusals are answered here too (``answered``), so a gated view refuses cleanly without
+    :class:`VlunaMiddleware`; the lease is cancelled first.
+    """
+
+    answered: tuple[type[BaseException], ...] = ANSWERED
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+
+    def identity(self) -> Optional[Identity]:
+        """The payer ``settings.VLUNA["IDENTITY"]`` names for the request (checked)."""
+        return check_identity(identity_function()(self.request), source='settings.VLUNA["IDENTITY"]')
+
+    def client(self) -> ServiceClient:
+        """The process-wide client."""
+        return get_client()
+
+    def attach(self, lease: Lease) -> None:
+        """``request.vluna_lease``."""
+        self.request.vluna_lease = lease
+
+    def answer(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> JsonResponse:
+        """A JSON response."""
+        return _json(status, body, headers)
 
 
 def _run_gated(
@@ -70,29 +97,10 @@ def _run_gated(
     view: Callable[[], Any],
     refuse_shortfall: Optional[bool] = None,
 ) -> Any:
-    who = check_identity(identity_function()(request), source='settings.VLUNA["IDENTITY"]')
-    if who is None:
-        return JsonResponse(NO_IDENTITY_BODY, status=401)
-    principal_id, user_id = who
-    lease = get_client().lease(
-        feature_code=feature_code,
-        principal_id=principal_id,
-        user_id=user_id,
-        estimated_quantity_minor=estimated_quantity_minor,
-        **lease_options,
-    )
     if refuse_shortfall is None:
         refuse_shortfall = bool(vluna_settings().get("REFUSE_SHORTFALL", False))
-    try:
-        with lease:
-            short = shortfall_body(lease.hints) if refuse_shortfall else None
-            if short is not None:
-                return JsonResponse(short, status=402)  # leaving the block without a commit gives the lease back
-            request.vluna_lease = lease
-            return view()
-    except ANSWERED as exc:
-        # Answered here too, so a gated view refuses cleanly without VlunaMiddleware; the lease is cancelled.
-        return refusal_response(exc)
+    gate = Gate(feature_code, estimated_quantity_minor, lease_options, refuse_shortfall)
+    return run_gated(gate, DjangoHost(request), view)
 
 
 def gated(
