@@ -7,6 +7,7 @@ operation goes wrong: applied with its answer lost, refused, or never sent.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 from collections.abc import Mapping, Sequence
@@ -31,12 +32,13 @@ from vluna_client import (
     ResponseDecodeError,
     Result,
     ServerError,
+    ServiceClient,
     Timeout,
     VlunaError,
 )
 from vluna_client._generated.models.gate import AuthorizeResponse, CancelResponse, CommitResponse
 from vluna_client._timeout import TimeoutTypes
-from vluna_client.contrib.celery import TaskLease, task_key
+from vluna_client.contrib.celery import TaskLease, task_key, task_lease
 
 # How the next call of an operation fails: "lost" applies it and loses the answer; anything else is raised
 # without applying it (a refusal, or a request that never left).
@@ -191,6 +193,26 @@ def lease_on(gate: FakeGate, terms: LeaseTerms = TERMS) -> Lease:
 
 class Boom(Exception):
     pass
+
+
+# -- one declaration of the lease's arguments -----------------------------------------------------------------------
+
+
+def _params(fn: Callable[..., Any], *skip: str) -> dict[str, tuple[Any, Any, Any]]:
+    return {
+        p.name: (p.kind, p.annotation, p.default)
+        for p in inspect.signature(fn).parameters.values()
+        if p.name not in ("self", *skip)
+    }
+
+
+def test_the_public_lease_signatures_spell_out_exactly_the_terms() -> None:
+    # LeaseTerms declares the arguments; client.lease and task_lease spell them out for readers and IDEs, and this
+    # keeps the copies equal to it (names, order, types, defaults).
+    terms = _params(LeaseTerms)
+    assert list(_params(ServiceClient.lease)) == list(terms)
+    assert _params(ServiceClient.lease) == terms
+    assert _params(task_lease, "task", "client", "key") == {k: v for k, v in terms.items() if k != "idempotency_key"}
 
 
 # -- the happy path ------------------------------------------------------------------------------------------------
