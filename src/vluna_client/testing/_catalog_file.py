@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Protocol, Tuple, Union
 
+from ._app import App
 from ._errors import HttpError
 from ._routes import Call
 from ._state import CallContext
 
-if TYPE_CHECKING:
-    from ._emulator import Emulator
-
-__all__ = ["CATALOG_SECTIONS", "apply_catalog", "catalog_entries", "read_catalog"]
+__all__ = ["CATALOG_SECTIONS", "CatalogTarget", "apply_catalog", "catalog_entries", "read_catalog"]
 
 CatalogSource = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
@@ -83,8 +81,28 @@ def read_catalog(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
     return loaded
 
 
-def apply_catalog(emulator: Emulator, source: CatalogSource) -> Dict[str, int]:
+class CatalogTarget(Protocol):
+    """What a catalog's setting sections call: the :class:`~._emulator.Emulator` methods of the same names."""
+
+    @property
+    def key_id(self) -> str:
+        """The service key the resource sections' management writes are signed in as."""
+
+    @property
+    def set_price(self) -> Callable[..., None]:
+        """``set_price(meter_code, unit_price_xusd, **price options)`` (its options are the emulator's to declare)."""
+
+    def set_wallet_balance(self, principal_id: str, xusd: int) -> None:
+        """Make the principal's account prepaid with ``xusd`` available."""
+
+    def set_quota(self, feature_code: str, limit_minor: Optional[int]) -> None:
+        """Cap a feature's monthly quantity per user."""
+
+
+def apply_catalog(emulator: CatalogTarget, app: App, source: CatalogSource) -> Dict[str, int]:
     """Apply a catalog (a file path or an already parsed mapping) to ``emulator``; returns entries per section.
+
+    Resource sections go through ``app``'s route table (the emulator's own); setting sections call ``emulator``.
 
     Raises:
         ValueError: an unknown section, an entry of the wrong shape, or an entry the management API refuses
@@ -94,7 +112,7 @@ def apply_catalog(emulator: Emulator, source: CatalogSource) -> Dict[str, int]:
     unknown = sorted(set(catalog) - set(CATALOG_SECTIONS))
     if unknown:
         raise ValueError(f"unknown catalog section(s) {unknown}; known: {list(CATALOG_SECTIONS)}")
-    sender = _Sender(emulator)
+    sender = _Sender(app, emulator.key_id)
     counts: Dict[str, int] = {}
     for section, path in _RESOURCE_SECTIONS:
         entries = catalog.get(section) or []
@@ -138,7 +156,7 @@ PRICE_OPTIONS = (
 )
 
 
-def _price(emulator: Emulator, meter: str, value: Any) -> None:
+def _price(emulator: CatalogTarget, meter: str, value: Any) -> None:
     where = f"catalog prices.{meter}"
     if value is None:
         emulator.set_price(meter, None)
@@ -185,15 +203,16 @@ def _rating_policy(sender: _Sender, where: str, entry: Dict[str, Any]) -> None:
 class _Sender:
     """Runs management writes in-process through the emulator's route table, as its own service key."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emulator = emulator
+    def __init__(self, app: App, key_id: str) -> None:
+        self._app = app
+        self._key_id = key_id
 
     def post(self, where: str, path: str, body: Dict[str, Any], **path_params: str) -> Dict[str, Any]:
-        app = self._emulator._app
+        app = self._app
         route = app.routes.get("POST", path)
         if route is None:
             raise ValueError(f"{where}: the emulator serves no POST {path}")
-        ctx = CallContext(scheme="service", key_id=self._emulator.key_id)
+        ctx = CallContext(scheme="service", key_id=self._key_id)
         call = Call(ctx=ctx, body=dict(body), query={}, path_params=dict(path_params), route=route)
         try:
             with app.engine.realm.lock:

@@ -319,7 +319,7 @@ class Emulator:
         """
         route = self._app.routes.get("GET", path)
         operation = route.operation if route is not None else None
-        if operation is None or operation.get("kind") != "list" or not operation.get("family"):
+        if operation is None or operation["kind"] != "list" or not operation["family"]:
             raise ValueError(f"{path!r} is not a spec-driven list operation")
         values = dict(fields)
         if principal_id is not None:
@@ -406,7 +406,7 @@ class Emulator:
         Raises:
             ValueError: an unknown section, a malformed entry, or an entry the API refuses (named in the message).
         """
-        return apply_catalog(self, catalog)
+        return apply_catalog(self, self._app, catalog)
 
     def set_price(
         self,
