@@ -19,7 +19,17 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Literal, Optional, TypedDict
+from typing import Any, Optional
+
+# The file's shape is declared once, beside the emulator that reads it (and checks it on load against the same types).
+from vluna_client.testing._spec_data.spec_types import (
+    Auth,
+    Bindings,
+    EmulatorData,
+    EmulatorOperation,
+    EmulatorRoute,
+    Kind,
+)
 
 from .ir import HTTP_METHODS, ApiSpec, OperationSpec, SourceSpec
 from .resolver import ROOT
@@ -33,53 +43,6 @@ DROP_KEYS = {"description", "summary", "example", "examples", "title", "external
 PREFIXES = ("/mgt/v1", "/api/v1")
 # A status change an action verb makes on its resource (only when the action answers the resource itself).
 VERB_STATUS = {"close": "closed", "disable": "disabled", "restore": "active", "revoke": "revoked"}
-
-Auth = Literal["bootstrap", "none", "service", "bearer", "either"]
-Bindings = Literal["runtime", "account", "optional", "none"]
-Kind = Literal["get", "delete", "update", "list", "create_many", "call", "create", "read", "action"]
-
-
-class EmulatorRoute(TypedDict):
-    """What the emulator's data says about one operation's route, guards and schemas."""
-
-    operation_id: str
-    area: str
-    method_name: str
-    method: str  # upper case
-    path: str
-    auth: Auth
-    bindings: Bindings
-    idempotent: bool
-    not_served: bool
-    replay_hangs: bool
-    pagination: Optional[str]
-    status: int
-    path_params: dict[str, Any]
-    query: dict[str, Any]
-    body: Optional[dict[str, Any]]
-    body_required: bool
-    data: Optional[dict[str, Any]]
-
-
-class EmulatorOperation(EmulatorRoute):
-    """One entry of ``operations``: the route and how it acts on its resource family."""
-
-    kind: Kind
-    family: Optional[str]
-    verb_status: Optional[str]
-    collection: bool
-    key_params: list[str]
-    id_field: Optional[str]
-    id_schema: Optional[dict[str, Any]]
-    parent_params: list[str]
-    natural_key: Optional[str]
-
-
-class EmulatorData(TypedDict):
-    """The whole of ``operations.json``."""
-
-    operations: list[EmulatorOperation]
-    schemas: dict[str, Any]  # name -> compacted schema
 
 
 def main(argv: Optional[list[str]] = None) -> int:

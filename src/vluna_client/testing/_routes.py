@@ -7,10 +7,11 @@ apply (surface, authentication class, bindings, idempotency) and which handler p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Literal, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ._engine import Engine
 from ._jsutil import JsonValue
+from ._spec_data.spec_types import Auth, Bindings, EmulatorOperation
 from ._state import CallContext
 
 __all__ = ["Call", "Handler", "Reply", "Route", "RouteAuth", "RouteBindings", "RouteTable", "hand_routes"]
@@ -39,9 +40,9 @@ class Reply:
 
 
 Handler = Callable[[Engine, Call], Reply]
-# The guards a route applies; see Route. The shipped spec data (codegen/emulator_spec.py) uses the same values.
-RouteAuth = Literal["none", "service", "either", "bearer", "bootstrap"]
-RouteBindings = Literal["none", "runtime", "account", "optional"]
+# The guards a route applies; see Route. They are the spec data's own (hand-modelled routes use the same values).
+RouteAuth = Auth
+RouteBindings = Bindings
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Route:
     bindings: RouteBindings = "none"
     idempotent: bool = False
     replay_hangs: bool = False
-    operation: Optional[Dict[str, Any]] = None
+    operation: Optional[EmulatorOperation] = None
 
     @property
     def segments(self) -> Tuple[str, ...]:

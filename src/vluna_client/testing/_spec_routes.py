@@ -10,16 +10,17 @@ from typing import Any, Dict, List, Mapping
 
 from ._admin import admin_routes
 from ._engine import Engine
-from ._engine.resources import SpecCall
+from ._engine.spec_call import SpecCall
 from ._errors import HttpError
 from ._jsutil import JsonValue, js_number
 from ._routes import Call, Handler, Reply, Route, RouteTable, hand_routes
 from ._spec_data import load
+from ._spec_data.spec_types import EmulatorOperation
 
 __all__ = ["build_routes", "spec_operations"]
 
 
-def spec_operations() -> List[Dict[str, Any]]:
+def spec_operations() -> List[EmulatorOperation]:
     """Every operation of the specs (served or not), as shipped in the package."""
     return list(load()["operations"])
 
@@ -62,7 +63,7 @@ def build_routes(engine: Engine) -> RouteTable:
     return table
 
 
-def _spec_handler(op: Mapping[str, Any]) -> Handler:
+def _spec_handler(op: EmulatorOperation) -> Handler:
     def handle(engine: Engine, call: Call) -> Reply:
         body = _checked_body(engine, op, call.body)
         query = _checked_query(engine, op, call.query)
@@ -73,7 +74,7 @@ def _spec_handler(op: Mapping[str, Any]) -> Handler:
     return handle
 
 
-def _checked_body(engine: Engine, op: Mapping[str, Any], body: JsonValue) -> Dict[str, Any]:
+def _checked_body(engine: Engine, op: EmulatorOperation, body: JsonValue) -> Dict[str, Any]:
     schema = op["body"]
     if schema is None:
         return {}
@@ -87,7 +88,7 @@ def _checked_body(engine: Engine, op: Mapping[str, Any], body: JsonValue) -> Dic
     return body
 
 
-def _checked_query(engine: Engine, op: Mapping[str, Any], query: Mapping[str, JsonValue]) -> Dict[str, JsonValue]:
+def _checked_query(engine: Engine, op: EmulatorOperation, query: Mapping[str, JsonValue]) -> Dict[str, JsonValue]:
     checked: Dict[str, JsonValue] = dict(query)
     for name, raw_schema in op["query"].items():
         if name not in query:

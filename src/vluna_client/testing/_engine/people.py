@@ -16,14 +16,15 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
 from .._errors import HttpError
 from .._jsutil import JsonValue, iso_ms, js_trim
+from .._spec_data.spec_types import EmulatorOperation
 from .._state import Account, User
 from .accounts import Accounts
 from .realm import Realm
+from .spec_call import Answer
 
 __all__ = ["AccountFamily", "People", "UserFamily", "account_record", "user_record"]
 
 Key = Tuple[str, ...]
-Answer = Tuple[int, JsonValue, Optional[Dict[str, Any]]]
 USER_STATUSES = ("active", "disabled", "deleted")
 DETAIL_FIELDS = ("billing_email", "legal_name", "entity_type", "default_address", "tax_ids", "metadata")
 
@@ -128,7 +129,7 @@ class People:
         self.accounts = accounts
         self._build = build
 
-    def handlers(self) -> Dict[str, Callable[[Mapping[str, Any], Dict[str, str], Dict[str, Any]], Answer]]:
+    def handlers(self) -> Dict[str, Callable[[EmulatorOperation, Dict[str, str], Dict[str, Any]], Answer]]:
         """``operationId -> handler(op, path_params, body)`` for the operations that change accounts or users."""
         return {
             "updateBillingAccount": self._update_account,
@@ -159,7 +160,7 @@ class People:
 
     # ----------------------------------------------------------------- accounts
 
-    def _update_account(self, op: Mapping[str, Any], params: Dict[str, str], body: Dict[str, Any]) -> Answer:
+    def _update_account(self, op: EmulatorOperation, params: Dict[str, str], body: Dict[str, Any]) -> Answer:
         if "seat_limit" not in body:
             raise HttpError(422, "VALIDATION.INVALID_INPUT", "seat_limit is required")
         limit = body["seat_limit"]
@@ -171,7 +172,7 @@ class People:
         account.seat_limit_updated_at = self.realm.now()
         return op["status"], self._build(op["data"], account_record(account, self.realm.started_at)), None
 
-    def _update_details(self, op: Mapping[str, Any], params: Dict[str, str], body: Dict[str, Any]) -> Answer:
+    def _update_details(self, op: EmulatorOperation, params: Dict[str, str], body: Dict[str, Any]) -> Answer:
         account = self.account(params["billing_account_id"])
         patch: Dict[str, Any] = {}
         for name in DETAIL_FIELDS:
@@ -211,7 +212,7 @@ class People:
         details.setdefault("source_updated_at", None)
         return details
 
-    def _seat_summary(self, op: Mapping[str, Any], params: Dict[str, str], body: Dict[str, Any]) -> Answer:
+    def _seat_summary(self, op: EmulatorOperation, params: Dict[str, str], body: Dict[str, Any]) -> Answer:
         return (
             op["status"],
             self._build(op["data"], self.seat_summary(self.account(params["billing_account_id"]))),
@@ -259,10 +260,10 @@ class People:
             user.status = status
             user.updated_at = self.realm.now()
 
-    def _user_answer(self, op: Mapping[str, Any], user: User) -> Answer:
+    def _user_answer(self, op: EmulatorOperation, user: User) -> Answer:
         return op["status"], self._build(op["data"], user_record(user, self.realm.started_at)), None
 
-    def _create_user(self, op: Mapping[str, Any], params: Dict[str, str], body: Dict[str, Any]) -> Answer:
+    def _create_user(self, op: EmulatorOperation, params: Dict[str, str], body: Dict[str, Any]) -> Answer:
         user_id = js_trim(body["user_id"]) if isinstance(body.get("user_id"), str) else ""
         if not user_id:
             raise HttpError(422, "VALIDATION.INVALID_INPUT", "user_id is required")
@@ -273,7 +274,7 @@ class People:
         self._set_status(user, "active")
         return self._user_answer(op, user)
 
-    def _update_user(self, op: Mapping[str, Any], params: Dict[str, str], body: Dict[str, Any]) -> Answer:
+    def _update_user(self, op: EmulatorOperation, params: Dict[str, str], body: Dict[str, Any]) -> Answer:
         user = self.user(params["billing_user_id"])
         if "status" in body and body["status"] not in USER_STATUSES:
             raise HttpError(422, "VALIDATION.INVALID_INPUT", "status is invalid")
@@ -282,17 +283,17 @@ class People:
             self._set_status(user, str(body["status"]))
         return self._user_answer(op, user)
 
-    def _disable_user(self, op: Mapping[str, Any], params: Dict[str, str], body: Dict[str, Any]) -> Answer:
+    def _disable_user(self, op: EmulatorOperation, params: Dict[str, str], body: Dict[str, Any]) -> Answer:
         user = self.user(params["billing_user_id"])
         self._set_status(user, "disabled")
         return self._user_answer(op, user)
 
-    def _restore_user(self, op: Mapping[str, Any], params: Dict[str, str], body: Dict[str, Any]) -> Answer:
+    def _restore_user(self, op: EmulatorOperation, params: Dict[str, str], body: Dict[str, Any]) -> Answer:
         user = self.user(params["billing_user_id"])
         self._set_status(user, "active")
         return self._user_answer(op, user)
 
-    def _user_summary(self, op: Mapping[str, Any], params: Dict[str, str], body: Dict[str, Any]) -> Answer:
+    def _user_summary(self, op: EmulatorOperation, params: Dict[str, str], body: Dict[str, Any]) -> Answer:
         user = self.user(params["billing_user_id"])
         record = user_record(user, self.realm.started_at)
         wallet = {

@@ -14,35 +14,25 @@ import binascii
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .._errors import HttpError
 from .._jsutil import JsonValue, iso_ms, js_number
 from .._schema import Schemas
+from .._spec_data.spec_types import EmulatorOperation
 from .._state import CallContext
 from .accounts import Accounts
 from .ops_views import NEWEST_FIRST
 from .realm import Realm, locked
 from .rules import Rules
+from .spec_call import Answer, SpecCall, family_of
 
-__all__ = ["Resources", "SpecCall"]
+__all__ = ["Resources"]
 
 Key = Tuple[str, ...]
 BOOTSTRAP_TOKENS = "/dat/bootstrap-tokens/{token_id}"
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
-
-
-@dataclass
-class SpecCall:
-    """One call to a spec-driven operation: the operation's data, the caller, and validated inputs."""
-
-    op: Mapping[str, Any]
-    ctx: CallContext
-    body: Dict[str, Any]
-    query: Mapping[str, JsonValue]
-    path_params: Dict[str, str]
 
 
 class Resources:
@@ -60,7 +50,7 @@ class Resources:
     # ----------------------------------------------------------------- entry point
 
     @locked
-    def handle(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
+    def handle(self, call: SpecCall) -> Answer:
         """Run a spec-driven operation: ``(status, data, meta)``."""
         op = call.op
         ruled = self.rules.before(call)
@@ -85,10 +75,11 @@ class Resources:
             soft = self.rules.delete(call, item)
             if soft is not None:
                 return soft
-            del self.families[op["family"]][self._key_of(op, call.path_params)]
+            del self.families[family_of(op)][self._key_of(op, call.path_params)]
             return op["status"], self._answer(call, item), None
-        if kind == "action" and op.get("verb_status"):
-            item["status"] = op["verb_status"]
+        verb_status = op["verb_status"]
+        if kind == "action" and verb_status:
+            item["status"] = verb_status
             item["updated_at"] = iso_ms(self.realm.now())
             return op["status"], self._answer(call, {**call.body, **item}), None
         # update, or an action without a state change (its body is applied like an update)
@@ -102,12 +93,13 @@ class Resources:
         return self.rules.bootstrap_token(token) is not None
 
     @locked
-    def seed(self, op: Mapping[str, Any], fields: Mapping[str, Any]) -> Dict[str, Any]:
+    def seed(self, op: EmulatorOperation, fields: Mapping[str, Any]) -> Dict[str, Any]:
         """Store a resource built from a list operation's item schema (for read-only families such as invoices)."""
         item_schema = self._item_schema(op)
         values = {**fields}
-        if op["id_field"]:
-            values.setdefault(op["id_field"], self._new_id(op, values))
+        id_field = op["id_field"]
+        if id_field:
+            values.setdefault(id_field, self._new_id(op, values))
         now = iso_ms(self.realm.now())
         values.setdefault("created_at", now)
         values.setdefault("updated_at", now)
@@ -117,11 +109,11 @@ class Resources:
 
     # ----------------------------------------------------------------- operations
 
-    def _list(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
+    def _list(self, call: SpecCall) -> Answer:
         op = call.op
         rows = [
             (key, item)
-            for key, item in self.families.get(op["family"] or "", {}).items()
+            for key, item in self.families.get(family_of(op), {}).items()
             if self._visible(call, item)
             and all(item.get(name) == call.path_params.get(name) for name in op["parent_params"])
             and self.rules.keep(call, item)
@@ -147,24 +139,25 @@ class Resources:
             return op["status"], items, None
         return op["status"], self.schemas.build(op["data"], {"items": items, "next_cursor": next_cursor}), None
 
-    def _create(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
+    def _create(self, call: SpecCall) -> Answer:
         op = call.op
-        family = self.families.setdefault(op["family"], {})
+        family = self.families.setdefault(family_of(op), {})
         values: Dict[str, Any] = {**self._context_values(call.ctx), **call.body, **call.path_params}
         values.update(self._scope_values(call))
-        natural = op.get("natural_key")
+        natural = op["natural_key"]
         if natural and values.get(natural) is not None:
             for item in family.values():
                 if item.get(natural) == values[natural] and self._visible(call, item):
-                    if not str(op["method_name"]).startswith("upsert"):
+                    if not op["method_name"].startswith("upsert"):
                         raise HttpError(409, "CONFLICT", f"{natural} already exists")
                     item.update(call.body)
                     item["updated_at"] = iso_ms(self.realm.now())
                     return 200, self._answer(call, item), None
-        if op["id_field"]:
+        id_field = op["id_field"]
+        if id_field:
             # Some ids are chosen by the caller (a rating policy's slug, a version label); the rest are minted.
-            chosen = call.body.get(op["id_field"])
-            values[op["id_field"]] = chosen if chosen not in (None, "") else self._new_id(op, values)
+            chosen = call.body.get(id_field)
+            values[id_field] = chosen if chosen not in (None, "") else self._new_id(op, values)
         if op["family"] == BOOTSTRAP_TOKENS:
             # The secret is shown once, at creation; DAT session routes accept it as their bearer token.
             values["token"] = "dat_" + secrets.token_urlsafe(24)
@@ -177,9 +170,9 @@ class Resources:
         self.rules.after_create(call, resource)
         return op["status"], self._answer(call, resource), None
 
-    def _create_many(self, call: SpecCall) -> Tuple[int, JsonValue, Optional[Dict[str, Any]]]:
+    def _create_many(self, call: SpecCall) -> Answer:
         op = call.op
-        family = self.families.setdefault(op["family"], {})
+        family = self.families.setdefault(family_of(op), {})
         if call.body.get("mode") == "replace":
             for key, item in list(family.items()):
                 if all(item.get(name) == call.path_params.get(name) for name in op["parent_params"]):
@@ -188,13 +181,15 @@ class Resources:
         now = iso_ms(self.realm.now())
         for element in call.body.get("items") or []:
             values = {**(element if isinstance(element, dict) else {}), **call.path_params}
-            if op["id_field"]:
-                values[op["id_field"]] = self._new_id(op, values)
+            id_field = op["id_field"]
+            if id_field:
+                values[id_field] = self._new_id(op, values)
             values["created_at"] = values["updated_at"] = now
             self._store(op, {**values, **self.schemas.build(item_schema, values)})
-        listing = SpecCall(
-            {**op, "kind": "list", "pagination": None}, call.ctx, {}, {"limit": MAX_PAGE}, call.path_params
-        )
+        # The answer is the whole list, unpaged: the same operation read as a list without pagination.
+        as_list = op.copy()
+        as_list["kind"], as_list["pagination"] = "list", None
+        listing = SpecCall(as_list, call.ctx, {}, {"limit": MAX_PAGE}, call.path_params)
         _status, data, _meta = self._list(listing)
         return op["status"], data, None
 
@@ -214,36 +209,36 @@ class Resources:
 
     def _find(self, call: SpecCall) -> Dict[str, Any]:
         op = call.op
-        item = self.families.get(op["family"], {}).get(self._key_of(op, call.path_params))
+        item = self.families.get(family_of(op), {}).get(self._key_of(op, call.path_params))
         if item is None or not self._visible(call, item):
-            noun = _singular(str(op["family"]).rsplit("/", 2)[-2].replace("-", "_"))
+            noun = _singular(family_of(op).rsplit("/", 2)[-2].replace("-", "_"))
             raise HttpError(404, "RESOURCE.NOT_FOUND", f"{noun} not found")
         return item
 
-    def _store(self, op: Mapping[str, Any], resource: Dict[str, Any]) -> None:
-        family = self.families.setdefault(op["family"], {})
+    def _store(self, op: EmulatorOperation, resource: Dict[str, Any]) -> None:
+        family = self.families.setdefault(family_of(op), {})
         if op["collection"]:
-            self._counters[op["family"]] = self._counters.get(op["family"], 0) + 1
-            key: Key = (*[str(resource.get(p, "")) for p in op["key_params"]], str(self._counters[op["family"]]))
+            self._counters[family_of(op)] = self._counters.get(family_of(op), 0) + 1
+            key: Key = (*[str(resource.get(p, "")) for p in op["key_params"]], str(self._counters[family_of(op)]))
         else:
             key = tuple(str(resource.get(p, "")) for p in op["key_params"])
         family[key] = resource
 
     @staticmethod
-    def _key_of(op: Mapping[str, Any], path_params: Mapping[str, str]) -> Key:
+    def _key_of(op: EmulatorOperation, path_params: Mapping[str, str]) -> Key:
         return tuple(str(path_params.get(p, "")) for p in op["key_params"])
 
-    def _new_id(self, op: Mapping[str, Any], values: Mapping[str, Any]) -> Any:
-        schema = self.schemas.resolve(op.get("id_schema") or {})
+    def _new_id(self, op: EmulatorOperation, values: Mapping[str, Any]) -> Any:
+        schema = self.schemas.resolve(op["id_schema"] or {})
         if "integer" in (schema.get("type") or []):
             # Versions and the like count per parent.
-            scope = (op["family"], *[str(values.get(p, "")) for p in op["parent_params"]])
+            scope = (family_of(op), *[str(values.get(p, "")) for p in op["parent_params"]])
             counter = "/".join(scope)
             self._counters[counter] = self._counters.get(counter, 0) + 1
             return self._counters[counter]
         return str(uuid.uuid4())
 
-    def _item_schema(self, op: Mapping[str, Any]) -> Any:
+    def _item_schema(self, op: EmulatorOperation) -> Any:
         data = self.schemas.resolve(op["data"])
         if data.get("type") == "array" or "array" in (data.get("type") or []):
             return data.get("items", {})

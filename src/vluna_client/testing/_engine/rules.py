@@ -16,18 +16,18 @@ import hashlib
 import json
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol, Tuple
 
 from .._errors import HttpError
 from .._jsutil import JsonValue, iso_ms, js_trim, parse_js_date
+from .._schema import Schemas
+from .accounts import Accounts
 from .people import AccountFamily, People, UserFamily
+from .realm import Realm
+from .spec_call import Answer, SpecCall
 
-if TYPE_CHECKING:
-    from .resources import Resources, SpecCall
+__all__ = ["ACCOUNTS", "PRICES", "PRODUCTS", "ResourceStore", "Rules"]
 
-__all__ = ["ACCOUNTS", "PRICES", "PRODUCTS", "Rules"]
-
-Answer = Tuple[int, JsonValue, Optional[Dict[str, Any]]]
 ACCOUNTS = "/billing-accounts/{billing_account_id}"
 USERS = "/billing-users/{billing_user_id}"
 FAMILIES = "/feature-families/{feature_family_id}"
@@ -216,10 +216,28 @@ def dsl_hash(value: JsonValue) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
+class ResourceStore(Protocol):
+    """What the rules use of the generic resources (:class:`~.resources.Resources`, which consults the rules)."""
+
+    realm: Realm
+    accounts: Accounts
+    schemas: Schemas
+    families: Dict[str, Dict[Tuple[str, ...], Dict[str, Any]]]
+
+    def answer(self, call: SpecCall, item: Mapping[str, Any]) -> JsonValue:
+        """The operation's answer built from ``item``."""
+
+    def visible(self, call: SpecCall, item: Mapping[str, Any]) -> bool:
+        """Whether the caller may see ``item`` (account-scoped routes see their own account's resources)."""
+
+    def store_new(self, family: str, id_field: str, values: Mapping[str, Any]) -> Dict[str, Any]:
+        """Store a new resource of a non-collection family under a fresh id."""
+
+
 class Rules:
     """The server's rules for the spec-driven operations, applied around :class:`~.resources.Resources`."""
 
-    def __init__(self, resources: Resources) -> None:
+    def __init__(self, resources: ResourceStore) -> None:
         self.res = resources
         self.realm = resources.realm
         self.people = People(resources.realm, resources.accounts, resources.schemas.build)
