@@ -3,8 +3,8 @@
 The generated ``client.gate`` class inherits :class:`GateBulkMixin`. The mixin uses only public API: the area's
 ``ingest`` for every row, and, through the area's :attr:`~vluna_client._area.AreaApi.host` (the client), its
 ``realm_id`` for the default keys and ``with_retry(...)`` for a view whose 429s come straight back to the job's pacer
-instead of being waited out in a worker. A host without those (the offline host of ``vluna usage ingest
---dry-run``) is used as it is.
+instead of being waited out in a worker. A host that has no retries to turn off (the offline host of ``vluna
+usage ingest --dry-run``) is sent through as it is.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from ._retry import RetryPolicy
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from ._area import AreaHost
     from ._generated.models.gate import CommitResponse
     from ._result import Result
     from ._timeout import TimeoutTypes
@@ -216,10 +215,11 @@ class IngestProgress:
 
 
 class _IngestArea(Protocol):
-    """What :class:`GateBulkMixin` needs from the class it is mixed into (public API of ``client.gate``)."""
+    """What :class:`GateBulkMixin` needs from the class it is mixed into: ``client.gate``'s public ``ingest``.
 
-    @property
-    def host(self) -> AreaHost: ...
+    When the class is an :class:`~vluna_client._area.AreaApi` (the generated one always is), its ``host`` gives
+    the realm and the paced view; a stand-in without one (a test's fake gate) sends through its own ``ingest``.
+    """
 
     def ingest(
         self,
