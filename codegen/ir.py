@@ -10,7 +10,9 @@ as Python text, since which model module a type lives in is decided while readin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple, Optional, get_args
+
+from vluna_client import _operation
 
 __all__ = [
     "CLIENT_CLASSES",
@@ -32,14 +34,16 @@ __all__ = [
 ]
 
 Client = Literal["service", "bearer"]
-# Where a path is served: under the service client's /mgt/v1, the bearer client's /api/v1, or at the root (both).
-Surface = Literal["service", "bearer", "root"]
 # Where a keyword travels: a path or query parameter, a top-level body property, or the whole (free-form) body.
 Location = Literal["path", "query", "body", "whole_body"]
-Pagination = Literal["meta", "items"]
-Retry = Literal["read", "idempotent", "answered", "unsent"]
-RETRY_RULES: tuple[Retry, ...] = ("read", "idempotent", "answered", "unsent")
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")  # the operations of a path item, in this order
+# The states the generated Operation takes are the runtime's own types: a spec can only ask for what the core does.
+# Where a path is served: under the service client's /mgt/v1, the bearer client's /api/v1, or at the root (both).
+Surface = _operation.Surface
+Pagination = _operation.Pagination
+Retry = _operation.RetryRule
+RETRY_RULES: tuple[Retry, ...] = get_args(_operation.RetryRule)
+# The operations of a path item (its lower-case keys), in this order.
+HTTP_METHODS = tuple(method.lower() for method in _operation.HTTP_METHODS)
 CLIENT_CLASSES: dict[str, str] = {"service": "ServiceClient", "bearer": "BearerClient"}
 AreaKey = tuple[Client, str]  # (client, area name): an area of one client
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from vluna_client._headers import ALL_BINDING_HEADERS
+
 from .config import AREA_MIXINS
 from .ir import (
     HTTP_METHODS,
@@ -37,14 +39,9 @@ from .validation import ValidationSchemas
 
 __all__ = ["ROOT", "SPEC_DIR", "SpecError", "load_api"]
 
-# Header parameters the core owns; the generator turns them into binding keywords, never into raw headers.
-BINDING_HEADERS = {
-    "X-Principal-Id": "principal_id",
-    "X-User-Id": "user_id",
-    "X-Billing-Account-Id": "billing_account_id",
-    "X-Billing-User-Id": "billing_user_id",
-    "X-Realm-Admin": "realm_admin",
-}
+# Header parameters the core owns (the runtime's table): the generator turns them into binding keywords, never into
+# raw headers.
+KEYWORD_OF_HEADER = {header: keyword for keyword, header in ALL_BINDING_HEADERS.items()}
 RESERVED_KWARGS = {"idempotency_key", "timeout", "bearer_token", "self"}
 SURFACES: dict[str, Client] = {"/mgt/v1/": "service", "/api/v1/": "bearer"}
 
@@ -367,8 +364,8 @@ def _parameters(r: _Reader) -> _Parameters:
         if p["in"] == "header":
             if p["name"] == "Idempotency-Key":
                 out.write = True
-            elif p["name"] in BINDING_HEADERS:
-                out.bindings.append(BindingSpec(BINDING_HEADERS[p["name"]], bool(p.get("required"))))
+            elif p["name"] in KEYWORD_OF_HEADER:
+                out.bindings.append(BindingSpec(KEYWORD_OF_HEADER[p["name"]], bool(p.get("required"))))
             else:
                 raise SpecError(f"{r.where}: header {p['name']} must be one of the shared parameters")
             continue

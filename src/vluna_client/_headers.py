@@ -14,6 +14,11 @@ BINDING_HEADERS = {
     "billing_account_id": "X-Billing-Account-Id",
     "billing_user_id": "X-Billing-User-Id",
 }
+# The realm_admin keyword: a flag the core sends as "true" when set, never as the caller's value.
+REALM_ADMIN_HEADER = "X-Realm-Admin"
+# Every header a spec may declare for the core to fill, by the keyword a generated method takes for it: the code
+# generator turns exactly these header parameters into keywords, and the API tests read the specs with them.
+ALL_BINDING_HEADERS = {**BINDING_HEADERS, "realm_admin": REALM_ADMIN_HEADER}
 
 
 def header_value(name: str, value: str) -> str:

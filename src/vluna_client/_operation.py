@@ -6,7 +6,7 @@ import functools
 import importlib
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Generic, Literal, Optional, TypeVar
+from typing import Any, Generic, Literal, Optional, TypeVar, get_args
 
 import attrs
 
@@ -23,6 +23,9 @@ Surface = Literal["service", "bearer", "root"]
 Pagination = Literal["meta", "items"]
 # When a failed attempt may be repeated (the spec's x-vluna-retry); see Operation.retry.
 RetryRule = Literal["read", "idempotent", "answered", "unsent"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+# The methods an operation may use, in the order the code generator and the API tests read a spec's path item.
+HTTP_METHODS: tuple[HttpMethod, ...] = get_args(HttpMethod)
 
 
 @attrs.frozen
@@ -99,7 +102,7 @@ class Operation(Generic[T]):
     name: str
     operation_id: str
     path: str
-    method: str = "GET"
+    method: HttpMethod = "GET"
     surface: Surface = "service"
     write: bool = False
     bindings: tuple[str, ...] = ()

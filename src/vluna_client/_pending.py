@@ -21,7 +21,7 @@ import json
 from typing import TYPE_CHECKING, Any, Optional
 
 from ._errors import ConfigurationError, InputValidationError, PendingWrite
-from ._headers import BINDING_HEADERS
+from ._headers import BINDING_HEADERS, REALM_ADMIN_HEADER
 
 if TYPE_CHECKING:
     from ._call import CallArgs
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from ._request import PreparedCall
 
 __all__ = ["PendingWrite", "check_replayable", "record_of"]  # PendingWrite: also where older pickles look for it
-
-_REALM_ADMIN_HEADER = "X-Realm-Admin"
 
 
 def _json_copy(value: Any, where: str) -> Any:
@@ -50,7 +48,7 @@ def record_of(
     bindings: dict[str, Any] = {
         name: call.headers[header] for name, header in BINDING_HEADERS.items() if header in call.headers
     }
-    if call.headers.get(_REALM_ADMIN_HEADER) == "true":
+    if call.headers.get(REALM_ADMIN_HEADER) == "true":
         bindings["realm_admin"] = True
     try:
         return PendingWrite(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urlsplit
 
 from ._errors import InputValidationError
-from ._headers import BINDING_HEADERS, header_value
+from ._headers import BINDING_HEADERS, REALM_ADMIN_HEADER, header_value
 from ._keys import new_idempotency_key
 from ._operation import Operation
 from ._validation import MAX_SAFE_INTEGER, check_text, validate
@@ -116,7 +116,7 @@ def build_call(
             if not isinstance(value, bool):
                 raise InputValidationError("realm_admin must be a bool", field="realm_admin")
             if value:
-                headers["X-Realm-Admin"] = "true"
+                headers[REALM_ADMIN_HEADER] = "true"
         else:
             headers[BINDING_HEADERS[name]] = header_value(name, value)
     missing = [name for name in op.required_bindings if name not in resolved]

@@ -1,7 +1,8 @@
 """Independent reading of ``openapi/*.yaml`` for the API tests.
 
 Nothing here imports the code generator: the tests derive what every operation must send and answer straight
-from the specs (following ``openapi/README.md``) and compare it with what the generated client really does.
+from the specs (following ``openapi/README.md``) and compare it with what the generated client really does. Only
+the names of the HTTP methods and binding headers are the client's (``vluna_client._operation``, ``_headers``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import yaml
 
 from support import svcauth
+from vluna_client import _headers, _operation
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = ROOT / "openapi"
@@ -34,15 +36,11 @@ SECRET = bytes(range(1, 33))
 SECRET_B64 = base64.b64encode(SECRET).decode("ascii")
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.e30.platform-token"
 
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
-BINDING_HEADERS = {
-    "X-Principal-Id": "principal_id",
-    "X-User-Id": "user_id",
-    "X-Billing-Account-Id": "billing_account_id",
-    "X-Billing-User-Id": "billing_user_id",
-    "X-Realm-Admin": "realm_admin",
-}
-HEADER_OF_BINDING = {v: k for k, v in BINDING_HEADERS.items()}
+# The path item keys of the operations, and the header parameters that are bindings (header -> keyword): the names
+# are the client's own, so a spec header the client does not fill shows up as an unknown header here.
+HTTP_METHODS = tuple(method.lower() for method in _operation.HTTP_METHODS)
+BINDING_HEADERS = {header: keyword for keyword, header in _headers.ALL_BINDING_HEADERS.items()}
+HEADER_OF_BINDING = dict(_headers.ALL_BINDING_HEADERS)
 
 # Sample values a test sends for the bindings an operation declares.
 BINDING_VALUES = {
