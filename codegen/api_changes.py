@@ -36,6 +36,36 @@ STUB_HEADING = "### API changes (listed by `nox -s codegen`: say what each means
 _UNRELEASED = re.compile(r"^## \[Unreleased\][^\n]*\n(.*?)(?=^## |\Z)", re.M | re.S)
 
 
+def main(argv: Optional[list[str]] = None) -> int:
+    """Command line: ``report`` or ``check``; see the module docstring."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("report", help="print the changes from BEFORE to AFTER and add changelog stubs")
+    rep.add_argument("before", type=Path)
+    rep.add_argument("after", type=Path)
+    rep.add_argument("--changelog", type=Path, default=ROOT / "CHANGELOG.md")
+    chk = sub.add_parser("check", help="fail on a breaking change since the baseline that the changelog misses")
+    chk.add_argument("after", type=Path)
+    chk.add_argument("--base", help="a git ref whose api/surface.json is the baseline")
+    chk.add_argument("--base-file", type=Path, help="a snapshot file to use as the baseline")
+    chk.add_argument("--changelog", type=Path, default=ROOT / "CHANGELOG.md")
+    args = parser.parse_args(argv)
+
+    after = json.loads(args.after.read_text(encoding="utf-8"))
+    if args.command == "report":
+        report(json.loads(args.before.read_text(encoding="utf-8")), after, args.changelog)
+        return 0
+    if args.base_file is not None:
+        base: Optional[dict[str, Any]] = json.loads(args.base_file.read_text(encoding="utf-8"))
+        where = str(args.base_file)
+    else:
+        base, where = baseline(args.base)
+    if base is None:
+        print(f"note: nothing to compare with ({where}); only the snapshot's freshness was checked")
+        return 0
+    return check(base, after, args.changelog.read_text(encoding="utf-8"), where)
+
+
 def subject(change: Change) -> str:
     """The name a changelog entry must show for ``change``: its place without the package prefix or ``()``."""
     where = change.where
@@ -143,36 +173,6 @@ def check(base: dict[str, Any], after: dict[str, Any], changelog: str, where: st
         print(f"breaking changes not acknowledged in CHANGELOG.md [Unreleased]: {names}")
         return 1
     return 0
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    """Command line: ``report`` or ``check``; see the module docstring."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("report", help="print the changes from BEFORE to AFTER and add changelog stubs")
-    rep.add_argument("before", type=Path)
-    rep.add_argument("after", type=Path)
-    rep.add_argument("--changelog", type=Path, default=ROOT / "CHANGELOG.md")
-    chk = sub.add_parser("check", help="fail on a breaking change since the baseline that the changelog misses")
-    chk.add_argument("after", type=Path)
-    chk.add_argument("--base", help="a git ref whose api/surface.json is the baseline")
-    chk.add_argument("--base-file", type=Path, help="a snapshot file to use as the baseline")
-    chk.add_argument("--changelog", type=Path, default=ROOT / "CHANGELOG.md")
-    args = parser.parse_args(argv)
-
-    after = json.loads(args.after.read_text(encoding="utf-8"))
-    if args.command == "report":
-        report(json.loads(args.before.read_text(encoding="utf-8")), after, args.changelog)
-        return 0
-    if args.base_file is not None:
-        base: Optional[dict[str, Any]] = json.loads(args.base_file.read_text(encoding="utf-8"))
-        where = str(args.base_file)
-    else:
-        base, where = baseline(args.base)
-    if base is None:
-        print(f"note: nothing to compare with ({where}); only the snapshot's freshness was checked")
-        return 0
-    return check(base, after, args.changelog.read_text(encoding="utf-8"), where)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ __all__ = [
     "AreaSpec",
     "BindingSpec",
     "Client",
+    "KeySpec",
     "Location",
     "MixinSpec",
     "OperationSpec",
@@ -48,6 +49,13 @@ CLIENT_CLASSES: dict[str, str] = {"service": "ServiceClient", "bearer": "BearerC
 AreaKey = tuple[Client, str]  # (client, area name): an area of one client
 
 
+class KeySpec(NamedTuple):
+    """A property of an object argument."""
+
+    name: str
+    required: bool
+
+
 @dataclass
 class ParamSpec:
     """One keyword argument of a generated method."""
@@ -57,8 +65,11 @@ class ParamSpec:
     location: Location
     required: bool
     type_hint: str
-    description: str
+    description: str  # the first sentence of the spec's, or ""
     schema: Any = None  # validation schema of a path or query parameter
+    # The keys an object argument takes (of each item, when item_keys: a list of objects), for its docstring.
+    keys: tuple[KeySpec, ...] = ()
+    item_keys: bool = False
 
 
 class MixinSpec(NamedTuple):

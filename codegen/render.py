@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 import jinja2
 
-from .ir import CLIENT_CLASSES, ApiSpec, AreaSpec, OperationSpec, SchemaConstant
+from .ir import CLIENT_CLASSES, ApiSpec, AreaSpec, OperationSpec, ParamSpec, SchemaConstant
 from .validation import SchemaRef
 
 __all__ = [
@@ -54,6 +54,7 @@ def environment() -> jinja2.Environment:
         parameters=parameters,
         return_type=return_type,
         binding_note=binding_note,
+        param_doc=param_doc,
         notes=notes,
         schema_statement=schema_statement,
         uses_schemas=uses_schemas,
@@ -227,6 +228,19 @@ def binding_note(op: OperationSpec) -> str:
     else:
         text = "Optional bindings: " + ", ".join(b.name for b in op.bindings)
     return text + ("; at least one of " + ", ".join(op.requires_one_of) if op.requires_one_of else "")
+
+
+def param_doc(param: ParamSpec) -> str:
+    """A keyword's line of the docstring's ``Args``: its description, and the keys an object argument takes.
+
+    A docstring that only says "the meters value" leaves the caller guessing what a meter looks like.
+    """
+    if param.location == "whole_body":
+        return param.description or "The JSON body."
+    keys = ", ".join(f"``{key.name}``" + (" (required)" if key.required else "") for key in param.keys)
+    note = f"{'Each item takes' if param.item_keys else 'Keys'} {keys}." if keys else ""
+    text = " ".join(part for part in (param.description, note) if part)
+    return text or f"The {param.wire} {param.location} value."
 
 
 def notes(op: OperationSpec) -> str:

@@ -26,6 +26,7 @@ from .ir import (
     AreaSpec,
     BindingSpec,
     Client,
+    KeySpec,
     MixinSpec,
     OperationSpec,
     Pagination,
@@ -211,22 +212,14 @@ def _schema_types(node: dict[str, Any]) -> list[str]:
     return list(kind) if isinstance(kind, list) else [kind] if kind else []
 
 
-def _fields_note(resolver: Resolver, schema: dict[str, Any], current: str) -> str:
-    """For an object (or a list of objects) argument: the keys it takes, required ones marked.
-
-    A docstring that only says "the meters value" leaves the caller guessing what a meter looks like.
-    """
+def _keys(resolver: Resolver, schema: dict[str, Any], current: str) -> tuple[tuple[KeySpec, ...], bool]:
+    """For an object (or a list of objects) argument: the keys it takes, and whether they are each item's."""
     node, cur = resolver.deref(schema, current)
-    what = "Keys"
-    if "array" in _schema_types(node) and isinstance(node.get("items"), dict):
+    of_items = "array" in _schema_types(node) and isinstance(node.get("items"), dict)
+    if of_items:
         node, cur = resolver.deref(node["items"], cur)
-        what = "Each item takes"
-    properties = node.get("properties") or {}
-    if not properties:
-        return ""
     required = set(node.get("required", []))
-    keys = [f"``{name}``" + (" (required)" if name in required else "") for name in properties]
-    return f"{what} {', '.join(keys)}."
+    return tuple(KeySpec(name, name in required) for name in node.get("properties") or {}), of_items
 
 
 def _data_schema(resolver: Resolver, response: dict[str, Any], current: str) -> tuple[Optional[dict[str, Any]], str]:
@@ -426,7 +419,7 @@ def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
             out.merged.append(prop)
             continue
         description = r.resolver.deref(pschema, sfile)[0].get("description", "") or pschema.get("description", "")
-        note = _fields_note(r.resolver, pschema, sfile)
+        keys, item_keys = _keys(r.resolver, pschema, sfile)
         out.params.append(
             ParamSpec(
                 wire=prop,
@@ -434,13 +427,15 @@ def _request_body(r: _Reader, binding_names: set[str]) -> _Body:
                 location="body",
                 required=prop in required,
                 type_hint=r.writer.argument(pschema, sfile),
-                description=" ".join(part for part in (_first_sentence(description), note) if part),
+                description=_first_sentence(description),
+                keys=keys,
+                item_keys=item_keys,
             )
         )
     out.schema = r.schemas.schema(content["schema"], bfile)
     if not bschema.get("properties"):
         out.whole = True
-        description = _first_sentence(bschema.get("description", "")) or "The JSON body."
+        description = _first_sentence(bschema.get("description", ""))
         whole = ParamSpec("", "body", "whole_body", bool(body.get("required")), "Mapping[str, Any]", description)
         out.params.append(whole)
     return out

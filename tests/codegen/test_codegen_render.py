@@ -51,3 +51,19 @@ def test_template_lines_stay_within_the_project_width():
         if len(line) > 120
     ]
     assert not long_lines
+
+
+def test_an_argument_docstring_names_the_keys_its_object_or_items_take():
+    ir = codegen_tools.load("ir")
+    key = ir.KeySpec
+
+    def param(**kw):
+        return ir.ParamSpec(**{"wire": "meters", "name": "meters", "location": "body", "required": True, **kw})
+
+    meters = param(type_hint="Sequence[Any]", description="What was used.", keys=(key("code", True), key("qty", False)))
+    assert render.param_doc(meters) == "What was used. Keys ``code`` (required), ``qty``."
+    items = param(type_hint="Sequence[Any]", description="", keys=(key("code", True),), item_keys=True)
+    assert render.param_doc(items) == "Each item takes ``code`` (required)."
+    assert render.param_doc(param(type_hint="str", description="")) == "The meters body value."
+    whole = ir.ParamSpec("", "body", "whole_body", True, "Mapping[str, Any]", "")
+    assert render.param_doc(whole) == "The JSON body."
