@@ -9,7 +9,7 @@ from typing import Any
 from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
-from ..._transport import TimeoutTypes
+from ..._timeout import TimeoutTypes
 from .. import schemas
 from ..models import billing_public as m_billing_public
 

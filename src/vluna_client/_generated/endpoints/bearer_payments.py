@@ -8,7 +8,7 @@ from typing import Optional
 from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
-from ..._transport import TimeoutTypes
+from ..._timeout import TimeoutTypes
 from ..models import billing as m_billing
 
 # fmt: off

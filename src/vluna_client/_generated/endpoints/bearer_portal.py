@@ -8,7 +8,7 @@ from typing import Optional
 from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
-from ..._transport import TimeoutTypes
+from ..._timeout import TimeoutTypes
 from .. import schemas
 from ..models import billing as m_billing
 

@@ -11,7 +11,7 @@ from vluna_client._bulk import GateBulkMixin
 from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
-from ..._transport import TimeoutTypes
+from ..._timeout import TimeoutTypes
 from .. import schemas
 from ..models import gate as m_gate
 

@@ -9,7 +9,7 @@ from typing import Any, Optional, Union
 from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Page, Result
-from ..._transport import TimeoutTypes
+from ..._timeout import TimeoutTypes
 from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
-from ..._transport import TimeoutTypes
+from ..._timeout import TimeoutTypes
 from ..models import health as m_health
 
 # fmt: off

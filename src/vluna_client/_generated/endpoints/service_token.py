@@ -9,7 +9,7 @@ from typing import Any, Optional
 from ..._area import AreaApi
 from ..._operation import Operation
 from ..._result import Result
-from ..._transport import TimeoutTypes
+from ..._timeout import TimeoutTypes
 from .. import schemas
 from ..models import token as m_token
 
