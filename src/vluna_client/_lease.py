@@ -54,7 +54,7 @@ class LeaseGate(Protocol):
     """The three gate calls a :class:`Lease` makes; ``client.gate`` of a :class:`ServiceClient` provides them.
 
     A lease needs nothing else from a client, so any object with these methods can drive one (a test's in-memory
-    gate, for one). The lease gives each write its Idempotency-Key and reuses it when it replays the write.
+    gate, for one). The lease picks the Idempotency-Keys of authorize and commit, and reuses them to replay either.
     """
 
     def authorize(
@@ -110,8 +110,9 @@ class LeaseTerms:
 
     Attributes:
         feature_code: The gated feature (authorize and commit both name it).
-        principal_id: The paying customer (sent with every call of the lease, unless bound with ``client.bind``).
-        user_id: The end user (likewise).
+        principal_id: The paying customer, sent with each of the lease's calls (``None``: the value bound with
+            ``client.bind``, if any).
+        user_id: The end user, likewise.
         estimated_quantity_minor: The expected usage, which authorize checks quota and funds against.
         feature_family_code: The feature family, when the feature is in one.
         budget_id: The budget to draw from.
