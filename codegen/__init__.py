@@ -4,7 +4,8 @@ It runs in three stages, one module each, so that every decision about the outpu
 
 * reading (:mod:`codegen.spec`, over :mod:`codegen.resolver` and :mod:`codegen.validation`): the spec documents
   become one typed model of every operation (:mod:`codegen.ir`), or a :class:`~codegen.resolver.SpecError` when
-  they ask for something the generator will not guess about;
+  they ask for something the generator will not guess about; what the specs do not say about the Python code (an
+  area's hand-written mixins) comes from :mod:`codegen.config`;
 * rendering (:mod:`codegen.render` and the Jinja templates in ``codegen/templates``): that model becomes text;
 * writing (:mod:`codegen.generate` for ``src/vluna_client/_generated``, ``docs/api.md`` and ``api/surface.json``;
   :mod:`codegen.emulator_spec` for the emulator's ``operations.json``).
