@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -61,6 +62,32 @@ def _reason_codes(hints: List[Hint], budget_use: Optional[BudgetUse], allocation
     return codes
 
 
+@dataclass(frozen=True)
+class _CommitRequest:
+    """A commit body as the server reads it (see :meth:`Usage._commit_request`)."""
+
+    token: str
+    lease_ref: str
+    code: str
+    quantity: int
+    labels: Optional[Dict[str, str]]
+    items: List[NormalizedItem]
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class _IngestRequest:
+    """An ingest body as the server reads it (see :meth:`Usage._ingest_request`)."""
+
+    code: str
+    budget_id: str  # "" when none is given
+    labels: Optional[Dict[str, str]]
+    occurred_at: Optional[datetime]
+    quantity: Optional[int]
+    items: List[NormalizedItem]
+    request_hash: str
+
+
 class Usage:
     """Commits against leases, batches of them, and lease-less ingest, with the database idempotency envelopes."""
 
@@ -91,7 +118,57 @@ class Usage:
     def _execute_commit(
         self, ctx: CallContext, data: Dict[str, Any], key: str, *, kind: str
     ) -> Tuple[Dict[str, Any], List[Hint], Optional[Lease]]:
+        """One commit against its lease (a single commit or a batch item): checked, priced, settled and recorded.
+
+        The lease closes unless ``kind`` is ``batch`` (the batch closes its leases at the end). A replayed key
+        answers the stored envelope, and no lease.
+        """
         user = ctx.runtime_user()
+        request = self._commit_request(data)
+        code, quantity = request.code, request.quantity
+        feature = self.features.load(code)
+        envelope_key = ("commit", request.lease_ref, user.billing_user_id, user.account.billing_account_id, key)
+        replayed = self._replayed(envelope_key, request.request_hash)
+        if replayed is not None:
+            return replayed[0], replayed[1], None
+        lease = self._lease_of(user, request)
+        now = self.realm.now()
+        hints: List[Hint] = []
+        quarantined, delta_ms = self._lease_hints(lease, now, hints)
+        remaining: Optional[int] = None
+        if lease.quota_limit != UNLIMITED:
+            remaining = max(0, lease.quota_limit - self.limits.quota_used(user, code, lease.window_start))
+            if quantity > remaining:
+                hints.append({"type": "quota.remaining", "max_quantity_minor": remaining})
+        commit_items, computations, unpriced = self._priced_items(feature, request, user, hints)
+        quarantined = quarantined or unpriced
+        total = sum(c.amount for c in computations)
+        settled = 0 if quarantined else total
+        budget_use, allocations = self._settle(user, lease, code, 0 if quarantined else quantity, remaining, settled)
+        response = self.pricing.priced_response(code, computations, budget_id=lease.budget_id)
+        hints.extend(self._settled_hints(budget_use, commit_items, response, total, quarantined))
+        self.realm.envelopes[envelope_key] = (request.request_hash, {"data": response, "hints": list(hints)})
+        self._record_commit(
+            response, kind=kind, lease_id=lease.lease_id, key=key, code=code, quantity=quantity, settled=settled,
+            quarantined=quarantined, hints=hints, user=user, labels=request.labels, now=now,
+        )  # fmt: skip
+        metadata: Dict[str, Any] = {"feature_code": code, "lease_id": lease.lease_id}
+        metadata["application_status"] = "quarantined" if quarantined else "applied"
+        metadata["reason_codes"] = _reason_codes(hints, budget_use, allocations)
+        metadata["late_commit"] = delta_ms > 0
+        if request.labels:
+            metadata = {"labels": request.labels, **metadata}
+        self.ops.record_rating(
+            user, response, computations, self.pricing.aggregate(code, "unit", computations), kind=kind,
+            lease_id=lease.lease_id, quantity=quantity, metadata=metadata, applied=settled, allocations=allocations,
+            rated_at=now,
+        )  # fmt: skip
+        if kind != "batch":
+            lease.state = "closed"
+        return response, hints, lease
+
+    def _commit_request(self, data: Dict[str, Any]) -> _CommitRequest:
+        """The commit body checked in the server's order, and the hash its idempotency envelope compares."""
         token = trimmed_lease_token(data)
         code = feature_code_of(data.get("feature_code"))
         quantity = parse_positive_int(data.get("quantity_minor"), "quantity_minor")
@@ -112,25 +189,33 @@ class Usage:
                 }
             )
         )
-        feature = self.features.load(code)
-        envelope_key = ("commit", lease_ref, user.billing_user_id, user.account.billing_account_id, key)
-        stored = self.realm.envelopes.get(envelope_key)
-        if stored is not None:
-            if stored[0] != request_hash:
-                raise HttpError(409, "WRITE.INVALID_PAYLOAD", "idempotency conflict")
-            snapshot = stored[1]
-            return snapshot["data"], list(snapshot["hints"]), None
+        return _CommitRequest(token, lease_ref, code, quantity, labels, items, request_hash)
 
-        lease = self.realm.leases.get(uuid_key(lease_ref))
+    def _replayed(
+        self, envelope_key: Tuple[Any, ...], request_hash: str
+    ) -> Optional[Tuple[Dict[str, Any], List[Hint]]]:
+        """The stored answer and hints of a repeated key (409 when its request differs), else ``None``."""
+        stored = self.realm.envelopes.get(envelope_key)
+        if stored is None:
+            return None
+        if stored[0] != request_hash:
+            raise HttpError(409, "WRITE.INVALID_PAYLOAD", "idempotency conflict")
+        return stored[1]["data"], list(stored[1]["hints"])
+
+    def _lease_of(self, user: User, request: _CommitRequest) -> Lease:
+        """The user's lease the token names, for the same feature (422 otherwise)."""
+        lease = self.realm.leases.get(uuid_key(request.lease_ref))
         if lease is None or lease.user is not user:
             raise HttpError(422, "RESOURCE.NOT_FOUND", "lease not found")
-        if lease.feature_code != code:
+        if lease.feature_code != request.code:
             raise HttpError(422, "WRITE.INVALID_PAYLOAD", "feature mismatch for lease")
-        if lease.token != token:
+        if lease.token != request.token:
             raise HttpError(422, "WRITE.INVALID_PAYLOAD", "invalid lease token")
+        return lease
 
-        now = self.realm.now()
-        hints: List[Hint] = []
+    @staticmethod
+    def _lease_hints(lease: Lease, now: datetime, hints: List[Hint]) -> Tuple[bool, int]:
+        """Hints on a closed or expired lease; whether they quarantine the commit, and how late it is (ms)."""
         quarantined = False
         if lease.state != "active":
             quarantined = True
@@ -147,23 +232,26 @@ class Usage:
                     "exceeded_grace": delta_ms > LATE_COMMIT_GRACE_MS,
                 }
             )
-        remaining: Optional[int] = None
-        if lease.quota_limit != UNLIMITED:
-            remaining = max(0, lease.quota_limit - self.limits.quota_used(user, code, lease.window_start))
-            if quantity > remaining:
-                hints.append({"type": "quota.remaining", "max_quantity_minor": remaining})
+        return quarantined, delta_ms
 
-        commit_items = list(items)
+    def _priced_items(
+        self, feature: Feature, request: _CommitRequest, user: User, hints: List[Hint]
+    ) -> Tuple[List[NormalizedItem], List[Computation], bool]:
+        """The commit's meters (the primary meter for the quantity when none are given), each priced.
+
+        Returns the items, their computations, and whether a meter outside the feature or without a price
+        quarantines the commit (each adds its hint).
+        """
+        code = request.code
+        commit_items = list(request.items)
         primary = feature.primary_meter
         if not commit_items and primary is not None:
-            commit_items = [NormalizedItem(meter_code=primary, quantity=quantity)]
+            commit_items = [NormalizedItem(meter_code=primary, quantity=request.quantity)]
         if not commit_items:
             raise invalid_input("meters[] is required")
         invalid = self.features.invalid_meters(feature, commit_items)
         if invalid:
-            quarantined = True
             hints.append({"type": "feature.meter_not_allowed", "feature_code": code, "meters": invalid})
-
         computations: List[Computation] = []
         missing: List[str] = []
         for item in commit_items:
@@ -172,12 +260,13 @@ class Usage:
                 missing.append(item.meter_code)
             computations.append(self.pricing.compute(code, item, price, user=user))
         if missing:
-            quarantined = True
             hints.append({"type": "pricing.not_configured", "feature_code": code, "meters": unique(missing)})
+        return commit_items, computations, bool(invalid) or bool(missing)
 
-        total = sum(c.amount for c in computations)
-        applied_quantity = 0 if quarantined else quantity
-        settled = 0 if quarantined else total
+    def _settle(
+        self, user: User, lease: Lease, code: str, applied_quantity: int, remaining: Optional[int], settled: int
+    ) -> Tuple[Optional[BudgetUse], List[Dict[str, Any]]]:
+        """Count the applied quantity in the quota window, consume the lease's budget, fund the amount."""
         if applied_quantity > 0:
             clipped = applied_quantity if remaining is None else min(remaining, applied_quantity)
             counter = (user.billing_user_id, code, iso_ms(lease.window_start))
@@ -185,36 +274,25 @@ class Usage:
         budget_use = None
         if lease.budget_id is not None and settled > 0:
             budget_use = self.budgets.consume(user, lease.budget_id, settled)
-        allocations = self.wallets.fund(user.account, settled)
+        return budget_use, self.wallets.fund(user.account, settled)
 
-        response = self.pricing.priced_response(code, computations, budget_id=lease.budget_id)
-        if budget_use is not None:
-            hints.extend(budget_use.hints)
-        hints.extend(self.pricing.changed_hints(commit_items, response["lines"]))
+    def _settled_hints(
+        self,
+        budget_use: Optional[BudgetUse],
+        items: List[NormalizedItem],
+        response: Dict[str, Any],
+        total: int,
+        quarantined: bool,
+    ) -> List[Hint]:
+        """The budget's hints, prices that changed since the lease, and low budget headroom after an applied commit."""
+        hints: List[Hint] = list(budget_use.hints) if budget_use is not None else []
+        hints.extend(self.pricing.changed_hints(items, response["lines"]))
         if budget_use is not None and budget_use.remaining is not None and not quarantined:
             headroom = max(0, budget_use.remaining)
             threshold = max(LOW_HEADROOM_BASE_XUSD, total * LOW_HEADROOM_MULTIPLIER)
             if headroom <= threshold:
                 hints.append({"type": "budget.low_headroom", "headroom_xusd": headroom, "threshold_xusd": threshold})
-        self.realm.envelopes[envelope_key] = (request_hash, {"data": response, "hints": list(hints)})
-        self._record_commit(
-            response, kind=kind, lease_id=lease.lease_id, key=key, code=code, quantity=quantity, settled=settled,
-            quarantined=quarantined, hints=hints, user=user, labels=labels, now=now,
-        )  # fmt: skip
-        metadata: Dict[str, Any] = {"feature_code": code, "lease_id": lease.lease_id}
-        metadata["application_status"] = "quarantined" if quarantined else "applied"
-        metadata["reason_codes"] = _reason_codes(hints, budget_use, allocations)
-        metadata["late_commit"] = delta_ms > 0
-        if labels:
-            metadata = {"labels": labels, **metadata}
-        self.ops.record_rating(
-            user, response, computations, self.pricing.aggregate(code, "unit", computations), kind=kind,
-            lease_id=lease.lease_id, quantity=quantity, metadata=metadata, applied=settled, allocations=allocations,
-            rated_at=now,
-        )  # fmt: skip
-        if kind != "batch":
-            lease.state = "closed"
-        return response, hints, lease
+        return hints
 
     def _record_commit(
         self,
@@ -326,39 +404,15 @@ class Usage:
     def ingest(self, ctx: CallContext, body: JsonValue) -> Tuple[Dict[str, Any], List[Hint]]:
         """``POST /mgt/v1/gate/ingest``: priced usage without a lease (no quota, rate or balance checks)."""
         user = ctx.runtime_user()
-        data = as_object(body)
-        code = feature_code_of(data.get("feature_code"))
-        budget_raw = data.get("budget_id")
-        budget_id = js_trim(budget_raw) if isinstance(budget_raw, str) else ""
-        if budget_id and not _BUDGET_UUID.match(budget_id):
-            raise invalid_input("invalid budget_id")
-        labels = normalize_labels(data.get("labels"))
-        occurred_at = self._occurred_at(data.get("occurred_at"))
-        quantity = parse_optional_non_negative_int(data.get("quantity_minor"), "quantity_minor")
-        items = self.pricing.normalize_items(data.get("meters"), "meters")
-        if quantity is None and not items:
-            raise invalid_input("quantity_minor or meters[] is required")
-        request_hash = sha256_hex(
-            js_json(
-                {
-                    "schema": "gate.ingest.request.v3",
-                    "feature_code": code,
-                    "occurred_at": iso_ms(occurred_at) if occurred_at else None,
-                    "quantity_minor": quantity,
-                    "budget_id": budget_id or None,
-                    "labels": labels,
-                    "items": self.pricing.items_for_hash(items),
-                }
-            )
-        )
+        request = self._ingest_request(as_object(body))
+        code, occurred_at, quantity, labels = request.code, request.occurred_at, request.quantity, request.labels
+        budget_id = request.budget_id
         feature = self.features.load(code)
         envelope_key = ("ingest", user.billing_user_id, user.account.billing_account_id, ctx.idempotency_key)
-        stored = self.realm.envelopes.get(envelope_key)
-        if stored is not None:
-            if stored[0] != request_hash:
-                raise HttpError(409, "WRITE.INVALID_PAYLOAD", "idempotency conflict")
-            return stored[1]["data"], list(stored[1]["hints"])
-
+        replayed = self._replayed(envelope_key, request.request_hash)
+        if replayed is not None:
+            return replayed
+        items = request.items
         if not items:
             selected = self._ingest_meter(feature)
             if selected is None:
@@ -380,7 +434,7 @@ class Usage:
         hints.extend(self.pricing.changed_hints(items, response["lines"]))
         total = sum(c.amount for c in computations)
         allocations = self.wallets.fund(user.account, total)
-        self.realm.envelopes[envelope_key] = (request_hash, {"data": response, "hints": list(hints)})
+        self.realm.envelopes[envelope_key] = (request.request_hash, {"data": response, "hints": list(hints)})
         canonical_quantity = quantity if quantity is not None else sum(item.quantity for item in items)
         self._record_commit(
             response, kind="ingest", lease_id=None, key=ctx.idempotency_key, code=code, quantity=canonical_quantity,
@@ -405,6 +459,34 @@ class Usage:
             rated_at=at,
         )  # fmt: skip
         return response, hints
+
+    def _ingest_request(self, data: Dict[str, Any]) -> _IngestRequest:
+        """The ingest body checked in the server's order, and the hash its idempotency envelope compares."""
+        code = feature_code_of(data.get("feature_code"))
+        budget_raw = data.get("budget_id")
+        budget_id = js_trim(budget_raw) if isinstance(budget_raw, str) else ""
+        if budget_id and not _BUDGET_UUID.match(budget_id):
+            raise invalid_input("invalid budget_id")
+        labels = normalize_labels(data.get("labels"))
+        occurred_at = self._occurred_at(data.get("occurred_at"))
+        quantity = parse_optional_non_negative_int(data.get("quantity_minor"), "quantity_minor")
+        items = self.pricing.normalize_items(data.get("meters"), "meters")
+        if quantity is None and not items:
+            raise invalid_input("quantity_minor or meters[] is required")
+        request_hash = sha256_hex(
+            js_json(
+                {
+                    "schema": "gate.ingest.request.v3",
+                    "feature_code": code,
+                    "occurred_at": iso_ms(occurred_at) if occurred_at else None,
+                    "quantity_minor": quantity,
+                    "budget_id": budget_id or None,
+                    "labels": labels,
+                    "items": self.pricing.items_for_hash(items),
+                }
+            )
+        )
+        return _IngestRequest(code, budget_id, labels, occurred_at, quantity, items, request_hash)
 
     def _ingest_meter(self, feature: Feature) -> Optional[str]:
         # The primary meter, else the alphabetically first priced one, else the alphabetically first.
