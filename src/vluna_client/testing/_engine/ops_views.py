@@ -62,7 +62,6 @@ class OpsViews:
         rated_at: datetime,
     ) -> None:
         """Store the rating, its rated records and its allocation for one priced commit or ingest."""
-        pricing, cost = aggregate
         rating_id = str(response["commit_id"])
         now = iso_ms(self.realm.now())
         owner = {
@@ -74,21 +73,7 @@ class OpsViews:
             "rating_id": rating_id,
             "realm_id": self.realm.realm_id,
             **owner,
-            "rating_kind": "ingest" if ingest else "gate",
-            "idempotency_id": str(uuid.uuid4()),
-            "source_ref": None if ingest else f"gate_lease:{lease_id}",
-            "budget_id": response.get("budget_id"),
-            "feature_code": metadata["feature_code"],
-            "direction": "debit",
-            "reversal_of_rating_id": None,
-            "canonical_quantity_minor": str(quantity),
-            "canonical_amount_xusd": str(response["amount_xusd"]),
-            "canonical_cost_xusd": str(response["cost_xusd"]),
-            "pricing_fingerprint": pricing["fingerprint"],
-            "pricing_cost_fingerprint": cost["fingerprint"],
-            "cost_snapshot": cost,
-            "cost_fingerprint": cost["fingerprint"],
-            "metadata": {**metadata, "aggregate_cost_snapshot": cost, "aggregate_pricing_snapshot": pricing},
+            **_rating_figures(response, aggregate, kind=kind, lease_id=lease_id, quantity=quantity, metadata=metadata),
             "rated_at": iso_ms(rated_at),
             "created_at": now,
         }
@@ -99,55 +84,17 @@ class OpsViews:
         else:
             line_meta.update({"lease_id": lease_id, "labels": metadata.get("labels")})
         for line, comp in zip(response["lines"], computations):
-            price = comp.price
             record = {
                 "rated_record_id": line["line_id"],
                 "rating_id": rating_id,
                 **owner,
-                "meter_code": line["meter_code"],
-                "quantity_minor": line["quantity_minor"],
-                "amount_xusd": line["amount_xusd"],
-                "cost_xusd": line["cost_xusd"],
-                "unit_price_xusd": line["unit_price_xusd"],
-                "unit_quantity_minor": str(price.unit_quantity_minor if price else 1),
-                "rounding": price.rounding if price else "floor",
-                "unit_cost_xusd": line["unit_cost_xusd"],
-                "cost_unit_quantity_minor": line["cost_unit_quantity_minor"],
-                "cost_rounding": line["cost_rounding"],
-                "pricing_snapshot": line["pricing_snapshot"],
-                "pricing_fingerprint": line["pricing_fingerprint"],
-                "cost_snapshot": line["cost_snapshot"],
-                "cost_fingerprint": line["cost_fingerprint"],
+                **_rated_line(line, comp),
                 "metadata": dict(line_meta),
                 "created_at": now,
             }
             self._family(RATED_RECORDS)[(record["rated_record_id"],)] = record
-        sources = [
-            {"kind": "grant", "grant_id": a["grant_id"], "alloc_seq": 1, "allocated_xusd": str(a["allocated_xusd"])}
-            for a in allocations
-        ]
-        allocation_id = str(uuid.uuid4())
-        canonical_cost = str(response["cost_xusd"])
-        covered = sum(a["allocated_xusd"] for a in allocations if not a["fallback"])
-        self._family(ALLOCATIONS)[(allocation_id,)] = {
-            "allocation_id": allocation_id,
-            "rating_id": rating_id,
-            **owner,
-            "feature_code": metadata["feature_code"],
-            "allocated_xusd": str(applied),
-            "settlement_state": "pending",
-            "application_status": metadata.get("application_status", "applied"),
-            "grant_id": sources[0]["grant_id"] if sources else None,
-            "rated_at": iso_ms(rated_at),
-            "metadata": {
-                "cost": {
-                    "applied_xusd": str(response["cost_xusd"] if applied else 0),
-                    "canonical_xusd": canonical_cost,
-                },
-                "funding": {"sources": sources, "grant_coverage_xusd": str(covered)},
-            },
-            "created_at": now,
-        }
+        allocation = _allocation(rating_id, owner, response, metadata, applied, allocations, iso_ms(rated_at), now)
+        self._family(ALLOCATIONS)[(allocation["allocation_id"],)] = allocation
 
     # ----------------------------------------------------------------- ops.get_rating
 
@@ -303,3 +250,92 @@ class OpsViews:
             }
             for r in self._mine(BUDGETS, user)
         ]
+
+
+def _rating_figures(
+    response: Mapping[str, Any],
+    aggregate: Tuple[Dict[str, Any], Dict[str, Any]],
+    *,
+    kind: str,
+    lease_id: Optional[str],
+    quantity: int,
+    metadata: Mapping[str, Any],
+) -> Dict[str, Any]:
+    """A rating's kind, source and canonical figures, with the aggregate pricing and cost snapshots."""
+    pricing, cost = aggregate
+    ingest = kind == "ingest"
+    return {
+        "rating_kind": "ingest" if ingest else "gate",
+        "idempotency_id": str(uuid.uuid4()),
+        "source_ref": None if ingest else f"gate_lease:{lease_id}",
+        "budget_id": response.get("budget_id"),
+        "feature_code": metadata["feature_code"],
+        "direction": "debit",
+        "reversal_of_rating_id": None,
+        "canonical_quantity_minor": str(quantity),
+        "canonical_amount_xusd": str(response["amount_xusd"]),
+        "canonical_cost_xusd": str(response["cost_xusd"]),
+        "pricing_fingerprint": pricing["fingerprint"],
+        "pricing_cost_fingerprint": cost["fingerprint"],
+        "cost_snapshot": cost,
+        "cost_fingerprint": cost["fingerprint"],
+        "metadata": {**metadata, "aggregate_cost_snapshot": cost, "aggregate_pricing_snapshot": pricing},
+    }
+
+
+def _rated_line(line: Mapping[str, Any], computation: Computation) -> Dict[str, Any]:
+    """A rated record's figures: the commit line's, with the block size and rounding of the price it used."""
+    price = computation.price
+    return {
+        "meter_code": line["meter_code"],
+        "quantity_minor": line["quantity_minor"],
+        "amount_xusd": line["amount_xusd"],
+        "cost_xusd": line["cost_xusd"],
+        "unit_price_xusd": line["unit_price_xusd"],
+        "unit_quantity_minor": str(price.unit_quantity_minor if price else 1),
+        "rounding": price.rounding if price else "floor",
+        "unit_cost_xusd": line["unit_cost_xusd"],
+        "cost_unit_quantity_minor": line["cost_unit_quantity_minor"],
+        "cost_rounding": line["cost_rounding"],
+        "pricing_snapshot": line["pricing_snapshot"],
+        "pricing_fingerprint": line["pricing_fingerprint"],
+        "cost_snapshot": line["cost_snapshot"],
+        "cost_fingerprint": line["cost_fingerprint"],
+    }
+
+
+def _allocation(
+    rating_id: str,
+    owner: Mapping[str, Any],
+    response: Mapping[str, Any],
+    metadata: Mapping[str, Any],
+    applied: int,
+    allocations: List[Dict[str, Any]],
+    rated_at: str,
+    now: str,
+) -> Dict[str, Any]:
+    """The allocation of a rating's applied amount to the grants (``allocations``) that funded it."""
+    sources = [
+        {"kind": "grant", "grant_id": a["grant_id"], "alloc_seq": 1, "allocated_xusd": str(a["allocated_xusd"])}
+        for a in allocations
+    ]
+    covered = sum(a["allocated_xusd"] for a in allocations if not a["fallback"])
+    return {
+        "allocation_id": str(uuid.uuid4()),
+        "rating_id": rating_id,
+        **owner,
+        "feature_code": metadata["feature_code"],
+        "allocated_xusd": str(applied),
+        "settlement_state": "pending",
+        "application_status": metadata.get("application_status", "applied"),
+        "grant_id": sources[0]["grant_id"] if sources else None,
+        "rated_at": rated_at,
+        "metadata": {
+            "cost": {
+                "applied_xusd": str(response["cost_xusd"] if applied else 0),
+                "canonical_xusd": str(response["cost_xusd"]),
+            },
+            "funding": {"sources": sources, "grant_coverage_xusd": str(covered)},
+        },
+        "created_at": now,
+    }
