@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional, Tuple
 
 from .._errors import HttpError, invalid_input
@@ -21,7 +21,7 @@ from .._inputs import (
 )
 from .._jsutil import JsonValue, iso_ms, js_json, js_string, js_truthy, sha256_hex
 from .._records import CancelRecord, LeaseRecord
-from .._state import CallContext, Feature, Lease, Price
+from .._state import CallContext, Feature, Lease, Price, User
 from .budgets import Budgets
 from .features import Features
 from .limits import UNLIMITED, Limits
@@ -55,22 +55,8 @@ class Leases:
         user = ctx.runtime_user()
         data = as_object(body)
         code = feature_code_of(data.get("feature_code"))
-        subject = user.user_id
         estimated = parse_optional_non_negative_int(data.get("estimated_quantity_minor"), "estimated_quantity_minor")
-        labels = normalize_labels(data.get("labels"))
-        request_hash = sha256_hex(
-            js_json(
-                {
-                    "schema": "gate.authorize.request.v2",
-                    "subject": subject,
-                    "feature_code": code,
-                    "feature_family_code": data.get("feature_family_code"),
-                    "estimated_quantity_minor": estimated,
-                    "budget_id": data.get("budget_id"),
-                    "labels": labels,
-                }
-            )
-        )
+        request_hash = _authorize_hash(user.user_id, code, data, estimated, normalize_labels(data.get("labels")))
         feature = self.features.load(code, data.get("feature_family_code"))
         now = self.realm.now()
         prepaid = self.wallets.prepaid(user.account)
@@ -88,21 +74,14 @@ class Leases:
                 replay_hints.append({"type": "funding.xusd_shortfall", "shortfall_xusd": 1})
             return self._authorize_data(existing, code), replay_hints
 
-        window_start, window_end = month_window(now)
+        window_start, _window_end = month_window(now)
         quota_limit = self.realm.quotas.get(code, UNLIMITED)
         if quota_limit != UNLIMITED and quota_limit - self.limits.quota_used(user, code, window_start) <= 0:
             raise HttpError(402, "SERVER.CONFIG", "quota limit exhausted")
 
         hints: List[Hint] = []
         rate_commit = self.limits.check_rate(user, code, now, hints)
-        budget: Optional[Dict[str, Any]] = None
-        if js_truthy(data.get("budget_id")):
-            budget = self.budgets.preview(user, js_string(data.get("budget_id")))
-            if prepaid:
-                hints.extend(budget["hints"])
-            remaining = budget["remaining"]
-            if remaining is not None and remaining + budget["reserved"] <= 0 and prepaid:
-                raise HttpError(402, "BUDGET.EXHAUSTED", "budget has no headroom after refill", hints=list(hints))
+        budget = self._budget_preview(user, data.get("budget_id"), prepaid, hints)
         if rate_commit is not None:
             self.realm.rate_counters[rate_commit] = self.realm.rate_counters.get(rate_commit, 0) + 1
 
@@ -111,7 +90,40 @@ class Leases:
         if not prepaid:
             # Funding and budget hints are muted outside prepaid billing, as on the server.
             hints = [h for h in hints if not str(h.get("type", "")).startswith(("funding.", "budget."))]
+        lease = self._open_lease(ctx, code, feature, request_hash, hints, quota_limit, now, estimated, budget)
+        if prepaid and available <= 0:
+            hints.append({"type": "funding.xusd_shortfall", "shortfall_xusd": 1})
+        return self._authorize_data(lease, code), hints
 
+    def _budget_preview(
+        self, user: User, budget_id: JsonValue, prepaid: bool, hints: List[Hint]
+    ) -> Optional[Dict[str, Any]]:
+        """The budget an authorize names (its hints count when prepaid); 402 when a prepaid one has no headroom."""
+        if not js_truthy(budget_id):
+            return None
+        budget = self.budgets.preview(user, js_string(budget_id))
+        if prepaid:
+            hints.extend(budget["hints"])
+        remaining = budget["remaining"]
+        if remaining is not None and remaining + budget["reserved"] <= 0 and prepaid:
+            raise HttpError(402, "BUDGET.EXHAUSTED", "budget has no headroom after refill", hints=list(hints))
+        return budget
+
+    def _open_lease(
+        self,
+        ctx: CallContext,
+        code: str,
+        feature: Feature,
+        request_hash: str,
+        hints: List[Hint],
+        quota_limit: int,
+        now: datetime,
+        estimated: Optional[int],
+        budget: Optional[Dict[str, Any]],
+    ) -> Lease:
+        """Store a new lease for the caller's key, in this month's quota window, expiring after the lease TTL."""
+        user = ctx.runtime_user()
+        window_start, window_end = month_window(now)
         lease_id = str(uuid.uuid4())
         lease = Lease(
             lease_id=lease_id,
@@ -132,9 +144,7 @@ class Leases:
         )
         self.realm.leases[lease_id] = lease
         self.realm.leases_by_user_key[(user.billing_user_id, ctx.idempotency_key)] = lease_id
-        if prepaid and available <= 0:
-            hints.append({"type": "funding.xusd_shortfall", "shortfall_xusd": 1})
-        return self._authorize_data(lease, code), hints
+        return lease
 
     @staticmethod
     def _authorize_data(lease: Lease, code: str) -> Dict[str, Any]:
@@ -265,3 +275,22 @@ class Leases:
             )
             for lease in self.realm.leases.values()
         ]
+
+
+def _authorize_hash(
+    subject: str, code: str, data: Dict[str, Any], estimated: Optional[int], labels: Optional[Dict[str, str]]
+) -> str:
+    """The hash an authorize's idempotency compares (the server's ``gate.authorize.request.v2``)."""
+    return sha256_hex(
+        js_json(
+            {
+                "schema": "gate.authorize.request.v2",
+                "subject": subject,
+                "feature_code": code,
+                "feature_family_code": data.get("feature_family_code"),
+                "estimated_quantity_minor": estimated,
+                "budget_id": data.get("budget_id"),
+                "labels": labels,
+            }
+        )
+    )
