@@ -154,21 +154,7 @@ class Limits:
             raise invalid_input("coverage.budget_id is required when basis=budget")
         as_of_raw = query.get("coverage_as_of")
         now = (parse_js_date(as_of_raw) if isinstance(as_of_raw, str) else None) or self.realm.now()
-        meter_filter = string_list(query.get("meter_code"))
-        aggregated: Dict[str, Dict[str, Any]] = {}
-        for feature in self.features.entitled(query):
-            for meter in feature.meters:
-                if meter_filter and meter not in meter_filter:
-                    continue
-                entry = aggregated.setdefault(meter, {"features": set(), "families": set(), "quotas": {}, "rates": {}})
-                entry["features"].add(feature.code)
-                entry["families"].add(feature.family_code)
-                if with_quotas:
-                    view = self.quota_window_view(user, feature.code, now)
-                    entry["quotas"].setdefault((view["window_start"], view["window_end"]), view)
-                if with_rates:
-                    for view in self.rate_window_view(user, feature.code, now):
-                        entry["rates"].setdefault((view["window_start"], view["window_end"]), view)
+        aggregated = self._entitled_meters(user, query, now, with_quotas=with_quotas, with_rates=with_rates)
         balance = self.wallets.available(user.account)
         base_note: Optional[str] = None if self.wallets.live(user.account.wallet) else "no active grants"
         coverage_budget: Optional[str] = None
@@ -205,6 +191,27 @@ class Limits:
                 )
             results.append(item)
         return results
+
+    def _entitled_meters(
+        self, user: User, query: Mapping[str, JsonValue], now: datetime, *, with_quotas: bool, with_rates: bool
+    ) -> Dict[str, Dict[str, Any]]:
+        """Per meter of the entitled features (``meter_code`` filters): its features, families and limit windows."""
+        meter_filter = string_list(query.get("meter_code"))
+        aggregated: Dict[str, Dict[str, Any]] = {}
+        for feature in self.features.entitled(query):
+            for meter in feature.meters:
+                if meter_filter and meter not in meter_filter:
+                    continue
+                entry = aggregated.setdefault(meter, {"features": set(), "families": set(), "quotas": {}, "rates": {}})
+                entry["features"].add(feature.code)
+                entry["families"].add(feature.family_code)
+                if with_quotas:
+                    view = self.quota_window_view(user, feature.code, now)
+                    entry["quotas"].setdefault((view["window_start"], view["window_end"]), view)
+                if with_rates:
+                    for view in self.rate_window_view(user, feature.code, now):
+                        entry["rates"].setdefault((view["window_start"], view["window_end"]), view)
+        return aggregated
 
     @staticmethod
     def _coverage(
