@@ -478,76 +478,81 @@ _STREAM: Dict[str, Callable[[Reply, Dict[str, Any]], Iterator[Tuple[Optional[str
 
 
 def _handler_for(fake: FakeLLM) -> Type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    """A request handler class bound to ``fake`` (the server makes one handler per connection)."""
+    return type("Handler", (_Handler,), {"fake": fake})
 
-        def log_message(self, format: str, *args: Any) -> None:
-            """Silent: tests read :attr:`FakeLLM.requests` instead."""
 
-        def do_GET(self) -> None:
-            """Anything but POST is unknown here."""
+class _Handler(BaseHTTPRequestHandler):
+    """Answers the three APIs' POSTs from the scripted items of :attr:`fake` (set by :func:`_handler_for`)."""
+
+    fake: FakeLLM
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: tests read :attr:`FakeLLM.requests` instead."""
+
+    def do_GET(self) -> None:
+        """Anything but POST is unknown here."""
+        self._send_json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+    def do_POST(self) -> None:
+        """Record the request, then answer the next scripted item in the API's wire format."""
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        api = _api_of(self.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if api == "unknown":
+            self._record(api, body, headers, 404)
             self._send_json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+            return
+        scripted = self.fake._next()
+        if isinstance(scripted, Failure):
+            self._record(api, body, headers, scripted.status)
+            extra: Dict[str, str] = {}
+            if scripted.retry_after is not None:
+                extra["Retry-After"] = str(math.ceil(scripted.retry_after))
+                extra["retry-after-ms"] = str(int(scripted.retry_after * 1000))
+            self._send_json(scripted.status, _error_body(api, scripted), extra)
+            return
+        self._record(api, body, headers, 200)
+        if body.get("stream"):
+            self._send_events(_STREAM[api](scripted, body), scripted.cut_after)
+        else:
+            self._send_json(200, _NON_STREAM[api](scripted, body))
 
-        def do_POST(self) -> None:
-            """Record the request, then answer the next scripted item in the API's wire format."""
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw or b"{}")
-            except ValueError:
-                body = {}
-            body = body if isinstance(body, dict) else {}
-            api = _api_of(self.path)
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            if api == "unknown":
-                self._record(api, body, headers, 404)
-                self._send_json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
-                return
-            scripted = fake._next()
-            if isinstance(scripted, Failure):
-                self._record(api, body, headers, scripted.status)
-                extra: Dict[str, str] = {}
-                if scripted.retry_after is not None:
-                    extra["Retry-After"] = str(math.ceil(scripted.retry_after))
-                    extra["retry-after-ms"] = str(int(scripted.retry_after * 1000))
-                self._send_json(scripted.status, _error_body(api, scripted), extra)
-                return
-            self._record(api, body, headers, 200)
-            if body.get("stream"):
-                self._send_events(_STREAM[api](scripted, body), scripted.cut_after)
-            else:
-                self._send_json(200, _NON_STREAM[api](scripted, body))
+    def _record(self, api: str, body: Dict[str, Any], headers: Dict[str, str], status: int) -> None:
+        self.fake._record(FakeRequest("POST", self.path, api, body, headers, status))
 
-        def _record(self, api: str, body: Dict[str, Any], headers: Dict[str, str], status: int) -> None:
-            fake._record(FakeRequest("POST", self.path, api, body, headers, status))
+    def _send_json(self, status: int, payload: Any, extra: Optional[Dict[str, str]] = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
 
-        def _send_json(self, status: int, payload: Any, extra: Optional[Dict[str, str]] = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (extra or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _send_events(self, events: Iterator[Tuple[Optional[str], Any]], cut_after: Optional[int]) -> None:
-            # Close-delimited body: a cut connection ends the stream the way a dropped upstream does.
-            self.send_response(200)
-            self.send_header("Content-Type", "text/event-stream")
-            self.send_header("Cache-Control", "no-cache")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            self.close_connection = True
-            try:
-                for count, (name, data) in enumerate(events):
-                    if cut_after is not None and count >= cut_after:
-                        break
-                    text = data if isinstance(data, str) else json.dumps(data)
-                    frame = (f"event: {name}\n" if name else "") + f"data: {text}\n\n"
-                    self.wfile.write(frame.encode())
-                    self.wfile.flush()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client went away mid-stream
-
-    return Handler
+    def _send_events(self, events: Iterator[Tuple[Optional[str], Any]], cut_after: Optional[int]) -> None:
+        # Close-delimited body: a cut connection ends the stream the way a dropped upstream does.
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            for count, (name, data) in enumerate(events):
+                if cut_after is not None and count >= cut_after:
+                    break
+                text = data if isinstance(data, str) else json.dumps(data)
+                frame = (f"event: {name}\n" if name else "") + f"data: {text}\n\n"
+                self.wfile.write(frame.encode())
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away mid-stream
