@@ -301,18 +301,7 @@ class Faults:
             trickle_interval: seconds between two bytes of a ``trickle`` (headers or body, chosen at random).
             oversized_bytes: size of an ``oversized`` answer.
         """
-        if isinstance(rate, Mapping):
-            weights = tuple((_fault_kind(kind), float(probability)) for kind, probability in rate.items())
-        else:
-            chosen = tuple(kinds)
-            if not chosen:
-                raise ValueError("kinds must not be empty")
-            weights = tuple((_fault_kind(kind), float(rate) / len(chosen)) for kind in chosen)
-        for _, probability in weights:
-            if probability < 0:
-                raise ValueError("probabilities must not be negative")
-        if sum(probability for _, probability in weights) > 1.0 + 1e-9:
-            raise ValueError("the probabilities must add up to at most 1")
+        weights = _weights(rate, kinds)
         _check_status(status)
         if then not in ("drop", "send"):
             raise ValueError('then must be "drop" or "send"')
@@ -372,6 +361,23 @@ def _fault_kind(kind: str) -> FaultKind:
         if kind == known:
             return known
     raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+
+
+def _weights(rate: Union[float, Mapping[str, float]], kinds: Iterable[str]) -> Tuple[Tuple[FaultKind, float], ...]:
+    """Each fault kind of a random mode with its probability (see :meth:`Faults.random`), checked."""
+    if isinstance(rate, Mapping):
+        weights = tuple((_fault_kind(kind), float(probability)) for kind, probability in rate.items())
+    else:
+        chosen = tuple(kinds)
+        if not chosen:
+            raise ValueError("kinds must not be empty")
+        weights = tuple((_fault_kind(kind), float(rate) / len(chosen)) for kind in chosen)
+    for _, probability in weights:
+        if probability < 0:
+            raise ValueError("probabilities must not be negative")
+    if sum(probability for _, probability in weights) > 1.0 + 1e-9:
+        raise ValueError("the probabilities must add up to at most 1")
+    return weights
 
 
 def _check_status(status: int) -> None:
