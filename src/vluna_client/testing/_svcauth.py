@@ -143,6 +143,26 @@ def _invalid(message: str) -> ServiceAuthFailure:
     return ServiceAuthFailure(401, "AUTH.INVALID_SERVICE_SIGNATURE", message)
 
 
+def _realm_key(key_id: str, headers: Mapping[str, str], keys: Mapping[str, ServiceKey]) -> ServiceKey:
+    """The accepted key ``key_id`` names, if it belongs to the request's realm."""
+    key = keys.get(key_id)
+    if key is None:
+        raise ServiceAuthFailure(401, "AUTH.SERVICE_KEY_NOT_FOUND", "Service API key not recognized")
+    # Key constraints use the raw realm header (the realm guard before it compared a trimmed value).
+    if headers.get("x-realm-id", "") != key.realm_id:
+        raise ServiceAuthFailure(403, "AUTH.SERVICE_KEY_REALM_FORBIDDEN", "Service API key not authorized for realm")
+    return key
+
+
+def _check_content_digest(headers: Mapping[str, str], body: bytes) -> None:
+    """The ``Content-Digest`` header must be present and match the body's SHA-256."""
+    digest_header = headers.get("content-digest", "")
+    if not digest_header:
+        raise _invalid("Content-Digest header missing")
+    if not _constant_time_equal(digest_header, content_digest(body)):
+        raise _invalid("Content-Digest mismatch")
+
+
 def verify_service_request(
     *,
     method: str,
@@ -172,18 +192,8 @@ def verify_service_request(
     if parsed is None:
         raise _invalid("Authorization header malformed")
 
-    key = keys.get(parsed.key_id)
-    if key is None:
-        raise ServiceAuthFailure(401, "AUTH.SERVICE_KEY_NOT_FOUND", "Service API key not recognized")
-    # Key constraints use the raw realm header (the realm guard before it compared a trimmed value).
-    if headers.get("x-realm-id", "") != key.realm_id:
-        raise ServiceAuthFailure(403, "AUTH.SERVICE_KEY_REALM_FORBIDDEN", "Service API key not authorized for realm")
-
-    digest_header = headers.get("content-digest", "")
-    if not digest_header:
-        raise _invalid("Content-Digest header missing")
-    if not _constant_time_equal(digest_header, content_digest(body)):
-        raise _invalid("Content-Digest mismatch")
+    key = _realm_key(parsed.key_id, headers, keys)
+    _check_content_digest(headers, body)
 
     canonical = canonical_request(
         method=method,
