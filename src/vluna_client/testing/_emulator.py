@@ -31,6 +31,24 @@ __all__ = ["Emulator"]
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
 
+def _check_options(host: str, allow_remote: bool, header_timeout_seconds: float, billing_mode: str) -> None:
+    """Refuse the constructor options that cannot work (see :class:`Emulator`'s Raises)."""
+    if not allow_remote and not is_loopback(host):
+        raise ValueError(f"host {host!r} is not a loopback address; pass allow_remote=True to bind it anyway")
+    if header_timeout_seconds <= 0:
+        raise ValueError("header_timeout_seconds must be positive")
+    if billing_mode not in ("postpaid", "prepaid"):
+        raise ValueError("billing_mode must be 'postpaid' or 'prepaid'")
+
+
+def _secret_bytes(key_secret: str) -> bytes:
+    """The service key's secret, which is given as standard base64."""
+    try:
+        return base64.b64decode(key_secret, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("key_secret must be standard base64") from exc
+
+
 def _random_key_id() -> str:
     return "pk-" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(16))
 
@@ -131,22 +149,14 @@ class Emulator:
         allow_remote: bool = False,
         catalog: Optional[CatalogSource] = None,
     ) -> None:
-        if not allow_remote and not is_loopback(host):
-            raise ValueError(f"host {host!r} is not a loopback address; pass allow_remote=True to bind it anyway")
-        if header_timeout_seconds <= 0:
-            raise ValueError("header_timeout_seconds must be positive")
-        if billing_mode not in ("postpaid", "prepaid"):
-            raise ValueError("billing_mode must be 'postpaid' or 'prepaid'")
+        _check_options(host, allow_remote, header_timeout_seconds, billing_mode)
         self.host = host
         self.header_timeout_seconds = header_timeout_seconds
         self.port = port
         self.realm_id: str = realm_id or "realm_" + secrets.token_hex(6)
         self.key_id: str = key_id or _random_key_id()
         self.key_secret: str = key_secret or base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-        try:
-            secret_bytes = base64.b64decode(self.key_secret, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError("key_secret must be standard base64") from exc
+        secret_bytes = _secret_bytes(self.key_secret)
         self._clock_offset = timedelta(0)
         self._stopping = threading.Event()
         self.faults = Faults()
