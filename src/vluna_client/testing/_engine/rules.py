@@ -24,7 +24,7 @@ from .._schema import Schemas
 from .accounts import Accounts
 from .people import AccountFamily, People, UserFamily
 from .realm import Realm
-from .spec_call import Answer, SpecCall
+from .spec_call import Answer, SpecCall, family_of
 
 __all__ = ["ACCOUNTS", "PRICES", "PRODUCTS", "ResourceStore", "Rules"]
 
@@ -266,7 +266,7 @@ class Rules:
     def before(self, call: SpecCall) -> Optional[Answer]:
         """Check the operation's parent and references; an answer when the rule handles the whole operation."""
         op = call.op
-        name = str(op["operation_id"])
+        name = op["operation_id"]
         people = self.people.handlers().get(name)
         if people is not None:
             return people(op, call.path_params, call.body)
@@ -285,7 +285,7 @@ class Rules:
             value = call.path_params.get(param)
             if value is None:
                 continue
-            family = self._family_of(str(call.op["family"] or ""), param)
+            family = self._family_of(family_of(call.op), param)
             if family is None:
                 continue
             item = self.res.families.get(family, {}).get((str(value),))
@@ -416,7 +416,7 @@ class Rules:
 
     def keep(self, call: SpecCall, item: Mapping[str, Any]) -> bool:
         """Whether a listed item passes the operation's query filters (the server's semantics)."""
-        name = str(call.op["operation_id"])
+        name = call.op["operation_id"]
         if name in PUBLIC_LISTS and item.get("status", "active") != "active":
             return False  # the public catalog shows active entries only
         user_id = call.ctx.user.billing_user_id if call.ctx.user is not None else None
