@@ -131,7 +131,8 @@ def _diff(a: Path, b: Path) -> list[str]:
 @nox.session(python=DEV_PYTHON)
 def codegen_check(session: nox.Session) -> None:
     """Fail when the committed generated code or docs differ from what the specs produce."""
-    # The emulator data's writer imports its TypedDicts from the package (vluna_client.testing._spec_data).
+    # The generator imports the package: the binding header names (codegen.spec) and the emulator data's TypedDicts
+    # (codegen.emulator_spec, from vluna_client.testing._spec_data.spec_types).
     _install_project(session, *CODEGEN_DEPS)
     with tempfile.TemporaryDirectory() as tmp:
         out, docs = Path(tmp) / "_generated", Path(tmp) / "api.md"
