@@ -74,3 +74,14 @@ def test_an_operation_reads_with_its_declared_types() -> None:
     assert listing["method"] == "GET"
     assert isinstance(listing["key_params"], list)
     assert listing["pagination"] in (None, "items", "meta")
+
+
+def test_the_generator_writes_with_the_same_declarations() -> None:
+    pytest.importorskip("yaml")  # the generator reads the YAML specs
+    from support import codegen_tools
+    from vluna_client.testing._spec_data import spec_types
+
+    emulator_spec = codegen_tools.load("emulator_spec")
+    assert emulator_spec.EmulatorData is spec_types.EmulatorData
+    assert emulator_spec.EmulatorOperation is spec_types.EmulatorOperation
+    assert emulator_spec.EmulatorRoute is spec_types.EmulatorRoute
