@@ -9,8 +9,6 @@ from chaos.chaos_engine import run
 from vluna_client import OutcomeUnknownError, RateLimitError
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 WHO = {"principal_id": "org_script", "user_id": "user_script"}
 FAST = vluna_client.RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.005)
 
@@ -23,12 +21,6 @@ def test_a_small_chaos_run_keeps_every_promise(seed: int) -> None:
     assert len(result.faults) >= 4, f"the seed should exercise most fault kinds: {result.faults}"
     assert result.outcomes.get("committed", 0) > 0
     assert result.unknown_errors > 0, "the run should have made the client say 'outcome unknown' at least once"
-
-
-@pytest.fixture
-def emu():
-    with Emulator() as emulator:
-        yield emulator
 
 
 def test_lost_then_rate_limited_commit_tells_the_truth(emu: Emulator) -> None:

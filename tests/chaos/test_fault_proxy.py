@@ -11,8 +11,6 @@ from chaos.fault_proxy import FaultProxy
 from vluna_client import APIConnectionError, OutcomeUnknownError, RateLimitError, ServerError
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 WHO = {"principal_id": "org_proxy", "user_id": "user_proxy"}
 ONCE = vluna_client.RetryPolicy(max_attempts=1)
 

@@ -18,8 +18,6 @@ from vluna_client import InputValidationError, ServiceClient, idempotency_key  #
 from vluna_client.contrib.celery import task_key, task_lease, will_retry  # noqa: E402
 from vluna_client.testing import Emulator  # noqa: E402
 
-pytestmark = pytest.mark.integration
-
 COMMITS = "/mgt/v1/gate/commits"
 
 

@@ -33,8 +33,6 @@ from vluna_client import (  # noqa: E402
 )
 from vluna_client.testing import Emulator  # noqa: E402
 
-pytestmark = pytest.mark.integration
-
 COMMITS = "/mgt/v1/gate/commits"
 TASKS = Path(__file__).resolve().parent / "worker"
 TIMEOUT = 60

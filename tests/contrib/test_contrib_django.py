@@ -28,8 +28,6 @@ from vluna_client.contrib.django import get_client  # noqa: E402
 from vluna_client.contrib.django._checks import check_settings  # noqa: E402
 from vluna_client.testing import Emulator  # noqa: E402
 
-pytestmark = pytest.mark.integration
-
 IDENTITY = "vluna_readme_django_views.current_payer"
 SECRET_LOOKALIKE = "s3cr3t-Value-that-is-not-base64!!"
 

@@ -22,8 +22,6 @@ from django.test import Client, override_settings  # noqa: E402
 from support import django_stream_urls  # noqa: E402
 from vluna_client.testing import Emulator, FakeLLM, Usage  # noqa: E402
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def web(vluna_env: dict[str, str], fake_llm: FakeLLM) -> Iterator[Client]:

@@ -14,8 +14,6 @@ from vluna_client import ConfigurationError, PaymentRequiredError, ServiceClient
 from vluna_client.contrib.flask import Vluna  # noqa: E402
 from vluna_client.testing import Emulator  # noqa: E402
 
-pytestmark = pytest.mark.integration
-
 
 def sign_in(client: Any, org: str = ORG, user: str = USER) -> None:
     with client.session_transaction() as session:

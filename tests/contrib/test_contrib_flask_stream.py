@@ -17,8 +17,6 @@ from vluna_client.contrib.flask_stream import gated_stream  # noqa: E402
 from vluna_client.contrib.openai import gate_openai  # noqa: E402
 from vluna_client.testing import Emulator, FakeLLM, Usage  # noqa: E402
 
-pytestmark = pytest.mark.integration
-
 USAGE = Usage(input=12, output=5, cached_input=4)
 
 

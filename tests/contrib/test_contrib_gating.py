@@ -12,8 +12,6 @@ from vluna_client.contrib._gating import Gate, run_gated, run_streamed
 from vluna_client.contrib._glue import ANSWERED, Identity
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 
 class Host:
     """Answers are ``(status, body, headers)`` tuples; the attached lease is kept for the test."""

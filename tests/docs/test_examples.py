@@ -87,7 +87,6 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("VLUNA_", "OPENAI_", "ANTHROPIC_", "AZURE_"))}
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("group", RUNS, ids=[_id(g) for g in RUNS])
 def test_example_runs_as_written(group: list[Example], tmp_path: Path) -> None:
     first = group[0]

@@ -49,7 +49,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if not str(item.path).startswith(here):
             continue
-        item.add_marker(pytest.mark.e2e)
         if missing and "offline" not in item.keywords:
             item.add_marker(pytest.mark.skip(reason=f"set {', '.join(missing)} to run against a deployment"))
 

@@ -11,8 +11,6 @@ from support.operation_calls import Row, operation_of, rows, spec_of
 from support.operation_walk import Walk, create_rank
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 
 def _phase(row: Row) -> Tuple[int, int, str]:
     spec = spec_of(row)

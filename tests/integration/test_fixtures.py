@@ -10,8 +10,6 @@ import vluna_client
 from vluna_client.testing import Emulator
 from vluna_client.testing.pytest_plugin import FAST_RETRY_SETTINGS
 
-pytestmark = pytest.mark.integration
-
 WHO = {"principal_id": "org_fx", "user_id": "user_fx"}
 
 

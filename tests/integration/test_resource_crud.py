@@ -11,8 +11,6 @@ from support.operation_calls import SPEC, Row, call_with, operation_of, rows, sp
 from support.operation_walk import WHO, Walk
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 # Families the server lists newest first.
 NEWEST_FIRST = {"/budgets/{budget_id}"}
 HAND_MODELLED = {

@@ -19,8 +19,6 @@ from vluna_client import (
 )
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 ORG = "org_acme"
 USER = "user_42"
 

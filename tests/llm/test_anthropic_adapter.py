@@ -15,8 +15,6 @@ from vluna_client.testing import FakeLLM, ToolCall, Usage  # noqa: E402
 
 from .conftest import lines, price  # noqa: E402
 
-pytestmark = pytest.mark.integration
-
 MSG = [{"role": "user", "content": "Bonjour"}]
 # Anthropic's input_tokens (10) excludes the cache read (3) and the cache write (2): all three are billed.
 USAGE = Usage(input=10, output=7, cached_input=3, cache_write=2)

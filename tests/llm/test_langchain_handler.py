@@ -23,8 +23,6 @@ from vluna_client.testing import FakeLLM, Usage  # noqa: E402
 
 from .conftest import lines, price  # noqa: E402
 
-pytestmark = pytest.mark.integration
-
 PAYER = {"principal_id": "org_1", "user_id": "u_1"}
 USAGE = Usage(input=20, output=6, cached_input=8)
 METERS = {"llm.lc.input": 20, "llm.lc.cached_input": 8, "llm.lc.output": 6}

@@ -7,8 +7,6 @@ import pytest
 from vluna_client import InputValidationError
 from vluna_client.contrib.llm import _check_meters
 
-pytestmark = pytest.mark.integration
-
 
 def test_open_commit_close_charges_once_and_close_is_idempotent(vc, emu):
     lease = vc.lease(feature_code="llm.chat", principal_id="org_1", user_id="u_1")

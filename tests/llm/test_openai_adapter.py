@@ -17,8 +17,6 @@ from vluna_client.testing import Emulator, FakeLLM, ToolCall, Usage  # noqa: E40
 
 from .conftest import lines, price  # noqa: E402
 
-pytestmark = pytest.mark.integration
-
 MSG = [{"role": "user", "content": "Say hello"}]
 USAGE = Usage(input=20, output=6, cached_input=8, reasoning=2)
 # What the ledger must show for USAGE: OpenAI's prompt_tokens (28) includes the 8 cached tokens; reasoning (2) is

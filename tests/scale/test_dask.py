@@ -18,8 +18,6 @@ from support import scale_jobs
 from vluna_client import PartitionCounts
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 distributed = pytest.importorskip("distributed", reason="Dask needs Python 3.10+ (tests extra: dask[distributed])")
 bag = pytest.importorskip("dask.bag")
 

@@ -6,13 +6,9 @@ import multiprocessing
 from collections import Counter
 from typing import Any, Dict, List
 
-import pytest
-
 from support import scale_jobs
 from vluna_client import PartitionCounts, ingest_partition
 from vluna_client.testing import Emulator
-
-pytestmark = pytest.mark.integration
 
 
 def _charged(emu: Emulator, rows: List[Dict[str, Any]]) -> Counter[str]:

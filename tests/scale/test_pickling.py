@@ -15,8 +15,6 @@ from support import scale_jobs
 from vluna_client import Lease, RequestsTransport, Retrier, RetryPolicy, ServiceClient
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 cloudpickle = pytest.importorskip("cloudpickle")
 
 

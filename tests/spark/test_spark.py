@@ -17,8 +17,6 @@ from support import scale_jobs
 from vluna_client import PartitionCounts, ingest_partition
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 if shutil.which("java") is None:
     pytest.skip("PySpark needs a Java runtime (run `nox -s spark`)", allow_module_level=True)
 pyspark_sql = pytest.importorskip("pyspark.sql", reason="PySpark is not installed (run `nox -s spark`)")

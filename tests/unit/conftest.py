@@ -1,4 +1,4 @@
-"""Fixtures of the unit tests (helpers live in tests/support: mock_deployment, local_server, svcauth)."""
+"""Fixtures of the unit tests (helpers live in tests/support: mock_deployment, svcauth)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 import requests
 import responses
 
-from support.local_server import LocalServer
 from support.mock_deployment import BEARER_BASE_URL, BEARER_TOKEN, REALM, SLEEPS, fast_retrier, make_client
 from vluna_client import BearerClient, ServiceClient
 
@@ -69,10 +68,3 @@ def sent_timeouts(rsps: responses.RequestsMock) -> Iterator[List[Any]]:
         yield seen
     finally:
         requests.adapters.HTTPAdapter.send = original  # type: ignore[method-assign]
-
-
-@pytest.fixture
-def server() -> Iterator[LocalServer]:
-    srv = LocalServer()
-    yield srv
-    srv.close()

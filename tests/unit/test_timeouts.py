@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 import requests
 
@@ -261,35 +259,3 @@ def test_connection_error_maps_to_api_connection_error(rsps) -> None:
     assert info.value.idempotency_key is None
     assert "/mgt/v1/gate/limits" in str(info.value)
     assert len(rsps.calls) == 2
-
-
-def test_real_connection_refused_is_an_api_connection_error(sleeps) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    # nothing listens on that port any more
-    client = make_client(base_url=f"http://127.0.0.1:{port}/mgt/v1", retry=RetryPolicy(max_attempts=2))
-    try:
-        with pytest.raises(APIConnectionError):
-            limits(client, timeout=2)
-        assert len(sleeps) == 1  # a refused connection never reached the server: retried
-    finally:
-        client.close()
-
-
-def test_refused_connection_on_a_non_idempotent_post_is_retried(sleeps) -> None:
-    """Nothing was sent when the connection is refused, so even a POST without an Idempotency-Key may retry."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    client = make_client(base_url=f"http://127.0.0.1:{port}/mgt/v1", retry=RetryPolicy(max_attempts=3))
-    try:
-        with pytest.raises(APIConnectionError):
-            client.ops.revenue_report(
-                time={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "month"},
-                principal_id="org_123",
-                timeout=2,
-            )
-        assert len(sleeps) == 2
-    finally:
-        client.close()

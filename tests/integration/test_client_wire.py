@@ -1,14 +1,23 @@
-"""What reaches a real socket: a local server rebuilds the canonical string from the bytes it received."""
+"""What reaches a real socket: a local server rebuilds the canonical string from the bytes it received.
+
+And a refused connection, which only a real socket shows.
+"""
 
 from __future__ import annotations
 
 import json
+import socket
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from support.mock_deployment import AUTHZ_DATA, BILLING_USER, err, make_client, ok, verify_signed
 from support.svcauth import EMPTY_DIGEST
+from vluna_client import APIConnectionError, RetryPolicy
+
+
+def limits(client, **kwargs):
+    return client.gate.limits(principal_id="o", user_id="u", **kwargs)
 
 
 @pytest.fixture
@@ -93,3 +102,35 @@ def test_health_is_served_from_the_deployment_root(wire_client, server) -> None:
     result = wire_client.health()
     assert server.received[0].target == "/health"
     assert result.data.status == "healthy"
+
+
+def test_real_connection_refused_is_an_api_connection_error(sleeps) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # nothing listens on that port any more
+    client = make_client(base_url=f"http://127.0.0.1:{port}/mgt/v1", retry=RetryPolicy(max_attempts=2))
+    try:
+        with pytest.raises(APIConnectionError):
+            limits(client, timeout=2)
+        assert len(sleeps) == 1  # a refused connection never reached the server: retried
+    finally:
+        client.close()
+
+
+def test_refused_connection_on_a_non_idempotent_post_is_retried(sleeps) -> None:
+    """Nothing was sent when the connection is refused, so even a POST without an Idempotency-Key may retry."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    client = make_client(base_url=f"http://127.0.0.1:{port}/mgt/v1", retry=RetryPolicy(max_attempts=3))
+    try:
+        with pytest.raises(APIConnectionError):
+            client.ops.revenue_report(
+                time={"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z", "granularity": "month"},
+                principal_id="org_123",
+                timeout=2,
+            )
+        assert len(sleeps) == 2
+    finally:
+        client.close()

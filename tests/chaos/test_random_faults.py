@@ -9,8 +9,6 @@ import pytest
 import vluna_client
 from vluna_client.testing import Emulator
 
-pytestmark = pytest.mark.integration
-
 WHO = {"principal_id": "org_chaos", "user_id": "user_chaos"}
 
 
