@@ -202,9 +202,8 @@ def summary_data(tally: Tally, facts: RunFacts) -> dict[str, Any]:
 
 def summary_text(tally: Tally, facts: RunFacts) -> str:
     """The summary for people."""
-    priced_new, priced_replayed, priced_unattributed = (
-        tally.priced_as[name] for name in ("new", "replayed", "unattributed")
-    )
+    priced = tally.priced_as
+    priced_new, priced_replayed, priced_unattributed = priced["new"], priced["replayed"], priced["unattributed"]
     if facts.dry_run:
         valid = tally.recorded
         lines = [
