@@ -8,6 +8,7 @@ import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Dict, List
 
 import pytest
 
@@ -20,7 +21,7 @@ def _generated_models() -> dict[tuple[str, str], object]:
     found = {}
     for info in pkgutil.iter_modules(generated.__path__):
         module = importlib.import_module(f"{generated.__name__}.{info.name}")
-        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
                 name = node.name
@@ -35,7 +36,7 @@ def _generated_models() -> dict[tuple[str, str], object]:
 
 def test_every_generated_model_has_a_public_name() -> None:
     found = _generated_models()
-    by_value = {}
+    by_value: Dict[int, List[str]] = {}
     for public in models.__all__:
         by_value.setdefault(id(getattr(models, public)), []).append(public)
     missing = [f"{module}.{name}" for (module, name), value in found.items() if id(value) not in by_value]

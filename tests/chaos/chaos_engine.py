@@ -214,13 +214,18 @@ class LedgerView(Protocol):
 class Target(Protocol):
     """Where the loops run: a context manager with a client factory, a fault switch and a ledger."""
 
-    name: str
-    ledger: LedgerView
-    key_prefix: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ledger(self) -> LedgerView: ...
+
+    @property
+    def key_prefix(self) -> str: ...
 
     def __enter__(self) -> Any: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, *exc: Any) -> None: ...
 
     def who(self, n: int) -> Tuple[str, str]: ...
 
@@ -260,7 +265,7 @@ class EmulatorTarget:
         self.emulator.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.emulator.__exit__(*exc)
 
     def who(self, n: int) -> Tuple[str, str]:

@@ -6,10 +6,11 @@ import pytest
 
 import vluna_client
 from chaos.chaos_engine import run
+from support.bindings import Who
 from vluna_client import OutcomeUnknownError, RateLimitError
 from vluna_client.testing import Emulator
 
-WHO = {"principal_id": "org_script", "user_id": "user_script"}
+WHO: Who = {"principal_id": "org_script", "user_id": "user_script"}
 FAST = vluna_client.RetryPolicy(max_attempts=3, backoff_base=0.001, backoff_max=0.005)
 
 

@@ -8,10 +8,11 @@ import pytest
 
 import vluna_client
 from chaos.fault_proxy import FaultProxy
+from support.bindings import Who
 from vluna_client import APIConnectionError, OutcomeUnknownError, RateLimitError, ServerError
 from vluna_client.testing import Emulator
 
-WHO = {"principal_id": "org_proxy", "user_id": "user_proxy"}
+WHO: Who = {"principal_id": "org_proxy", "user_id": "user_proxy"}
 ONCE = vluna_client.RetryPolicy(max_attempts=1)
 
 

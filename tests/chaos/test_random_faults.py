@@ -7,9 +7,10 @@ from typing import Dict, Optional
 import pytest
 
 import vluna_client
+from support.bindings import Who
 from vluna_client.testing import Emulator
 
-WHO = {"principal_id": "org_chaos", "user_id": "user_chaos"}
+WHO: Who = {"principal_id": "org_chaos", "user_id": "user_chaos"}
 
 
 @pytest.mark.parametrize(("seed", "rate", "attempts"), [(1, 0.3, 5), (2, 0.3, 5), (3, 0.6, 2)])
@@ -25,7 +26,7 @@ def test_gate_writes_under_random_faults_are_never_doubled_nor_misreported(
         stall_seconds=5.0,  # far beyond the 0.2 s read timeout: the hold ends when the client hangs up
     )
     told: Dict[str, Optional[vluna_client.VlunaError]] = {}
-    commit_ids: Dict[str, str] = {}
+    commit_ids: Dict[str, Optional[str]] = {}
     with emu.service_client(retry=retry, timeout=(2.0, 0.2)) as client:
         for n in range(12):
             try:
@@ -53,8 +54,8 @@ def test_gate_writes_under_random_faults_are_never_doubled_nor_misreported(
     for key, error in told.items():
         stored = emu.ledger.commits(idempotency_key=key)
         assert len(stored) <= 1, key
-        attempts = emu.ledger.requests_to("/mgt/v1/gate/commits")
-        processed_ok = [a for a in attempts if a.idempotency_key == key and a.processed and a.status == 200]
+        sent = emu.ledger.requests_to("/mgt/v1/gate/commits")
+        processed_ok = [a for a in sent if a.idempotency_key == key and a.processed and a.status == 200]
         if error is None:
             assert [c.commit_id for c in stored] == [commit_ids[key]]
         elif not error.may_have_applied:

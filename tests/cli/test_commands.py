@@ -7,8 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import CLI, cli_env, run_cli
-
+from support.cli_runs import CLI, cli_env, run_cli
 from vluna_client.testing import Emulator
 
 

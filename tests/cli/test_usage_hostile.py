@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from conftest import CLI, cli_env, read_jsonl, run_cli, usage_rows, write_csv, write_jsonl
 
+from support.cli_runs import CLI, cli_env, read_jsonl, run_cli, usage_rows, write_csv, write_jsonl
 from vluna_client.testing import Emulator
 
 INGEST = "/mgt/v1/gate/ingest"

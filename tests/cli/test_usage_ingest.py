@@ -9,8 +9,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import CLI, cli_env, read_jsonl, run_cli, usage_rows, write_csv, write_jsonl
-
+from support.cli_runs import CLI, cli_env, read_jsonl, run_cli, usage_rows, write_csv, write_jsonl
 from vluna_client import idempotency_key
 from vluna_client.testing import Emulator
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Dict, List, Tuple
 
 import yaml
 
@@ -106,7 +107,9 @@ def test_unmodelled_classes_go_with_the_inline_classes_only_they_use_and_the_res
 ) -> None:
     (tmp_path / "spec.py").write_text(MODULE, encoding="utf-8")
     (tmp_path / "common.py").write_text("# A code.\nCode = str\n", encoding="utf-8")
-    components = [("spec.yaml", name, {}) for name in ("CreateThing", "Item", "Thing", "Envelope")]
+    components: List[Tuple[str, str, Dict[str, Any]]] = [
+        ("spec.yaml", name, {}) for name in ("CreateThing", "Item", "Thing", "Envelope")
+    ]
     api = _ir.ApiSpec(areas=[], components=[*components, ("common.yaml", "Code", {})])
     api.unmodelled = frozenset({("spec.yaml", "CreateThing")})
     _generate.drop_unmodelled(tmp_path, api)

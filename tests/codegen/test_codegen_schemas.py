@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -17,7 +18,7 @@ MAX_DEPTH, SchemaRef, ValidationSchemas = _validation.MAX_DEPTH, _validation.Sch
 render, schema_statement = _render.literal, _render.schema_statement
 
 
-def resolver_for(tmp_path: Path, **docs: dict) -> Resolver:
+def resolver_for(tmp_path: Path, **docs: dict) -> Any:
     for name, doc in docs.items():
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
     return Resolver(spec_dir=tmp_path)

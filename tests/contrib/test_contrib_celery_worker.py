@@ -58,7 +58,7 @@ def tasks(emu: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     try:
         module = importlib.import_module("vluna_worker_tasks")
         wait_until_serving(module.ping, worker)
-        module.results_folder = folder / "results"
+        module.results_folder = folder / "results"  # type: ignore[attr-defined]  # read by the tasks
         yield module
     finally:
         worker.stop()
@@ -156,7 +156,9 @@ def test_a_view_hands_an_unknown_commit_to_the_worker_that_settles_it(tasks: Any
             g.vluna_lease.commit(quantity_minor=10)
         except OutcomeUnknownError as exc:
             # Answer now; the worker settles the charge after this request has ended.
-            task = tasks.settle_write.delay(exc.pending.to_dict())
+            record = exc.pending
+            assert record is not None  # a commit always carries its record
+            task = tasks.settle_write.delay(record.to_dict())
             return {"billing": "settling", "task": task.id}, 202
         return {"billing": "done"}, 200
 

@@ -358,7 +358,7 @@ def test_the_extension_uses_a_given_client_and_its_fast_retries(emu: Emulator) -
     from vluna_client import OutcomeUnknownError, Retrier, RetryPolicy
 
     waits: list[float] = []
-    client = emu.service_client(retry=Retrier(RetryPolicy(max_attempts=2), sleep=waits.append))
+    client = emu.service_client(retry=Retrier(RetryPolicy(max_attempts=2), sleep=waits.append))  # type: ignore[arg-type]
     app = flask.Flask("given_client")
     app.testing = True  # the view's exception reaches the test
     vluna = Vluna(app, identity=lambda: (ORG, USER), client=client)

@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 import vluna_client
+from support.bindings import Who
 from vluna_client import BearerClient, ServiceClient
 
 from ._support import Ledger, RecordingTransport, fresh, slug
@@ -64,7 +65,7 @@ class Customer:
     access_token: str
 
     @property
-    def who(self) -> dict[str, str]:
+    def who(self) -> Who:
         """The runtime bindings of this customer's user."""
         return {"principal_id": self.principal_id, "user_id": self.user_id}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Dict
 
 import pytest
 
@@ -112,12 +112,12 @@ ITEM = {"catalog_price_id": "00000000-0000-4000-8000-000000000000", "quantity": 
 @needs_payments
 @covers("service checkout.create_session", "bearer checkout.create_session")
 def test_checkout_sessions(service: ServiceClient, bearer: BearerClient, customer: Customer) -> None:
-    urls = {"success_url": "https://example.com/ok", "cancel_url": "https://example.com/cancel"}
+    urls: Dict[str, Any] = {"success_url": "https://example.com/ok", "cancel_url": "https://example.com/cancel"}
     for session in (
         service.checkout.create_session(items=[ITEM], billing_account_id=customer.billing_account_id, **urls).data,
         bearer.checkout.create_session(items=[ITEM], **urls).data,
     ):
-        assert session.url.startswith("https://")
+        assert session.checkout_url.startswith("https://")
 
 
 @needs_payments
@@ -128,4 +128,4 @@ def test_portal_sessions(service: ServiceClient, bearer: BearerClient, customer:
         service.portal.create_session(return_url=back, billing_account_id=customer.billing_account_id).data,
         bearer.portal.create_session(return_url=back).data,
     ):
-        assert session.url.startswith("https://")
+        assert session.portal_url.startswith("https://")

@@ -7,6 +7,7 @@ from typing import Any, Dict
 
 import pytest
 
+from support.bindings import Account
 from vluna_client import BearerClient, NotFoundError, ServiceClient
 
 from ._support import covers, slug
@@ -16,8 +17,8 @@ NOW = datetime.now(timezone.utc)
 STAMP = NOW.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def _product(service: ServiceClient, account: Dict[str, str]) -> Any:
-    fields = dict(
+def _product(service: ServiceClient, account: Account) -> Any:
+    fields: Dict[str, Any] = dict(
         product_code=slug("prod"),
         provider="stripe",
         provider_product_id=slug("prod_e2e"),
@@ -42,7 +43,7 @@ def _product(service: ServiceClient, account: Dict[str, str]) -> Any:
     "service ops.delete_catalog_product",
 )
 def test_catalog_product_and_price_lifecycle(service: ServiceClient, customer: Customer) -> None:
-    account = {"billing_account_id": customer.billing_account_id}  # the ops routes act for one account
+    account: Account = {"billing_account_id": customer.billing_account_id}  # the ops routes act for one account
     product = _product(service, account)
     pid = product.catalog_product_id
     assert service.ops.get_catalog_product(catalog_product_id=pid, **account).data.product_code == product.product_code
@@ -77,7 +78,7 @@ def test_catalog_product_and_price_lifecycle(service: ServiceClient, customer: C
     "service ops.get_catalog_product",
 )
 def test_deleted_catalog_entries_stay_readable_as_archived(service: ServiceClient, customer: Customer) -> None:
-    account = {"billing_account_id": customer.billing_account_id}
+    account: Account = {"billing_account_id": customer.billing_account_id}
     pid = _product(service, account).catalog_product_id
     cpid = service.ops.create_catalog_price(
         catalog_product_id=pid, price_code=slug("price"), provider_price_id=slug("price_e2e"), currency="USD",
@@ -108,7 +109,7 @@ def test_price_of_an_unknown_product_is_refused(service: ServiceClient, customer
 def test_public_catalog_shows_active_products_and_prices(
     service: ServiceClient, bearer: BearerClient, customer: Customer
 ) -> None:
-    account = {"billing_account_id": customer.billing_account_id}
+    account: Account = {"billing_account_id": customer.billing_account_id}
     product = _product(service, account)
     pid = product.catalog_product_id
     price = service.ops.create_catalog_price(
@@ -156,7 +157,7 @@ def test_ops_views_list_and_read_back(
     request.applymarker(pytest.mark.covers(f"service ops.{lister}"))
     service.gate.ingest(feature_code=FEATURE, quantity_minor=4, **customer.who)
     service.events.record(semantic_kind="activity", event_type="e2e.view", occurred_at=STAMP, **customer.who)
-    account = {"billing_account_id": customer.billing_account_id}
+    account: Account = {"billing_account_id": customer.billing_account_id}
     page = getattr(service.ops, lister)(limit=50, **account)
     items = list(page.data)
     if not items:
@@ -170,7 +171,7 @@ def test_ops_views_list_and_read_back(
 
 @covers("service ops.list_reconciliations", "service ops.revenue_report")
 def test_reconciliations_and_revenue_report_decode(service: ServiceClient, customer: Customer) -> None:
-    account = {"billing_account_id": customer.billing_account_id}
+    account: Account = {"billing_account_id": customer.billing_account_id}
     reconciliations = list(service.ops.list_reconciliations(**account).auto_paging_iter())
     assert all(r.billing_account_id == customer.billing_account_id for r in reconciliations)
     window = {

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from support.bindings import Account
 from vluna_client import ConflictError, InvalidRequestError, NotFoundError, ServiceClient
 
 from ._support import covers, slug
@@ -53,7 +54,7 @@ def test_entitlement_for_an_unknown_feature_is_refused(service: ServiceClient) -
 @covers("service plan_assignments.create", "service plan_assignments.list", "service plan_assignments.update")
 def test_plan_assignment_lifecycle(service: ServiceClient, customer: Customer) -> None:
     plan = service.plans.upsert(plan_code=slug("plan"), name="E2E plan", kind="addon").data
-    account = {"billing_account_id": customer.billing_account_id}
+    account: Account = {"billing_account_id": customer.billing_account_id}
     assignment = service.plan_assignments.create(
         assignment_scope="account",
         plan_id=plan.plan_id,
@@ -93,7 +94,7 @@ def test_assignment_of_an_unknown_plan_is_refused(service: ServiceClient, custom
     "service contracts.list_terms",
 )
 def test_contract_with_a_term(service: ServiceClient, customer: Customer) -> None:
-    account = {"billing_account_id": customer.billing_account_id}
+    account: Account = {"billing_account_id": customer.billing_account_id}
     contract = service.contracts.upsert(effective_at=NOW, name="E2E contract", **account).data
     cid = contract.contract_id
     assert contract.billing_account_id == customer.billing_account_id
@@ -113,7 +114,7 @@ def test_contract_with_a_term(service: ServiceClient, customer: Customer) -> Non
 
 @covers("service contracts.upsert_term")
 def test_term_rewritten_with_another_value_conflicts(service: ServiceClient, customer: Customer) -> None:
-    account = {"billing_account_id": customer.billing_account_id}
+    account: Account = {"billing_account_id": customer.billing_account_id}
     contract = service.contracts.upsert(effective_at=NOW, **account).data
     key = slug("rate")
     service.contracts.upsert_term(

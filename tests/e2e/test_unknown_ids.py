@@ -36,7 +36,7 @@ def _call(client: Any, row: Row, customer: Customer, outcome_feature: OutcomeFea
     method = getattr(getattr(client, row[1]), row[2])
     # A valid document for the version routes, so only the unknown policy is wrong.
     extra = {"dsl_json": rating_dsl(outcome_feature)} if row[2] == "create_version" else {}
-    bindings = dict(customer.who)
+    bindings: Dict[str, Any] = dict(customer.who)
     if "billing_account_id" not in values:
         bindings["billing_account_id"] = customer.billing_account_id
     return call_with(method, row, examples, path_values=values, bindings=bindings, extra=extra)

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytest
 import requests
@@ -58,7 +58,7 @@ prices:
 PYTHONPATH = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "src"), os.environ.get("PYTHONPATH", "")])
 
 
-def _meter_prices(emu: Emulator) -> Dict[str, str]:
+def _meter_prices(emu: Emulator) -> Dict[str, Optional[str]]:
     with emu.service_client() as client:
         meters = client.bind(principal_id="org_demo", user_id="u1").gate.meters(expand=["pricing"]).data
     return {m.meter_code: m.pricing.unit_price_xusd for m in meters if m.pricing is not None}
@@ -93,6 +93,7 @@ def test_json_and_yaml_files(tmp_path: Path) -> None:
         with emu.service_client() as client:
             meters = client.bind(principal_id="o", user_id="u").gate.meters(expand=["pricing"]).data
         pricing = next(m.pricing for m in meters if m.meter_code == "tokens.in")
+        assert pricing is not None
         assert (pricing.unit_quantity_minor, pricing.rounding) == ("1000", "ceil")
 
 

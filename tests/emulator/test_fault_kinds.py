@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 import requests
 
+from support.bindings import Who
 from support.emulator_wire import Wire
 from vluna_client.testing import FAULT_KINDS, Emulator
 
@@ -50,7 +51,7 @@ def test_every_fault_kind_applies_on_every_route(emu: Emulator) -> None:
     assert emu.faults.pending == 0
     records = emu.ledger.requests
     assert len(records) == 7 * len(routes)
-    by_fault = {kind: [r for r in records if r.fault == kind] for kind in FAULT_KINDS}
+    by_fault: Dict[str, List[Any]] = {kind: [r for r in records if r.fault == kind] for kind in FAULT_KINDS}
     assert all(len(by_fault[kind]) == len(routes) for kind in ("fail", "rate_limit", "reset", "drop", "delay"))
     assert len(by_fault["stall"]) == 2 * len(routes)
     assert {(r.processed, r.dropped) for r in by_fault["reset"]} == {(False, True)}
@@ -141,7 +142,7 @@ def test_random_mode_with_per_kind_probabilities(emu: Emulator, wire: Wire) -> N
 
 # -- hostile answers: trickled and oversized ---------------------------------------------------------------
 
-WHO = {"principal_id": "org-trickle", "user_id": "user-trickle"}
+WHO: Who = {"principal_id": "org-trickle", "user_id": "user-trickle"}
 
 
 @pytest.mark.parametrize("part", ["headers", "body"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Tuple
 
 import pytest
 
@@ -50,7 +50,7 @@ def test_overdraft_warns_applies_in_full_then_refuses(figures: Dict[str, Any]) -
     assert short["shortfall"] == {"shortfall_xusd": 10}
     assert figures["short.commit"] == ("130", [])
     assert figures["short.after_commit"]["outstanding_balances"] == "-30"
-    refused = (402, "SERVER.CONFIG", "grant balance exhausted", [])
+    refused: Tuple[Any, ...] = (402, "SERVER.CONFIG", "grant balance exhausted", [])
     assert figures["short.next_authorize"] == refused
     assert figures["broke.authorize"] == refused
 
@@ -111,6 +111,7 @@ def test_invalid_event_is_a_500_alone_and_invalid_in_a_batch() -> None:
         batch = gate.events.record_batch(
             events=[{"semantic_kind": "nope", "event_type": "x", "occurred_at": "2030-01-01T00:00:00Z"}]
         ).data
+        assert batch.results is not None
         assert (batch.accepted_count, batch.failed_count, batch.results[0].status) == (0, 1, "invalid")
         with pytest.raises(VlunaError) as failed:
             gate.events.record(semantic_kind="nope", event_type="x", occurred_at="2030-01-01T00:00:00Z")

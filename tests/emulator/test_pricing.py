@@ -6,9 +6,10 @@ from typing import Any, Iterator, List
 
 import pytest
 
+from support.bindings import Who
 from vluna_client.testing import Emulator
 
-WHO = {"principal_id": "org_price", "user_id": "u_price"}
+WHO: Who = {"principal_id": "org_price", "user_id": "u_price"}
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from support.bindings import Account
 from support.emulator_wire import Wire
 from vluna_client import ConflictError, InvalidRequestError, NotFoundError, ServiceClient
 from vluna_client.testing import Emulator
@@ -221,7 +222,7 @@ def test_rating_versions_are_checked_and_immutable(client: ServiceClient) -> Non
 
 
 def test_the_public_catalog_is_the_ops_catalog(emu: Emulator, client: ServiceClient) -> None:
-    account = {"billing_account_id": emu.billing_ids("org_shop")["billing_account_id"]}
+    account: Account = {"billing_account_id": emu.billing_ids("org_shop")["billing_account_id"]}
     product = client.ops.create_catalog_product(
         product_code="credits", provider="stripe", provider_product_id="prod_1", kind="credit", status="active",
         name="Credits", default_currency="USD", **account,
@@ -237,7 +238,7 @@ def test_the_public_catalog_is_the_ops_catalog(emu: Emulator, client: ServiceCli
 
 
 def test_contract_terms_latest_is_read_like_javascript_boolean(emu: Emulator, client: ServiceClient) -> None:
-    account = {"billing_account_id": emu.billing_ids("org_terms")["billing_account_id"]}
+    account: Account = {"billing_account_id": emu.billing_ids("org_terms")["billing_account_id"]}
     contract = client.contracts.upsert(effective_at=STAMP, **account).data.contract_id
     for when, value in (
         ("2026-01-01T00:00:00.000Z", 1),

@@ -50,9 +50,14 @@ def test_adjust_and_consume_validate_and_move_the_ledger(client: ServiceClient) 
     with pytest.raises(PaymentRequiredError, match="insufficient balance"):
         gate.wallet.consume(amount=181, unit="xusd")
     view = gate.wallet.get_balance().data
+    assert view.balances is not None
+    assert view.outstanding_balances is not None
+    assert view.grants is not None
     # Ledger 180 + wallet-cash grant (300 issued, 120 consumed) = 360, the server's double count.
     assert (view.balances.xusd, view.outstanding_balances.xusd) == ("360", "360")
     (cash,) = view.grants
+    assert cash.issued is not None
+    assert cash.remaining is not None
     assert (cash.origin, cash.issued.xusd, cash.remaining.xusd, cash.consumed_xusd) == ("cash", "300", "180", "120")
 
 
@@ -70,6 +75,7 @@ def test_primary_meter_price_fills_in_for_unpriced_peers(client: ServiceClient) 
             {"meter_code": "chat.reply.out", "quantity_minor": 1},
         ],
     ).data.lines
+    assert lines is not None
     # .in has its own price (3, cost 0 as none was named); .out takes the primary's price and cost.
     assert [(line.unit_price_xusd, line.unit_cost_xusd, line.amount_xusd) for line in lines] == [
         ("3", "0", "6"),

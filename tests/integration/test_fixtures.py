@@ -7,16 +7,17 @@ from typing import List
 import pytest
 
 import vluna_client
+from support.bindings import Who
 from vluna_client.testing import Emulator
 from vluna_client.testing.pytest_plugin import FAST_RETRY_SETTINGS
 
-WHO = {"principal_id": "org_fx", "user_id": "user_fx"}
+WHO: Who = {"principal_id": "org_fx", "user_id": "user_fx"}
 
 
 def test_the_fixture_client_retries_with_tiny_backoffs(
     vluna_emulator: Emulator, vluna_service_client: vluna_client.ServiceClient
 ) -> None:
-    assert vluna_service_client.retry == vluna_client.RetryPolicy(**FAST_RETRY_SETTINGS)
+    assert vluna_service_client.retry == vluna_client.RetryPolicy(**FAST_RETRY_SETTINGS)  # type: ignore[arg-type]  # floats only
     assert FAST_RETRY_SETTINGS["backoff_max"] <= 0.05
     vluna_emulator.faults.fail_next(2, status=503, path="/mgt/v1/gate/authorize")
     vluna_service_client.gate.authorize(feature_code="llm.chat", **WHO)
@@ -25,9 +26,10 @@ def test_the_fixture_client_retries_with_tiny_backoffs(
 
 def test_a_retrier_sees_every_wait(emu: Emulator) -> None:
     waits: List[float] = []
-    retrier = vluna_client.Retrier(vluna_client.RetryPolicy(**FAST_RETRY_SETTINGS), sleep=waits.append)
+    policy = vluna_client.RetryPolicy(**FAST_RETRY_SETTINGS)  # type: ignore[arg-type]  # floats only
+    retrier = vluna_client.Retrier(policy, sleep=waits.append)
     emu.faults.fail_next(2, status=503, path="/mgt/v1/gate/authorize")
-    with emu.service_client(retry=retrier) as client:
+    with emu.service_client(retry=retrier) as client:  # type: ignore[arg-type]  # a Retrier works too
         client.gate.authorize(feature_code="llm.chat", **WHO)
     assert len(waits) == 2
     assert all(0 <= wait <= FAST_RETRY_SETTINGS["backoff_max"] for wait in waits)

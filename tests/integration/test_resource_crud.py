@@ -45,7 +45,10 @@ FAMILIES = sorted(
     {
         spec["family"]
         for spec in SPEC.values()
-        if spec["kind"] == "create" and not spec["not_served"] and spec["path"] not in HAND_MODELLED
+        if spec["kind"] == "create"
+        and spec["family"] is not None
+        and not spec["not_served"]
+        and spec["path"] not in HAND_MODELLED
     }
 )
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Dict, List
 
 import pytest
 
 anthropic = pytest.importorskip("anthropic")
 
 import vluna_client  # noqa: E402
+from support.bindings import Who  # noqa: E402
 from vluna_client.contrib.anthropic import gate_anthropic  # noqa: E402
 from vluna_client.contrib.llm import billable_tool, gate_context  # noqa: E402
 from vluna_client.testing import FakeLLM, ToolCall, Usage  # noqa: E402
@@ -20,7 +22,7 @@ MSG = [{"role": "user", "content": "Bonjour"}]
 USAGE = Usage(input=10, output=7, cached_input=3, cache_write=2)
 METERS = {"llm.claude.input": 10, "llm.claude.output": 7, "llm.claude.cached_input": 3, "llm.claude.cache_write": 2}
 AMOUNT = price("llm.claude", input=10, output=7, cached_input=3, cache_write=2)
-PAYER = {"principal_id": "org_1", "user_id": "u_1"}
+PAYER: Who = {"principal_id": "org_1", "user_id": "u_1"}
 
 
 @pytest.fixture
@@ -87,7 +89,7 @@ def test_tool_use_loop(ai, emu, fake):
     def search(q: str) -> list[str]:
         return [q + "-1", q + "-2"]
 
-    messages = list(MSG)
+    messages: List[Dict[str, Any]] = list(MSG)
     with gate_context(**PAYER):
         while True:
             message = ai.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=messages)

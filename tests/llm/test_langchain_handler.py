@@ -18,12 +18,13 @@ from langchain_core.outputs import ChatGeneration, ChatResult  # noqa: E402
 from langchain_core.tools import tool  # noqa: E402
 
 import vluna_client  # noqa: E402
+from support.bindings import Who  # noqa: E402
 from vluna_client.contrib.langchain import VlunaCallbackHandler  # noqa: E402
 from vluna_client.testing import FakeLLM, Usage  # noqa: E402
 
 from .conftest import lines, price  # noqa: E402
 
-PAYER = {"principal_id": "org_1", "user_id": "u_1"}
+PAYER: Who = {"principal_id": "org_1", "user_id": "u_1"}
 USAGE = Usage(input=20, output=6, cached_input=8)
 METERS = {"llm.lc.input": 20, "llm.lc.cached_input": 8, "llm.lc.output": 6}
 AMOUNT = price("llm.lc", input=20, cached_input=8, output=6)

@@ -11,6 +11,7 @@ import pytest
 openai = pytest.importorskip("openai")
 
 import vluna_client  # noqa: E402
+from support.bindings import Who  # noqa: E402
 from vluna_client.contrib.llm import MissingGateContextError, UnappliedChargeError, billable_tool, gate_context  # noqa: E402
 from vluna_client.contrib.openai import gate_openai  # noqa: E402
 from vluna_client.testing import Emulator, FakeLLM, ToolCall, Usage  # noqa: E402
@@ -23,7 +24,7 @@ USAGE = Usage(input=20, output=6, cached_input=8, reasoning=2)
 # inside completion_tokens and goes to the output meter by default.
 METERS = {"llm.chat.input": 20, "llm.chat.cached_input": 8, "llm.chat.output": 6}
 AMOUNT = price("llm.chat", input=20, cached_input=8, output=6)
-PAYER = {"principal_id": "org_1", "user_id": "u_1"}
+PAYER: Who = {"principal_id": "org_1", "user_id": "u_1"}
 
 
 @pytest.fixture
@@ -265,7 +266,7 @@ def test_strict_money_raises_on_a_quarantined_commit_and_keeps_the_answer(sdk, v
     with gate_context(**PAYER), pytest.raises(UnappliedChargeError) as caught:
         ai.chat.completions.create(model="gpt-4o-mini", messages=MSG)
     assert caught.value.reasons == ("feature.meter_not_allowed",)
-    assert caught.value.provider_response.choices[0].message.content == "Hello!"
+    assert caught.value.provider_response.choices[0].message.content == "Hello!"  # type: ignore[attr-defined]  # set by the adapter
     assert one_commit_status(emu) == "quarantined"
 
 

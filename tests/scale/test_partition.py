@@ -73,7 +73,7 @@ def test_server_refusals_and_lost_answers_are_counted_by_reason(emu: Emulator) -
 def test_counts_add_up_with_sum() -> None:
     a = PartitionCounts(rows=3, recorded=2, invalid=1, priced_xusd=50, reasons={"invalid user_id": 1})
     b = PartitionCounts(rows=4, recorded=1, failed=2, unknown=1, priced_xusd=7, reasons={"invalid user_id": 2})
-    total = sum([a, b])
+    total = sum([a, b], PartitionCounts())
     assert total == PartitionCounts(
         rows=7, recorded=3, failed=2, invalid=1, unknown=1, priced_xusd=57, reasons={"invalid user_id": 3}
     )

@@ -230,12 +230,12 @@ def load_operations(specs: Specs) -> List[SpecOperation]:
                     continue
                 op = item[method]
                 for client in clients_for(path):
-                    ops.append(_operation(specs, file, path, method, op, item, client))
+                    ops.append(_spec_operation(specs, file, path, method, op, item, client))
     ops.sort(key=lambda o: o.key)
     return ops
 
 
-def _operation(
+def _spec_operation(
     specs: Specs, file: str, path: str, method: str, op: Dict[str, Any], item: Dict[str, Any], client: str
 ) -> SpecOperation:
     so = SpecOperation(
@@ -408,6 +408,8 @@ class SampleBuilder:
         chosen = self._choose(node, file)
         if chosen is not None:
             option, ofile, tag = chosen
+            arg: Any
+            wire: Any
             arg, wire = self.request(option, ofile, name, depth=depth + 1)
             disc = (node.get("discriminator") or {}).get("propertyName")
             if tag is not None and disc and isinstance(arg, dict):
@@ -429,11 +431,11 @@ class SampleBuilder:
             value = self._string(node, name)
             return value, value
         if kind == "integer":
-            value = self._integer(node)
-            return value, value
+            whole = self._integer(node)
+            return whole, whole
         if kind == "number":
-            value = self._number(node)
-            return value, value
+            number = self._number(node)
+            return number, number
         if kind == "boolean":
             return True, True
         if kind == "array":
@@ -443,8 +445,8 @@ class SampleBuilder:
         # object
         props = node.get("properties") or {}
         required = node.get("required", [])
-        arg: Dict[str, Any] = {}
-        wire: Dict[str, Any] = {}
+        arg = {}
+        wire = {}
         # Required properties; an object that requires none still gets its first one, so it is not empty.
         chosen_props = [p for p in props if p in required] or list(props)[:1]
         for prop in chosen_props:

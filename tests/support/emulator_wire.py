@@ -58,7 +58,7 @@ class Wire:
             hdrs["X-User-Id"] = user
         if key == "auto" and method.upper() != "GET":
             hdrs["Idempotency-Key"] = str(uuid.uuid4())
-        elif key not in (None, "auto"):
+        elif key is not None and key != "auto":
             hdrs["Idempotency-Key"] = key
         hdrs.update(headers or {})
         prep = self.session.prepare_request(requests.Request(method, self.emu.url + path, data=data or None))

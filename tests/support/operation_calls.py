@@ -26,7 +26,7 @@ def operation_of(row: Row) -> Any:
     return getattr(importlib.import_module(row[3]), row[4])
 
 
-def spec_of(row: Row) -> Dict[str, Any]:
+def spec_of(row: Row) -> Any:
     return SPEC[(row[5], row[6])]
 
 
@@ -103,7 +103,7 @@ def call_with(
     examples: Examples,
     *,
     path_values: Mapping[str, Any],
-    bindings: Mapping[str, str],
+    bindings: Mapping[str, Any],
     extra: Optional[Mapping[str, Any]] = None,
 ) -> Any:
     """Call ``method`` with the path values given, examples for required inputs, and the bindings."""

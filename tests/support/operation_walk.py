@@ -11,12 +11,13 @@ import uuid
 from typing import Any, Dict, Optional
 
 import vluna_client
+from support.bindings import Who
 from support.operation_calls import SCHEMAS, SPEC, Examples, Row, call_with, operation_of, spec_of
 from vluna_client._generated.operations import OPERATIONS
 from vluna_client.testing import Emulator
 
 ORG, USER = "org_walk", "user_walk"
-WHO = {"principal_id": ORG, "user_id": USER}
+WHO: Who = {"principal_id": ORG, "user_id": USER}
 # Fields of created resources that later writes name as references (the emulator checks them like the server).
 REFERENCES = ("feature_family_code", "feature_code", "plan_id", "catalog_product_id", "bundle_key")
 OUTCOME_METER = "walk.outcome"

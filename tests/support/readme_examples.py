@@ -15,7 +15,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def python_blocks(heading: str) -> list[str]:
     """The ```python blocks of the README section ``### <heading>``, in order."""
     blocks: list[str] = []
-    inside, fence, current = False, None, []
+    inside, fence = False, None
+    current: list[str] = []
     for line in README.read_text(encoding="utf-8").splitlines():
         if fence is None and line.startswith("#"):
             if inside:

@@ -63,7 +63,7 @@ def sent_timeouts(rsps: responses.RequestsMock) -> Iterator[List[Any]]:
         seen.append(kwargs.get("timeout", "MISSING"))
         return original(self, request, **kwargs)
 
-    requests.adapters.HTTPAdapter.send = spy  # type: ignore[method-assign]
+    requests.adapters.HTTPAdapter.send = spy  # type: ignore[method-assign,assignment]
     try:
         yield seen
     finally:

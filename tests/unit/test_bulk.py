@@ -9,6 +9,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import pytest
 
+from support.fake_gate import FakeGate, api_error, rows
 from support.mock_deployment import BASE_URL, COMMIT_DATA, REALM, SLEEPS, err, make_client, ok
 from vluna_client import (
     APIConnectionError,
@@ -21,53 +22,11 @@ from vluna_client import (
     PermissionDeniedError,
     RateLimitError,
     ResponseDecodeError,
-    Result,
     ServerError,
     idempotency_key,
 )
-from vluna_client._bulk import DEFAULT_NAMESPACE, GateBulkMixin, IngestRow
-from vluna_client._generated.models.gate import CommitResponse
+from vluna_client._bulk import DEFAULT_NAMESPACE, IngestRow
 from vluna_client._pacing import Pacer
-
-Behaviour = Callable[[int, str], Optional[BaseException]]
-
-
-class FakeGate(GateBulkMixin):
-    """Stands in for the generated class: ``ingest`` records each call and answers per ``behaviour(n, key)``."""
-
-    def __init__(self, behaviour: Optional[Behaviour] = None, delay: Callable[[int], float] = lambda n: 0.0) -> None:
-        self.behaviour = behaviour or (lambda n, key: None)
-        self.delay = delay
-        self.calls: List[Dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def ingest(self, **kwargs: Any) -> Result[CommitResponse]:
-        n = int(kwargs["quantity_minor"])
-        with self.lock:
-            self.calls.append(kwargs)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            time.sleep(self.delay(n))
-            error = self.behaviour(n, kwargs["idempotency_key"])
-            if error is not None:
-                raise error
-            return Result(data=CommitResponse(amount_xusd=str(n * 10)), idempotency_key=kwargs["idempotency_key"])
-        finally:
-            with self.lock:
-                self.in_flight -= 1
-
-
-def rows(count: int, *, user: str = "u1") -> Iterator[Dict[str, Any]]:
-    for n in range(count):
-        yield {"id": f"e{n}", "principal_id": "org", "user_id": user, "feature_code": "llm.chat", "quantity_minor": n}
-
-
-def api_error(cls: type, status: int, **extra: Any) -> Any:
-    return cls("refused", status=status, operation="gate.ingest", **extra)
-
 
 # -- outcome mapping --------------------------------------------------------------------------------------------
 
@@ -121,7 +80,7 @@ def test_errors_every_row_would_hit_stop_the_job(fatal: BaseException) -> None:
             yield row
 
     gate = FakeGate(lambda n, key: fatal if n >= 5 else None, delay=lambda n: 0.002)
-    seen = []
+    seen: List[Any] = []
     with pytest.raises(type(fatal)) as raised:
         seen.extend(gate.ingest_many(source(), workers=4))
     assert raised.value is fatal
@@ -149,7 +108,7 @@ def test_rows_waiting_to_be_resent_after_a_429_are_marked_not_sent_on_a_stop() -
         return None
 
     gate = FakeGate(behaviour)
-    seen = []
+    seen: List[Any] = []
     with pytest.raises(AuthenticationError):
         seen.extend(gate.ingest_many(rows(2), workers=2))
     assert [o.status for o in seen] == ["failed", "not_sent"]
@@ -197,7 +156,7 @@ def test_a_custom_key_function_and_row_objects() -> None:
 
 def test_rows_that_cannot_be_sent_are_invalid_without_a_call() -> None:
     gate = FakeGate()
-    bad = [
+    bad: List[Any] = [
         {"principal_id": "o", "user_id": "u", "feature_code": "f", "quantity_minor": 1},  # no id
         {"id": "x", "principal_id": "o", "user_id": "u", "quantity_minor": 2},  # no feature
         {"id": "y", "principal_id": "o", "user_id": "u", "feature_code": "f", "quantity": 3},  # typo'd field
@@ -290,13 +249,13 @@ def test_stopping_early_sends_nothing_more() -> None:
     gate = FakeGate(delay=lambda n: 0.001)
     outcomes = gate.ingest_many(rows(10_000), workers=2)
     first = [next(outcomes) for _ in range(3)]
-    outcomes.close()
+    outcomes.close()  # type: ignore[attr-defined]  # a generator, documented as an iterator
     assert [o.index for o in first] == [0, 1, 2]
     assert len(gate.calls) < 100
 
 
 def test_progress_reports_counters() -> None:
-    seen = []
+    seen: List[Any] = []
     gate = FakeGate(lambda n, key: api_error(InvalidRequestError, 422) if n == 1 else None)
     list(gate.ingest_many(rows(5), workers=1, on_progress=seen.append))
     last = seen[-1]
@@ -379,8 +338,10 @@ def test_after_a_429_sends_are_spaced_under_the_rate_that_drew_it() -> None:
     assert pacer.ready()
     pacer.sent()
     assert not pacer.ready()
-    assert pacer.pause_left() == pytest.approx(1 / pacer.rate_cap)
-    clock.now += 1 / pacer.rate_cap
+    cap = pacer.rate_cap
+    assert cap is not None
+    assert pacer.pause_left() == pytest.approx(1 / cap)
+    clock.now += 1 / cap
     assert pacer.ready()
 
 
@@ -395,10 +356,11 @@ def test_the_rate_cap_climbs_back_then_creeps_near_the_last_429() -> None:
     low = pacer.rate_cap
     assert low is not None
     assert low < 90.0
-    caps = []
+    caps: List[float] = []
     for _ in range(40):
         clock.now += 0.5
         pacer.completed(2 * pacer.limit)
+        assert pacer.rate_cap is not None
         caps.append(pacer.rate_cap)
     assert caps == sorted(caps), "windows without a 429 only ever raise the cap"
     assert caps[-1] > 90.0  # back past 0.9 x the rate that drew the first 429

@@ -7,8 +7,8 @@ import time
 from typing import Any, Dict, List, Optional
 
 import pytest
-from test_bulk import FakeGate, api_error, rows
 
+from support.fake_gate import FakeGate, api_error, rows
 from vluna_client import (
     IngestProgress,
     InputValidationError,

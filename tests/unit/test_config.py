@@ -183,7 +183,7 @@ def test_bad_realm_id_is_a_configuration_error(realm_id) -> None:
 
 def test_retry_must_be_a_policy() -> None:
     with pytest.raises(ConfigurationError):
-        ServiceClient(base_url=BASE_URL, realm_id=REALM, key_id=KEY_ID, key_secret=SECRET_B64, retry=3)
+        ServiceClient(base_url=BASE_URL, realm_id=REALM, key_id=KEY_ID, key_secret=SECRET_B64, retry=3)  # type: ignore[arg-type]
 
 
 def test_trailing_slash_in_base_url_is_tolerated(rsps) -> None:
@@ -217,7 +217,7 @@ def test_context_manager_returns_the_client_and_closes_it(rsps) -> None:
     with make_client() as client:
         assert isinstance(client, ServiceClient)
         client.features.list()
-        adapter = client.transport._adapter
+        adapter = client.transport._adapter  # type: ignore[attr-defined]  # the default transport's pool
         assert adapter is not None
     assert len(adapter.poolmanager.pools) == 0  # close() cleared the connection pools
     with pytest.raises(ConfigurationError, match="closed"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Dict, List
+
 import pytest
 
 from support.mock_deployment import BILLING_USER, URL, ok
@@ -43,20 +45,25 @@ def test_unknown_fields_and_enum_values_parse(client, rsps) -> None:
     assert isinstance(result.data, CommitResponse)
     assert result.data.amount_xusd == "1200"
     assert result.data.commit_id == "c-1"
+    assert result.data.lines is not None
     line = result.data.lines[0]
     assert line.meter_code == "tokens.out"
+    assert line.pricing_snapshot is not None
     rounding = line.pricing_snapshot.rounding
     assert isinstance(rounding, Rounding)
     assert isinstance(rounding, OpenEnum)
     assert rounding.is_known is False
-    assert rounding == "stochastic"
     assert rounding.value == "stochastic"
     assert str(rounding) == "stochastic"
     assert f"{rounding}" == "stochastic"
+    assert rounding == "stochastic"  # last: mypy narrows the name to the literal after it
     assert line.cost_rounding is Rounding.CEIL
     assert line.cost_rounding.is_known is True
-    assert line.pricing_snapshot.provenance.source == "oracle"
-    assert line.pricing_snapshot.provenance.source.is_known is False
+    provenance = line.pricing_snapshot.provenance
+    assert provenance is not None
+    assert provenance.source is not None
+    assert provenance.source.is_known is False
+    assert provenance.source == "oracle"
 
 
 def test_result_raw_is_the_whole_decoded_answer_and_read_only(client, rsps) -> None:
@@ -85,8 +92,8 @@ def test_open_enum_pseudo_members_are_stable_and_do_not_become_known() -> None:
     a = Rounding("half_even_v2")
     b = Rounding("half_even_v2")
     assert a is b
-    assert a == "half_even_v2"
     assert not a.is_known
+    assert a == "half_even_v2"
     assert Rounding("floor") is Rounding.FLOOR
     assert Rounding.FLOOR.is_known
     assert "half_even_v2" not in Rounding.__members__
@@ -97,7 +104,7 @@ def test_open_enum_pseudo_members_are_stable_and_do_not_become_known() -> None:
 
 
 def test_hints_are_kept_on_results(client, rsps) -> None:
-    hints = [
+    hints: List[Dict[str, Any]] = [
         {"type": "quota.remaining", "max_quantity_minor": 5, "message": "5 left"},
         {"type": "pricing.changed", "previous_fingerprint": "client", "current_fingerprint": "server"},
         {"type": "hint.from.the.future", "anything": {"goes": 1}},
@@ -128,7 +135,7 @@ def test_no_hints_gives_an_empty_tuple(client, rsps) -> None:
 
 
 def test_odd_hint_shapes_do_not_break_parsing(client, rsps) -> None:
-    rsps.add("POST", URL["commit"], json=ok({"amount_xusd": "0"}, hints=["just a string", {"no_type": 1}]))
+    rsps.add("POST", URL["commit"], json=ok({"amount_xusd": "0"}, hints=["just a string", {"no_type": 1}]))  # type: ignore[list-item]
     result = commit(client)
     assert len(result.hints) == 2
     assert result.hints[1].get("no_type") == 1

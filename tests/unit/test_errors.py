@@ -337,7 +337,7 @@ def test_every_error_round_trips_through_json_as_celery_sends_it(one_shot, rsps)
 
 def test_a_forged_nested_class_cannot_name_anything_but_an_error_of_this_client() -> None:
     forged = ["m", {"vluna_error": 1, "last_error": {"class": "__builtins__", "message": "x", "fields": {}}}]
-    copy = OutcomeUnknownError(*forged)
+    copy = OutcomeUnknownError(*forged)  # type: ignore[arg-type]  # args as they come back through JSON
     assert type(copy.last_error).__name__ == "VlunaError"
     # What the class decides never comes from the wire: an unknown outcome stays "may have applied".
-    assert OutcomeUnknownError("m", {"vluna_error": 1, "may_have_applied": False}).may_have_applied is True
+    assert OutcomeUnknownError("m", {"vluna_error": 1, "may_have_applied": False}).may_have_applied is True  # type: ignore[arg-type,misc]

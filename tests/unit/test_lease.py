@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, List
 
 import pytest
 import requests
@@ -288,7 +289,7 @@ def test_leaving_with_an_unknown_commit_outcome_does_not_cancel(rsps, caplog) ->
 def test_cancel_while_a_commit_is_in_flight_is_refused(rsps) -> None:
     client = make_client()
     rsps.add("POST", URL["authorize"], json=ok(AUTHZ_DATA))
-    seen = []
+    seen: List[Any] = []
 
     def commit_callback(request):
         with pytest.raises(LeaseError):

@@ -324,6 +324,7 @@ def test_a_lost_commit_answer_is_outcome_unknown_and_only_the_identical_replay_i
         assert caught.value.may_have_applied is True
         assert lease.state == "unknown"
         key = lease.commit_idempotency_key
+        assert key is not None
         assert gate.commits[key]["quantity_minor"] == 40  # the server did record it
 
         with pytest.raises(LeaseError, match="only the identical commit"):

@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import warnings
+from typing import Any, Dict, List
 
 import pytest
 import requests
@@ -27,9 +28,18 @@ from vluna_client import (
     ConfigurationError,
     OutcomeUnknownError,
     RawResponse,
+    RequestsTransport,
+    ServiceClient,
     Timeout,
     TransportError,
 )
+
+
+def pooled(client: ServiceClient) -> RequestsTransport:
+    """The client's default transport, whose pool the tests look into."""
+    transport = client.transport
+    assert isinstance(transport, RequestsTransport)
+    return transport
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
@@ -37,7 +47,7 @@ def test_forked_child_does_not_reuse_the_parents_connections(rsps) -> None:
     client = make_client()
     rsps.add("GET", URL["limits"], json=ok([]))
     client.gate.limits(principal_id="o", user_id="u")  # the parent really used its pool
-    transport = client.transport
+    transport = pooled(client)
     parent_adapter = transport._adapter
     assert parent_adapter is not None
 
@@ -51,7 +61,7 @@ def test_forked_child_does_not_reuse_the_parents_connections(rsps) -> None:
             os.close(read_fd)
             forgotten = transport._adapter is None
             child_adapter = transport._pooled_adapter()
-            report = {
+            report: Dict[str, Any] = {
                 "forgotten": forgotten,
                 "same_object": child_adapter is parent_adapter,
                 "pid_is_child": transport._pid == os.getpid(),
@@ -77,9 +87,10 @@ def test_forked_child_does_not_reuse_the_parents_connections(rsps) -> None:
 
 def test_transport_notices_a_pid_change_even_without_fork_hooks() -> None:
     client = make_client()
-    first = client.transport._pooled_adapter()
-    client.transport._pid = -1  # as if this object had crossed a fork unnoticed
-    second = client.transport._pooled_adapter()
+    transport = pooled(client)
+    first = transport._pooled_adapter()
+    transport._pid = -1  # as if this object had crossed a fork unnoticed
+    second = transport._pooled_adapter()
     assert second is not first
     client.close()
 
@@ -93,7 +104,7 @@ def test_threads_share_one_pool_and_thread_churn_leaks_nothing(rsps) -> None:
 
     def work() -> None:
         client.gate.limits(principal_id="o", user_id="u")
-        adapters.append(client.transport._adapter)
+        adapters.append(pooled(client)._adapter)
 
     threads = [threading.Thread(target=work) for _ in range(40)]
     for t in threads:
@@ -129,11 +140,12 @@ def test_a_redirect_is_reported_once_as_an_api_error(rsps, sleeps, method, url, 
     client = make_client()
     rsps.add(method, url, status=status, headers={"Location": "https://elsewhere.test/steal"})
     rsps.add(method, "https://elsewhere.test/steal", json=ok([]))
-    call = (
-        (lambda: client.gate.limits(principal_id="o", user_id="u"))
-        if method == "GET"
-        else (lambda: client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u"))
-    )
+
+    def call() -> object:
+        if method == "GET":
+            return client.gate.limits(principal_id="o", user_id="u")
+        return client.gate.authorize(feature_code="llm.chat", principal_id="o", user_id="u")
+
     with pytest.raises(APIError) as info:
         call()
     assert info.value.status == status
@@ -146,8 +158,8 @@ def test_close_closes_the_pool(rsps) -> None:
     rsps.add("GET", URL["limits"], json=ok([]))
     with make_client() as client:
         client.gate.limits(principal_id="o", user_id="u")
-        adapter = client.transport._adapter
-    assert client.transport._adapter is None
+        adapter = pooled(client)._adapter
+    assert pooled(client)._adapter is None
     assert len(adapter.poolmanager.pools) == 0
 
 
@@ -187,7 +199,7 @@ def test_proxy_and_ca_settings_come_from_the_environment_once_per_origin(monkeyp
     monkeypatch.setenv("NO_PROXY", "bypass.test")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/custom.pem")
     client = make_client()
-    transport = client.transport
+    transport = pooled(client)
     first = transport.environment("https://vluna.test/mgt/v1/gate/limits?x=1")
     assert first["proxies"].get("https") == "http://proxy.internal:3128"
     assert first["verify"] == "/etc/ssl/custom.pem"
@@ -217,7 +229,7 @@ def test_a_user_session_is_used_with_its_own_settings_and_left_open(rsps) -> Non
 
 
 def test_a_custom_transport_gets_the_exact_signed_bytes() -> None:
-    seen = []
+    seen: List[Any] = []
 
     class Recorder:
         def send(self, method, url, headers, body, timeout):
