@@ -31,6 +31,17 @@ REQUIRED_SETTINGS = ("SERVICE_BASE_URL", "REALM_ID", "SERVICE_KEY_ID", "SERVICE_
 Identity = tuple[str, str]
 
 
+def setting(lookup: Callable[[str], Any], name: str) -> Any:
+    """One setting: ``lookup(name)``, else the ``VLUNA_<name>`` environment variable; ``None`` when neither is set.
+
+    An empty string counts as unset in both places, so ``VLUNA_REALM_ID=`` does not hide a missing value.
+    """
+    value = lookup(name)
+    if value is None or value == "":
+        value = os.environ.get("VLUNA_" + name) or None
+    return value
+
+
 def resolve_settings(
     lookup: Callable[[str], Any], *, where: str, optional: tuple[str, ...] = ("TIMEOUT",)
 ) -> dict[str, Any]:
@@ -47,9 +58,7 @@ def resolve_settings(
     found: dict[str, Any] = {}
     missing: list[str] = []
     for name in (*REQUIRED_SETTINGS, *optional):
-        value = lookup(name)
-        if value is None or value == "":
-            value = os.environ.get("VLUNA_" + name) or None
+        value = setting(lookup, name)
         if value is None:
             if name in REQUIRED_SETTINGS:
                 missing.append(name)

@@ -24,7 +24,6 @@ E002, E003, E004, E007 and E008 call the rules the client's constructor applies 
 
 from __future__ import annotations
 
-import os
 from typing import Any, Optional
 
 from django.core import checks
@@ -33,15 +32,13 @@ from django.utils.module_loading import import_string
 from ..._config import check_key_id, config_header, decode_secret, normalize_base_url, refuse_other_surface
 from ..._errors import ConfigurationError
 from ..._timeout import parse_timeout
-from .._glue import REQUIRED_SETTINGS
+from .._glue import REQUIRED_SETTINGS, setting
 from ._client import KNOWN_KEYS
 
 
 def _value(configured: dict[str, Any], name: str) -> Optional[Any]:
-    value = configured.get(name)
-    if value is None or value == "":
-        value = os.environ.get("VLUNA_" + name) or None
-    return value
+    # The lookup the client built from these settings uses (resolve_settings): the checks see what it will see.
+    return setting(configured.get, name)
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
