@@ -334,10 +334,14 @@ def chaos(session: nox.Session) -> None:
 
 @nox.session(python=DEV_PYTHON)
 def bench(session: nox.Session) -> None:
-    """Print import time, first-call cost per area and per-call overhead (figures, not pass/fail)."""
+    """Print the two speed targets' figures beside their baselines, then import and per-area costs and trickle times.
+
+    Figures, not pass/fail. ``targets.py`` checks that the client and each bare baseline send the same request,
+    alternates their samples and prints medians (see benchmarks/percall.py and benchmarks/coldstart.py).
+    """
     _install_project(session)
-    session.run("python", "benchmarks/run.py", *session.posargs)
-    session.run("python", "benchmarks/percall.py")
+    session.run("python", "benchmarks/targets.py", *session.posargs)
+    session.run("python", "benchmarks/run.py")
     session.run("python", "benchmarks/trickle.py")
 
 
