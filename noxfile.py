@@ -276,7 +276,7 @@ def build(session: nox.Session) -> None:
     session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
     wheel, sdist = next(dist.glob("*.whl")), next(dist.glob("*.tar.gz"))
     session.run("twine", "check", "--strict", str(wheel), str(sdist))
-    init = (ROOT / "src" / "vluna_client" / "__init__.py").read_text()
+    init = (ROOT / "src" / "vluna_client" / "_version.py").read_text()
     version = re.search(r'^__version__ = "([^"]+)"', init, re.M).group(1)  # type: ignore[union-attr]
     _check_dist(session, wheel, sdist, version)
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,9 +7,9 @@ import stays cheap.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
+
+from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from ._bulk import IngestOutcome, IngestProgress, IngestRow, InvalidRow

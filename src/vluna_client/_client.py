@@ -13,9 +13,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from . import __version__
 from ._area import AreaHost
-from ._auth import Auth, BearerAuth, ServiceKeyAuth, call_auth
+from ._auth import Auth, BearerAuth, ServiceKeyAuth
 from ._call import CallArgs
 from ._config import Surface, config_header, normalize_base_url, refuse_other_surface, root_url
 from ._envelope import Envelope, UnreadableAnswer, decode, rate_limit_wait, to_error
@@ -29,11 +28,10 @@ from ._errors import (
     VlunaError,
 )
 from ._generated.areas import BearerAreas, ServiceAreas
-from ._headers import header_value
 from ._operation import Operation, operation_named
 from ._pending import PendingWrite, check_replayable, record_of
-from ._request import PreparedCall, build_call
-from ._result import Page, Result
+from ._request import PreparedCall, RequestBase, build_call
+from ._result import Page, Result, page_from_answer
 from ._retry import Retrier, RetryPolicy, RetryRun, parse_retry_after
 from ._serde import structure
 from ._signing import ServiceKeySigner
@@ -48,6 +46,7 @@ from ._transport import (
     coerce_timeout,
 )
 from ._travel import packed, unpacked
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._generated.models.health import HealthStatus
@@ -93,9 +92,14 @@ class _BaseClient(AreaHost):
     ) -> None:
         base_url = normalize_base_url(base_url)
         refuse_other_surface(base_url, self._surface, client=type(self).__name__)
-        self._base_url = base_url
-        self._root_url = root_url(base_url, self._surface)
-        self._realm_id = config_header("realm_id", realm_id)
+        user_agent = config_header("user_agent", user_agent) if user_agent is not None else _user_agent()
+        self._base = RequestBase(
+            base_url=base_url,
+            root_url=root_url(base_url, self._surface),
+            realm_id=config_header("realm_id", realm_id),
+            headers={"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": user_agent},
+            auth=auth,
+        )
         self._timeout = coerce_timeout(timeout, DEFAULT_TIMEOUT)
         if retry is None or isinstance(retry, RetryPolicy):
             self._retrier = Retrier(retry if retry is not None else RetryPolicy())
@@ -103,14 +107,7 @@ class _BaseClient(AreaHost):
             self._retrier = retry
         else:
             raise ConfigurationError("retry must be a vluna_client.RetryPolicy (or a Retrier)")
-        self._auth = auth
-        self._headers = {
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-            "User-Agent": config_header("user_agent", user_agent) if user_agent is not None else _user_agent(),
-        }
         self._transport = _transport_from(transport, session)
-        self._bindings: dict[str, Any] = {}
         # A bound view shares this transport; only the client that built it may close it.
         self._owns_transport = True
 
@@ -119,12 +116,12 @@ class _BaseClient(AreaHost):
     @property
     def base_url(self) -> str:
         """The configured base URL (``.../mgt/v1`` or ``.../api/v1``)."""
-        return self._base_url
+        return self._base.base_url
 
     @property
     def realm_id(self) -> str:
         """The realm sent as ``X-Realm-Id`` on every call."""
-        return self._realm_id
+        return self._base.realm_id
 
     @property
     def timeout(self) -> Timeout:
@@ -175,17 +172,16 @@ class _BaseClient(AreaHost):
         A value passed to a call still wins over the bound one. A bound ``billing_account_id`` also fills the body
         property or list filter of that name on operations that have one.
         """
+        base = self._base.bound(
+            {
+                "principal_id": principal_id,
+                "user_id": user_id,
+                "billing_account_id": billing_account_id,
+                "billing_user_id": billing_user_id,
+            }
+        )
         view = self._view()
-        new = dict(self._bindings)
-        for key, value in (
-            ("principal_id", principal_id),
-            ("user_id", user_id),
-            ("billing_account_id", billing_account_id),
-            ("billing_user_id", billing_user_id),
-        ):
-            if value is not None:
-                new[key] = header_value(key, value)
-        view._bindings = new
+        view._base = base
         return view
 
     def _view(self: C) -> C:
@@ -214,7 +210,7 @@ class _BaseClient(AreaHost):
         """
         if not isinstance(record, PendingWrite):
             record = PendingWrite.from_dict(record)
-        check_replayable(record, surface=self._surface, realm_id=self._realm_id)
+        check_replayable(record, surface=self._surface, realm_id=self._base.realm_id)
         op = operation_named(self._surface, record.operation)
         # Only what the record says was sent: a binding it lacks must not be filled from this client's defaults.
         bindings = {name: record.bindings.get(name, "") for name in op.bindings}
@@ -267,7 +263,7 @@ class _BaseClient(AreaHost):
         return view
 
     def _describe(self) -> str:
-        return f"base_url={self._base_url!r}, realm_id={self._realm_id!r}"
+        return f"base_url={self._base.base_url!r}, realm_id={self._base.realm_id!r}"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._describe()})"
@@ -276,7 +272,7 @@ class _BaseClient(AreaHost):
 
     def _execute(self, op: Operation[T], args: CallArgs) -> Result[Any]:
         """Build the request once (no I/O), then attempt, classify and maybe wait until it succeeds or gives up."""
-        call = self._build(op, args)
+        call = build_call(op, self._base, args)
         run = self._retrier.start(op.retry, coerce_timeout(args.timeout, self._timeout))
         applied_by: Optional[str] = None  # what made the write's outcome unknown, in the error table's words
         while True:
@@ -321,23 +317,6 @@ class _BaseClient(AreaHost):
                 _key_note(call),
             )
             run.wait(delay)
-
-    def _build(self, op: Operation[Any], args: CallArgs) -> PreparedCall:
-        """Validate and serialise one call; everything that can be refused locally is refused here."""
-        return build_call(
-            op,
-            base_url=self._base_url,
-            root_url=self._root_url,
-            realm_id=self._realm_id,
-            defaults=self._bindings,
-            path=args.path,
-            query=args.query,
-            body=args.body,
-            bindings=args.bindings,
-            idempotency_key=args.idempotency_key,
-            base_headers=self._headers,
-            auth=call_auth(self._auth, args.bearer_token),
-        )
 
     def _attempt(
         self, op: Operation[Any], call: PreparedCall, run: RetryRun
@@ -393,7 +372,7 @@ class _BaseClient(AreaHost):
             idempotency_key=call.idempotency_key,
             last_error=error,
             attempts=run.attempt,
-            pending=record_of(op, call, args, surface=self._surface, realm_id=self._realm_id),
+            pending=record_of(op, call, args, surface=self._surface, realm_id=self._base.realm_id),
         )
         unknown.__cause__ = error
         return unknown
@@ -422,19 +401,23 @@ class _BaseClient(AreaHost):
             "request_id": request_id,
             "raw": env.raw,
         }
+
+        def fetch_next(next_cursor: str) -> Page[Any]:
+            page: Page[Any] = self._execute(op, args.next_page(next_cursor))  # type: ignore[assignment]
+            return page
+
         try:
             if op.pagination is None:
                 return Result(data=structure(env.data, op.result_type), **common)
-            if op.pagination == "meta":
-                raw_items = env.data or []
-                cursor = env.meta.get("next_cursor")
-                has_more = bool(env.meta.get("has_more", cursor is not None))
-            else:
-                container = env.data if isinstance(env.data, dict) else {}
-                raw_items = container.get("items") or []
-                cursor = container.get("next_cursor")
-                has_more = cursor is not None
-            items = structure(raw_items, list[op.result_type])  # type: ignore[name-defined]
+            return page_from_answer(
+                op.pagination,
+                env.data,
+                env.meta,
+                structure_items=lambda raw: structure(raw, list[op.result_type]),  # type: ignore[name-defined]
+                fetch_next=fetch_next,
+                item_id=op.item_id,
+                **common,
+            )
         except Exception as exc:  # noqa: BLE001 - any shape problem means the same thing to the caller
             raise ResponseDecodeError(
                 f"{op.name} succeeded (HTTP {env.status}) but its answer could not be read: {exc}",
@@ -443,19 +426,6 @@ class _BaseClient(AreaHost):
                 operation=op.name,
                 idempotency_key=call.idempotency_key,
             ) from None
-
-        def fetch_next(next_cursor: str) -> Page[Any]:
-            page: Page[Any] = self._execute(op, args.next_page(next_cursor))  # type: ignore[assignment]
-            return page
-
-        return Page(
-            data=items,
-            next_cursor=cursor if isinstance(cursor, str) and cursor else None,
-            has_more=has_more,
-            fetch_next=fetch_next,
-            item_id=op.item_id,
-            **common,
-        )
 
 
 class _PackedTransport:

@@ -10,6 +10,8 @@ from typing import Any, Generic, Literal, Optional, TypeVar, get_args
 
 import attrs
 
+from ._result import Pagination as Pagination
+
 T = TypeVar("T")
 
 _NO_SCHEMAS: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
@@ -19,8 +21,6 @@ _NO_RENAMES: Mapping[str, str] = MappingProxyType({})
 Location = Literal["path", "query", "body", "whole_body", "binding", "merged"]
 # Which base URL a path is relative to: /mgt/v1, /api/v1, or the server's root (/health).
 Surface = Literal["service", "bearer", "root"]
-# The two shapes of a cursor-paginated list's answer.
-Pagination = Literal["meta", "items"]
 # When a failed attempt may be repeated (the spec's x-vluna-retry); see Operation.retry.
 RetryRule = Literal["read", "idempotent", "answered", "unsent"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -1,7 +1,8 @@
 """Turning one call's arguments into a request, with no I/O: validation, URL, headers and body bytes.
 
 Everything here runs before the first attempt, so bad input fails fast and nothing is half-sent; the bytes built
-here are the ones every attempt digests, signs and sends.
+here are the ones every attempt digests, signs and sends. :func:`build_call` takes what the client contributes to
+every request (its :class:`RequestBase`) and what one call contributes (its :class:`~vluna_client._call.CallArgs`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 from urllib.parse import quote, urlsplit
 
+import attrs
+
+from ._auth import Auth, call_auth
+from ._call import CallArgs
 from ._errors import InputValidationError
 from ._headers import BINDING_HEADERS, REALM_ADMIN_HEADER, header_value
 from ._keys import new_idempotency_key
@@ -21,8 +26,32 @@ from ._validation import MAX_SAFE_INTEGER, check_text, validate
 #: The largest request body the server reads (its JSON body limit, 1 MiB); a larger one is refused locally.
 MAX_BODY_BYTES = 1024 * 1024
 
-if TYPE_CHECKING:
-    from ._auth import Auth
+
+@attrs.frozen
+class RequestBase:
+    """What a client adds to every request it builds; ``client.bind(...)`` evolves a copy with more bindings.
+
+    Attributes:
+        base_url: The surface's base URL (``.../mgt/v1`` or ``.../api/v1``), already checked.
+        root_url: The server's root, for ``surface="root"`` operations (``/health``).
+        realm_id: Sent as ``X-Realm-Id``.
+        headers: Sent on every request (``Accept``, ``User-Agent``...), before the call's own.
+        auth: The client's credentials; a call's ``bearer_token`` replaces them for that call.
+        bindings: Values of ``client.bind(...)`` by keyword; a value passed to a call wins.
+    """
+
+    base_url: str
+    root_url: str
+    realm_id: str
+    headers: Mapping[str, str]
+    auth: Auth = attrs.field(repr=False)
+    # Plain dicts, never changed once built (a mapping proxy would not pickle, and a client travels to workers).
+    bindings: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def bound(self, values: Mapping[str, Optional[str]]) -> RequestBase:
+        """A copy whose bindings are the non-``None`` ``values`` over the current ones, each checked as a header."""
+        checked = {name: header_value(name, value) for name, value in values.items() if value is not None}
+        return attrs.evolve(self, bindings={**self.bindings, **checked})
 
 
 @functools.lru_cache(maxsize=64)
@@ -70,27 +99,33 @@ class PreparedCall:
         return headers
 
 
-def build_call(
-    op: Operation[Any],
-    *,
-    base_url: str,
-    root_url: str,
-    realm_id: str,
-    defaults: Mapping[str, Any],
-    path: Mapping[str, Any],
-    query: Mapping[str, Any],
-    body: Optional[Mapping[str, Any]],
-    bindings: Mapping[str, Any],
-    idempotency_key: Optional[str],
-    base_headers: Mapping[str, str],
-    auth: Auth,
-) -> PreparedCall:
+def build_call(op: Operation[Any], base: RequestBase, args: CallArgs) -> PreparedCall:
     """Validate a call's arguments and turn them into URL, headers and body bytes; raise before any I/O.
 
-    ``defaults`` are the bindings of ``client.bind(...)``; a value passed to the call wins. A bound value also
-    fills a body property or query filter of the same name (e.g. ``billing_account_id``) left unset by the call.
-    ``auth`` is the strategy for this call, already chosen by the caller (see :func:`~vluna_client._auth.call_auth`).
+    A value of ``base.bindings`` (from ``client.bind(...)``) fills a binding the call leaves unset, and also a body
+    property or query filter of the same name (e.g. ``billing_account_id``). A call's ``bearer_token`` replaces
+    ``base.auth`` (see :func:`~vluna_client._auth.call_auth`).
     """
+    route = _route(op, args.path)
+    headers: dict[str, str] = {**base.headers, "X-Realm-Id": base.realm_id}
+    resolved = _resolve_bindings(op, base.bindings, args.bindings, headers)
+    query_string = _query_string(op, args.query, resolved)
+    payload = b""
+    if op.body_schema is not None:
+        payload = _payload(op, op.body_schema, args.body, resolved)
+        headers["Content-Type"] = "application/json"
+    key = None
+    if op.write:
+        key = new_idempotency_key(args.idempotency_key)
+        headers["Idempotency-Key"] = key
+    url = base.root_url if op.surface == "root" else base.base_url
+    rest = route + (f"?{query_string}" if query_string else "")
+    auth = call_auth(base.auth, args.bearer_token)
+    return PreparedCall(op.method, url + rest, _path_of(url) + rest, headers, payload, key, auth)
+
+
+def _route(op: Operation[Any], path: Mapping[str, Any]) -> str:
+    """The operation's path with each parameter checked and percent-encoded into its segment."""
     route = op.path
     for name in op.path_params:
         value = path.get(name)
@@ -104,10 +139,15 @@ def build_call(
             # A dot segment would be collapsed on the way and hit (and be signed for) another route.
             raise InputValidationError(f"{op.name}: path parameter {name} must not be {value!r}", field=name)
         route = route.replace("{" + name + "}", quote(str(value), safe=""))
+    return route
 
-    headers: dict[str, str] = {**base_headers, "X-Realm-Id": realm_id}
+
+def _resolve_bindings(
+    op: Operation[Any], defaults: Mapping[str, Any], given: Mapping[str, Any], headers: dict[str, str]
+) -> dict[str, Any]:
+    """Each binding's value (the call's, else the bound one) set as its header; the operation's needs checked."""
     resolved: dict[str, Any] = {}
-    for name, value in bindings.items():
+    for name, value in given.items():
         value = value if value is not None else defaults.get(name)
         if value is None or value == "":
             continue
@@ -130,7 +170,11 @@ def build_call(
         raise InputValidationError(
             f"{op.name} needs at least one of {', '.join(op.requires_one_of)}", field=op.requires_one_of[0]
         )
+    return resolved
 
+
+def _query_string(op: Operation[Any], query: Mapping[str, Any], resolved: Mapping[str, Any]) -> str:
+    """The validated query parameters, percent-encoded in the operation's order (a list repeats its name)."""
     pairs: list[tuple[str, str]] = []
     for name, schema in op.query_schema.items():
         value = query.get(name)
@@ -141,36 +185,29 @@ def build_call(
         value = validate(value, schema, name)
         for item in value if isinstance(value, list) else [value]:
             pairs.append((name, _query_text(item)))
-    query_string = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
+    return "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in pairs)
 
-    payload = b""
-    if op.body_schema is not None:
-        if body is not None and not isinstance(body, Mapping):
-            raise InputValidationError(f"{op.name}: body must be a mapping, got {type(body).__name__}", field="body")
-        fields = dict(body or {})
-        for name in op.shared_bindings:
-            if fields.get(name) is None and name in resolved and name in (op.body_schema.get("properties") or ()):
-                fields[name] = resolved[name]  # a body property that is also a binding: a bound value feeds both
-        document = validate(fields, op.body_schema, "")
-        try:
-            # Serialised once; these exact bytes are digested, signed and sent on every attempt.
-            payload = json.dumps(
-                document, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
-            ).encode("utf-8")
-        except (TypeError, ValueError, RecursionError) as exc:
-            raise InputValidationError(f"{op.name}: the body is not JSON-serialisable ({type(exc).__name__})") from None
-        if len(payload) > MAX_BODY_BYTES:
-            raise InputValidationError(
-                f"{op.name}: the body is {len(payload)} bytes; the server refuses more than {MAX_BODY_BYTES}",
-                field="body",
-            )
-        headers["Content-Type"] = "application/json"
 
-    key = None
-    if op.write:
-        key = new_idempotency_key(idempotency_key)
-        headers["Idempotency-Key"] = key
-
-    base = root_url if op.surface == "root" else base_url
-    rest = route + (f"?{query_string}" if query_string else "")
-    return PreparedCall(op.method, base + rest, _path_of(base) + rest, headers, payload, key, auth)
+def _payload(
+    op: Operation[Any], schema: Mapping[str, Any], body: Optional[Mapping[str, Any]], resolved: Mapping[str, Any]
+) -> bytes:
+    """The body validated against ``schema`` as the exact bytes every attempt digests, signs and sends."""
+    if body is not None and not isinstance(body, Mapping):
+        raise InputValidationError(f"{op.name}: body must be a mapping, got {type(body).__name__}", field="body")
+    fields = dict(body or {})
+    for name in op.shared_bindings:
+        if fields.get(name) is None and name in resolved and name in (schema.get("properties") or ()):
+            fields[name] = resolved[name]  # a body property that is also a binding: a bound value feeds both
+    document = validate(fields, schema, "")
+    try:
+        payload = json.dumps(
+            document, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InputValidationError(f"{op.name}: the body is not JSON-serialisable ({type(exc).__name__})") from None
+    if len(payload) > MAX_BODY_BYTES:
+        raise InputValidationError(
+            f"{op.name}: the body is {len(payload)} bytes; the server refuses more than {MAX_BODY_BYTES}",
+            field="body",
+        )
+    return payload

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Generic, Optional, TypeVar
+from typing import Any, Callable, Generic, Literal, Optional, TypeVar
 
 import attrs
 
 T = TypeVar("T")
+
+# The two shapes of a cursor-paginated list's answer (see page_from_answer); an operation names its own.
+Pagination = Literal["meta", "items"]
 
 
 @attrs.frozen
@@ -145,3 +148,36 @@ class Page(Result[list[T]]):
                 return
             seen.add(cursor)
             page = page.next_page()
+
+
+def page_from_answer(
+    pagination: Pagination,
+    data: Any,
+    meta: Mapping[str, Any],
+    /,
+    *,
+    structure_items: Callable[[Any], list[T]],
+    **fields: Any,
+) -> Page[T]:
+    """The :class:`Page` of a successful answer's ``data`` and ``meta``, in either of the two page shapes.
+
+    ``meta``: ``data`` is the item list, and the cursor and ``has_more`` are in ``meta``. ``items``: ``data`` is
+    an object with ``items`` and ``next_cursor`` (more follow exactly when there is a cursor).
+    ``structure_items`` turns the raw item list into typed items; its errors propagate. ``fields`` are the
+    other :class:`Page` attributes (``meta`` itself, hints, status, the ``fetch_next`` callback...).
+    """
+    if pagination == "meta":
+        raw_items = data or []
+        cursor = meta.get("next_cursor")
+        has_more = bool(meta.get("has_more", cursor is not None))
+    else:
+        container = data if isinstance(data, dict) else {}
+        raw_items = container.get("items") or []
+        cursor = container.get("next_cursor")
+        has_more = cursor is not None
+    return Page(
+        data=structure_items(raw_items),
+        next_cursor=cursor if isinstance(cursor, str) and cursor else None,
+        has_more=has_more,
+        **fields,
+    )

@@ -14,7 +14,9 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, Optional, Protocol, Union, cast
 
-from . import _deadline
+# By its full name: `from . import _deadline` reads as an import of the package itself in the import graph.
+import vluna_client._deadline as _deadline
+
 from ._errors import ConfigurationError
 
 # Re-exported: the timeout types live in _timeout (a leaf), but older imports and pickles name them here.

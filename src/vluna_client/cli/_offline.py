@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._auth import call_auth
 from .._call import CallArgs
 from .._operation import Operation
-from .._request import build_call
+from .._request import RequestBase, build_call
 from .._result import Result
 
 
@@ -27,22 +26,16 @@ class OfflineHost:
 
     def __init__(self, realm_id: str = "dry-run") -> None:
         self.realm_id = realm_id
-
-    def _execute(self, op: Operation[Any], args: CallArgs) -> Result[Any]:
-        call = build_call(
-            op,
+        self._base = RequestBase(
             base_url="http://dry-run.invalid/mgt/v1",
             root_url="http://dry-run.invalid",
-            realm_id=self.realm_id,
-            defaults={},
-            path=args.path,
-            query=args.query,
-            body=args.body,
-            bindings=args.bindings,
-            idempotency_key=args.idempotency_key,
-            base_headers={},
-            auth=call_auth(_NoCredentials(), args.bearer_token),
+            realm_id=realm_id,
+            headers={},
+            auth=_NoCredentials(),
         )
+
+    def _execute(self, op: Operation[Any], args: CallArgs) -> Result[Any]:
+        call = build_call(op, self._base, args)
         from .._generated.models.gate import CommitResponse
 
         return Result(data=CommitResponse(amount_xusd="0"), operation=op.name, idempotency_key=call.idempotency_key)
