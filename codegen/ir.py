@@ -139,6 +139,8 @@ class OperationSpec:
     query_schemas: list[tuple[str, Any]] = field(default_factory=list)  # (wire name, validation schema), in order
     whole_body: bool = False
     renames: dict[str, str] = field(default_factory=dict)  # keyword -> wire name where they differ
+    # Body properties that share a binding's keyword (billing_account_id): the binding's argument fills them too.
+    merged_body: list[str] = field(default_factory=list)
     retry: Retry = "read"
     known_issue: str = ""
     item_id: list[str] = field(default_factory=list)

@@ -31,6 +31,7 @@ __all__ = [
     "literal",
     "operation_args",
     "operation_literal",
+    "send_call",
 ]
 
 WIDTH = 120
@@ -53,6 +54,7 @@ def environment() -> jinja2.Environment:
         operation_literal=operation_literal,
         parameters=parameters,
         return_type=return_type,
+        send_call=send_call,
         binding_note=binding_note,
         param_doc=param_doc,
         notes=notes,
@@ -213,6 +215,40 @@ def parameters(op: OperationSpec) -> str:
     out += ["idempotency_key: Optional[str] = None"] if op.write else []
     out += ["bearer_token: Optional[str] = None"] if op.bearer_override else []
     return ", ".join([*out, "timeout: TimeoutTypes = None"])
+
+
+def send_call(op: OperationSpec) -> str:
+    """What the generated method returns: its operation and a ``CallArgs`` naming every argument explicitly.
+
+    Each part maps wire names to the method's keywords, so the wire mapping is fixed here, not looked up at run
+    time. An argument left unset is passed as ``None`` and the core leaves it out (a binding falls back to
+    ``client.bind``), so every keyword the part takes is always listed. A keyword shared by a binding and a query
+    filter or body property (``billing_account_id``) is the binding's argument, feeding both.
+    """
+    keyword = {p.wire: p.name for p in op.params if p.location in ("query", "body")}
+    parts: list[tuple[str, list[str]]] = [
+        ("path", [p.name for p in op.params if p.location == "path"]),
+        ("query", [wire for wire, _ in op.query_schemas]),
+    ]
+    if op.body_schema is not None and not op.whole_body:
+        # Sorted by wire name, as the schemas module lists a body's properties: the validator meets them (and
+        # reports the first problem) in this order.
+        body = [p.wire for p in op.params if p.location == "body"] + op.merged_body
+        parts.append(("body", sorted(body)))
+    args = [
+        f"{part}={{" + ", ".join(f"{json.dumps(wire)}: {keyword.get(wire, wire)}" for wire in wires) + "}"
+        for part, wires in parts
+        if wires or part == "body"
+    ]
+    if op.bindings:
+        # A binding's keyword is its name, even where a body property of that name is renamed (billing_account_ids).
+        args.append("bindings={" + ", ".join(f"{json.dumps(b.name)}: {b.name}" for b in op.bindings) + "}")
+    args += ["body=body"] if op.whole_body else []
+    args += ["idempotency_key=idempotency_key"] if op.write else []
+    args += ["bearer_token=bearer_token"] if op.bearer_override else []
+    args.append("timeout=timeout")
+    method = "_send_page" if op.pagination else "_send"
+    return f"self.{method}({op.constant}, CallArgs({', '.join(args)}))"
 
 
 def return_type(op: OperationSpec) -> str:

@@ -543,6 +543,7 @@ def _operation(r: _Reader) -> list[OperationSpec]:
         query_schemas=query_schemas,
         whole_body=body.whole,
         renames=renames,
+        merged_body=body.merged,
         retry=_retry_rule(op, r.where, r.http_method, found.write),
         known_issue=_known_issue(op, r.where),
         item_id=_item_id(r.resolver, op, r.where, data, dfile),

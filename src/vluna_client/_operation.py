@@ -44,19 +44,6 @@ class Param:
 
 
 @attrs.frozen
-class SplitPlan:
-    """How a method's keyword arguments split into a call's parts: ``(python, wire)`` pairs per part.
-
-    Computed once per operation, so a call only reads its arguments by name.
-    """
-
-    path: tuple[tuple[str, str], ...]
-    query: tuple[tuple[str, str], ...]
-    body: Optional[tuple[tuple[str, str], ...]]
-    bindings: tuple[str, ...]
-
-
-@attrs.frozen
 class Operation(Generic[T]):
     """Everything the core needs to send one operation: route, schemas, bindings, result type.
 
@@ -93,8 +80,8 @@ class Operation(Generic[T]):
               so repeat only after an answered 429/5xx or when the request surely never left.
             - ``unsent``: not deduplicated; repeat only after a 429 or when the request surely never left.
         params: The parameter table, derived from the fields above: every keyword argument (bar
-            ``idempotency_key``, ``timeout`` and ``bearer_token``) with its wire name and location.
-        plan: The same table as per-part tuples, for splitting a call's arguments.
+            ``idempotency_key``, ``timeout`` and ``bearer_token``) with its wire name and location. The generated
+            method names the same mapping explicitly in the ``CallArgs`` it sends (a codegen test holds them equal).
         shared_bindings: The ``merged`` names: bindings that are also a query filter or body property, so a
             value bound with ``client.bind(...)`` fills them when the call leaves them unset.
     """
@@ -120,7 +107,6 @@ class Operation(Generic[T]):
     success_status: int = 200
     retry: RetryRule = "read"
     params: tuple[Param, ...] = attrs.field(init=False, repr=False, eq=False)
-    plan: SplitPlan = attrs.field(init=False, repr=False, eq=False)
     shared_bindings: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -130,19 +116,18 @@ class Operation(Generic[T]):
             return tuple((keyword.get(wire, wire), wire) for wire in wires)
 
         path, query = pairs(self.path_params), pairs(self.query_schema)
-        body = None
+        body: tuple[tuple[str, str], ...] = ()
         if self.body_schema is not None and not self.whole_body:
             body = pairs(self.body_schema.get("properties", {}))
         shared = set(self.bindings)
         table = [Param(p, w, "path") for p, w in path]
         table += [Param(p, w, "merged" if p in shared else "query") for p, w in query]
-        table += [Param(p, w, "merged" if p in shared else "body") for p, w in body or ()]
+        table += [Param(p, w, "merged" if p in shared else "body") for p, w in body]
         if self.whole_body:
             table.append(Param("body", "", "whole_body"))
         table += [Param(b, b, "binding") for b in self.bindings]
         # Frozen: the derived fields are set once, here.
         object.__setattr__(self, "params", tuple(table))
-        object.__setattr__(self, "plan", SplitPlan(path, query, body, self.bindings))
         object.__setattr__(self, "shared_bindings", tuple(p.wire for p in table if p.location == "merged"))
 
     @property

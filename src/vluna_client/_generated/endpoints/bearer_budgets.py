@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -69,7 +70,15 @@ class BearerBudgetsApi(AreaApi):
             reason: Stored as `close_reason` in the budget's metadata.
             metadata: Merged into the budget's metadata.
         """
-        return self._send(_OP_CLOSE, locals())
+        return self._send(
+            _OP_CLOSE,
+            CallArgs(
+                path={"budget_id": budget_id},
+                body={"metadata": metadata, "reason": reason},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def create(
         self,
@@ -103,7 +112,22 @@ class BearerBudgetsApi(AreaApi):
             window_end: The window_end body value.
             metadata: Free-form; a `feature` key here also works for a feature scope.
         """
-        return self._send(_OP_CREATE, locals())
+        return self._send(
+            _OP_CREATE,
+            CallArgs(
+                body={
+                    "limit_xusd": limit_xusd,
+                    "metadata": metadata,
+                    "name": name,
+                    "scope_kind": scope_kind,
+                    "scope_payload": scope_payload,
+                    "window_end": window_end,
+                    "window_start": window_start,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def get(self, *, budget_id: str, timeout: TimeoutTypes = None) -> Result[m_billing.Budget]:
         """Read one of the token holder's budgets.
@@ -113,7 +137,7 @@ class BearerBudgetsApi(AreaApi):
         Args:
             budget_id: The budget's id (a UUID; anything else is refused with 422).
         """
-        return self._send(_OP_GET, locals())
+        return self._send(_OP_GET, CallArgs(path={"budget_id": budget_id}, timeout=timeout))
 
     def list(
         self,
@@ -156,4 +180,23 @@ class BearerBudgetsApi(AreaApi):
             created_at_ge: Created at or after this time.
             created_at_le: Created at or before this time.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "limit": limit,
+                    "cursor": cursor,
+                    "status": status,
+                    "scope_kind": scope_kind,
+                    "feature": feature,
+                    "name": name,
+                    "window_start_ge": window_start_ge,
+                    "window_start_le": window_start_le,
+                    "window_end_ge": window_end_ge,
+                    "window_end_le": window_end_le,
+                    "created_at_ge": created_at_ge,
+                    "created_at_le": created_at_le,
+                },
+                timeout=timeout,
+            ),
+        )

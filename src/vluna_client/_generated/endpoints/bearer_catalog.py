@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page
 from ..._timeout import TimeoutTypes
@@ -70,7 +71,21 @@ class BearerCatalogApi(AreaApi):
             cursor: The `meta.next_cursor` of the previous page.
             expand: Inline the feature families or the account's subscription state of each price.
         """
-        return self._send_page(_OP_LIST_PRICES, locals())
+        return self._send_page(
+            _OP_LIST_PRICES,
+            CallArgs(
+                query={
+                    "product_id": product_id,
+                    "currency": currency,
+                    "recurring_interval": recurring_interval,
+                    "recurring_count": recurring_count,
+                    "limit": limit,
+                    "cursor": cursor,
+                    "expand": expand,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list_products(
         self,
@@ -102,4 +117,10 @@ class BearerCatalogApi(AreaApi):
                 `default_price`, `feature_families`, `subscription_state`,
                 `prices.subscription_state`.
         """
-        return self._send_page(_OP_LIST_PRODUCTS, locals())
+        return self._send_page(
+            _OP_LIST_PRODUCTS,
+            CallArgs(
+                query={"kind": kind, "currency": currency, "limit": limit, "cursor": cursor, "expand": expand},
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -53,4 +54,18 @@ class BearerCheckoutApi(AreaApi):
             settlement_currency_code: Accepted for compatibility; the OSS server ignores it.
             metadata: Passed to the payment provider; do not put personal data here.
         """
-        return self._send(_OP_CREATE_SESSION, locals())
+        return self._send(
+            _OP_CREATE_SESSION,
+            CallArgs(
+                body={
+                    "cancel_url": cancel_url,
+                    "display_currency_code": display_currency_code,
+                    "items": items,
+                    "metadata": metadata,
+                    "settlement_currency_code": settlement_currency_code,
+                    "success_url": success_url,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

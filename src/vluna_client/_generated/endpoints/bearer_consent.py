@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -41,4 +42,4 @@ class BearerConsentApi(AreaApi):
         Args:
             body: Any JSON object describing the consent; the server does not interpret it.
         """
-        return self._send(_OP_RECORD, locals())
+        return self._send(_OP_RECORD, CallArgs(body=body, timeout=timeout))

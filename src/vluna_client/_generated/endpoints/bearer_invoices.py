@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -55,7 +56,14 @@ class BearerInvoicesApi(AreaApi):
             billing_account_id: The token's billing account id.
             expand: `line_items.catalog_price` inlines the catalog price of each line.
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET,
+            CallArgs(
+                path={"invoice_id": invoice_id},
+                query={"billing_account_id": billing_account_id, "expand": expand},
+                timeout=timeout,
+            ),
+        )
 
     def list(
         self,
@@ -87,4 +95,17 @@ class BearerInvoicesApi(AreaApi):
             limit: Page size (the server caps it at 100).
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "billing_account_id": billing_account_id,
+                    "subscription_id": subscription_id,
+                    "status": status,
+                    "q": q,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                timeout=timeout,
+            ),
+        )

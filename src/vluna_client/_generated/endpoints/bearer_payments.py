@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -44,7 +45,12 @@ class BearerPaymentsApi(AreaApi):
             payment_id: Vluna's payment id.
             billing_account_id: The token's billing account id.
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET,
+            CallArgs(
+                path={"payment_id": payment_id}, query={"billing_account_id": billing_account_id}, timeout=timeout
+            ),
+        )
 
     def list(
         self,
@@ -77,4 +83,17 @@ class BearerPaymentsApi(AreaApi):
             limit: Page size (the server caps it at 100).
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "billing_account_id": billing_account_id,
+                    "invoice_id": invoice_id,
+                    "status": status,
+                    "q": q,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                timeout=timeout,
+            ),
+        )

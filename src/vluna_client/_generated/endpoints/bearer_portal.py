@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -37,4 +38,7 @@ class BearerPortalApi(AreaApi):
         Args:
             return_url: The return_url body value.
         """
-        return self._send(_OP_CREATE_SESSION, locals())
+        return self._send(
+            _OP_CREATE_SESSION,
+            CallArgs(body={"return_url": return_url}, idempotency_key=idempotency_key, timeout=timeout),
+        )

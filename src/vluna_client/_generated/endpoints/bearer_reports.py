@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -66,7 +67,21 @@ class BearerReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(_OP_SETTLEMENTS_SELF, locals())
+        return self._send(
+            _OP_SETTLEMENTS_SELF,
+            CallArgs(
+                body={
+                    "cursor": cursor,
+                    "dim_filters": dim_filters,
+                    "group_by": group_by,
+                    "limit": limit,
+                    "metric_filters": metric_filters,
+                    "metrics": metrics,
+                    "time": time,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def usage_self(
         self,
@@ -113,4 +128,23 @@ class BearerReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(_OP_USAGE_SELF, locals())
+        return self._send(
+            _OP_USAGE_SELF,
+            CallArgs(
+                body={
+                    "aggregate": aggregate,
+                    "compare": compare,
+                    "cursor": cursor,
+                    "dim_filters": dim_filters,
+                    "group_by": group_by,
+                    "limit": limit,
+                    "metric_filters": metric_filters,
+                    "metrics": metrics,
+                    "order": order,
+                    "order_by_metric": order_by_metric,
+                    "time": time,
+                    "top_k": top_k,
+                },
+                timeout=timeout,
+            ),
+        )

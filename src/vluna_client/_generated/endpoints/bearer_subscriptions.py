@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -56,7 +57,14 @@ class BearerSubscriptionsApi(AreaApi):
             billing_account_id: The token's billing account id.
             expand: `items.catalog_price` inlines the catalog price of each item.
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET,
+            CallArgs(
+                path={"subscription_id": subscription_id},
+                query={"billing_account_id": billing_account_id, "expand": expand},
+                timeout=timeout,
+            ),
+        )
 
     def list(
         self,
@@ -87,4 +95,17 @@ class BearerSubscriptionsApi(AreaApi):
             cursor: The `meta.next_cursor` of the previous page.
             expand: `items.catalog_price` inlines the catalog price of each item.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "billing_account_id": billing_account_id,
+                    "status": status,
+                    "q": q,
+                    "limit": limit,
+                    "cursor": cursor,
+                    "expand": expand,
+                },
+                timeout=timeout,
+            ),
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -35,4 +36,4 @@ class BearerWalletApi(AreaApi):
         Args:
             refresh_grants: Materialise pending grants before computing the balance (slower, idempotent).
         """
-        return self._send(_OP_GET_BALANCE, locals())
+        return self._send(_OP_GET_BALANCE, CallArgs(query={"refresh_grants": refresh_grants}, timeout=timeout))

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -101,7 +102,16 @@ class ServiceBillingAccountsApi(AreaApi):
             email: The email body value.
             metadata: Merged into the user's metadata.
         """
-        return self._send(_OP_CREATE_USER, locals())
+        return self._send(
+            _OP_CREATE_USER,
+            CallArgs(
+                path={"billing_account_id": billing_account_id},
+                body={"display_name": display_name, "email": email, "metadata": metadata, "user_id": user_id},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def get_seat_summary(
         self, *, billing_account_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -117,7 +127,12 @@ class ServiceBillingAccountsApi(AreaApi):
         Args:
             billing_account_id: Vluna's id of the billing account (a UUID).
         """
-        return self._send(_OP_GET_SEAT_SUMMARY, locals())
+        return self._send(
+            _OP_GET_SEAT_SUMMARY,
+            CallArgs(
+                path={"billing_account_id": billing_account_id}, bindings={"realm_admin": realm_admin}, timeout=timeout
+            ),
+        )
 
     def list(
         self,
@@ -158,7 +173,25 @@ class ServiceBillingAccountsApi(AreaApi):
             sort_order: Sort direction (default `asc`).
             expand: `billing_details` adds the masked billing details, `seat_summary` the seat usage.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "limit": limit,
+                    "cursor": cursor,
+                    "q": q,
+                    "billing_account_id": billing_account_id,
+                    "billing_principal_id": billing_principal_id,
+                    "created_after": created_after,
+                    "created_before": created_before,
+                    "sort_by": sort_by,
+                    "sort_order": sort_order,
+                    "expand": expand,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_users(
         self,
@@ -191,7 +224,22 @@ class ServiceBillingAccountsApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST_USERS, locals())
+        return self._send_page(
+            _OP_LIST_USERS,
+            CallArgs(
+                path={"billing_account_id": billing_account_id},
+                query={
+                    "q": q,
+                    "user_id": user_id,
+                    "business_user_id": business_user_id,
+                    "status": status,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -216,7 +264,16 @@ class ServiceBillingAccountsApi(AreaApi):
             billing_account_id: Vluna's id of the billing account (a UUID).
             seat_limit: The new seat limit; null removes the limit.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"billing_account_id": billing_account_id},
+                body={"seat_limit": seat_limit},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def update_billing_details(
         self,
@@ -254,4 +311,20 @@ class ServiceBillingAccountsApi(AreaApi):
                 ``value`` (required), ``country_code``, ``status``.
             metadata: Replaces the metadata of the details.
         """
-        return self._send(_OP_UPDATE_BILLING_DETAILS, locals())
+        return self._send(
+            _OP_UPDATE_BILLING_DETAILS,
+            CallArgs(
+                path={"billing_account_id": billing_account_id},
+                body={
+                    "billing_email": billing_email,
+                    "default_address": default_address,
+                    "entity_type": entity_type,
+                    "legal_name": legal_name,
+                    "metadata": metadata,
+                    "tax_ids": tax_ids,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

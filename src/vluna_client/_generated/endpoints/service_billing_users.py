@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -78,7 +79,15 @@ class ServiceBillingUsersApi(AreaApi):
         Args:
             billing_user_id: Vluna's id of the billing user (a UUID).
         """
-        return self._send(_OP_DISABLE, locals())
+        return self._send(
+            _OP_DISABLE,
+            CallArgs(
+                path={"billing_user_id": billing_user_id},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def get(
         self, *, billing_user_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -94,7 +103,10 @@ class ServiceBillingUsersApi(AreaApi):
         Args:
             billing_user_id: Vluna's id of the billing user (a UUID).
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET,
+            CallArgs(path={"billing_user_id": billing_user_id}, bindings={"realm_admin": realm_admin}, timeout=timeout),
+        )
 
     def get_summary(
         self, *, billing_user_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -111,7 +123,10 @@ class ServiceBillingUsersApi(AreaApi):
         Args:
             billing_user_id: Vluna's id of the billing user (a UUID).
         """
-        return self._send(_OP_GET_SUMMARY, locals())
+        return self._send(
+            _OP_GET_SUMMARY,
+            CallArgs(path={"billing_user_id": billing_user_id}, bindings={"realm_admin": realm_admin}, timeout=timeout),
+        )
 
     def get_wallet(
         self,
@@ -134,7 +149,15 @@ class ServiceBillingUsersApi(AreaApi):
             billing_user_id: Vluna's id of the billing user (a UUID).
             refresh_grants: Issue the grants the user's plans entitle it to before reading (active users only).
         """
-        return self._send(_OP_GET_WALLET, locals())
+        return self._send(
+            _OP_GET_WALLET,
+            CallArgs(
+                path={"billing_user_id": billing_user_id},
+                query={"refresh_grants": refresh_grants},
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_activity(
         self,
@@ -162,7 +185,15 @@ class ServiceBillingUsersApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST_ACTIVITY, locals())
+        return self._send_page(
+            _OP_LIST_ACTIVITY,
+            CallArgs(
+                path={"billing_user_id": billing_user_id},
+                query={"kind": kind, "limit": limit, "cursor": cursor},
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def restore(
         self,
@@ -184,7 +215,15 @@ class ServiceBillingUsersApi(AreaApi):
         Args:
             billing_user_id: Vluna's id of the billing user (a UUID).
         """
-        return self._send(_OP_RESTORE, locals())
+        return self._send(
+            _OP_RESTORE,
+            CallArgs(
+                path={"billing_user_id": billing_user_id},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -215,4 +254,13 @@ class ServiceBillingUsersApi(AreaApi):
             status: Only `active` users hold a seat and may use the runtime routes.
             metadata: Merged key by key into the user's metadata.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"billing_user_id": billing_user_id},
+                body={"display_name": display_name, "email": email, "metadata": metadata, "status": status},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -86,7 +87,18 @@ class ServiceContractsApi(AreaApi):
         Args:
             contract_id: The contract's id (a UUID).
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET,
+            CallArgs(
+                path={"contract_id": contract_id},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list(
         self,
@@ -115,7 +127,18 @@ class ServiceContractsApi(AreaApi):
             status: Only contracts in these states; the server ignores a single value (see the
                 description).
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={"limit": limit, "cursor": cursor, "status": status},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list_terms(
         self,
@@ -148,7 +171,19 @@ class ServiceContractsApi(AreaApi):
             as_of: The time `latest` looks at (default now).
             latest: Only the version in effect per key (see above).
         """
-        return self._send(_OP_LIST_TERMS, locals())
+        return self._send(
+            _OP_LIST_TERMS,
+            CallArgs(
+                path={"contract_id": contract_id},
+                query={"term_key": term_key, "kind": kind, "as_of": as_of, "latest": latest},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -178,7 +213,20 @@ class ServiceContractsApi(AreaApi):
             name: The name body value.
             metadata: Replaces the whole metadata.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"contract_id": contract_id},
+                body={"metadata": metadata, "name": name, "status": status},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def upsert(
         self,
@@ -217,7 +265,19 @@ class ServiceContractsApi(AreaApi):
             name: The name body value.
             metadata: The metadata body value.
         """
-        return self._send(_OP_UPSERT, locals())
+        return self._send(
+            _OP_UPSERT,
+            CallArgs(
+                body={"effective_at": effective_at, "metadata": metadata, "name": name, "status": status},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def upsert_term(
         self,
@@ -259,4 +319,17 @@ class ServiceContractsApi(AreaApi):
             effective_at: From when this version applies.
             value_json: Any JSON value (object, array, string, number, boolean or null).
         """
-        return self._send(_OP_UPSERT_TERM, locals())
+        return self._send(
+            _OP_UPSERT_TERM,
+            CallArgs(
+                path={"contract_id": contract_id},
+                body={"effective_at": effective_at, "kind": kind, "term_key": term_key, "value_json": value_json},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

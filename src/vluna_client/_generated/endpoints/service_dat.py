@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -84,7 +85,20 @@ class ServiceDatApi(AreaApi):
             issued_by: A free-text note of who created the token.
             expires_at: When the token stops working; no expiry when left out.
         """
-        return self._send(_OP_CREATE_BOOTSTRAP_TOKEN, locals())
+        return self._send(
+            _OP_CREATE_BOOTSTRAP_TOKEN,
+            CallArgs(
+                body={
+                    "allowed_realms": allowed_realms,
+                    "expires_at": expires_at,
+                    "granted_scopes": granted_scopes,
+                    "issued_by": issued_by,
+                    "organization_id": organization_id,
+                    "subject_id": subject_id,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def introspect_session(
         self, *, access_token: str, bearer_token: Optional[str] = None, timeout: TimeoutTypes = None
@@ -101,7 +115,10 @@ class ServiceDatApi(AreaApi):
         Args:
             access_token: The session token to check.
         """
-        return self._send(_OP_INTROSPECT_SESSION, locals())
+        return self._send(
+            _OP_INTROSPECT_SESSION,
+            CallArgs(body={"access_token": access_token}, bearer_token=bearer_token, timeout=timeout),
+        )
 
     def issue_session(
         self,
@@ -136,7 +153,20 @@ class ServiceDatApi(AreaApi):
             requested_binding: Whether a session is bound to one realm or to an organisation.
             ttl_sec: Lifetime in seconds, clamped to 60..3600; 900 when left out.
         """
-        return self._send(_OP_ISSUE_SESSION, locals())
+        return self._send(
+            _OP_ISSUE_SESSION,
+            CallArgs(
+                body={
+                    "requested_binding": requested_binding,
+                    "requested_org_id": requested_org_id,
+                    "requested_realm_id": requested_realm_id,
+                    "requested_scopes": requested_scopes,
+                    "ttl_sec": ttl_sec,
+                },
+                bearer_token=bearer_token,
+                timeout=timeout,
+            ),
+        )
 
     def list_bootstrap_tokens(self, *, timeout: TimeoutTypes = None) -> Result[m_dat.DatBootstrapTokenList]:
         """List the bootstrap tokens that grant access to the current realm.
@@ -146,7 +176,7 @@ class ServiceDatApi(AreaApi):
 
         ``GET /mgt/v1/dat/bootstrap-tokens``.
         """
-        return self._send(_OP_LIST_BOOTSTRAP_TOKENS, locals())
+        return self._send(_OP_LIST_BOOTSTRAP_TOKENS, CallArgs(timeout=timeout))
 
     def reveal_bootstrap_token(
         self, *, token_id: str, timeout: TimeoutTypes = None
@@ -161,7 +191,7 @@ class ServiceDatApi(AreaApi):
         Args:
             token_id: The token's id (`dbt_...`).
         """
-        return self._send(_OP_REVEAL_BOOTSTRAP_TOKEN, locals())
+        return self._send(_OP_REVEAL_BOOTSTRAP_TOKEN, CallArgs(path={"token_id": token_id}, timeout=timeout))
 
     def revoke_bootstrap_token(
         self, *, token_id: str, timeout: TimeoutTypes = None
@@ -177,7 +207,7 @@ class ServiceDatApi(AreaApi):
         Args:
             token_id: The token's id (`dbt_...`).
         """
-        return self._send(_OP_REVOKE_BOOTSTRAP_TOKEN, locals())
+        return self._send(_OP_REVOKE_BOOTSTRAP_TOKEN, CallArgs(path={"token_id": token_id}, timeout=timeout))
 
     def revoke_session(
         self,
@@ -202,4 +232,11 @@ class ServiceDatApi(AreaApi):
             access_token: The session token itself, when the jti is not at hand.
             reason: A free-text note kept with the revocation.
         """
-        return self._send(_OP_REVOKE_SESSION, locals())
+        return self._send(
+            _OP_REVOKE_SESSION,
+            CallArgs(
+                body={"access_token": access_token, "jti": jti, "reason": reason},
+                bearer_token=bearer_token,
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -74,7 +75,22 @@ class ServiceEventsApi(AreaApi):
             payload: Free-form details; part of the deduplication.
             labels: Tags of an event; values are strings, numbers or booleans.
         """
-        return self._send(_OP_RECORD, locals())
+        return self._send(
+            _OP_RECORD,
+            CallArgs(
+                body={
+                    "event_type": event_type,
+                    "labels": labels,
+                    "occurred_at": occurred_at,
+                    "payload": payload,
+                    "semantic_kind": semantic_kind,
+                    "subject_ref": subject_ref,
+                },
+                bindings={"principal_id": principal_id, "user_id": user_id, "realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def record_batch(
         self,
@@ -104,4 +120,12 @@ class ServiceEventsApi(AreaApi):
             events: Each item takes ``semantic_kind`` (required), ``event_type`` (required),
                 ``occurred_at`` (required), ``subject_ref``, ``payload``, ``labels``.
         """
-        return self._send(_OP_RECORD_BATCH, locals())
+        return self._send(
+            _OP_RECORD_BATCH,
+            CallArgs(
+                body={"events": events},
+                bindings={"principal_id": principal_id, "user_id": user_id, "realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -61,7 +62,12 @@ class ServiceFeatureFamiliesApi(AreaApi):
         Args:
             feature_family_id: The feature family's id (a UUID).
         """
-        return self._send(_OP_DELETE, locals())
+        return self._send(
+            _OP_DELETE,
+            CallArgs(
+                path={"feature_family_id": feature_family_id}, bindings={"realm_admin": realm_admin}, timeout=timeout
+            ),
+        )
 
     def get(
         self, *, feature_family_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -77,7 +83,12 @@ class ServiceFeatureFamiliesApi(AreaApi):
         Args:
             feature_family_id: The feature family's id (a UUID).
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET,
+            CallArgs(
+                path={"feature_family_id": feature_family_id}, bindings={"realm_admin": realm_admin}, timeout=timeout
+            ),
+        )
 
     def list(
         self,
@@ -103,7 +114,14 @@ class ServiceFeatureFamiliesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={"q": q, "active": active, "limit": limit, "cursor": cursor},
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -135,7 +153,22 @@ class ServiceFeatureFamiliesApi(AreaApi):
             active: The active body value.
             metadata: Free-form annotations of a feature family. Keys ``auto_registry``.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"feature_family_id": feature_family_id},
+                body={
+                    "active": active,
+                    "description": description,
+                    "entitlement_required": entitlement_required,
+                    "metadata": metadata,
+                    "name": name,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def upsert(
         self,
@@ -177,4 +210,19 @@ class ServiceFeatureFamiliesApi(AreaApi):
             active: The active body value.
             metadata: Free-form annotations of a feature family. Keys ``auto_registry``.
         """
-        return self._send(_OP_UPSERT, locals())
+        return self._send(
+            _OP_UPSERT,
+            CallArgs(
+                body={
+                    "active": active,
+                    "description": description,
+                    "entitlement_required": entitlement_required,
+                    "feature_family_code": feature_family_code,
+                    "metadata": metadata,
+                    "name": name,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -67,7 +68,10 @@ class ServiceFeaturesApi(AreaApi):
         Args:
             feature_id: The feature's id (a UUID).
         """
-        return self._send(_OP_DELETE, locals())
+        return self._send(
+            _OP_DELETE,
+            CallArgs(path={"feature_id": feature_id}, bindings={"realm_admin": realm_admin}, timeout=timeout),
+        )
 
     def get(
         self, *, feature_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -83,7 +87,9 @@ class ServiceFeaturesApi(AreaApi):
         Args:
             feature_id: The feature's id (a UUID).
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET, CallArgs(path={"feature_id": feature_id}, bindings={"realm_admin": realm_admin}, timeout=timeout)
+        )
 
     def list(
         self,
@@ -111,7 +117,20 @@ class ServiceFeaturesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "q": q,
+                    "active": active,
+                    "feature_family_code": feature_family_code,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_needs_config(
         self,
@@ -140,7 +159,20 @@ class ServiceFeaturesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST_NEEDS_CONFIG, locals())
+        return self._send_page(
+            _OP_LIST_NEEDS_CONFIG,
+            CallArgs(
+                query={
+                    "q": q,
+                    "active": active,
+                    "feature_family_code": feature_family_code,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -185,7 +217,27 @@ class ServiceFeaturesApi(AreaApi):
                 ``metadata``, ``meter_prices``.
             delete_meters: Codes of meters to unlink from the feature (not the primary meter).
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"feature_id": feature_id},
+                body={
+                    "active": active,
+                    "delete_meters": delete_meters,
+                    "description": description,
+                    "entitlement_required": entitlement_required,
+                    "feature_family_code": feature_family_code,
+                    "feature_family_id": feature_family_id,
+                    "metadata": metadata,
+                    "meters": meters,
+                    "name": name,
+                    "unit": unit,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def upsert(
         self,
@@ -238,4 +290,23 @@ class ServiceFeaturesApi(AreaApi):
             meters: Each item takes ``meter_code``, ``feature_code``, ``unit``, ``scale``, ``rounding``,
                 ``semantic_kind``, ``active``, ``metadata``, ``meter_prices``.
         """
-        return self._send(_OP_UPSERT, locals())
+        return self._send(
+            _OP_UPSERT,
+            CallArgs(
+                body={
+                    "active": active,
+                    "description": description,
+                    "entitlement_required": entitlement_required,
+                    "feature_code": feature_code,
+                    "feature_family_code": feature_family_code,
+                    "feature_family_id": feature_family_id,
+                    "metadata": metadata,
+                    "meters": meters,
+                    "name": name,
+                    "unit": unit,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -9,6 +9,7 @@ from typing import Any, Optional, Union
 from vluna_client._bulk import GateBulkMixin
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -103,7 +104,21 @@ class ServiceGateApi(GateBulkMixin, AreaApi):
             budget_id: Spend from this budget; it must exist and be active for the user.
             labels: Free-form string tags.
         """
-        return self._send(_OP_AUTHORIZE, locals())
+        return self._send(
+            _OP_AUTHORIZE,
+            CallArgs(
+                body={
+                    "budget_id": budget_id,
+                    "estimated_quantity_minor": estimated_quantity_minor,
+                    "feature_code": feature_code,
+                    "feature_family_code": feature_family_code,
+                    "labels": labels,
+                },
+                bindings={"principal_id": principal_id, "user_id": user_id},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def cancel(
         self,
@@ -126,7 +141,15 @@ class ServiceGateApi(GateBulkMixin, AreaApi):
         Args:
             lease_token: The lease_token body value.
         """
-        return self._send(_OP_CANCEL, locals())
+        return self._send(
+            _OP_CANCEL,
+            CallArgs(
+                body={"lease_token": lease_token},
+                bindings={"principal_id": principal_id, "user_id": user_id},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def commit(
         self,
@@ -164,7 +187,22 @@ class ServiceGateApi(GateBulkMixin, AreaApi):
             meters: Per-meter breakdown. Each item takes ``meter_code`` (required), ``quantity_minor``
                 (required), ``unit``, ``client_pricing_etag``, ``client_unit_price_xusd``.
         """
-        return self._send(_OP_COMMIT, locals())
+        return self._send(
+            _OP_COMMIT,
+            CallArgs(
+                body={
+                    "as_of": as_of,
+                    "feature_code": feature_code,
+                    "labels": labels,
+                    "lease_token": lease_token,
+                    "meters": meters,
+                    "quantity_minor": quantity_minor,
+                },
+                bindings={"principal_id": principal_id, "user_id": user_id},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def commit_batch(
         self,
@@ -194,7 +232,15 @@ class ServiceGateApi(GateBulkMixin, AreaApi):
                 ``idempotency_key`` (required).
             merge_advice: Accepted for compatibility; the server does not merge lines.
         """
-        return self._send(_OP_COMMIT_BATCH, locals())
+        return self._send(
+            _OP_COMMIT_BATCH,
+            CallArgs(
+                body={"items": items, "merge_advice": merge_advice},
+                bindings={"principal_id": principal_id, "user_id": user_id},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def ingest(
         self,
@@ -231,7 +277,23 @@ class ServiceGateApi(GateBulkMixin, AreaApi):
                 ``client_pricing_etag``, ``client_unit_price_xusd``.
             metadata: Accepted for compatibility; the server ignores it.
         """
-        return self._send(_OP_INGEST, locals())
+        return self._send(
+            _OP_INGEST,
+            CallArgs(
+                body={
+                    "budget_id": budget_id,
+                    "feature_code": feature_code,
+                    "labels": labels,
+                    "metadata": metadata,
+                    "meters": meters,
+                    "occurred_at": occurred_at,
+                    "quantity_minor": quantity_minor,
+                },
+                bindings={"principal_id": principal_id, "user_id": user_id},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def limits(
         self,
@@ -258,7 +320,19 @@ class ServiceGateApi(GateBulkMixin, AreaApi):
             as_of: Evaluate the windows at this time instead of now.
             expand: Include the quota windows, the rate windows, or both.
         """
-        return self._send(_OP_LIMITS, locals())
+        return self._send(
+            _OP_LIMITS,
+            CallArgs(
+                query={
+                    "feature_code": feature_code,
+                    "feature_family_code": feature_family_code,
+                    "as_of": as_of,
+                    "expand": expand,
+                },
+                bindings={"principal_id": principal_id, "user_id": user_id},
+                timeout=timeout,
+            ),
+        )
 
     def meters(
         self,
@@ -297,4 +371,20 @@ class ServiceGateApi(GateBulkMixin, AreaApi):
             coverage_profile: `optimistic` adds an optimistic estimate; anything else is conservative.
             coverage_as_of: Evaluate entitlements, windows and coverage at this time instead of now.
         """
-        return self._send(_OP_METERS, locals())
+        return self._send(
+            _OP_METERS,
+            CallArgs(
+                query={
+                    "meter_code": meter_code,
+                    "feature_code": feature_code,
+                    "feature_family_code": feature_family_code,
+                    "expand": expand,
+                    "coverage_basis": coverage_basis,
+                    "coverage_budget_id": coverage_budget_id,
+                    "coverage_profile": coverage_profile,
+                    "coverage_as_of": coverage_as_of,
+                },
+                bindings={"principal_id": principal_id, "user_id": user_id},
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -110,7 +111,29 @@ class ServiceGatePoliciesApi(AreaApi):
             metadata: Free-form data kept with the policy; a few keys are read by the gate. Keys
                 ``feature_code``, ``counter_key``, ``params``.
         """
-        return self._send(_OP_CREATE, locals())
+        return self._send(
+            _OP_CREATE,
+            CallArgs(
+                body={
+                    "bundle_id": bundle_id,
+                    "bundle_key": bundle_key,
+                    "description": description,
+                    "feature_code": feature_code,
+                    "kind": kind,
+                    "limit_count": limit_count,
+                    "limit_minor": limit_minor,
+                    "metadata": metadata,
+                    "name": name,
+                    "status": status,
+                    "subject_scope": subject_scope,
+                    "unit": unit,
+                    "window_sec": window_sec,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def delete(
         self,
@@ -132,7 +155,15 @@ class ServiceGatePoliciesApi(AreaApi):
         Args:
             policy_id: The policy's id (a UUID).
         """
-        return self._send(_OP_DELETE, locals())
+        return self._send(
+            _OP_DELETE,
+            CallArgs(
+                path={"policy_id": policy_id},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def get(
         self, *, policy_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -148,7 +179,9 @@ class ServiceGatePoliciesApi(AreaApi):
         Args:
             policy_id: The policy's id (a UUID).
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET, CallArgs(path={"policy_id": policy_id}, bindings={"realm_admin": realm_admin}, timeout=timeout)
+        )
 
     def list(
         self,
@@ -184,7 +217,23 @@ class ServiceGatePoliciesApi(AreaApi):
             limit: Page size; 50 when left out, at most 200.
             cursor: The `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "bundle_id": bundle_id,
+                    "bundle_key": bundle_key,
+                    "feature_code": feature_code,
+                    "kind": kind,
+                    "subject_scope": subject_scope,
+                    "status": status,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -237,4 +286,25 @@ class ServiceGatePoliciesApi(AreaApi):
             metadata: Free-form data kept with the policy; a few keys are read by the gate. Keys
                 ``feature_code``, ``counter_key``, ``params``.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"policy_id": policy_id},
+                body={
+                    "description": description,
+                    "feature_code": feature_code,
+                    "kind": kind,
+                    "limit_count": limit_count,
+                    "limit_minor": limit_minor,
+                    "metadata": metadata,
+                    "name": name,
+                    "status": status,
+                    "subject_scope": subject_scope,
+                    "unit": unit,
+                    "window_sec": window_sec,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

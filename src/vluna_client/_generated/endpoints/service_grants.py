@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -193,7 +194,28 @@ class ServiceGrantsApi(AreaApi):
             source: Where the grant comes from. Keys ``kind``, ``ref``, ``note``.
             metadata: Flat metadata whose values are strings, numbers or booleans.
         """
-        return self._send(_OP_CREATE, locals())
+        return self._send(
+            _OP_CREATE,
+            CallArgs(
+                body={
+                    "amount_xusd": amount_xusd,
+                    "billing_account_id": billing_account_id,
+                    "billing_user_id": billing_user_id,
+                    "grant_program_code": grant_program_code,
+                    "kind": kind,
+                    "metadata": metadata,
+                    "mode": mode,
+                    "priority": priority,
+                    "program_id": program_id,
+                    "source": source,
+                    "window_end": window_end,
+                    "window_start": window_start,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def create_assignment(
         self,
@@ -231,7 +253,24 @@ class ServiceGrantsApi(AreaApi):
             metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
                 Keys ``grant_override``.
         """
-        return self._send(_OP_CREATE_ASSIGNMENT, locals())
+        return self._send(
+            _OP_CREATE_ASSIGNMENT,
+            CallArgs(
+                body={
+                    "billing_account_id": billing_account_id,
+                    "billing_user_id": billing_user_id,
+                    "metadata": metadata,
+                    "program_id": program_id,
+                    "source_kind": source_kind,
+                    "source_ref": source_ref,
+                    "window_end": window_end,
+                    "window_start": window_start,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def create_campaign(
         self,
@@ -265,7 +304,22 @@ class ServiceGrantsApi(AreaApi):
             metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
                 Keys ``grants``.
         """
-        return self._send(_OP_CREATE_CAMPAIGN, locals())
+        return self._send(
+            _OP_CREATE_CAMPAIGN,
+            CallArgs(
+                body={
+                    "metadata": metadata,
+                    "name": name,
+                    "status": status,
+                    "target_filter": target_filter,
+                    "window_end": window_end,
+                    "window_start": window_start,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def create_program(
         self,
@@ -321,7 +375,32 @@ class ServiceGrantsApi(AreaApi):
                 ``subscription_group_id``, ``group_key``.
             metadata: The metadata body value.
         """
-        return self._send(_OP_CREATE_PROGRAM, locals())
+        return self._send(
+            _OP_CREATE_PROGRAM,
+            CallArgs(
+                body={
+                    "accrual_mode": accrual_mode,
+                    "active": active,
+                    "amount_xusd": amount_xusd,
+                    "cadence": cadence,
+                    "eligibility_kind": eligibility_kind,
+                    "eligibility_payload": eligibility_payload,
+                    "issuance_mode": issuance_mode,
+                    "issue_anchor": issue_anchor,
+                    "metadata": metadata,
+                    "name": name,
+                    "on_ledger": on_ledger,
+                    "periodic_accounting": periodic_accounting,
+                    "priority": priority,
+                    "program_code": program_code,
+                    "window_default_seconds": window_default_seconds,
+                    "window_kind": window_kind,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def delete_campaign(
         self, *, campaign_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -341,7 +420,10 @@ class ServiceGrantsApi(AreaApi):
         Args:
             campaign_id: The campaign_id path value.
         """
-        return self._send(_OP_DELETE_CAMPAIGN, locals())
+        return self._send(
+            _OP_DELETE_CAMPAIGN,
+            CallArgs(path={"campaign_id": campaign_id}, bindings={"realm_admin": realm_admin}, timeout=timeout),
+        )
 
     def get(
         self, *, grant_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -359,7 +441,9 @@ class ServiceGrantsApi(AreaApi):
         Args:
             grant_id: Numeric id, as a string.
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET, CallArgs(path={"grant_id": grant_id}, bindings={"realm_admin": realm_admin}, timeout=timeout)
+        )
 
     def get_assignment(
         self, *, assignment_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -377,7 +461,10 @@ class ServiceGrantsApi(AreaApi):
         Args:
             assignment_id: Numeric id, as a string.
         """
-        return self._send(_OP_GET_ASSIGNMENT, locals())
+        return self._send(
+            _OP_GET_ASSIGNMENT,
+            CallArgs(path={"assignment_id": assignment_id}, bindings={"realm_admin": realm_admin}, timeout=timeout),
+        )
 
     def get_campaign(
         self, *, campaign_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -395,7 +482,10 @@ class ServiceGrantsApi(AreaApi):
         Args:
             campaign_id: Numeric id, as a string.
         """
-        return self._send(_OP_GET_CAMPAIGN, locals())
+        return self._send(
+            _OP_GET_CAMPAIGN,
+            CallArgs(path={"campaign_id": campaign_id}, bindings={"realm_admin": realm_admin}, timeout=timeout),
+        )
 
     def get_program(
         self, *, program_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -413,7 +503,10 @@ class ServiceGrantsApi(AreaApi):
         Args:
             program_id: Numeric id, as a string.
         """
-        return self._send(_OP_GET_PROGRAM, locals())
+        return self._send(
+            _OP_GET_PROGRAM,
+            CallArgs(path={"program_id": program_id}, bindings={"realm_admin": realm_admin}, timeout=timeout),
+        )
 
     def list(
         self,
@@ -477,7 +570,36 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "q": q,
+                    "billing_account_id": billing_account_id,
+                    "billing_user_id": billing_user_id,
+                    "issuance_status": issuance_status,
+                    "grant_program_code": grant_program_code,
+                    "program_id": program_id,
+                    "campaign_id": campaign_id,
+                    "kind": kind,
+                    "on_ledger": on_ledger,
+                    "created_after": created_after,
+                    "created_before": created_before,
+                    "window_start_after": window_start_after,
+                    "window_start_before": window_start_before,
+                    "window_end_before": window_end_before,
+                    "window_end_after": window_end_after,
+                    "min_amount_xusd": min_amount_xusd,
+                    "max_amount_xusd": max_amount_xusd,
+                    "sort_by": sort_by,
+                    "sort_order": sort_order,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_assignments(
         self,
@@ -522,7 +644,27 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_ASSIGNMENTS, locals())
+        return self._send_page(
+            _OP_LIST_ASSIGNMENTS,
+            CallArgs(
+                query={
+                    "billing_account_id": billing_account_id,
+                    "billing_user_id": billing_user_id,
+                    "program_id": program_id,
+                    "campaign_id": campaign_id,
+                    "grant_program_code": grant_program_code,
+                    "status": status,
+                    "source_kind": source_kind,
+                    "source_ref": source_ref,
+                    "window_end_before": window_end_before,
+                    "window_end_after": window_end_after,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_campaigns(
         self,
@@ -553,7 +695,20 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_CAMPAIGNS, locals())
+        return self._send_page(
+            _OP_LIST_CAMPAIGNS,
+            CallArgs(
+                query={
+                    "status": status,
+                    "window_end_before": window_end_before,
+                    "window_end_after": window_end_after,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_consumption_entries(
         self,
@@ -602,7 +757,29 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_CONSUMPTION_ENTRIES, locals())
+        return self._send_page(
+            _OP_LIST_CONSUMPTION_ENTRIES,
+            CallArgs(
+                path={"grant_id": grant_id},
+                query={
+                    "billing_account_id": billing_account_id,
+                    "billing_user_id": billing_user_id,
+                    "status": status,
+                    "source_kind": source_kind,
+                    "occurred_after": occurred_after,
+                    "occurred_before": occurred_before,
+                    "feature_code": feature_code,
+                    "budget_id": budget_id,
+                    "meter_id": meter_id,
+                    "sort_by": sort_by,
+                    "sort_order": sort_order,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_programs(
         self,
@@ -637,7 +814,22 @@ class ServiceGrantsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_PROGRAMS, locals())
+        return self._send_page(
+            _OP_LIST_PROGRAMS,
+            CallArgs(
+                query={
+                    "campaign_id": campaign_id,
+                    "active": active,
+                    "cadence": cadence,
+                    "issuance_mode": issuance_mode,
+                    "program_code": program_code,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -666,7 +858,16 @@ class ServiceGrantsApi(AreaApi):
             closure_kind: The closure_kind body value.
             metadata: Flat metadata whose values are strings, numbers or booleans.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"grant_id": grant_id},
+                body={"closure_kind": closure_kind, "issuance_status": issuance_status, "metadata": metadata},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def update_assignment(
         self,
@@ -696,7 +897,16 @@ class ServiceGrantsApi(AreaApi):
             metadata: Free-form assignment metadata; `grant_override` adjusts what this assignment issues.
                 Keys ``grant_override``.
         """
-        return self._send(_OP_UPDATE_ASSIGNMENT, locals())
+        return self._send(
+            _OP_UPDATE_ASSIGNMENT,
+            CallArgs(
+                path={"assignment_id": assignment_id},
+                body={"metadata": metadata, "status": status, "window_end": window_end},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def update_campaign(
         self,
@@ -730,7 +940,22 @@ class ServiceGrantsApi(AreaApi):
             metadata: Free-form campaign metadata; `grants` names the programmes the campaign hands out.
                 Keys ``grants``.
         """
-        return self._send(_OP_UPDATE_CAMPAIGN, locals())
+        return self._send(
+            _OP_UPDATE_CAMPAIGN,
+            CallArgs(
+                path={"campaign_id": campaign_id},
+                body={
+                    "metadata": metadata,
+                    "name": name,
+                    "status": status,
+                    "target_filter": target_filter,
+                    "window_end": window_end,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def update_program(
         self,
@@ -781,4 +1006,27 @@ class ServiceGrantsApi(AreaApi):
                 ``subscription_group_id``, ``group_key``.
             metadata: The metadata body value.
         """
-        return self._send(_OP_UPDATE_PROGRAM, locals())
+        return self._send(
+            _OP_UPDATE_PROGRAM,
+            CallArgs(
+                path={"program_id": program_id},
+                body={
+                    "accrual_mode": accrual_mode,
+                    "active": active,
+                    "amount_xusd": amount_xusd,
+                    "eligibility_kind": eligibility_kind,
+                    "eligibility_payload": eligibility_payload,
+                    "issuance_mode": issuance_mode,
+                    "metadata": metadata,
+                    "name": name,
+                    "on_ledger": on_ledger,
+                    "periodic_accounting": periodic_accounting,
+                    "priority": priority,
+                    "window_default_seconds": window_default_seconds,
+                    "window_kind": window_kind,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -57,7 +58,19 @@ class ServiceInvoicesApi(AreaApi):
             invoice_id: Vluna's invoice id.
             expand: `line_items.catalog_price` inlines the catalog price of each line.
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET,
+            CallArgs(
+                path={"invoice_id": invoice_id},
+                query={"expand": expand},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list(
         self,
@@ -95,4 +108,15 @@ class ServiceInvoicesApi(AreaApi):
             limit: Page size (the server caps it at 100).
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={"subscription_id": subscription_id, "status": status, "q": q, "limit": limit, "cursor": cursor},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -56,7 +57,9 @@ class ServiceMetersApi(AreaApi):
         Args:
             meter_id: The meter's id (a UUID).
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET, CallArgs(path={"meter_id": meter_id}, bindings={"realm_admin": realm_admin}, timeout=timeout)
+        )
 
     def list(
         self,
@@ -88,7 +91,22 @@ class ServiceMetersApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "q": q,
+                    "active": active,
+                    "feature_code": feature_code,
+                    "semantic_kind": semantic_kind,
+                    "unit": unit,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -131,7 +149,25 @@ class ServiceMetersApi(AreaApi):
                 ``unit_cost_xusd``, ``cost_unit_quantity_minor``, ``cost_rounding``,
                 ``effective_at``.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"meter_id": meter_id},
+                body={
+                    "active": active,
+                    "feature_code": feature_code,
+                    "metadata": metadata,
+                    "meter_prices": meter_prices,
+                    "rounding": rounding,
+                    "scale": scale,
+                    "semantic_kind": semantic_kind,
+                    "unit": unit,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def upsert(
         self,
@@ -184,4 +220,22 @@ class ServiceMetersApi(AreaApi):
                 ``unit_cost_xusd``, ``cost_unit_quantity_minor``, ``cost_rounding``,
                 ``effective_at``.
         """
-        return self._send(_OP_UPSERT, locals())
+        return self._send(
+            _OP_UPSERT,
+            CallArgs(
+                body={
+                    "active": active,
+                    "feature_code": feature_code,
+                    "metadata": metadata,
+                    "meter_code": meter_code,
+                    "meter_prices": meter_prices,
+                    "rounding": rounding,
+                    "scale": scale,
+                    "semantic_kind": semantic_kind,
+                    "unit": unit,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -283,7 +284,31 @@ class ServiceOpsApi(AreaApi):
                 ``billing_plan_code``, ``grants``, ``gating``.
             subscription_group_key: Group of mutually exclusive subscriptions; created on first use.
         """
-        return self._send(_OP_CREATE_CATALOG_PRICE, locals())
+        return self._send(
+            _OP_CREATE_CATALOG_PRICE,
+            CallArgs(
+                body={
+                    "catalog_product_id": catalog_product_id,
+                    "currency": currency,
+                    "display_priority": display_priority,
+                    "metadata": metadata,
+                    "price_code": price_code,
+                    "provider_price_id": provider_price_id,
+                    "recurring_count": recurring_count,
+                    "recurring_interval": recurring_interval,
+                    "status": status,
+                    "subscription_group_key": subscription_group_key,
+                    "unit_amount": unit_amount,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def create_catalog_product(
         self,
@@ -333,7 +358,30 @@ class ServiceOpsApi(AreaApi):
             metadata: Free-form product metadata with a few keys the server understands. Keys
                 ``billing_plan_code``, ``grants``.
         """
-        return self._send(_OP_CREATE_CATALOG_PRODUCT, locals())
+        return self._send(
+            _OP_CREATE_CATALOG_PRODUCT,
+            CallArgs(
+                body={
+                    "default_currency": default_currency,
+                    "display_priority": display_priority,
+                    "kind": kind,
+                    "metadata": metadata,
+                    "name": name,
+                    "presentation_config": presentation_config,
+                    "product_code": product_code,
+                    "provider": provider,
+                    "provider_product_id": provider_product_id,
+                    "status": status,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def delete_catalog_price(
         self,
@@ -356,7 +404,18 @@ class ServiceOpsApi(AreaApi):
         Args:
             catalog_price_id: The catalog_price_id path value.
         """
-        return self._send(_OP_DELETE_CATALOG_PRICE, locals())
+        return self._send(
+            _OP_DELETE_CATALOG_PRICE,
+            CallArgs(
+                path={"catalog_price_id": catalog_price_id},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def delete_catalog_product(
         self,
@@ -379,7 +438,18 @@ class ServiceOpsApi(AreaApi):
         Args:
             catalog_product_id: The catalog_product_id path value.
         """
-        return self._send(_OP_DELETE_CATALOG_PRODUCT, locals())
+        return self._send(
+            _OP_DELETE_CATALOG_PRODUCT,
+            CallArgs(
+                path={"catalog_product_id": catalog_product_id},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def get_allocation(
         self,
@@ -403,7 +473,19 @@ class ServiceOpsApi(AreaApi):
             billing_user_id: The billing_user_id query value.
             expand: `rating` embeds the rating; `rating.rated_records` also embeds its rated records.
         """
-        return self._send(_OP_GET_ALLOCATION, locals())
+        return self._send(
+            _OP_GET_ALLOCATION,
+            CallArgs(
+                path={"allocation_id": allocation_id},
+                query={"billing_user_id": billing_user_id, "expand": expand, "billing_account_id": billing_account_id},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def get_attribution(
         self,
@@ -429,7 +511,15 @@ class ServiceOpsApi(AreaApi):
             billing_account_id: The billing_account_id query value.
             billing_user_id: The billing_user_id query value.
         """
-        return self._send(_OP_GET_ATTRIBUTION, locals())
+        return self._send(
+            _OP_GET_ATTRIBUTION,
+            CallArgs(
+                path={"attribution_row_id": attribution_row_id},
+                query={"billing_account_id": billing_account_id, "billing_user_id": billing_user_id},
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def get_catalog_price(
         self,
@@ -451,7 +541,19 @@ class ServiceOpsApi(AreaApi):
             catalog_price_id: The catalog_price_id path value.
             expand: `product` embeds the price's product.
         """
-        return self._send(_OP_GET_CATALOG_PRICE, locals())
+        return self._send(
+            _OP_GET_CATALOG_PRICE,
+            CallArgs(
+                path={"catalog_price_id": catalog_price_id},
+                query={"expand": expand},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def get_catalog_product(
         self,
@@ -473,7 +575,19 @@ class ServiceOpsApi(AreaApi):
             catalog_product_id: The catalog_product_id path value.
             expand: `prices` embeds all prices; `default_price` embeds the one in the default currency.
         """
-        return self._send(_OP_GET_CATALOG_PRODUCT, locals())
+        return self._send(
+            _OP_GET_CATALOG_PRODUCT,
+            CallArgs(
+                path={"catalog_product_id": catalog_product_id},
+                query={"expand": expand},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def get_event(
         self,
@@ -497,7 +611,19 @@ class ServiceOpsApi(AreaApi):
             billing_user_id: Only find the event if it belongs to this billing user.
             expand: `labels` adds the event's labels.
         """
-        return self._send(_OP_GET_EVENT, locals())
+        return self._send(
+            _OP_GET_EVENT,
+            CallArgs(
+                path={"event_id": event_id},
+                query={"billing_user_id": billing_user_id, "expand": expand, "billing_account_id": billing_account_id},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def get_rated_record(
         self,
@@ -519,7 +645,19 @@ class ServiceOpsApi(AreaApi):
             rated_record_id: The rated_record_id path value.
             billing_user_id: The billing_user_id query value.
         """
-        return self._send(_OP_GET_RATED_RECORD, locals())
+        return self._send(
+            _OP_GET_RATED_RECORD,
+            CallArgs(
+                path={"rated_record_id": rated_record_id},
+                query={"billing_user_id": billing_user_id, "billing_account_id": billing_account_id},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def get_rating(
         self,
@@ -543,7 +681,19 @@ class ServiceOpsApi(AreaApi):
             billing_user_id: The billing_user_id query value.
             expand: `rated_records` adds the per-meter lines.
         """
-        return self._send(_OP_GET_RATING, locals())
+        return self._send(
+            _OP_GET_RATING,
+            CallArgs(
+                path={"rating_id": rating_id},
+                query={"billing_user_id": billing_user_id, "expand": expand, "billing_account_id": billing_account_id},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list_allocations(
         self,
@@ -614,7 +764,43 @@ class ServiceOpsApi(AreaApi):
             limit: Page size; 50 by default, at most 200.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_ALLOCATIONS, locals())
+        return self._send_page(
+            _OP_LIST_ALLOCATIONS,
+            CallArgs(
+                query={
+                    "billing_user_id": billing_user_id,
+                    "rating_id": rating_id,
+                    "grant_id": grant_id,
+                    "budget_id": budget_id,
+                    "feature_code": feature_code,
+                    "meter_code": meter_code,
+                    "funding_kind": funding_kind,
+                    "application_status": application_status,
+                    "settlement_state": settlement_state,
+                    "late_rating": late_rating,
+                    "rated_after": rated_after,
+                    "rated_before": rated_before,
+                    "decided_after": decided_after,
+                    "decided_before": decided_before,
+                    "settlement_scope_kind": settlement_scope_kind,
+                    "settlement_scope_key": settlement_scope_key,
+                    "engine": engine,
+                    "entry_id": entry_id,
+                    "sort_by": sort_by,
+                    "sort_order": sort_order,
+                    "expand": expand,
+                    "limit": limit,
+                    "cursor": cursor,
+                    "billing_account_id": billing_account_id,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list_attributions(
         self,
@@ -650,7 +836,23 @@ class ServiceOpsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_ATTRIBUTIONS, locals())
+        return self._send_page(
+            _OP_LIST_ATTRIBUTIONS,
+            CallArgs(
+                query={
+                    "billing_account_id": billing_account_id,
+                    "billing_user_id": billing_user_id,
+                    "rating_id": rating_id,
+                    "attribution_kind": attribution_kind,
+                    "attribution_id": attribution_id,
+                    "sort_order": sort_order,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_catalog_prices(
         self,
@@ -703,7 +905,32 @@ class ServiceOpsApi(AreaApi):
             limit: Page size; 50 by default, at most 200.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_CATALOG_PRICES, locals())
+        return self._send_page(
+            _OP_LIST_CATALOG_PRICES,
+            CallArgs(
+                query={
+                    "product_id": product_id,
+                    "price_code": price_code,
+                    "status": status,
+                    "provider_price_id": provider_price_id,
+                    "q": q,
+                    "currency": currency,
+                    "recurring_interval": recurring_interval,
+                    "recurring_count": recurring_count,
+                    "subscription_group_id": subscription_group_id,
+                    "subscription_group_key": subscription_group_key,
+                    "expand": expand,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list_catalog_products(
         self,
@@ -751,7 +978,30 @@ class ServiceOpsApi(AreaApi):
             limit: Page size; 50 by default, at most 200.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_CATALOG_PRODUCTS, locals())
+        return self._send_page(
+            _OP_LIST_CATALOG_PRODUCTS,
+            CallArgs(
+                query={
+                    "kind": kind,
+                    "status": status,
+                    "provider": provider,
+                    "product_code": product_code,
+                    "q": q,
+                    "provider_product_id": provider_product_id,
+                    "name": name,
+                    "default_currency": default_currency,
+                    "expand": expand,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list_events(
         self,
@@ -803,7 +1053,32 @@ class ServiceOpsApi(AreaApi):
             limit: Page size; 50 by default, at most 200.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST_EVENTS, locals())
+        return self._send_page(
+            _OP_LIST_EVENTS,
+            CallArgs(
+                query={
+                    "billing_user_id": billing_user_id,
+                    "semantic_kind": semantic_kind,
+                    "event_type": event_type,
+                    "subject_ref": subject_ref,
+                    "request_hash": request_hash,
+                    "occurred_after": occurred_after,
+                    "occurred_before": occurred_before,
+                    "sort_by": sort_by,
+                    "sort_order": sort_order,
+                    "expand": expand,
+                    "limit": limit,
+                    "cursor": cursor,
+                    "billing_account_id": billing_account_id,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list_rated_records(
         self,
@@ -854,7 +1129,33 @@ class ServiceOpsApi(AreaApi):
             limit: Page size; 50 by default, at most 200.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_RATED_RECORDS, locals())
+        return self._send_page(
+            _OP_LIST_RATED_RECORDS,
+            CallArgs(
+                query={
+                    "billing_user_id": billing_user_id,
+                    "rating_id": rating_id,
+                    "meter_code": meter_code,
+                    "feature_code": feature_code,
+                    "direction": direction,
+                    "pricing_fingerprint": pricing_fingerprint,
+                    "cost_fingerprint": cost_fingerprint,
+                    "rated_after": rated_after,
+                    "rated_before": rated_before,
+                    "sort_by": sort_by,
+                    "sort_order": sort_order,
+                    "limit": limit,
+                    "cursor": cursor,
+                    "billing_account_id": billing_account_id,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list_ratings(
         self,
@@ -910,7 +1211,35 @@ class ServiceOpsApi(AreaApi):
             limit: Page size; 50 by default, at most 200.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_RATINGS, locals())
+        return self._send_page(
+            _OP_LIST_RATINGS,
+            CallArgs(
+                query={
+                    "billing_user_id": billing_user_id,
+                    "rating_kind": rating_kind,
+                    "meter_code": meter_code,
+                    "feature_code": feature_code,
+                    "direction": direction,
+                    "budget_id": budget_id,
+                    "pricing_fingerprint": pricing_fingerprint,
+                    "idempotency_id": idempotency_id,
+                    "source_ref": source_ref,
+                    "rated_after": rated_after,
+                    "rated_before": rated_before,
+                    "sort_by": sort_by,
+                    "sort_order": sort_order,
+                    "limit": limit,
+                    "cursor": cursor,
+                    "billing_account_id": billing_account_id,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list_reconciliations(
         self,
@@ -947,7 +1276,26 @@ class ServiceOpsApi(AreaApi):
             limit: The limit query value.
             cursor: The cursor query value.
         """
-        return self._send_page(_OP_LIST_RECONCILIATIONS, locals())
+        return self._send_page(
+            _OP_LIST_RECONCILIATIONS,
+            CallArgs(
+                query={
+                    "status": status,
+                    "kind": kind,
+                    "from": from_,
+                    "to": to,
+                    "limit": limit,
+                    "cursor": cursor,
+                    "billing_account_id": billing_account_id,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def revenue_report(
         self,
@@ -991,7 +1339,27 @@ class ServiceOpsApi(AreaApi):
                 currency]` when omitted.
             line_kinds: Only invoice lines of these kinds (switches the report to line totals).
         """
-        return self._send(_OP_REVENUE_REPORT, locals())
+        return self._send(
+            _OP_REVENUE_REPORT,
+            CallArgs(
+                body={
+                    "billing_account_id": billing_account_ids,
+                    "currency": currency,
+                    "group_by": group_by,
+                    "line_kinds": line_kinds,
+                    "status": status,
+                    "subscription_id": subscription_id,
+                    "time": time,
+                    "time_basis": time_basis,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def update_catalog_price(
         self,
@@ -1041,7 +1409,33 @@ class ServiceOpsApi(AreaApi):
             subscription_group_id: Accepted by the contract but ignored; the group follows `subscription_group_key`.
             subscription_group_key: The subscription_group_key body value.
         """
-        return self._send(_OP_UPDATE_CATALOG_PRICE, locals())
+        return self._send(
+            _OP_UPDATE_CATALOG_PRICE,
+            CallArgs(
+                path={"catalog_price_id": catalog_price_id},
+                body={
+                    "catalog_product_id": catalog_product_id,
+                    "currency": currency,
+                    "display_priority": display_priority,
+                    "metadata": metadata,
+                    "price_code": price_code,
+                    "provider_price_id": provider_price_id,
+                    "recurring_count": recurring_count,
+                    "recurring_interval": recurring_interval,
+                    "status": status,
+                    "subscription_group_id": subscription_group_id,
+                    "subscription_group_key": subscription_group_key,
+                    "unit_amount": unit_amount,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def update_catalog_product(
         self,
@@ -1085,4 +1479,28 @@ class ServiceOpsApi(AreaApi):
             metadata: Free-form product metadata with a few keys the server understands. Keys
                 ``billing_plan_code``, ``grants``.
         """
-        return self._send(_OP_UPDATE_CATALOG_PRODUCT, locals())
+        return self._send(
+            _OP_UPDATE_CATALOG_PRODUCT,
+            CallArgs(
+                path={"catalog_product_id": catalog_product_id},
+                body={
+                    "default_currency": default_currency,
+                    "display_priority": display_priority,
+                    "kind": kind,
+                    "metadata": metadata,
+                    "name": name,
+                    "presentation_config": presentation_config,
+                    "product_code": product_code,
+                    "provider": provider,
+                    "provider_product_id": provider_product_id,
+                    "status": status,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -53,7 +54,18 @@ class ServicePaymentsApi(AreaApi):
         Args:
             payment_id: Vluna's payment id.
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET,
+            CallArgs(
+                path={"payment_id": payment_id},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list(
         self,
@@ -90,4 +102,15 @@ class ServicePaymentsApi(AreaApi):
             limit: Page size (the server caps it at 100).
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={"invoice_id": invoice_id, "status": status, "q": q, "limit": limit, "cursor": cursor},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -104,7 +105,31 @@ class ServicePlanAssignmentsApi(AreaApi):
             status: The status body value.
             metadata: Source annotations and billing overrides of an assignment. Keys ``billing``.
         """
-        return self._send(_OP_CREATE, locals())
+        return self._send(
+            _OP_CREATE,
+            CallArgs(
+                body={
+                    "assignment_scope": assignment_scope,
+                    "billing_account_id": billing_account_id,
+                    "billing_user_id": billing_user_id,
+                    "metadata": metadata,
+                    "plan_id": plan_id,
+                    "source_kind": source_kind,
+                    "source_ref": source_ref,
+                    "status": status,
+                    "subscription_item_id": subscription_item_id,
+                    "window_end": window_end,
+                    "window_start": window_start,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def list(
         self,
@@ -161,7 +186,36 @@ class ServicePlanAssignmentsApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "billing_user_id": billing_user_id,
+                    "assignment_scope": assignment_scope,
+                    "plan_id": plan_id,
+                    "plan_code": plan_code,
+                    "subscription_item_id": subscription_item_id,
+                    "provider_subscription_id": provider_subscription_id,
+                    "provider_price_id": provider_price_id,
+                    "provider": provider,
+                    "grant_program_id": grant_program_id,
+                    "grant_program_code": grant_program_code,
+                    "campaign_id": campaign_id,
+                    "status": status,
+                    "window_start": window_start,
+                    "window_end": window_end,
+                    "source_kind": source_kind,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -195,4 +249,23 @@ class ServicePlanAssignmentsApi(AreaApi):
             status: The status body value.
             metadata: Source annotations and billing overrides of an assignment. Keys ``billing``.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"assignment_id": assignment_id},
+                body={
+                    "metadata": metadata,
+                    "status": status,
+                    "subscription_item_id": subscription_item_id,
+                    "window_end": window_end,
+                    "window_start": window_start,
+                },
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

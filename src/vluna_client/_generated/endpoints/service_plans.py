@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -85,7 +86,15 @@ class ServicePlansApi(AreaApi):
             plan_id: The plan's id (a UUID).
             bpe_id: The entitlement's id (a UUID).
         """
-        return self._send(_OP_DELETE_ENTITLEMENT, locals())
+        return self._send(
+            _OP_DELETE_ENTITLEMENT,
+            CallArgs(
+                path={"plan_id": plan_id, "bpe_id": bpe_id},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def get(
         self, *, plan_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -101,7 +110,9 @@ class ServicePlansApi(AreaApi):
         Args:
             plan_id: The plan's id (a UUID).
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET, CallArgs(path={"plan_id": plan_id}, bindings={"realm_admin": realm_admin}, timeout=timeout)
+        )
 
     def list(
         self,
@@ -154,7 +165,31 @@ class ServicePlansApi(AreaApi):
             issue_anchor: Plans whose `metadata.billing_defaults.period.issue_anchor` equals this.
             billing_mode: Plans whose `metadata.billing_defaults.period.billing_mode` equals this.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={
+                    "limit": limit,
+                    "cursor": cursor,
+                    "sort": sort,
+                    "order": order,
+                    "include": include,
+                    "kind": kind,
+                    "active": active,
+                    "plan_id": plan_id,
+                    "plan_code": plan_code,
+                    "q": q,
+                    "feature_family_code": feature_family_code,
+                    "feature_code": feature_code,
+                    "gate_bundle_key": gate_bundle_key,
+                    "grant_program_code": grant_program_code,
+                    "issue_anchor": issue_anchor,
+                    "billing_mode": billing_mode,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_entitlements(
         self,
@@ -178,7 +213,15 @@ class ServicePlansApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST_ENTITLEMENTS, locals())
+        return self._send_page(
+            _OP_LIST_ENTITLEMENTS,
+            CallArgs(
+                path={"plan_id": plan_id},
+                query={"limit": limit, "cursor": cursor},
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -219,7 +262,25 @@ class ServicePlansApi(AreaApi):
                 exist).
             feature_family_codes: With `feature_codes`, replaces all entitlements of the plan (codes must exist).
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"plan_id": plan_id},
+                body={
+                    "active": active,
+                    "feature_codes": feature_codes,
+                    "feature_family_codes": feature_family_codes,
+                    "kind": kind,
+                    "metadata": metadata,
+                    "name": name,
+                    "plan_code": plan_code,
+                    "priority": priority,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def upsert(
         self,
@@ -268,7 +329,24 @@ class ServicePlansApi(AreaApi):
             feature_codes: Features to allow (unknown codes are skipped).
             feature_family_codes: Families to allow (unknown codes create an empty family).
         """
-        return self._send(_OP_UPSERT, locals())
+        return self._send(
+            _OP_UPSERT,
+            CallArgs(
+                body={
+                    "active": active,
+                    "feature_codes": feature_codes,
+                    "feature_family_codes": feature_family_codes,
+                    "kind": kind,
+                    "metadata": metadata,
+                    "name": name,
+                    "plan_code": plan_code,
+                    "priority": priority,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def upsert_entitlements(
         self,
@@ -304,4 +382,13 @@ class ServicePlansApi(AreaApi):
             mode: `replace` removes every existing entitlement of the plan first.
             items: Each item takes ``feature_family_code``, ``feature_code``, ``effect``.
         """
-        return self._send(_OP_UPSERT_ENTITLEMENTS, locals())
+        return self._send(
+            _OP_UPSERT_ENTITLEMENTS,
+            CallArgs(
+                path={"plan_id": plan_id},
+                body={"items": items, "mode": mode},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -77,7 +78,15 @@ class ServicePolicyBundlesApi(AreaApi):
         Args:
             bundle_id: The bundle's id (a UUID).
         """
-        return self._send(_OP_DELETE, locals())
+        return self._send(
+            _OP_DELETE,
+            CallArgs(
+                path={"bundle_id": bundle_id},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def get(
         self, *, bundle_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -93,7 +102,9 @@ class ServicePolicyBundlesApi(AreaApi):
         Args:
             bundle_id: The bundle's id (a UUID).
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET, CallArgs(path={"bundle_id": bundle_id}, bindings={"realm_admin": realm_admin}, timeout=timeout)
+        )
 
     def list(
         self,
@@ -123,7 +134,14 @@ class ServicePolicyBundlesApi(AreaApi):
             limit: Page size; 50 when left out, at most 200.
             cursor: The `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={"status": status, "limit": limit, "cursor": cursor},
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list_policies(
         self,
@@ -156,7 +174,22 @@ class ServicePolicyBundlesApi(AreaApi):
             limit: Page size; 50 when left out, at most 200.
             cursor: The `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST_POLICIES, locals())
+        return self._send_page(
+            _OP_LIST_POLICIES,
+            CallArgs(
+                path={"bundle_id": bundle_id},
+                query={
+                    "feature_code": feature_code,
+                    "kind": kind,
+                    "subject_scope": subject_scope,
+                    "status": status,
+                    "limit": limit,
+                    "cursor": cursor,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -184,7 +217,16 @@ class ServicePolicyBundlesApi(AreaApi):
             status: A disabled bundle contributes no policies at the gate.
             metadata: Free-form data kept with the bundle; the gate does not read it.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"bundle_id": bundle_id},
+                body={"metadata": metadata, "name": name, "status": status},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def upsert(
         self,
@@ -220,4 +262,12 @@ class ServicePolicyBundlesApi(AreaApi):
             status: A disabled bundle contributes no policies at the gate.
             metadata: Free-form data kept with the bundle; the gate does not read it.
         """
-        return self._send(_OP_UPSERT, locals())
+        return self._send(
+            _OP_UPSERT,
+            CallArgs(
+                body={"bundle_key": bundle_key, "metadata": metadata, "name": name, "status": status},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -46,4 +47,16 @@ class ServicePortalApi(AreaApi):
         Args:
             return_url: The return_url body value.
         """
-        return self._send(_OP_CREATE_SESSION, locals())
+        return self._send(
+            _OP_CREATE_SESSION,
+            CallArgs(
+                body={"return_url": return_url},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -119,7 +120,21 @@ class ServiceRatingPoliciesApi(AreaApi):
             effective_at: From when an active version applies.
             dsl_json: The policy document; check it first with validate_version.
         """
-        return self._send(_OP_CREATE_VERSION, locals())
+        return self._send(
+            _OP_CREATE_VERSION,
+            CallArgs(
+                path={"policy_id": policy_id},
+                body={
+                    "dsl_json": dsl_json,
+                    "effective_at": effective_at,
+                    "policy_version": policy_version,
+                    "status": status,
+                },
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def delete(
         self, *, policy_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -135,7 +150,9 @@ class ServiceRatingPoliciesApi(AreaApi):
         Args:
             policy_id: The policy's id, the slug chosen at creation.
         """
-        return self._send(_OP_DELETE, locals())
+        return self._send(
+            _OP_DELETE, CallArgs(path={"policy_id": policy_id}, bindings={"realm_admin": realm_admin}, timeout=timeout)
+        )
 
     def delete_version(
         self, *, policy_id: str, policy_version: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -152,7 +169,14 @@ class ServiceRatingPoliciesApi(AreaApi):
             policy_id: The policy's id, the slug chosen at creation.
             policy_version: The version label chosen at creation.
         """
-        return self._send(_OP_DELETE_VERSION, locals())
+        return self._send(
+            _OP_DELETE_VERSION,
+            CallArgs(
+                path={"policy_id": policy_id, "policy_version": policy_version},
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def get(
         self, *, policy_id: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -168,7 +192,9 @@ class ServiceRatingPoliciesApi(AreaApi):
         Args:
             policy_id: The policy's id, the slug chosen at creation.
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET, CallArgs(path={"policy_id": policy_id}, bindings={"realm_admin": realm_admin}, timeout=timeout)
+        )
 
     def get_version(
         self, *, policy_id: str, policy_version: str, realm_admin: Optional[bool] = None, timeout: TimeoutTypes = None
@@ -185,7 +211,14 @@ class ServiceRatingPoliciesApi(AreaApi):
             policy_id: The policy's id, the slug chosen at creation.
             policy_version: The version label chosen at creation.
         """
-        return self._send(_OP_GET_VERSION, locals())
+        return self._send(
+            _OP_GET_VERSION,
+            CallArgs(
+                path={"policy_id": policy_id, "policy_version": policy_version},
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def list(
         self,
@@ -207,7 +240,10 @@ class ServiceRatingPoliciesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(query={"limit": limit, "cursor": cursor}, bindings={"realm_admin": realm_admin}, timeout=timeout),
+        )
 
     def list_versions(
         self,
@@ -231,7 +267,15 @@ class ServiceRatingPoliciesApi(AreaApi):
             limit: Page size, 1 to 200 (default 50).
             cursor: Pass the `next_cursor` of the previous page.
         """
-        return self._send_page(_OP_LIST_VERSIONS, locals())
+        return self._send_page(
+            _OP_LIST_VERSIONS,
+            CallArgs(
+                path={"policy_id": policy_id},
+                query={"limit": limit, "cursor": cursor},
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def update(
         self,
@@ -256,7 +300,16 @@ class ServiceRatingPoliciesApi(AreaApi):
             name: The name body value.
             status: The status body value.
         """
-        return self._send(_OP_UPDATE, locals())
+        return self._send(
+            _OP_UPDATE,
+            CallArgs(
+                path={"policy_id": policy_id},
+                body={"name": name, "status": status},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def update_version(
         self,
@@ -287,7 +340,16 @@ class ServiceRatingPoliciesApi(AreaApi):
             effective_at: The effective_at body value.
             dsl_json: The dsl_json body value.
         """
-        return self._send(_OP_UPDATE_VERSION, locals())
+        return self._send(
+            _OP_UPDATE_VERSION,
+            CallArgs(
+                path={"policy_id": policy_id, "policy_version": policy_version},
+                body={"dsl_json": dsl_json, "effective_at": effective_at, "status": status},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def upsert(
         self,
@@ -321,7 +383,15 @@ class ServiceRatingPoliciesApi(AreaApi):
             name: The name body value.
             status: The status body value.
         """
-        return self._send(_OP_UPSERT, locals())
+        return self._send(
+            _OP_UPSERT,
+            CallArgs(
+                body={"name": name, "policy_id": policy_id, "status": status},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def validate_version(
         self,
@@ -345,4 +415,12 @@ class ServiceRatingPoliciesApi(AreaApi):
         Args:
             dsl_json: The dsl_json body value.
         """
-        return self._send(_OP_VALIDATE_VERSION, locals())
+        return self._send(
+            _OP_VALIDATE_VERSION,
+            CallArgs(
+                body={"dsl_json": dsl_json},
+                bindings={"realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -80,7 +81,22 @@ class ServiceReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(_OP_SETTLEMENTS, locals())
+        return self._send(
+            _OP_SETTLEMENTS,
+            CallArgs(
+                body={
+                    "cursor": cursor,
+                    "dim_filters": dim_filters,
+                    "group_by": group_by,
+                    "limit": limit,
+                    "metric_filters": metric_filters,
+                    "metrics": metrics,
+                    "time": time,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def settlements_self(
         self,
@@ -123,7 +139,22 @@ class ServiceReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(_OP_SETTLEMENTS_SELF, locals())
+        return self._send(
+            _OP_SETTLEMENTS_SELF,
+            CallArgs(
+                body={
+                    "cursor": cursor,
+                    "dim_filters": dim_filters,
+                    "group_by": group_by,
+                    "limit": limit,
+                    "metric_filters": metric_filters,
+                    "metrics": metrics,
+                    "time": time,
+                },
+                bindings={"principal_id": principal_id, "user_id": user_id},
+                timeout=timeout,
+            ),
+        )
 
     def usage(
         self,
@@ -175,7 +206,27 @@ class ServiceReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(_OP_USAGE, locals())
+        return self._send(
+            _OP_USAGE,
+            CallArgs(
+                body={
+                    "aggregate": aggregate,
+                    "compare": compare,
+                    "cursor": cursor,
+                    "dim_filters": dim_filters,
+                    "group_by": group_by,
+                    "limit": limit,
+                    "metric_filters": metric_filters,
+                    "metrics": metrics,
+                    "order": order,
+                    "order_by_metric": order_by_metric,
+                    "time": time,
+                    "top_k": top_k,
+                },
+                bindings={"realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
 
     def usage_self(
         self,
@@ -228,4 +279,24 @@ class ServiceReportsApi(AreaApi):
             limit: Rows per page.
             cursor: The `meta.next_cursor` of the previous page.
         """
-        return self._send(_OP_USAGE_SELF, locals())
+        return self._send(
+            _OP_USAGE_SELF,
+            CallArgs(
+                body={
+                    "aggregate": aggregate,
+                    "compare": compare,
+                    "cursor": cursor,
+                    "dim_filters": dim_filters,
+                    "group_by": group_by,
+                    "limit": limit,
+                    "metric_filters": metric_filters,
+                    "metrics": metrics,
+                    "order": order,
+                    "order_by_metric": order_by_metric,
+                    "time": time,
+                    "top_k": top_k,
+                },
+                bindings={"principal_id": principal_id, "user_id": user_id},
+                timeout=timeout,
+            ),
+        )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Page, Result
 from ..._timeout import TimeoutTypes
@@ -59,7 +60,19 @@ class ServiceSubscriptionsApi(AreaApi):
             subscription_id: Vluna's subscription id.
             expand: `items.catalog_price` inlines the catalog price of each item.
         """
-        return self._send(_OP_GET, locals())
+        return self._send(
+            _OP_GET,
+            CallArgs(
+                path={"subscription_id": subscription_id},
+                query={"expand": expand},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )
 
     def list(
         self,
@@ -94,4 +107,15 @@ class ServiceSubscriptionsApi(AreaApi):
             cursor: The `meta.next_cursor` of the previous page.
             expand: `items.catalog_price` inlines the catalog price of each item.
         """
-        return self._send_page(_OP_LIST, locals())
+        return self._send_page(
+            _OP_LIST,
+            CallArgs(
+                query={"status": status, "q": q, "limit": limit, "cursor": cursor, "expand": expand},
+                bindings={
+                    "principal_id": principal_id,
+                    "billing_account_id": billing_account_id,
+                    "realm_admin": realm_admin,
+                },
+                timeout=timeout,
+            ),
+        )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -24,4 +25,4 @@ class ServiceSystemApi(AreaApi):
 
         ``GET /health``.
         """
-        return self._send(_OP_HEALTH, locals())
+        return self._send(_OP_HEALTH, CallArgs(timeout=timeout))

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -52,4 +53,18 @@ class ServiceTokenApi(AreaApi):
             traits: Up to 20 free-form attributes embedded in the token.
             nonce: An opaque value embedded in the token.
         """
-        return self._send(_OP_ISSUE, locals())
+        return self._send(
+            _OP_ISSUE,
+            CallArgs(
+                body={
+                    "nonce": nonce,
+                    "principal_id": principal_id,
+                    "scopes": scopes,
+                    "session_ttl_sec": session_ttl_sec,
+                    "traits": traits,
+                    "user_id": user_id,
+                },
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )

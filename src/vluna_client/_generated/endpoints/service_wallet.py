@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Optional, Union
 
 from ..._area import AreaApi
+from ..._call import CallArgs
 from ..._operation import Operation
 from ..._result import Result
 from ..._timeout import TimeoutTypes
@@ -74,7 +75,23 @@ class ServiceWalletApi(AreaApi):
             note: A note for humans.
             request_id: Your id for auditing; used as the source reference when `origin.ref` is absent.
         """
-        return self._send(_OP_ADJUST, locals())
+        return self._send(
+            _OP_ADJUST,
+            CallArgs(
+                body={
+                    "delta": delta,
+                    "kind": kind,
+                    "note": note,
+                    "origin": origin,
+                    "reason_code": reason_code,
+                    "request_id": request_id,
+                    "unit": unit,
+                },
+                bindings={"principal_id": principal_id, "user_id": user_id, "realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def consume(
         self,
@@ -107,7 +124,15 @@ class ServiceWalletApi(AreaApi):
             subject: Accepted for compatibility; the OSS server ignores it.
             source_ref: Your reference for the debit (an order or job id), stored on the ledger entry.
         """
-        return self._send(_OP_CONSUME, locals())
+        return self._send(
+            _OP_CONSUME,
+            CallArgs(
+                body={"amount": amount, "source_ref": source_ref, "subject": subject, "unit": unit},
+                bindings={"principal_id": principal_id, "user_id": user_id, "realm_admin": realm_admin},
+                idempotency_key=idempotency_key,
+                timeout=timeout,
+            ),
+        )
 
     def get_balance(
         self,
@@ -130,4 +155,11 @@ class ServiceWalletApi(AreaApi):
         Args:
             refresh_grants: Materialise pending grants before computing the balance (slower, idempotent).
         """
-        return self._send(_OP_GET_BALANCE, locals())
+        return self._send(
+            _OP_GET_BALANCE,
+            CallArgs(
+                query={"refresh_grants": refresh_grants},
+                bindings={"principal_id": principal_id, "user_id": user_id, "realm_admin": realm_admin},
+                timeout=timeout,
+            ),
+        )
