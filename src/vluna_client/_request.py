@@ -26,6 +26,10 @@ from ._validation import MAX_SAFE_INTEGER, check_text, validate
 #: The largest request body the server reads (its JSON body limit, 1 MiB); a larger one is refused locally.
 MAX_BODY_BYTES = 1024 * 1024
 
+# One encoder for every body (json.dumps with these options would build a new one per call); it keeps no state
+# between calls, so threads share it.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
+
 
 @attrs.frozen
 class RequestBase:
@@ -200,9 +204,7 @@ def _payload(
             fields[name] = resolved[name]  # a body property that is also a binding: a bound value feeds both
     document = validate(fields, schema, "")
     try:
-        payload = json.dumps(
-            document, separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
+        payload = _ENCODER.encode(document).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:
         raise InputValidationError(f"{op.name}: the body is not JSON-serialisable ({type(exc).__name__})") from None
     if len(payload) > MAX_BODY_BYTES:

@@ -33,6 +33,8 @@ _INTEGER_PATTERNS = frozenset({"^-?[0-9]+$", "^[0-9]+$"})
 MAX_NESTING = 64
 
 _JSON_SCALARS = (str, int, float, bool)
+# The exact types of most request values; none of them can be an attrs class.
+_BUILTIN_TYPES = frozenset({str, int, float, bool, dict, list, tuple, type(None)})
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -42,6 +44,19 @@ _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (Mapping,),
     "array": (list, tuple),
 }
+# (JSON type, exact Python type) pairs that match without further checks; a bool is never an integer or number.
+_EXACT_TYPES = frozenset(
+    {
+        ("string", str),
+        ("integer", int),
+        ("number", int),
+        ("number", float),
+        ("boolean", bool),
+        ("object", dict),
+        ("array", list),
+        ("array", tuple),
+    }
+)
 
 
 @lru_cache(maxsize=512)
@@ -61,6 +76,8 @@ def _fail(path: str, reason: str) -> InputValidationError:
 
 
 def _is_type(value: Any, name: str) -> bool:
+    if (name, type(value)) in _EXACT_TYPES:
+        return True  # the usual case, one set lookup; subclasses and bools take the checks below
     if isinstance(value, bool) and name in ("integer", "number"):
         return False
     return isinstance(value, _JSON_TYPES.get(name, (object,)))
@@ -156,16 +173,20 @@ def validate(value: Any, schema: Mapping[str, Any], path: str = "", depth: int =
         raise _fail(path, f"nested deeper than {MAX_NESTING} levels")
     if not schema:
         return _free(value, path, depth)
-    if attrs.has(type(value)):
+    cls = type(value)
+    if cls not in _BUILTIN_TYPES and attrs.has(cls):  # a builtin is never an attrs class: skip the lookup
         value = unstructure(value)
-    types = [t for t in schema.get("type", []) if t != "null"]
+    declared = schema.get("type", ())
+    nullable = "null" in declared
+    types = [t for t in declared if t != "null"] if nullable else declared
     if value is None:
-        if "null" in schema.get("type", []) or not types:
+        if nullable or not types:
             return None
         raise _fail(path, "must not be None")
     if "string" in types and schema.get("format") == "int64":
         return _int_string(value, schema, path)
-    if types and not any(_is_type(value, t) for t in types):
+    # The first type alone decides almost every value, without a generator for the rest.
+    if types and not (_is_type(value, types[0]) or any(_is_type(value, t) for t in types[1:])):
         expected = " or ".join(types)
         raise _fail(path, f"expected {expected}, got {type(value).__name__}")
     if "oneOf" in schema or "anyOf" in schema:
@@ -209,7 +230,8 @@ def _object(value: Mapping[str, Any], schema: Mapping[str, Any], path: str, dept
     for key, item in value.items():
         if not isinstance(key, str):
             raise _fail(path, f"object keys must be strings, got {type(key).__name__}")
-        check_text(key, path)
+        if not key.isascii():  # (check_text's own first test, without the call for the usual ASCII key)
+            check_text(key, path)
         if names is not None and "pattern" in names and not _regex(names["pattern"]).search(key):
             raise _fail(path, f"key {_shown(key)} does not match {names['pattern']}")
         if item is None:
