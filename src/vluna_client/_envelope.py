@@ -6,26 +6,43 @@ import json
 from collections.abc import Mapping
 from typing import Any, Optional
 
-import attrs
-
 from ._errors import APIError, RateLimitError, error_class
 from ._result import Hint
 from ._retry import parse_retry_after
 from ._validation import MAX_NESTING
 
 
-@attrs.frozen
 class Envelope:
-    """The decoded parts of one answer."""
+    """The decoded parts of one answer (read-only by convention; nothing changes one once decoded).
 
-    status: int
-    ok: bool
-    code: Optional[str]
-    message: str
-    data: Any
-    hints: tuple[Hint, ...]
-    meta: Mapping[str, Any]
-    raw: Any
+    A plain slotted class rather than an attrs one: one is built for every answer, and the module loads with the
+    client's first import.
+    """
+
+    __slots__ = ("code", "data", "hints", "message", "meta", "ok", "raw", "status")
+
+    def __init__(
+        self,
+        status: int,
+        ok: bool,
+        code: Optional[str],
+        message: str,
+        data: Any,
+        hints: tuple[Hint, ...],
+        meta: Mapping[str, Any],
+        raw: Any,
+    ) -> None:
+        self.status = status
+        self.ok = ok
+        self.code = code
+        self.message = message
+        self.data = data
+        self.hints = hints
+        self.meta = meta
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return f"Envelope(status={self.status!r}, ok={self.ok!r}, code={self.code!r}, message={self.message!r})"
 
 
 def _text(body: bytes) -> str:

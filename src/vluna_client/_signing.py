@@ -14,8 +14,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 # The key id and secret rules live with the other configuration rules, which the framework checks apply too.
@@ -40,22 +40,28 @@ def content_digest(body: bytes) -> str:
     return "sha-256=:" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii") + ":"
 
 
+_SIGNED_LOWER = tuple(name.lower() for name in SIGNED_HEADERS)
+
+
 def canonical_string(method: str, path_with_query: str, ts: str, nonce: str, headers: Mapping[str, str]) -> str:
     """The twelve LF-joined lines the server recomputes; absent headers give empty values."""
     lookup = {k.lower(): v for k, v in headers.items()}
-    lines = [method.upper(), path_with_query, f"ts:{ts}", f"nonce:{nonce}"]
-    lines += [f"{name.lower()}:{lookup.get(name.lower(), '')}" for name in SIGNED_HEADERS]
+    lines = [method.upper(), path_with_query, "ts:" + ts, "nonce:" + nonce]
+    lines += [name + ":" + lookup.get(name, "") for name in _SIGNED_LOWER]
     return "\n".join(lines)
 
 
 def signature(secret: bytes, canonical: str) -> str:
     """Base64 HMAC-SHA256 of the canonical string."""
-    return base64.b64encode(hmac.new(secret, canonical.encode("utf-8"), hashlib.sha256).digest()).decode("ascii")
+    # hmac.digest is the one-shot form of hmac.new(...).digest() (OpenSSL's HMAC, no Python HMAC object).
+    return base64.b64encode(hmac.digest(secret, canonical.encode("utf-8"), "sha256")).decode("ascii")
 
 
 def utc_timestamp() -> str:
-    """ISO-8601 UTC with a ``Z`` suffix, the form Vluna's documentation uses."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """ISO-8601 UTC with a ``Z`` suffix and milliseconds (truncated), the form Vluna's documentation uses."""
+    # From the clock's nanoseconds rather than a datetime: it runs on every attempt.
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos // 1_000_000:03d}Z"
 
 
 class ServiceKeySigner:

@@ -175,6 +175,25 @@ def _lean_adapter_class() -> Any:
                     self._pools[key] = pool
                 return pool
 
+            def request_url(self, request: Any, proxies: Any) -> str:
+                # Without proxies the answer is the URL's path and query (requests splits the URL twice to get
+                # there); anything that slicing could read differently (fragment, bare "?", no path, control
+                # characters urlsplit strips, "//" paths) takes requests' own way.
+                url = request.url
+                if not proxies and isinstance(url, str):
+                    start = url.find("/", url.find("//") + 2)
+                    if (
+                        start > 0
+                        and url.find("?", 0, start) < 0
+                        and not url.startswith("//", start)
+                        and not url.endswith("?")
+                        and url.isprintable()
+                        and "#" not in url
+                        and " " not in url
+                    ):
+                        return url[start:]
+                return cast(str, cast(Any, super()).request_url(request, proxies))
+
             def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
                 # types-requests leaves these two unannotated; through Any they stay checkable with or without it.
                 cast(Any, super()).init_poolmanager(*args, **kwargs)

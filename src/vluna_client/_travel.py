@@ -8,9 +8,11 @@ than the pickler's message about some lock or socket deep inside it.
 
 from __future__ import annotations
 
-import pickle
 import sys
 from typing import Any
+
+# pickle is imported when something is sent or received, not with the client (whose first import this module is
+# part of).
 
 
 def _dumpers() -> list[Any]:
@@ -19,6 +21,8 @@ def _dumpers() -> list[Any]:
     Dask pickles with the cloudpickle package and Spark with its own copy of it; either may manage what the
     standard pickler cannot (a class defined in a notebook).
     """
+    import pickle
+
     dumpers: list[Any] = [pickle.dumps]
     for name in ("cloudpickle", "pyspark.cloudpickle"):
         module = sys.modules.get(name)
@@ -50,4 +54,6 @@ def packed(value: Any, *, what: str) -> bytes:
 
 def unpacked(data: bytes) -> Any:
     """The value :func:`packed` pickled (bytes this package made itself, in the process that sent them)."""
+    import pickle
+
     return pickle.loads(data)  # noqa: S301 - produced by packed() for this very object

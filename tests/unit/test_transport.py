@@ -298,3 +298,29 @@ def test_a_transport_without_send_is_refused(bad) -> None:
 def test_a_session_must_be_a_requests_session() -> None:
     with pytest.raises(ConfigurationError, match=r"requests\.Session"):
         make_client(session=object())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://h.example/mgt/v1/gate/commits",
+        "https://h.example:8443/api/v1/wallet?limit=5&cursor=a%2Fb",
+        "http://h.example/p?",
+        "http://h.example?x=/y",
+        "http://h.example",
+        "http://h.example//double/slash",
+        "http://h.example/p#frag",
+        "http://h.example/a b",
+        "http://h.example/p\tq",
+        "http://h.example/p?q=1?2",
+    ],
+)
+def test_lean_adapter_request_url_is_requests_own(url: str) -> None:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    from vluna_client._transport import _lean_adapter_class
+
+    request = requests.Request("GET", url).prepare()
+    request.url = url  # exactly as the transport hands it over (prepare() would re-quote it)
+    assert _lean_adapter_class()().request_url(request, {}) == HTTPAdapter().request_url(request, {})
