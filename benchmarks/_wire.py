@@ -129,3 +129,21 @@ def same_request(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
         elif name not in VOLATILE and a[name] != b[name]:
             problems.append(f"header {name}: {a[name]!r} != {b[name]!r}")
     return problems
+
+
+def instructions(argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Instructions a process runs from start to exit, counted by valgrind's callgrind (its children run untraced).
+
+    Unlike CPU time, the count barely moves when other processes load the machine; hash randomisation is fixed
+    (``PYTHONHASHSEED=0``) so that two runs of the same program count (nearly) the same.
+    """
+    import os
+    import re
+
+    run_env = {**(env if env is not None else os.environ), "PYTHONHASHSEED": "0"}
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *argv]
+    out = subprocess.run(command, env=run_env, capture_output=True, text=True, check=True)
+    found = re.search(r"Collected\s*:\s*(\d+)", out.stderr)
+    if found is None:
+        raise RuntimeError("valgrind printed no instruction count:\n" + out.stderr[-2000:])
+    return int(found.group(1))

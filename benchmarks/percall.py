@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -22,7 +23,7 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _wire import KEY_ID, REALM, SECRET, Server, same_request, sign
+from _wire import KEY_ID, REALM, SECRET, Server, instructions, same_request, sign
 
 TARGET = 1.15
 ROUNDS = 15
@@ -111,6 +112,34 @@ def measure(rounds: int = ROUNDS) -> dict[str, list[float]]:
     return samples
 
 
+def _child(name: str, base: str, calls: int) -> None:
+    """Run under callgrind by :func:`measure_instructions`: set up, warm up, make ``calls`` calls, exit."""
+    call = contenders(base)[name][0]
+    for _ in range(50):
+        call()
+    for _ in range(calls):
+        call()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def measure_instructions() -> dict[str, float]:
+    """Instructions per call (callgrind): a process making BLOCK more calls than an otherwise identical one."""
+    per_call: dict[str, float] = {}
+    with Server() as server:
+        for name in ("urllib3", "vluna_client"):
+            runs = [
+                instructions([sys.executable, __file__, "--child", name, "--base", server.base, "--calls", str(n)])
+                for n in (0, BLOCK)
+            ]
+            per_call[name] = (runs[1] - runs[0]) / BLOCK
+    floor = per_call["urllib3"]
+    print(f"instructions per signed POST (callgrind; {BLOCK} calls after set-up and warm-up):")
+    for name, count in per_call.items():
+        print(f"  {name:13} {count / 1e3:7.0f} k   {count / floor:4.2f}x bare urllib3")
+    return per_call
+
+
 def report(samples: dict[str, list[float]]) -> tuple[float, float]:
     """Print the medians; return (client median, urllib3 median)."""
     floor = statistics.median(samples["urllib3"])
@@ -126,9 +155,17 @@ def report(samples: dict[str, list[float]]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="timed blocks per contender")
+    parser.add_argument("--instructions", action="store_true", help="also count instructions with callgrind")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--calls", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.base, args.calls)
     ours, floor = report(measure(args.rounds))
     print(f"  target <= {TARGET:.2f}x: {'met' if ours / floor <= TARGET else 'NOT met'}")
+    if args.instructions:
+        measure_instructions()
 
 
 if __name__ == "__main__":

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import uuid
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from ._errors import InputValidationError
 
+if TYPE_CHECKING:
+    import uuid
+
 # A fixed UUID namespace that is ours alone: the same (namespace, parts) gives the same key in every process,
 # on every machine, in every version of this client.
-_KEY_NAMESPACE = uuid.UUID("6f1d2b5e-8c3a-5e47-9b0d-3c2a71e4f9a8")
+_KEY_NAMESPACE = "6f1d2b5e-8c3a-5e47-9b0d-3c2a71e4f9a8"
+
+
+@functools.cache
+def _namespace() -> uuid.UUID:
+    # uuid is imported by the first key minted, not with the client: a process whose first call is a read needs none.
+    import uuid
+
+    return uuid.UUID(_KEY_NAMESPACE)
+
 
 KeyPart = Union[str, int]
 
@@ -48,11 +60,15 @@ def idempotency_key(namespace: str, *parts: KeyPart, realm_id: Optional[str] = N
         raise InputValidationError("idempotency_key: realm_id must be a string", field="realm_id")
     # JSON keeps the encoding unambiguous: ("a", "b c") and ("a b", "c") must not meet.
     name = json.dumps([namespace, realm_id, *parts], ensure_ascii=False, separators=(",", ":"))
-    return str(uuid.uuid5(_KEY_NAMESPACE, name))
+    import uuid
+
+    return str(uuid.uuid5(_namespace(), name))
 
 
 def mint_idempotency_key() -> str:
     """A fresh random Idempotency-Key (a UUIDv4): every key the client makes up for a caller comes from here."""
+    import uuid
+
     return str(uuid.uuid4())
 
 

@@ -147,6 +147,22 @@ def _origin(url: str) -> str:
     return url if end < 0 else url[:end]
 
 
+def _plain_target(url: Any) -> Optional[str]:
+    """The path and query of ``url`` as requests sends them when no proxy is used, or None to let requests say.
+
+    requests splits the URL twice to find them; slicing is enough unless the URL holds something that splitting
+    could read differently (a fragment, a bare ``?``, no path, a ``//`` path, spaces or characters urlsplit strips).
+    """
+    if not isinstance(url, str):
+        return None
+    start = url.find("/", url.find("//") + 2)
+    if start <= 0 or url.find("?", 0, start) >= 0 or url.startswith("//", start) or url.endswith("?"):
+        return None
+    if not url.isprintable() or "#" in url or " " in url:
+        return None
+    return url[start:]
+
+
 _LEAN_ADAPTER: Any = None
 
 
@@ -176,23 +192,8 @@ def _lean_adapter_class() -> Any:
                 return pool
 
             def request_url(self, request: Any, proxies: Any) -> str:
-                # Without proxies the answer is the URL's path and query (requests splits the URL twice to get
-                # there); anything that slicing could read differently (fragment, bare "?", no path, control
-                # characters urlsplit strips, "//" paths) takes requests' own way.
-                url = request.url
-                if not proxies and isinstance(url, str):
-                    start = url.find("/", url.find("//") + 2)
-                    if (
-                        start > 0
-                        and url.find("?", 0, start) < 0
-                        and not url.startswith("//", start)
-                        and not url.endswith("?")
-                        and url.isprintable()
-                        and "#" not in url
-                        and " " not in url
-                    ):
-                        return url[start:]
-                return cast(str, cast(Any, super()).request_url(request, proxies))
+                target = None if proxies else _plain_target(request.url)
+                return target if target is not None else cast(str, cast(Any, super()).request_url(request, proxies))
 
             def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
                 # types-requests leaves these two unannotated; through Any they stay checkable with or without it.
