@@ -6,12 +6,14 @@
   ``client.system.health()`` vs the same signed call with bare requests (``coldstart.py``).
 
 Figures, not assertions: a miss is printed, never raised. ``python benchmarks/targets.py [--rounds N]
-[--samples N]``.
+[--samples N] [--instructions]`` (``nox -s bench -- --instructions``: also valgrind instruction counts, steadier
+than CPU time on a loaded machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -25,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=percall.ROUNDS, help="per-call: timed blocks per contender")
     parser.add_argument("--samples", type=int, default=coldstart.SAMPLES, help="cold start: processes per contender")
+    parser.add_argument("--instructions", action="store_true", help="also count instructions with callgrind")
     args = parser.parse_args()
     call, call_base = percall.report(percall.measure(args.rounds))
     print()
@@ -35,6 +38,17 @@ def main() -> None:
         ("start to first answered call (CPU)", f"{cold * 1e3:.1f} ms", f"requests {cold_base * 1e3:.1f} ms",
          cold / cold_base, coldstart.TARGET),
     ]  # fmt: skip
+    if args.instructions:
+        print()
+        counts = percall.measure_instructions()
+        cold_counts = coldstart.measure_instructions()
+        ours, bare = (statistics.median(cold_counts[n]) for n in ("vluna_client", "requests"))
+        rows += [
+            ("per-call instructions", f"{counts['vluna_client'] / 1e3:.0f} k",
+             f"urllib3 {counts['urllib3'] / 1e3:.0f} k", counts["vluna_client"] / counts["urllib3"], percall.TARGET),
+            ("start to first answer (instructions)", f"{ours / 1e6:.0f} M", f"requests {bare / 1e6:.0f} M",
+             ours / bare, coldstart.TARGET),
+        ]  # fmt: skip
     print()
     print(f"{'figure':36} {'vluna_client':>12} {'baseline':>18} {'ratio':>6} {'target':>8}")
     for name, ours, base, ratio, target in rows:
