@@ -37,11 +37,13 @@ if TYPE_CHECKING:
         ValidationError,
         VlunaError,
     )
+    from ._hint import Hint
     from ._keys import idempotency_key
     from ._lease import Lease, LeaseGate, LeaseState, LeaseTerms
     from ._open_enum import OpenEnum
+    from ._page import Page
     from ._partition import PartitionCounts, ingest_partition
-    from ._result import Hint, Page, Result
+    from ._result import Result
     from ._retry import NO_RETRIES, Retrier, RetryPolicy
     from ._transport import (
         MAX_TIMEOUT,
@@ -63,7 +65,7 @@ _LAZY = {
     "BearerClient": "._client",
     "ConfigurationError": "._errors",
     "ConflictError": "._errors",
-    "Hint": "._result",
+    "Hint": "._hint",
     "IngestOutcome": "._bulk",
     "IngestProgress": "._bulk",
     "IngestRow": "._bulk",
@@ -82,7 +84,7 @@ _LAZY = {
     "NotFoundError": "._errors",
     "OpenEnum": "._open_enum",
     "OutcomeUnknownError": "._errors",
-    "Page": "._result",
+    "Page": "._page",
     "PartitionCounts": "._partition",
     "PendingWrite": "._errors",
     "RawResponse": "._transport",

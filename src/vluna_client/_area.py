@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._call import CallArgs
 from ._operation import Operation
-from ._result import Page, Result
+from ._result import Result
+
+if TYPE_CHECKING:
+    from ._page import Page
 
 T = TypeVar("T")
 

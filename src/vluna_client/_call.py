@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Optional
 
-import attrs
-
-from ._redact import redacted
+from ._frozen import Frozen, set_slot
 from ._timeout import TimeoutTypes
 
 _EMPTY: Mapping[str, Any] = {}
 
 
-@attrs.frozen
-class CallArgs:
+class CallArgs(Frozen):
     """What a generated method hands to the client for one operation.
 
     Attributes:
@@ -28,14 +25,36 @@ class CallArgs:
         bearer_token: A per-call bearer token replacing the client's own credentials (routes that take one).
     """
 
-    path: Mapping[str, Any] = _EMPTY
-    query: Mapping[str, Any] = _EMPTY
-    body: Optional[Mapping[str, Any]] = None
-    bindings: Mapping[str, Any] = _EMPTY
-    idempotency_key: Optional[str] = None
-    timeout: TimeoutTypes = None
-    bearer_token: Optional[str] = attrs.field(default=None, repr=redacted)
+    _fields = ("path", "query", "body", "bindings", "idempotency_key", "timeout", "bearer_token")
+    __slots__ = _fields
+    _hidden = frozenset({"bearer_token"})
+
+    path: Mapping[str, Any]
+    query: Mapping[str, Any]
+    body: Optional[Mapping[str, Any]]
+    bindings: Mapping[str, Any]
+    idempotency_key: Optional[str]
+    timeout: TimeoutTypes
+    bearer_token: Optional[str]
+
+    def __init__(
+        self,
+        path: Mapping[str, Any] = _EMPTY,
+        query: Mapping[str, Any] = _EMPTY,
+        body: Optional[Mapping[str, Any]] = None,
+        bindings: Mapping[str, Any] = _EMPTY,
+        idempotency_key: Optional[str] = None,
+        timeout: TimeoutTypes = None,
+        bearer_token: Optional[str] = None,
+    ) -> None:
+        set_slot(self, "path", path)
+        set_slot(self, "query", query)
+        set_slot(self, "body", body)
+        set_slot(self, "bindings", bindings)
+        set_slot(self, "idempotency_key", idempotency_key)
+        set_slot(self, "timeout", timeout)
+        set_slot(self, "bearer_token", bearer_token)
 
     def next_page(self, cursor: str) -> CallArgs:
         """The same call for the page after ``cursor`` (reads carry no key, so nothing else changes)."""
-        return attrs.evolve(self, query={**self.query, "cursor": cursor})
+        return self.replaced(query={**self.query, "cursor": cursor})

@@ -31,7 +31,7 @@ from ._generated.areas import BearerAreas, ServiceAreas
 from ._operation import Operation, operation_named
 from ._pending import PendingWrite, check_replayable, record_of
 from ._request import PreparedCall, RequestBase, build_call
-from ._result import Page, Result, page_from_answer
+from ._result import Result
 from ._retry import Retrier, RetryPolicy, RetryRun, parse_retry_after
 from ._serde import structure
 from ._signing import ServiceKeySigner
@@ -51,6 +51,7 @@ from ._version import __version__
 if TYPE_CHECKING:
     from ._generated.models.health import HealthStatus
     from ._lease import Lease
+    from ._page import Page
 
 logger = logging.getLogger("vluna_client")
 
@@ -401,14 +402,15 @@ class _BaseClient(AreaHost):
             "request_id": request_id,
             "raw": env.raw,
         }
-
-        def fetch_next(next_cursor: str) -> Page[Any]:
-            page: Page[Any] = self._execute(op, args.next_page(next_cursor))  # type: ignore[assignment]
-            return page
-
         try:
             if op.pagination is None:
                 return Result(data=structure(env.data, op.result_type), **common)
+            from ._page import page_from_answer  # loaded (and its class built) by a process's first list call
+
+            def fetch_next(next_cursor: str) -> Page[Any]:
+                page: Page[Any] = self._execute(op, args.next_page(next_cursor))  # type: ignore[assignment]
+                return page
+
             return page_from_answer(
                 op.pagination,
                 env.data,

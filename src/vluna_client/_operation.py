@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Generic, Literal, Optional, TypeVar, get_args
 
-import attrs
-
+from ._frozen import Frozen, set_slot
 from ._result import Pagination as Pagination
 
 T = TypeVar("T")
@@ -28,8 +27,7 @@ HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 HTTP_METHODS: tuple[HttpMethod, ...] = get_args(HttpMethod)
 
 
-@attrs.frozen
-class Param:
+class Param(Frozen):
     """One keyword argument of a generated method and where its value travels.
 
     Attributes:
@@ -38,13 +36,20 @@ class Param:
         location: One of ``path``, ``query``, ``body``, ``whole_body``, ``binding`` or ``merged``.
     """
 
+    _fields = ("python", "wire", "location")
+    __slots__ = _fields
+
     python: str
     wire: str
     location: Location
 
+    def __init__(self, python: str, wire: str, location: Location) -> None:
+        set_slot(self, "python", python)
+        set_slot(self, "wire", wire)
+        set_slot(self, "location", location)
 
-@attrs.frozen
-class Operation(Generic[T]):
+
+class Operation(Frozen, Generic[T]):
     """Everything the core needs to send one operation: route, schemas, bindings, result type.
 
     The generated code passes only what differs from the defaults.
@@ -86,54 +91,120 @@ class Operation(Generic[T]):
             value bound with ``client.bind(...)`` fills them when the call leaves them unset.
     """
 
+    _fields = (
+        "name",
+        "operation_id",
+        "path",
+        "method",
+        "surface",
+        "write",
+        "bindings",
+        "required_bindings",
+        "requires_one_of",
+        "path_params",
+        "query_schema",
+        "body_schema",
+        "whole_body",
+        "renames",
+        "result_type",
+        "pagination",
+        "item_id",
+        "not_served",
+        "success_status",
+        "retry",
+        "params",
+        "shared_bindings",
+    )
+    __slots__ = _fields
+
     name: str
     operation_id: str
     path: str
-    method: HttpMethod = "GET"
-    surface: Surface = "service"
-    write: bool = False
-    bindings: tuple[str, ...] = ()
-    required_bindings: tuple[str, ...] = ()
-    requires_one_of: tuple[str, ...] = ()
-    path_params: tuple[str, ...] = ()
-    query_schema: Mapping[str, Mapping[str, Any]] = _NO_SCHEMAS
-    body_schema: Optional[Mapping[str, Any]] = None
-    whole_body: bool = False
-    renames: Mapping[str, str] = _NO_RENAMES
-    result_type: Any = Any
-    pagination: Optional[Pagination] = None
-    item_id: tuple[str, ...] = ()
-    not_served: bool = False
-    success_status: int = 200
-    retry: RetryRule = "read"
-    params: tuple[Param, ...] = attrs.field(init=False, repr=False, eq=False)
-    shared_bindings: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+    method: HttpMethod
+    surface: Surface
+    write: bool
+    bindings: tuple[str, ...]
+    required_bindings: tuple[str, ...]
+    requires_one_of: tuple[str, ...]
+    path_params: tuple[str, ...]
+    query_schema: Mapping[str, Mapping[str, Any]]
+    body_schema: Optional[Mapping[str, Any]]
+    whole_body: bool
+    renames: Mapping[str, str]
+    result_type: Any
+    pagination: Optional[Pagination]
+    item_id: tuple[str, ...]
+    not_served: bool
+    success_status: int
+    retry: RetryRule
+    params: tuple[Param, ...]
+    shared_bindings: tuple[str, ...]
 
-    def __attrs_post_init__(self) -> None:
-        keyword = {wire: python for python, wire in self.renames.items()}
-
-        def pairs(wires: Any) -> tuple[tuple[str, str], ...]:
-            return tuple((keyword.get(wire, wire), wire) for wire in wires)
-
-        path, query = pairs(self.path_params), pairs(self.query_schema)
-        body: tuple[tuple[str, str], ...] = ()
-        if self.body_schema is not None and not self.whole_body:
-            body = pairs(self.body_schema.get("properties", {}))
-        shared = set(self.bindings)
-        table = [Param(p, w, "path") for p, w in path]
-        table += [Param(p, w, "merged" if p in shared else "query") for p, w in query]
-        table += [Param(p, w, "merged" if p in shared else "body") for p, w in body]
-        if self.whole_body:
-            table.append(Param("body", "", "whole_body"))
-        table += [Param(b, b, "binding") for b in self.bindings]
-        # Frozen: the derived fields are set once, here.
-        object.__setattr__(self, "params", tuple(table))
-        object.__setattr__(self, "shared_bindings", tuple(p.wire for p in table if p.location == "merged"))
+    def __init__(
+        self,
+        name: str,
+        operation_id: str,
+        path: str,
+        method: HttpMethod = "GET",
+        surface: Surface = "service",
+        write: bool = False,
+        bindings: tuple[str, ...] = (),
+        required_bindings: tuple[str, ...] = (),
+        requires_one_of: tuple[str, ...] = (),
+        path_params: tuple[str, ...] = (),
+        query_schema: Mapping[str, Mapping[str, Any]] = _NO_SCHEMAS,
+        body_schema: Optional[Mapping[str, Any]] = None,
+        whole_body: bool = False,
+        renames: Mapping[str, str] = _NO_RENAMES,
+        result_type: Any = Any,
+        pagination: Optional[Pagination] = None,
+        item_id: tuple[str, ...] = (),
+        not_served: bool = False,
+        success_status: int = 200,
+        retry: RetryRule = "read",
+    ) -> None:
+        given: tuple[Any, ...] = (name, operation_id, path, method, surface, write, bindings, required_bindings)
+        given += (requires_one_of, path_params, query_schema, body_schema, whole_body, renames, result_type)
+        given += (pagination, item_id, not_served, success_status, retry)
+        for field, value in zip(self._fields, given):
+            set_slot(self, field, value)
+        table = _parameter_table(path_params, query_schema, body_schema, whole_body, renames, bindings)
+        # The derived fields are set once, here.
+        set_slot(self, "params", table)
+        set_slot(self, "shared_bindings", tuple(p.wire for p in table if p.location == "merged"))
 
     @property
     def mutates(self) -> bool:
         """Whether the call may change state on the server, so a lost answer leaves its outcome unknown."""
         return self.retry != "read"
+
+
+def _parameter_table(
+    path_params: tuple[str, ...],
+    query_schema: Mapping[str, Any],
+    body_schema: Optional[Mapping[str, Any]],
+    whole_body: bool,
+    renames: Mapping[str, str],
+    bindings: tuple[str, ...],
+) -> tuple[Param, ...]:
+    """Every keyword argument of an operation with its wire name and location (see :attr:`Operation.params`)."""
+    keyword = {wire: python for python, wire in renames.items()}
+
+    def pairs(wires: Any) -> tuple[tuple[str, str], ...]:
+        return tuple((keyword.get(wire, wire), wire) for wire in wires)
+
+    path, query = pairs(path_params), pairs(query_schema)
+    body: tuple[tuple[str, str], ...] = ()
+    if body_schema is not None and not whole_body:
+        body = pairs(body_schema.get("properties", {}))
+    shared = set(bindings)
+    table = [Param(p, w, "path") for p, w in path]
+    table += [Param(p, w, "merged" if p in shared else "query") for p, w in query]
+    table += [Param(p, w, "merged" if p in shared else "body") for p, w in body]
+    if whole_body:
+        table.append(Param("body", "", "whole_body"))
+    table += [Param(b, b, "binding") for b in bindings]
+    return tuple(table)
 
 
 @functools.cache

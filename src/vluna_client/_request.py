@@ -13,11 +13,10 @@ from collections.abc import Mapping
 from typing import Any, Optional
 from urllib.parse import quote, urlsplit
 
-import attrs
-
 from ._auth import Auth, call_auth
 from ._call import CallArgs
 from ._errors import InputValidationError
+from ._frozen import Frozen, set_slot
 from ._headers import BINDING_HEADERS, REALM_ADMIN_HEADER, header_value
 from ._keys import new_idempotency_key
 from ._operation import Operation
@@ -31,8 +30,7 @@ MAX_BODY_BYTES = 1024 * 1024
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, ensure_ascii=False, allow_nan=False)
 
 
-@attrs.frozen
-class RequestBase:
+class RequestBase(Frozen):
     """What a client adds to every request it builds; ``client.bind(...)`` evolves a copy with more bindings.
 
     Attributes:
@@ -44,18 +42,38 @@ class RequestBase:
         bindings: Values of ``client.bind(...)`` by keyword; a value passed to a call wins.
     """
 
+    _fields = ("base_url", "root_url", "realm_id", "headers", "auth", "bindings")
+    __slots__ = _fields
+    _hidden = frozenset({"auth"})
+
     base_url: str
     root_url: str
     realm_id: str
     headers: Mapping[str, str]
-    auth: Auth = attrs.field(repr=False)
-    # Plain dicts, never changed once built (a mapping proxy would not pickle, and a client travels to workers).
-    bindings: Mapping[str, Any] = attrs.field(factory=dict)
+    auth: Auth
+    bindings: Mapping[str, Any]
+
+    def __init__(
+        self,
+        base_url: str,
+        root_url: str,
+        realm_id: str,
+        headers: Mapping[str, str],
+        auth: Auth,
+        bindings: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        set_slot(self, "base_url", base_url)
+        set_slot(self, "root_url", root_url)
+        set_slot(self, "realm_id", realm_id)
+        set_slot(self, "headers", headers)
+        set_slot(self, "auth", auth)
+        # Plain dicts, never changed once built (a mapping proxy would not pickle, and a client travels to workers).
+        set_slot(self, "bindings", {} if bindings is None else bindings)
 
     def bound(self, values: Mapping[str, Optional[str]]) -> RequestBase:
         """A copy whose bindings are the non-``None`` ``values`` over the current ones, each checked as a header."""
         checked = {name: header_value(name, value) for name, value in values.items() if value is not None}
-        return attrs.evolve(self, bindings={**self.bindings, **checked})
+        return self.replaced(bindings={**self.bindings, **checked})
 
 
 @functools.lru_cache(maxsize=64)

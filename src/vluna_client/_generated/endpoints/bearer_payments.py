@@ -8,7 +8,8 @@ from typing import Optional
 from ..._area import AreaApi
 from ..._call import CallArgs
 from ..._operation import Operation
-from ..._result import Page, Result
+from ..._page import Page
+from ..._result import Result
 from ..._timeout import TimeoutTypes
 from ..models import billing as m_billing
 

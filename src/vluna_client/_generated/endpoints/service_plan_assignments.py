@@ -9,7 +9,8 @@ from typing import Any, Optional, Union
 from ..._area import AreaApi
 from ..._call import CallArgs
 from ..._operation import Operation
-from ..._result import Page, Result
+from ..._page import Page
+from ..._result import Result
 from ..._timeout import TimeoutTypes
 from .. import schemas
 from ..models import billing_mgt as m_billing_mgt
