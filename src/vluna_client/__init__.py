@@ -37,23 +37,15 @@ if TYPE_CHECKING:
         ValidationError,
         VlunaError,
     )
-    from ._hint import Hint
     from ._keys import idempotency_key
     from ._lease import Lease, LeaseGate, LeaseState, LeaseTerms
     from ._open_enum import OpenEnum
     from ._page import Page
     from ._partition import PartitionCounts, ingest_partition
-    from ._result import Result
+    from ._result import Hint, Result
     from ._retry import NO_RETRIES, Retrier, RetryPolicy
-    from ._transport import (
-        MAX_TIMEOUT,
-        RawResponse,
-        RequestsTransport,
-        Timeout,
-        Transport,
-        TransportError,
-        parse_timeout,
-    )
+    from ._timeout import MAX_TIMEOUT, Timeout, parse_timeout
+    from ._transport import RawResponse, RequestsTransport, Transport, TransportError
 
 # Public names load on first access (PEP 562): importing vluna_client.testing, whose pytest plugin loads into
 # every test run, must not pull in requests nor the client itself.
@@ -65,7 +57,7 @@ _LAZY = {
     "BearerClient": "._client",
     "ConfigurationError": "._errors",
     "ConflictError": "._errors",
-    "Hint": "._hint",
+    "Hint": "._result",
     "IngestOutcome": "._bulk",
     "IngestProgress": "._bulk",
     "IngestRow": "._bulk",
@@ -77,7 +69,7 @@ _LAZY = {
     "LeaseGate": "._lease",
     "LeaseState": "._lease",
     "LeaseTerms": "._lease",
-    "MAX_TIMEOUT": "._transport",
+    "MAX_TIMEOUT": "._timeout",
     "LeaseError": "._errors",
     "LeaseRecoveredError": "._errors",
     "NO_RETRIES": "._retry",
@@ -98,14 +90,14 @@ _LAZY = {
     "RetryPolicy": "._retry",
     "ServerError": "._errors",
     "ServiceClient": "._client",
-    "Timeout": "._transport",
+    "Timeout": "._timeout",
     "Transport": "._transport",
     "TransportError": "._transport",
     "ValidationError": "._errors",
     "VlunaError": "._errors",
     "idempotency_key": "._keys",
     "ingest_partition": "._partition",
-    "parse_timeout": "._transport",
+    "parse_timeout": "._timeout",
 }
 
 __all__ = [

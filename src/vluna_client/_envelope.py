@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from ._errors import APIError, RateLimitError, error_class
+from ._result import Hint
 from ._retry import parse_retry_after
 from ._validation import MAX_NESTING
-
-if TYPE_CHECKING:
-    from ._hint import Hint
 
 
 class Envelope:
@@ -67,15 +65,6 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-def _hints(raw: Any) -> tuple[Hint, ...]:
-    """The envelope's ``hints`` array as :class:`Hint` objects (none when it is missing or empty)."""
-    if not raw:
-        return ()
-    from ._hint import Hint  # most answers carry none, so the class is built with the first one that does
-
-    return tuple(Hint.from_wire(h) for h in raw if h is not None)
-
-
 def decode(status: int, body: bytes) -> Envelope:
     """Decode a body of any shape the server (or a proxy in front of it) may send.
 
@@ -99,7 +88,7 @@ def decode(status: int, body: bytes) -> Envelope:
         # Not an envelope (proxy error page, empty body): the status alone decides.
         text = raw if isinstance(raw, str) else ""
         return Envelope(status, 200 <= status < 300, None, text[:500], raw, (), {}, raw)
-    hints = _hints(raw.get("hints"))
+    hints = tuple(Hint.from_wire(h) for h in raw.get("hints") or () if h is not None)
     raw_meta = raw.get("meta")
     meta: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
     code = raw.get("code")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import attrs
 
 if TYPE_CHECKING:
-    from ._hint import Hint
+    from ._result import Hint
 
 
 # Marks the field dictionary that an error's ``args`` carry after its message (see VlunaError).
@@ -468,7 +468,7 @@ def _plain(value: Any) -> bool:
 
 def _wire_fields(error: VlunaError) -> dict[str, Any]:
     """The error's fields as plain JSON (one that cannot be is sent as ``None``), marked for :func:`_from_wire`."""
-    from ._hint import Hint
+    from ._result import Hint
 
     fields: dict[str, Any] = {}
     for name, value in vars(error).items():
@@ -504,7 +504,7 @@ def _from_wire(cls: type[VlunaError], message: Any, fields: Mapping[str, Any]) -
 
 def _fill(error: VlunaError, message: Any, fields: Mapping[str, Any]) -> None:
     """Set the message and the fields; each field is restored to the type it had (hints, records...)."""
-    from ._hint import Hint
+    from ._result import Hint
 
     error.args = (message,)
     for name, value in fields.items():

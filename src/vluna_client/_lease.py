@@ -20,9 +20,8 @@ from ._errors import (
     ResponseDecodeError,
     VlunaError,
 )
-from ._hint import Hint
 from ._keys import mint_idempotency_key
-from ._result import Result
+from ._result import Hint, Result
 from ._timeout import Timeout, TimeoutTypes
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from .._transport import Transport
 from .llm import MissingGateContextError
 
 if TYPE_CHECKING:
-    from .._hint import Hint
+    from .._result import Hint
 
 #: A client, or a callable (no arguments) that builds one, as the Flask and Django glue accept it.
 ClientSource = Union[ServiceClient, Callable[[], ServiceClient]]

@@ -35,9 +35,8 @@ from .llm_usage import MeterCodes, TokenUsage
 if TYPE_CHECKING:
     from .._client import ServiceClient
     from .._generated.models.gate import CommitResponse
-    from .._hint import Hint
     from .._lease import Lease
-    from .._result import Result
+    from .._result import Hint, Result
 
 __all__ = [
     "GateContext",
