@@ -108,7 +108,8 @@ def generate_models(out: Path) -> None:
                 "--custom-template-dir",
                 str(TEMPLATES / "models"),
                 "--additional-imports",
-                "typing.Any,attrs.define,attrs.field,vluna_client._open_enum.OpenEnum,vluna_client._redact.redacted",
+                "typing.Any,attrs.define,attrs.field,vluna_client._open_enum.OpenEnum,vluna_client._redact.redacted,"
+                "vluna_client._repr.fields_repr",
                 "--custom-file-header",
                 HEADER,
                 "--formatters",

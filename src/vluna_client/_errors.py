@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
 
+from ._repr import fields_repr
+
 if TYPE_CHECKING:
     from ._result import Hint
 
@@ -374,7 +376,7 @@ class LeaseRecoveredError(VlunaError):
 RECORD_VERSION = 1
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class PendingWrite:
     """A write that may or may not have been applied, with everything needed to send it again identically.
 
@@ -400,6 +402,7 @@ class PendingWrite:
     query: Mapping[str, Any] = attrs.field(factory=dict)
     body: Any = None
     bindings: Mapping[str, Any] = attrs.field(factory=dict)
+    __repr__ = fields_repr
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON types (what a task queue or a database column can hold)."""

@@ -8,13 +8,15 @@ from typing import Any, Generic, Literal, Optional, TypeVar
 
 import attrs
 
+from ._repr import fields_repr
+
 T = TypeVar("T")
 
 # The two shapes of a cursor-paginated list's answer (see _page.page_from_answer); an operation names its own.
 Pagination = Literal["meta", "items"]
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Hint:
     """A machine-readable signal from the server, e.g. ``quota.remaining`` or ``rate.limit``.
 
@@ -24,6 +26,7 @@ class Hint:
 
     type: str
     fields: Mapping[str, Any] = attrs.field(factory=dict)
+    __repr__ = fields_repr
 
     @classmethod
     def from_wire(cls, raw: Any) -> Hint:
@@ -41,7 +44,7 @@ class Hint:
         return self.fields[key]
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Result(Generic[T]):
     """A successful answer.
 
@@ -64,6 +67,7 @@ class Result(Generic[T]):
     idempotency_key: Optional[str] = None
     request_id: Optional[str] = None
     _raw: Any = attrs.field(default=None, repr=False, eq=False)
+    __repr__ = fields_repr
 
     @property
     def raw(self) -> Any:

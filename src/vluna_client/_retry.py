@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 import attrs
 
 from ._errors import ConfigurationError
+from ._repr import fields_repr
 from ._timeout import MAX_TIMEOUT, Timeout
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -61,7 +62,7 @@ def _attempts(_instance: Any, attribute: Any, value: Any) -> None:
         raise ConfigurationError("RetryPolicy.max_attempts must be an integer from 1 to 100")
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class RetryPolicy:
     """How the client retries a failed attempt.
 
@@ -89,6 +90,7 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = attrs.field(default=RETRY_STATUSES, converter=_statuses)
     respect_retry_after: bool = True
     max_retry_wait: float = attrs.field(default=10.0, validator=_bounded_seconds(positive=False, most=MAX_TIMEOUT))
+    __repr__ = fields_repr
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff for the n-th retry (1-based)."""
@@ -122,7 +124,7 @@ _REPEAT_AFTER_LOST = frozenset({"read", "idempotent"})
 _SHORTEST_USEFUL_READ = 1.0
 
 
-@attrs.define
+@attrs.define(repr=False)
 class Retrier:
     """Drives the attempts of one call after another: what may be repeated, how long to wait first.
 
@@ -140,6 +142,7 @@ class Retrier:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = attrs.field(factory=random.SystemRandom)
+    __repr__ = fields_repr
 
     def start(self, rule: str, timeout: Timeout) -> RetryRun:
         """Begin one call under ``rule`` (``read``, ``idempotent``, ``answered`` or ``unsent``)."""

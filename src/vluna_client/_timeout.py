@@ -11,6 +11,7 @@ from typing import Union
 import attrs
 
 from ._errors import ConfigurationError
+from ._repr import fields_repr
 
 #: The longest connect or read timeout the client accepts, in seconds. A longer wait would hold a worker for more
 #: than ten minutes on one answer; an infinite or huge one used to crash deep inside the socket layer after a write
@@ -39,7 +40,7 @@ def _seconds(value: object, name: str) -> float:
     return float(value)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Timeout:
     """Connect and read timeouts in seconds; each finite, more than 0 and at most :data:`MAX_TIMEOUT` (600).
 
@@ -53,6 +54,7 @@ class Timeout:
 
     connect: float = attrs.field(default=5.0)
     read: float = attrs.field(default=30.0)
+    __repr__ = fields_repr
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "connect", _seconds(self.connect, "timeout connect"))

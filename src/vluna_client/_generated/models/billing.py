@@ -7,17 +7,20 @@ from typing import Any, Optional, Union
 from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
+from vluna_client._repr import fields_repr
 
 from . import common
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class ConversionSnapshot:
     """The rate used to value XUSD in USD."""
 
     as_of: str
     usd_per_xusd: str
     """A decimal string, for example `0.000001`."""
+
+    __repr__ = fields_repr
 
 
 class Status(OpenEnum):
@@ -73,7 +76,7 @@ class ScopeKind(OpenEnum):
     NONE_TYPE_NONE = None
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class FeatureFamilyRef:
     """A group of features that a product or price unlocks."""
 
@@ -81,6 +84,8 @@ class FeatureFamilyRef:
     name: str
     description: Optional[str] = None
     metadata: Optional[dict[str, Any]] = None
+
+    __repr__ = fields_repr
 
 
 class Action(OpenEnum):
@@ -91,7 +96,7 @@ class Action(OpenEnum):
     ADD_SEATS = "add_seats"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class SubscriptionState:
     """
     How a price relates to the billing account's current subscriptions, to choose the right button:
@@ -108,8 +113,10 @@ class SubscriptionState:
     subscription_id: Optional[str] = None
     """The active subscription in the same group, if any."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingGrantBinding:
     """A grant program a price issues credit from."""
 
@@ -117,8 +124,10 @@ class BillingGrantBinding:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingCatalogGatingMetadata:
     """Gating settings attached to a price."""
 
@@ -126,8 +135,10 @@ class BillingCatalogGatingMetadata:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class CatalogPriceMetadata:
     """Settings attached to a price; other keys may be present."""
 
@@ -136,6 +147,8 @@ class CatalogPriceMetadata:
     gating: Optional[BillingCatalogGatingMetadata] = None
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
+
+    __repr__ = fields_repr
 
 
 class RecurringInterval(OpenEnum):
@@ -146,7 +159,7 @@ class RecurringInterval(OpenEnum):
     NONE_TYPE_NONE = None
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class CatalogPrice:
     """One way to buy a product (currency, amount, billing period)."""
 
@@ -165,6 +178,8 @@ class CatalogPrice:
     feature_families: Optional[list[FeatureFamilyRef]] = None
     subscription_state: Optional[SubscriptionState] = None
 
+    __repr__ = fields_repr
+
 
 class Kind2(OpenEnum):
     """Known values of ``Kind2``; unknown values are kept as they come."""
@@ -181,7 +196,7 @@ class Status2(OpenEnum):
     DRAFT = "draft"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class CatalogProduct:
     """A product of the realm's catalog (a subscription plan or a credit pack)."""
 
@@ -206,8 +221,10 @@ class CatalogProduct:
     feature_families: Optional[list[FeatureFamilyRef]] = None
     subscription_state: Optional[SubscriptionState] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class CheckoutSessionItem:
     """One thing to buy; give `catalog_price_id` or `price_id`."""
 
@@ -217,21 +234,27 @@ class CheckoutSessionItem:
     """The payment provider's price id."""
     quantity: Optional[int] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class CreateCheckoutSessionResponse:
     """The ``CreateCheckoutSessionResponse`` object of the Vluna API."""
 
     checkout_url: str
     """Redirect the customer here (a portal URL when `meta.conflict` is true)."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class CreatePortalSessionResponse:
     """The ``CreatePortalSessionResponse`` object of the Vluna API."""
 
     portal_url: str
     """Redirect the customer here."""
+
+    __repr__ = fields_repr
 
 
 class Status3(OpenEnum):
@@ -244,7 +267,7 @@ class Status3(OpenEnum):
     VOID = "void"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class Invoice:
     """An invoice of the billing account; amounts are integers in minor units of `currency`."""
 
@@ -260,6 +283,8 @@ class Invoice:
     created_at: Optional[str] = None
     updated_at: Optional[str] = None
 
+    __repr__ = fields_repr
+
 
 class LineKind(OpenEnum):
     """Known values of ``LineKind``; unknown values are kept as they come."""
@@ -272,7 +297,7 @@ class LineKind(OpenEnum):
     OTHER = "other"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class InvoiceLineItem:
     """One line of an invoice; amounts in minor units."""
 
@@ -285,8 +310,10 @@ class InvoiceLineItem:
     meter_code: Optional[str] = None
     catalog_price: Optional[CatalogPrice] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class InvoiceDetail:
     """An invoice with its totals, dates and lines; amounts in minor units of `currency`."""
 
@@ -312,6 +339,8 @@ class InvoiceDetail:
     updated_at: Optional[str] = None
     line_items: Optional[list[InvoiceLineItem]] = None
 
+    __repr__ = fields_repr
+
 
 class Status5(OpenEnum):
     """Known values of ``Status5``; unknown values are kept as they come."""
@@ -321,7 +350,7 @@ class Status5(OpenEnum):
     FAILED = "failed"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class Payment:
     """A payment of the billing account; `amount` in minor units of `currency`."""
 
@@ -335,8 +364,10 @@ class Payment:
     """When the payment happened."""
     updated_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class SubscriptionItem:
     """One priced item of a subscription."""
 
@@ -347,6 +378,8 @@ class SubscriptionItem:
     quantity: Optional[int] = None
     catalog_price_id: Optional[str] = None
     catalog_price: Optional[CatalogPrice] = None
+
+    __repr__ = fields_repr
 
 
 class Status6(OpenEnum):
@@ -359,7 +392,7 @@ class Status6(OpenEnum):
     UNPAID = "unpaid"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class Subscription:
     """A subscription of the billing account."""
 
@@ -378,6 +411,8 @@ class Subscription:
     subscription_group_id: Optional[str] = None
     quantity: Optional[int] = None
 
+    __repr__ = fields_repr
+
 
 BillingLabelsMap = dict[str, Union[str, float, bool]]
 
@@ -389,7 +424,7 @@ class SemanticKind(OpenEnum):
     OUTCOME = "outcome"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BillingEventIngestRequest:
     """One business event."""
 
@@ -404,6 +439,8 @@ class BillingEventIngestRequest:
     """Free-form details; part of the deduplication."""
     labels: Optional[BillingLabelsMap] = None
 
+    __repr__ = fields_repr
+
 
 class SemanticKind1(OpenEnum):
     """Known values of ``SemanticKind1``; unknown values are kept as they come."""
@@ -412,7 +449,7 @@ class SemanticKind1(OpenEnum):
     OUTCOME = "outcome"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BillingEvent:
     """A stored business event."""
 
@@ -427,8 +464,10 @@ class BillingEvent:
     subject_ref: Optional[str] = None
     labels: Optional[BillingLabelsMap] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingError:
     """Why one event of a batch was not stored."""
 
@@ -436,6 +475,8 @@ class BillingError:
     """An error code such as `VALIDATION.INVALID_INPUT`."""
     message: str
     details: Optional[dict[str, Any]] = None
+
+    __repr__ = fields_repr
 
 
 class Status7(OpenEnum):
@@ -447,7 +488,7 @@ class Status7(OpenEnum):
     FAILED = "failed"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BillingEventBatchItemResult:
     """The outcome of one event of a batch."""
 
@@ -458,8 +499,10 @@ class BillingEventBatchItemResult:
     status: Optional[Status7] = None
     error: Optional[BillingError] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingEventBatchResponse:
     """The ``BillingEventBatchResponse`` object of the Vluna API."""
 
@@ -469,8 +512,10 @@ class BillingEventBatchResponse:
     failed_count: Optional[int] = None
     """Invalid plus failed events."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class CurrencyAmounts:
     """One amount in XUSD and its value in US dollars."""
 
@@ -481,8 +526,10 @@ class CurrencyAmounts:
     integer cents, but the OSS server sends dollars.
     """
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class LedgerGrantView:
     """One grant of credit that makes up the balance."""
 
@@ -504,8 +551,10 @@ class LedgerGrantView:
     metadata: Optional[dict[str, Any]] = None
     display_hint: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class WalletBalanceWithBreakdownResponse:
     """A user's spendable balance, what is still unsettled, and the grants behind it."""
 
@@ -516,8 +565,10 @@ class WalletBalanceWithBreakdownResponse:
     conversion: ConversionSnapshot
     grants: Optional[list[LedgerGrantView]] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class WalletConsumeResponse:
     """The wallet after a consume."""
 
@@ -529,8 +580,10 @@ class WalletConsumeResponse:
     replay: Optional[bool] = None
     """True when the Idempotency-Key had already been used, so nothing was taken this time."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class WalletAdjustmentOrigin:
     """Where an adjustment comes from; stored as labels of the ledger entry."""
 
@@ -539,8 +592,10 @@ class WalletAdjustmentOrigin:
     """Your reference (invoice, subscription, payment, ...); also becomes the entry's source reference."""
     labels: Optional[common.Labels] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class WalletBalanceResponse:
     """The wallet ledger balance of a user."""
 
@@ -549,8 +604,10 @@ class WalletBalanceResponse:
     unit: Unit3
     balance: common.IntString
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class Budget:
     """A spending cap in XUSD for one billing user."""
 
@@ -572,8 +629,10 @@ class Budget:
     window_start: Optional[str] = None
     window_end: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BudgetList:
     """One page of budgets."""
 
@@ -581,8 +640,10 @@ class BudgetList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; absent on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BudgetOpResponse:
     """A budget's consumption after an operation."""
 
@@ -590,3 +651,5 @@ class BudgetOpResponse:
     consumed_xusd: common.IntString
     remaining_xusd: Optional[common.IntString] = None
     """Absent when the budget is unlimited."""
+
+    __repr__ = fields_repr

@@ -7,11 +7,12 @@ from typing import Any, Optional
 from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
+from vluna_client._repr import fields_repr
 
 from . import common
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BillingAccountSeatSummary:
     """Seat limit of an account and how many of its billing users are in each state."""
 
@@ -28,8 +29,10 @@ class BillingAccountSeatSummary:
     over_limit: bool
     """True when more users are active than the limit allows (after the limit was lowered)."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingAccountBillingDetailsAddress:
     """A postal address for invoices."""
 
@@ -41,8 +44,10 @@ class BillingAccountBillingDetailsAddress:
     region: Optional[str] = None
     postal_code: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingAccountTaxId:
     """A tax registration number of the customer."""
 
@@ -52,8 +57,10 @@ class BillingAccountTaxId:
     country_code: Optional[str] = None
     status: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingAccountTaxIdMasked:
     """A stored tax number with all but its last four characters replaced by `*`."""
 
@@ -61,6 +68,8 @@ class BillingAccountTaxIdMasked:
     value_masked: str
     country_code: Optional[str] = None
     status: Optional[str] = None
+
+    __repr__ = fields_repr
 
 
 class EntityType(OpenEnum):
@@ -81,7 +90,7 @@ class LastUpdatedBy(OpenEnum):
     SYSTEM = "system"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BillingAccountBillingDetailsMasked:
     """The invoicing details of an account, with tax numbers masked."""
 
@@ -98,6 +107,8 @@ class BillingAccountBillingDetailsMasked:
     tax_ids: Optional[list[BillingAccountTaxIdMasked]] = None
     source_updated_at: Optional[str] = None
 
+    __repr__ = fields_repr
+
 
 class BillingUserStatus(OpenEnum):
     """Only `active` users hold a seat and may use the runtime routes."""
@@ -107,7 +118,7 @@ class BillingUserStatus(OpenEnum):
     DELETED = "deleted"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BillingUser:
     """One end user of yours inside a billing account."""
 
@@ -128,8 +139,10 @@ class BillingUser:
     email: Optional[str] = None
     """Read from `metadata.email`."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingUserList:
     """One page of billing users."""
 
@@ -137,13 +150,17 @@ class BillingUserList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingUserSummaryCounts:
     """The ``BillingUserSummaryCounts`` object of the Vluna API."""
 
     active: int
     total: int
+
+    __repr__ = fields_repr
 
 
 class BillingUserActivityKind(OpenEnum):
@@ -157,7 +174,7 @@ class BillingUserActivityKind(OpenEnum):
     BUDGET = "budget"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BillingUserActivityItem:
     """One entry of a user's time line."""
 
@@ -173,14 +190,18 @@ class BillingUserActivityItem:
     """An XUSD integer string when the entry has an amount."""
     feature_code: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingUserActivityList:
     """One page of a user's time line."""
 
     items: Optional[list[BillingUserActivityItem]] = None
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
+
+    __repr__ = fields_repr
 
 
 class BillingContractStatus(OpenEnum):
@@ -190,7 +211,7 @@ class BillingContractStatus(OpenEnum):
     DISABLED = "disabled"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BillingContract:
     """A commercial agreement with one billing account, starting at `effective_at`."""
 
@@ -203,14 +224,18 @@ class BillingContract:
     updated_at: str
     name: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingContractList:
     """One page of contracts."""
 
     items: Optional[list[BillingContract]] = None
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
+
+    __repr__ = fields_repr
 
 
 class ContractTermKind(OpenEnum):
@@ -220,7 +245,7 @@ class ContractTermKind(OpenEnum):
     E2R_PARAM = "e2r_param"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class ContractTerm:
     """
     One version of a contract term: a price or a parameter that rating policies read. Identified by
@@ -235,14 +260,18 @@ class ContractTerm:
     value_json: Any
     """Any JSON value (object, array, string, number, boolean or null)."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class ContractTermList:
     """The matching terms of a contract (not paginated)."""
 
     items: Optional[list[ContractTerm]] = None
     next_cursor: Optional[str] = None
     """Always null."""
+
+    __repr__ = fields_repr
 
 
 class EventRatingPolicyStatus(OpenEnum):
@@ -260,7 +289,7 @@ class EventRatingPolicyVersionStatus(OpenEnum):
     DEPRECATED = "deprecated"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class EventRatingPolicy:
     """A named set of rules that turns billing events into ratings; the rules live in its versions."""
 
@@ -272,8 +301,10 @@ class EventRatingPolicy:
     created_at: str
     updated_at: str
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class EventRatingPolicyVersion:
     """One version of a policy's DSL document. Only drafts can change."""
 
@@ -287,8 +318,10 @@ class EventRatingPolicyVersion:
     created_at: str
     updated_at: str
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class EventRatingPolicyVersionValidationError:
     """One problem found in a DSL document."""
 
@@ -300,8 +333,10 @@ class EventRatingPolicyVersionValidationError:
     message: str
     details: Optional[dict[str, Any]] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class EventRatingPolicyVersionValidationResult:
     """The ``EventRatingPolicyVersionValidationResult`` object of the Vluna API."""
 
@@ -312,22 +347,28 @@ class EventRatingPolicyVersionValidationResult:
     summary: Optional[dict[str, Any]] = None
     """What the document uses (features, meters, required contract term keys, ...)."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class EventRatingPolicyDeleteResult:
     """The ``EventRatingPolicyDeleteResult`` object of the Vluna API."""
 
     deleted: bool
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class EventRatingPolicyVersionDeleteResult:
     """The ``EventRatingPolicyVersionDeleteResult`` object of the Vluna API."""
 
     deleted: bool
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class EventRatingPolicyList:
     """One page of policies."""
 
@@ -335,8 +376,10 @@ class EventRatingPolicyList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class EventRatingPolicyVersionList:
     """One page of policy versions."""
 
@@ -344,8 +387,10 @@ class EventRatingPolicyVersionList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class FeatureFamilyMetadata:
     """Free-form annotations of a feature family."""
 
@@ -354,8 +399,10 @@ class FeatureFamilyMetadata:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class FeatureFamily:
     """A group of features that plans can entitle as a whole."""
 
@@ -372,8 +419,10 @@ class FeatureFamily:
     """True for the system family that collects auto-registered features; do not pick it yourself."""
     description: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class FeatureFamilyList:
     """One page of feature families."""
 
@@ -381,13 +430,17 @@ class FeatureFamilyList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class FeatureFamilyDeleteResult:
     """`deleted` when the family is gone, `soft_deleted` when it was only set inactive."""
 
     deleted: bool
     soft_deleted: bool
+
+    __repr__ = fields_repr
 
 
 class MeterRounding(OpenEnum):
@@ -406,7 +459,7 @@ class MeterSemanticKind(OpenEnum):
     OUTCOME = "outcome"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class MeterMetadata:
     """Free-form annotations of a meter."""
 
@@ -415,8 +468,10 @@ class MeterMetadata:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class FeatureMetadata:
     """Free-form annotations of a feature."""
 
@@ -424,6 +479,8 @@ class FeatureMetadata:
     """Set by the system on features it registered automatically."""
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
+
+    __repr__ = fields_repr
 
 
 class MissingPriceReason(OpenEnum):
@@ -434,12 +491,14 @@ class MissingPriceReason(OpenEnum):
     BOTH = "both"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class FeatureDeleteResult:
     """`deleted` when the feature is gone, `soft_deleted` when it was only set inactive."""
 
     deleted: bool
     soft_deleted: bool
+
+    __repr__ = fields_repr
 
 
 class BillingPlanKind(OpenEnum):
@@ -457,7 +516,7 @@ class BillingPlanEntitlementEffect(OpenEnum):
     DENY = "deny"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class PlanBillingDefaultsPeriod:
     """How billing periods of this plan are laid out by default."""
 
@@ -466,8 +525,10 @@ class PlanBillingDefaultsPeriod:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class PlanBillingDefaults:
     """The ``PlanBillingDefaults`` object of the Vluna API."""
 
@@ -475,8 +536,10 @@ class PlanBillingDefaults:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingPlanMetadata:
     """Plan settings the runtime reads, plus any annotations of yours."""
 
@@ -488,8 +551,10 @@ class BillingPlanMetadata:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingPlan:
     """A commercial plan, with the features it entitles and what it grants."""
 
@@ -507,8 +572,10 @@ class BillingPlan:
     feature_family_codes: Optional[list[str]] = None
     """Families with an entitlement."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingPlanList:
     """One page of billing plans."""
 
@@ -516,8 +583,10 @@ class BillingPlanList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingPlanEntitlement:
     """Allows or denies one feature or one whole feature family to holders of a plan."""
 
@@ -531,8 +600,10 @@ class BillingPlanEntitlement:
     feature_id: Optional[str] = None
     feature_code: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingPlanEntitlementInput:
     """Name exactly one of `feature_code` or `feature_family_code`."""
 
@@ -540,14 +611,18 @@ class BillingPlanEntitlementInput:
     feature_code: Optional[str] = None
     effect: Optional[BillingPlanEntitlementEffect] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingPlanEntitlementList:
     """One page of plan entitlements."""
 
     items: Optional[list[BillingPlanEntitlement]] = None
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
+
+    __repr__ = fields_repr
 
 
 class BillingPlanAssignmentScope(OpenEnum):
@@ -579,7 +654,7 @@ class BillingPlanAssignmentSourceKind(OpenEnum):
     OPS_CAMPAIGN = "ops.campaign"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BillingPeriodOverride:
     """The ``BillingPeriodOverride`` object of the Vluna API."""
 
@@ -588,8 +663,10 @@ class BillingPeriodOverride:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingOverrides:
     """The ``BillingOverrides`` object of the Vluna API."""
 
@@ -597,8 +674,10 @@ class BillingOverrides:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingPlanAssignmentMetadata:
     """
     Source annotations and billing overrides of an assignment. Gate bundle keys (`gate_bundle_key`,
@@ -610,8 +689,10 @@ class BillingPlanAssignmentMetadata:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingPlanAssignment:
     """A plan given to an account or to one user for a time window."""
 
@@ -634,8 +715,10 @@ class BillingPlanAssignment:
     window_end: Optional[str] = None
     """Null for an open-ended assignment."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingPlanAssignmentList:
     """One page of plan assignments."""
 
@@ -643,8 +726,10 @@ class BillingPlanAssignmentList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingAccount:
     """One paying customer of the realm, identified by your principal id."""
 
@@ -663,8 +748,10 @@ class BillingAccount:
     billing_details: Optional[BillingAccountBillingDetailsMasked] = None
     """Present only with `expand=billing_details` on the list; null when none are stored."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingAccountList:
     """One page of billing accounts."""
 
@@ -672,8 +759,10 @@ class BillingAccountList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingUserWalletGrant:
     """One grant of credit in a user's wallet, amounts in XUSD."""
 
@@ -688,8 +777,10 @@ class BillingUserWalletGrant:
     window_start: Optional[str] = None
     window_end: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingUserWallet:
     """
     A billing user's money: the ledger balance (negative when usage is owed), the totals of its grants
@@ -707,8 +798,10 @@ class BillingUserWallet:
     """What the user owes (the negative part of the ledger balance), else `0`."""
     grants: list[BillingUserWalletGrant]
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingUserSummaryUsage:
     """Rated usage of the last 30 days, in XUSD."""
 
@@ -719,8 +812,10 @@ class BillingUserSummaryUsage:
     commit_count: int
     """How many ratings were recorded."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BillingUserSummary:
     """An overview of one billing user."""
 
@@ -732,8 +827,10 @@ class BillingUserSummary:
     usage_30d: BillingUserSummaryUsage
     last_activity_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class MeterPrice:
     """
     The current price of a meter in XUSD (1 XUSD = 10^-6 USD): the sale price, split into a base and a
@@ -751,8 +848,10 @@ class MeterPrice:
     cost_rounding: Optional[common.Rounding] = None
     effective_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class MeterPriceInput:
     """
     A new price for a meter, in XUSD integer strings (convert user-facing prices first: 1 USD = 1000000
@@ -772,8 +871,10 @@ class MeterPriceInput:
     cost_rounding: Optional[common.Rounding] = None
     effective_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class MeterInput:
     """A meter to create or update as part of a feature."""
 
@@ -793,8 +894,10 @@ class MeterInput:
     metadata: Optional[MeterMetadata] = None
     meter_prices: Optional[MeterPriceInput] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class Meter:
     """A measured quantity that usage is reported and priced in."""
 
@@ -814,8 +917,10 @@ class Meter:
     meter_prices: Optional[MeterPrice] = None
     """Absent when the meter has no price."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class MeterList:
     """One page of meters."""
 
@@ -823,8 +928,10 @@ class MeterList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class Feature:
     """Something billable your product does, measured by one or more meters."""
 
@@ -846,11 +953,15 @@ class Feature:
     """Not sent by the open-source server; read `meters[].unit`."""
     meters: Optional[list[Meter]] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class FeatureList:
     """One page of features."""
 
     items: Optional[list[Feature]] = None
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
+
+    __repr__ = fields_repr

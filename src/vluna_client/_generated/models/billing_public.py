@@ -6,8 +6,10 @@ from typing import Any
 
 from attrs import define, field
 
+from vluna_client._repr import fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class ConsentRecordResponse:
     """The request body echoed back, with `saved` added."""
 
@@ -15,3 +17,5 @@ class ConsentRecordResponse:
     """Always true."""
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
+
+    __repr__ = fields_repr

@@ -7,6 +7,7 @@ from typing import Any, Literal, Optional
 from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
+from vluna_client._repr import fields_repr
 
 IntString = str
 
@@ -29,7 +30,7 @@ class Rounding(OpenEnum):
     CEIL = "ceil"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class Hint:
     """
     A machine-readable signal attached to a response (quota left, rate window, pricing drift, budget
@@ -44,8 +45,10 @@ class Hint:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class ErrorObject:
     """A per-item failure inside a batch result."""
 
@@ -56,8 +59,10 @@ class ErrorObject:
     retry_after: Optional[int] = None
     """Seconds to wait before retrying, when the server says so."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class PaginationMeta:
     """Cursor pagination state for list responses whose `data` is an array."""
 
@@ -66,8 +71,10 @@ class PaginationMeta:
     has_more: Optional[bool] = None
     limit: Optional[int] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class Envelope:
     """
     Every JSON answer is wrapped: `ok` tells success, `code` is `OK` or an error code, `data` is the
@@ -81,8 +88,10 @@ class Envelope:
     hints: Optional[list[Hint]] = None
     meta: Optional[dict[str, Any]] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class PageEnvelope:
     """An envelope whose `data` is one page of a list and whose `meta` says how to get the next one."""
 
@@ -92,8 +101,10 @@ class PageEnvelope:
     hints: Optional[list[Hint]] = None
     meta: Optional[PaginationMeta] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class Meta:
     """The ``Meta`` object of the Vluna API."""
 
@@ -101,8 +112,10 @@ class Meta:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class ErrorEnvelope:
     """The body of a failed call."""
 
@@ -111,3 +124,5 @@ class ErrorEnvelope:
     message: Optional[str] = None
     hints: Optional[list[Hint]] = None
     meta: Optional[Meta] = None
+
+    __repr__ = fields_repr

@@ -8,6 +8,7 @@ from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
 from vluna_client._redact import redacted
+from vluna_client._repr import fields_repr
 
 
 class DatBindingType(OpenEnum):
@@ -31,7 +32,7 @@ class DatScope(OpenEnum):
     MCP_WRITE = "mcp:write"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class DatBootstrapToken:
     """A bootstrap token as stored by the server."""
 
@@ -58,15 +59,19 @@ class DatBootstrapToken:
     last_used_at: Optional[str] = None
     """The last time the token authenticated a call."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class DatBootstrapTokenList:
     """The ``DatBootstrapTokenList`` object of the Vluna API."""
 
     items: list[DatBootstrapToken]
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class DatBootstrapTokenSecret:
     """The ``DatBootstrapTokenSecret`` object of the Vluna API."""
 
@@ -75,8 +80,10 @@ class DatBootstrapTokenSecret:
     """The full secret (`datb_...`)."""
     token_masked: str
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class DatBootstrapTokenRevokeResult:
     """The ``DatBootstrapTokenRevokeResult`` object of the Vluna API."""
 
@@ -84,8 +91,10 @@ class DatBootstrapTokenRevokeResult:
     """False when no token with this id grants access to the current realm."""
     token_id: str
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class DatSessionIssueResponse:
     """A session token and what it grants."""
 
@@ -108,8 +117,10 @@ class DatSessionIssueResponse:
     selected_realm: Optional[str] = None
     """The realm the session is bound to; send it as X-Realm-Id."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class DatSessionIntrospection:
     """Whether the session token is valid; the claims are present only when it is."""
 
@@ -128,11 +139,15 @@ class DatSessionIntrospection:
     """Expiry as Unix seconds."""
     expires_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class DatSessionRevokeResult:
     """The ``DatSessionRevokeResult`` object of the Vluna API."""
 
     revoked: bool
     """Always true on success."""
     jti: str
+
+    __repr__ = fields_repr

@@ -7,11 +7,12 @@ from typing import Any, Optional
 from attrs import define
 
 from vluna_client._open_enum import OpenEnum
+from vluna_client._repr import fields_repr
 
 from . import common
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class AuthorizeResponse:
     """An open lease."""
 
@@ -29,8 +30,10 @@ class AuthorizeResponse:
     window_end: Optional[str] = None
     """End of the current quota window."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class MeterCommit:
     """Usage of one priced meter."""
 
@@ -42,8 +45,10 @@ class MeterCommit:
     """The price fingerprint the caller priced with; a mismatch yields a `pricing.changed` hint."""
     client_unit_price_xusd: Optional[common.NonNegativeIntString] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BatchCommitItem:
     """One commit inside a batch, with its own idempotency key."""
 
@@ -56,6 +61,8 @@ class BatchCommitItem:
     as_of: Optional[str] = None
     meters: Optional[list[MeterCommit]] = None
 
+    __repr__ = fields_repr
+
 
 class Source(OpenEnum):
     """Known values of ``Source``; unknown values are kept as they come."""
@@ -65,15 +72,17 @@ class Source(OpenEnum):
     AGGREGATE = "aggregate"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class PricingProvenance:
     """Where a price came from."""
 
     source: Optional[Source] = None
     inputs: Optional[dict[str, Any]] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class PricingSnapshot:
     """The price a line was rated with, frozen at commit time."""
 
@@ -90,8 +99,10 @@ class PricingSnapshot:
     provenance: Optional[PricingProvenance] = None
     effective_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class CommitLine:
     """The priced usage of one meter."""
 
@@ -109,8 +120,10 @@ class CommitLine:
     cost_snapshot: Optional[PricingSnapshot] = None
     cost_fingerprint: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class CommitResponse:
     """The authoritative priced result of a commit or an ingest, in XUSD (1 XUSD = 10^-6 USD)."""
 
@@ -122,6 +135,8 @@ class CommitResponse:
     cost_xusd: Optional[common.IntString] = None
     lines: Optional[list[CommitLine]] = None
 
+    __repr__ = fields_repr
+
 
 class Status(OpenEnum):
     """Known values of ``Status``; unknown values are kept as they come."""
@@ -132,7 +147,7 @@ class Status(OpenEnum):
     FAILED = "failed"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class BatchCommitItemResult:
     """The ``BatchCommitItemResult`` object of the Vluna API."""
 
@@ -142,8 +157,10 @@ class BatchCommitItemResult:
     commit: Optional[CommitResponse] = None
     error: Optional[common.ErrorObject] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class BatchCommitResponse:
     """The ``BatchCommitResponse`` object of the Vluna API."""
 
@@ -151,8 +168,10 @@ class BatchCommitResponse:
     committed_count: int
     failed_count: int
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class CancelResponse:
     """The ``CancelResponse`` object of the Vluna API."""
 
@@ -160,6 +179,8 @@ class CancelResponse:
     """True when this call closed an active lease; false when it was already closed."""
     released_cap: Optional[common.IntString] = None
     trace_id: Optional[str] = None
+
+    __repr__ = fields_repr
 
 
 class SubjectScope(OpenEnum):
@@ -169,7 +190,7 @@ class SubjectScope(OpenEnum):
     ACCOUNT = "account"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class UsageWindow:
     """One quota or rate window and how much of it is used."""
 
@@ -179,8 +200,10 @@ class UsageWindow:
     limit_minor: Optional[common.IntString] = None
     used_minor: Optional[common.IntString] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class FeatureLimit:
     """The ``FeatureLimit`` object of the Vluna API."""
 
@@ -191,8 +214,10 @@ class FeatureLimit:
     rates: Optional[list[UsageWindow]] = None
     meters: Optional[list[str]] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class MeterPriceView:
     """The current price of a meter."""
 
@@ -206,6 +231,8 @@ class MeterPriceView:
     cost_unit_quantity_minor: Optional[common.IntString] = None
     cost_rounding: Optional[common.Rounding] = None
 
+    __repr__ = fields_repr
+
 
 class Basis(OpenEnum):
     """Known values of ``Basis``; unknown values are kept as they come."""
@@ -214,7 +241,7 @@ class Basis(OpenEnum):
     BUDGET = "budget"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class MeterCoverage:
     """An advisory estimate of how much of a meter the balance or budget still pays for."""
 
@@ -227,8 +254,10 @@ class MeterCoverage:
     notes: Optional[str] = None
     budget_id: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class MeterLimit:
     """The ``MeterLimit`` object of the Vluna API."""
 
@@ -240,3 +269,5 @@ class MeterLimit:
     rates: Optional[list[UsageWindow]] = None
     pricing: Optional[MeterPriceView] = None
     coverage: Optional[MeterCoverage] = None
+
+    __repr__ = fields_repr

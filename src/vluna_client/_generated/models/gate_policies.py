@@ -7,6 +7,7 @@ from typing import Any, Optional
 from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
+from vluna_client._repr import fields_repr
 
 
 class GatePolicyKind(OpenEnum):
@@ -46,7 +47,7 @@ class GatePolicyBundleStatus(OpenEnum):
 GatePolicyBundleMetadata = dict[str, Any]
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class GatePolicyParams:
     """Extra runtime parameters of a policy."""
 
@@ -56,8 +57,10 @@ class GatePolicyParams:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GatePolicyMetadata:
     """Free-form data kept with the policy; a few keys are read by the gate."""
 
@@ -71,8 +74,10 @@ class GatePolicyMetadata:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GatePolicy:
     """A quota or rate rule of a bundle."""
 
@@ -106,8 +111,10 @@ class GatePolicy:
     unlimited. Null on rate policies.
     """
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GatePolicyList:
     """One page of policies."""
 
@@ -115,16 +122,20 @@ class GatePolicyList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GatePolicyDeleteResult:
     """The ``GatePolicyDeleteResult`` object of the Vluna API."""
 
     deleted: bool
     """Always true on success."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GatePolicyBundle:
     """A named group of gate policies."""
 
@@ -139,8 +150,10 @@ class GatePolicyBundle:
     name: Optional[str] = None
     """A display name; the server sends null when none was set."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GatePolicyBundleList:
     """One page of bundles."""
 
@@ -148,10 +161,14 @@ class GatePolicyBundleList:
     next_cursor: Optional[str] = None
     """Pass back as `cursor` for the next page; null on the last page."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GatePolicyBundleDeleteResult:
     """The ``GatePolicyBundleDeleteResult`` object of the Vluna API."""
 
     deleted: bool
     """Always true on success."""
+
+    __repr__ = fields_repr

@@ -7,6 +7,7 @@ from typing import Optional, Union
 from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
+from vluna_client._repr import fields_repr
 
 from . import common
 
@@ -42,7 +43,7 @@ class GateOpsUsageReportAggregate(OpenEnum):
     GROUP_TOTAL = "group_total"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class GateReportTimeRange:
     """The reported period and its bucket size. Both instants are UTC and must end in `Z`."""
 
@@ -51,6 +52,8 @@ class GateReportTimeRange:
     to: str
     """End of the period, excluded."""
     granularity: GateReportGranularity
+
+    __repr__ = fields_repr
 
 
 class GateOpsUsageReportDimensionKey(OpenEnum):
@@ -81,7 +84,7 @@ class GateOpsUsageReportMetricKey(OpenEnum):
     DISTINCT_BILLING_USER_COUNT = "distinct_billing_user_count"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class GateOpsUsageReportDimensionFilter:
     """Keep only rows whose dimension equals `value` (`eq`) or is one of the listed values (`in`)."""
 
@@ -90,8 +93,10 @@ class GateOpsUsageReportDimensionFilter:
     value: Union[str, list[str]]
     """One value for `eq`, a list of values for `in`."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsUsageReportMetricFilter:
     """Keep only groups whose metric compares true against `value`."""
 
@@ -100,8 +105,10 @@ class GateOpsUsageReportMetricFilter:
     value: str
     """The threshold, as an integer or decimal string."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsUsageReportRow:
     """
     One bucket of one group. Only the dimensions in `group_by` and the requested metrics are filled in.
@@ -130,8 +137,10 @@ class GateOpsUsageReportRow:
     distinct_billing_account_count: Optional[int] = None
     distinct_billing_user_count: Optional[int] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsUsageReportResult:
     """The usage report rows, with comparison figures when `compare` was asked for."""
 
@@ -151,8 +160,10 @@ class GateOpsUsageReportResult:
     delta_pct: Optional[dict[str, Optional[float]]] = None
     """Metric name to the change in percent; null when no percentage can be computed."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsUsageReportCursorHint:
     """The query shape the cursor belongs to; send the same shape with it."""
 
@@ -161,8 +172,10 @@ class GateOpsUsageReportCursorHint:
     metrics: list[GateOpsUsageReportMetricKey]
     aggregate: Optional[GateOpsUsageReportAggregate] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsUsageReportMeta:
     """Paging state of a usage report."""
 
@@ -171,6 +184,8 @@ class GateOpsUsageReportMeta:
     has_more: Optional[bool] = None
     limit: Optional[int] = None
     cursor_hint: Optional[GateOpsUsageReportCursorHint] = None
+
+    __repr__ = fields_repr
 
 
 class GateOpsSettlementReportDimensionKey(OpenEnum):
@@ -199,7 +214,7 @@ class GateOpsSettlementReportMetricKey(OpenEnum):
     SETTLEMENT_COUNT = "settlement_count"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class GateOpsSettlementReportDimensionFilter:
     """Keep only rows whose dimension equals `value` (`eq`) or is one of the listed values (`in`)."""
 
@@ -208,8 +223,10 @@ class GateOpsSettlementReportDimensionFilter:
     value: Union[str, list[str]]
     """One value for `eq`, a list of values for `in`."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsSettlementReportMetricFilter:
     """Keep only groups whose metric compares true against `value`."""
 
@@ -218,8 +235,10 @@ class GateOpsSettlementReportMetricFilter:
     value: str
     """The threshold, as an integer or decimal string."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsSettlementReportRow:
     """One bucket of one group; only the grouped dimensions and requested metrics are filled in."""
 
@@ -242,8 +261,10 @@ class GateOpsSettlementReportRow:
     applied_cost_xusd: Optional[common.IntString] = None
     settlement_count: Optional[int] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsSettlementReportResult:
     """The settlement report rows."""
 
@@ -252,8 +273,10 @@ class GateOpsSettlementReportResult:
     metrics: list[GateOpsSettlementReportMetricKey]
     rows: list[GateOpsSettlementReportRow]
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsSettlementReportCursorHint:
     """The query shape the cursor belongs to; send the same shape with it."""
 
@@ -261,8 +284,10 @@ class GateOpsSettlementReportCursorHint:
     group_by: list[GateOpsSettlementReportDimensionKey]
     metrics: list[GateOpsSettlementReportMetricKey]
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GateOpsSettlementReportMeta:
     """Paging state of a settlement report."""
 
@@ -271,3 +296,5 @@ class GateOpsSettlementReportMeta:
     has_more: Optional[bool] = None
     limit: Optional[int] = None
     cursor_hint: Optional[GateOpsSettlementReportCursorHint] = None
+
+    __repr__ = fields_repr

@@ -6,8 +6,10 @@ from typing import Optional
 
 from attrs import define
 
+from vluna_client._repr import fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class HealthStatus:
     """The ``HealthStatus`` object of the Vluna API."""
 
@@ -15,3 +17,5 @@ class HealthStatus:
     """Name of the answering service."""
     status: Optional[str] = None
     """`healthy` when the process is serving."""
+
+    __repr__ = fields_repr

@@ -7,11 +7,12 @@ from typing import Any, Optional, Union
 from attrs import define, field
 
 from vluna_client._open_enum import OpenEnum
+from vluna_client._repr import fields_repr
 
 from . import common
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class OpsEventLabel:
     """One label of a usage event; exactly one `value_*` is normally set."""
 
@@ -22,6 +23,8 @@ class OpsEventLabel:
     value_number: Optional[float] = None
     """The server currently sends null for a stored 0."""
 
+    __repr__ = fields_repr
+
 
 class SemanticKind(OpenEnum):
     """Known values of ``SemanticKind``; unknown values are kept as they come."""
@@ -30,7 +33,7 @@ class SemanticKind(OpenEnum):
     OUTCOME = "outcome"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class OpsEvent:
     """A usage event as stored, before pricing."""
 
@@ -49,6 +52,8 @@ class OpsEvent:
     labels: Optional[list[OpsEventLabel]] = None
     """Present only with `expand=labels`."""
 
+    __repr__ = fields_repr
+
 
 class RatingKind(OpenEnum):
     """Known values of ``RatingKind``; unknown values are kept as they come."""
@@ -64,7 +69,7 @@ class Direction(OpenEnum):
     CREDIT = "credit"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class OpsRatedRecord:
     """One priced meter line of a rating, with the price and cost it was rated at."""
 
@@ -88,6 +93,8 @@ class OpsRatedRecord:
     cost_fingerprint: str
     metadata: dict[str, Any]
     created_at: str
+
+    __repr__ = fields_repr
 
 
 class FundingKind(OpenEnum):
@@ -128,7 +135,7 @@ class AttributionKind(OpenEnum):
     SUBSCRIPTION = "subscription"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class OpsAttribution:
     """Links a rating to the plan, plan assignment or subscription it was billed under."""
 
@@ -141,6 +148,8 @@ class OpsAttribution:
     attribution_id: str
     created_at: str
     attribution_ref: Optional[str] = None
+
+    __repr__ = fields_repr
 
 
 class Kind(OpenEnum):
@@ -159,7 +168,7 @@ class Status(OpenEnum):
     RESOLVED = "resolved"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class ReconciliationSummary:
     """One difference found between Vluna's records and the payment provider's."""
 
@@ -172,13 +181,17 @@ class ReconciliationSummary:
     provider_state_snapshot_id: Optional[str] = None
     resolved_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class ReconciliationList:
     """One page of reconciliation diffs, as the server sends it."""
 
     items: list[ReconciliationSummary]
     next_cursor: Optional[str] = None
+
+    __repr__ = fields_repr
 
 
 class Granularity(OpenEnum):
@@ -188,7 +201,7 @@ class Granularity(OpenEnum):
     MONTH = "month"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class OpsRevenueReportTimeRange:
     """The reporting window and bucket size."""
 
@@ -198,8 +211,10 @@ class OpsRevenueReportTimeRange:
     """First instant excluded (UTC, ending in `Z`)."""
     granularity: Granularity
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsRevenueReportRow:
     """
     One bucket (and group) of the report. Amounts are integer strings in the currency's minor units.
@@ -220,8 +235,10 @@ class OpsRevenueReportRow:
     total_minor: Optional[str] = None
     line_total_minor: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsGrantBinding:
     """Names a grant programme to issue with a product, price or campaign; other keys are kept as given."""
 
@@ -229,8 +246,10 @@ class OpsGrantBinding:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsCatalogGatingMetadata:
     """Which gate policy bundle buying this price unlocks; other keys are kept as given."""
 
@@ -238,8 +257,10 @@ class OpsCatalogGatingMetadata:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsCatalogProductMetadata:
     """Free-form product metadata with a few keys the server understands."""
 
@@ -250,8 +271,10 @@ class OpsCatalogProductMetadata:
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsCatalogPriceMetadata:
     """Free-form price metadata with a few keys the server understands."""
 
@@ -261,6 +284,8 @@ class OpsCatalogPriceMetadata:
     gating: Optional[OpsCatalogGatingMetadata] = None
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
+
+    __repr__ = fields_repr
 
 
 class Kind4(OpenEnum):
@@ -293,21 +318,25 @@ class RecurringInterval(OpenEnum):
     NONE_TYPE_NONE = None
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class OpsCatalogProductDeleteResult:
     """The ``OpsCatalogProductDeleteResult`` object of the Vluna API."""
 
     archived: bool
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsCatalogPriceDeleteResult:
     """The ``OpsCatalogPriceDeleteResult`` object of the Vluna API."""
 
     archived: bool
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GrantProgramEligibilityPayload:
     """Who may receive the programme; the keys depend on `eligibility_kind`."""
 
@@ -315,6 +344,8 @@ class GrantProgramEligibilityPayload:
     group_key: Optional[str] = None
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
+
+    __repr__ = fields_repr
 
 
 class Cadence(OpenEnum):
@@ -361,7 +392,7 @@ class AccrualMode(OpenEnum):
     EARN_DAILY = "earn_daily"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class GrantProgram:
     """A recipe for issuing credit grants (amount, cadence, window, priority)."""
 
@@ -392,8 +423,10 @@ class GrantProgram:
     created_at: Optional[str] = None
     updated_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GrantProgramList:
     """The ``GrantProgramList`` object of the Vluna API."""
 
@@ -401,14 +434,18 @@ class GrantProgramList:
     next_cursor: Optional[str] = None
     """Not in the contract; followed when a deployment sends it."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GrantCampaignMetadata:
     """Free-form campaign metadata; `grants` names the programmes the campaign hands out."""
 
     grants: Optional[list[OpsGrantBinding]] = None
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
+
+    __repr__ = fields_repr
 
 
 class Status16(OpenEnum):
@@ -420,7 +457,7 @@ class Status16(OpenEnum):
     ENDED = "ended"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class GrantCampaign:
     """The ``GrantCampaign`` object of the Vluna API."""
 
@@ -437,8 +474,10 @@ class GrantCampaign:
     window_end: Optional[str] = None
     metadata: Optional[GrantCampaignMetadata] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GrantCampaignList:
     """The ``GrantCampaignList`` object of the Vluna API."""
 
@@ -446,8 +485,10 @@ class GrantCampaignList:
     next_cursor: Optional[str] = None
     """Not in the contract; followed when a deployment sends it."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GrantCampaignDeleteResult:
     """The ``GrantCampaignDeleteResult`` object of the Vluna API."""
 
@@ -455,14 +496,18 @@ class GrantCampaignDeleteResult:
     soft_deleted: bool
     """True when the campaign was only ended because assignments refer to it."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GrantAssignmentMetadata:
     """Free-form assignment metadata; `grant_override` adjusts what this assignment issues."""
 
     grant_override: Optional[dict[str, Any]] = None
     extras: dict[str, Any] = field(factory=dict, metadata={"extras": True})
     """Keys the server sent beyond the ones listed above, kept as they came."""
+
+    __repr__ = fields_repr
 
 
 class SourceKind(OpenEnum):
@@ -487,7 +532,7 @@ class Status19(OpenEnum):
     EXPIRED = "expired"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class GrantAssignment:
     """A grant programme attached to one billing user, with where the entitlement came from."""
 
@@ -507,14 +552,18 @@ class GrantAssignment:
     created_at: Optional[str] = None
     updated_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GrantAssignmentList:
     """The ``GrantAssignmentList`` object of the Vluna API."""
 
     items: Optional[list[GrantAssignment]] = None
     next_cursor: Optional[str] = None
     """Not in the contract; followed when a deployment sends it."""
+
+    __repr__ = fields_repr
 
 
 # Flat metadata whose values are strings, numbers or booleans.
@@ -556,7 +605,7 @@ class ClosureKind(OpenEnum):
     NONE = "none"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class LedgerGrantAdminView:
     """One issued grant (a lot of credit) with its balances and lifecycle, for support and operations."""
 
@@ -600,14 +649,18 @@ class LedgerGrantAdminView:
     created_at: Optional[str] = None
     updated_at: Optional[str] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class LedgerGrantAdminList:
     """The ``LedgerGrantAdminList`` object of the Vluna API."""
 
     items: Optional[list[LedgerGrantAdminView]] = None
     next_cursor: Optional[str] = None
     """Not in the contract; followed when a deployment sends it."""
+
+    __repr__ = fields_repr
 
 
 class Kind8(OpenEnum):
@@ -619,7 +672,7 @@ class Kind8(OpenEnum):
     WALLET_CASH = "wallet.cash"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class GrantCreateSource:
     """Where the grant comes from."""
 
@@ -627,6 +680,8 @@ class GrantCreateSource:
     """`ops.manual` when omitted."""
     ref: Optional[str] = None
     note: Optional[str] = None
+
+    __repr__ = fields_repr
 
 
 class Status21(OpenEnum):
@@ -645,7 +700,7 @@ class SourceKind2(OpenEnum):
     MANUAL_ADJUSTMENT = "manual_adjustment"
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class GrantConsumptionEntry:
     """One amount spent from (or reserved on) a grant."""
 
@@ -663,8 +718,10 @@ class GrantConsumptionEntry:
     meter_id: Optional[str] = None
     metadata: Optional[GrantMetadataMap] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class GrantConsumptionEntryList:
     """The ``GrantConsumptionEntryList`` object of the Vluna API."""
 
@@ -672,8 +729,10 @@ class GrantConsumptionEntryList:
     next_cursor: Optional[str] = None
     """Not in the contract; followed when a deployment sends it."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsRating:
     """
     The priced result of one commit or ingest, in canonical units; `direction=credit` rows reverse an
@@ -704,8 +763,10 @@ class OpsRating:
     rated_records: Optional[list[OpsRatedRecord]] = None
     """Present only when expanded."""
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsAllocation:
     """
     How (part of) a rating was funded: from which grant, cash or credit, how much was applied and where
@@ -760,8 +821,10 @@ class OpsAllocation:
     error_message: Optional[str] = None
     rating: Optional[OpsRating] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsCatalogProduct:
     """A sellable product of the realm's catalog, mirrored from the payment provider."""
 
@@ -786,8 +849,10 @@ class OpsCatalogProduct:
     """Present only with `expand=prices`."""
     default_price: Optional[OpsCatalogPrice] = None
 
+    __repr__ = fields_repr
 
-@define(kw_only=True)
+
+@define(kw_only=True, repr=False)
 class OpsCatalogPrice:
     """A price of a catalog product, one-time or recurring."""
 
@@ -812,3 +877,5 @@ class OpsCatalogPrice:
     metadata: Optional[OpsCatalogPriceMetadata] = None
     """The contract allows null here; the server always stores an object."""
     product: Optional[OpsCatalogProduct] = None
+
+    __repr__ = fields_repr

@@ -7,9 +7,10 @@ from typing import Optional
 from attrs import define, field
 
 from vluna_client._redact import redacted
+from vluna_client._repr import fields_repr
 
 
-@define(kw_only=True)
+@define(kw_only=True, repr=False)
 class PlatformTokenIssueResponse:
     """The ``PlatformTokenIssueResponse`` object of the Vluna API."""
 
@@ -23,3 +24,5 @@ class PlatformTokenIssueResponse:
     """Vluna's account for the principal; stable, worth storing next to your principal id."""
     billing_user_id: str
     expires_at: Optional[str] = None
+
+    __repr__ = fields_repr
