@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._area import AreaHost
-from ._auth import Auth, BearerAuth, ServiceKeyAuth
+from ._auth import Auth, BearerAuth, ServiceKeyAuth, call_auth
 from ._call import CallArgs
 from ._config import Surface, config_header, normalize_base_url, refuse_other_surface, root_url
 from ._envelope import Envelope, UnreadableAnswer, decode, rate_limit_wait, to_error
@@ -273,7 +273,8 @@ class _BaseClient(AreaHost):
 
     def _execute(self, op: Operation[T], args: CallArgs) -> Result[Any]:
         """Build the request once (no I/O), then attempt, classify and maybe wait until it succeeds or gives up."""
-        call = build_call(op, self._base, args)
+        # The client picks the credentials: its own, or the call's bearer token on the routes that take one.
+        call = build_call(op, self._base, args, call_auth(self._base.auth, args.bearer_token))
         run = self._retrier.start(op.retry, coerce_timeout(args.timeout, self._timeout))
         applied_by: Optional[str] = None  # what made the write's outcome unknown, in the error table's words
         while True:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import quote, urlsplit
 
-from ._auth import Auth, call_auth
 from ._call import CallArgs
 from ._errors import InputValidationError
 from ._frozen import Frozen, set_slot
@@ -21,6 +20,9 @@ from ._headers import BINDING_HEADERS, REALM_ADMIN_HEADER, header_value
 from ._keys import new_idempotency_key
 from ._operation import Operation
 from ._validation import MAX_SAFE_INTEGER, check_text, validate
+
+if TYPE_CHECKING:
+    from ._auth import Auth  # only the type: the client picks a call's credentials and passes them in
 
 #: The largest request body the server reads (its JSON body limit, 1 MiB); a larger one is refused locally.
 MAX_BODY_BYTES = 1024 * 1024
@@ -121,12 +123,13 @@ class PreparedCall:
         return headers
 
 
-def build_call(op: Operation[Any], base: RequestBase, args: CallArgs) -> PreparedCall:
+def build_call(op: Operation[Any], base: RequestBase, args: CallArgs, auth: Auth) -> PreparedCall:
     """Validate a call's arguments and turn them into URL, headers and body bytes; raise before any I/O.
 
     A value of ``base.bindings`` (from ``client.bind(...)``) fills a binding the call leaves unset, and also a body
-    property or query filter of the same name (e.g. ``billing_account_id``). A call's ``bearer_token`` replaces
-    ``base.auth`` (see :func:`~vluna_client._auth.call_auth`).
+    property or query filter of the same name (e.g. ``billing_account_id``). ``auth`` is the strategy the caller
+    chose for this call (the client's own, or one for the call's ``bearer_token``: see
+    :func:`~vluna_client._auth.call_auth`); the prepared call applies it to each attempt.
     """
     route = _route(op, args.path)
     headers: dict[str, str] = {**base.headers, "X-Realm-Id": base.realm_id}
@@ -142,7 +145,6 @@ def build_call(op: Operation[Any], base: RequestBase, args: CallArgs) -> Prepare
         headers["Idempotency-Key"] = key
     url = base.root_url if op.surface == "root" else base.base_url
     rest = route + (f"?{query_string}" if query_string else "")
-    auth = call_auth(base.auth, args.bearer_token)
     return PreparedCall(op.method, url + rest, _path_of(url) + rest, headers, payload, key, auth)
 
 

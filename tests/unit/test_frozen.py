@@ -66,3 +66,15 @@ def test_public_result_types_still_resolve_their_annotations() -> None:
 
     assert "hints" in typing.get_type_hints(Result)
     assert "next_cursor" in typing.get_type_hints(Page)
+
+
+def test_build_call_sends_the_credentials_the_client_picked() -> None:
+    # The choice of credentials is the client's (call_auth): build_call applies what it is given, even when the
+    # call's arguments carry a bearer token of their own.
+    from vluna_client._operation import operation_named
+    from vluna_client._request import build_call
+
+    op = operation_named("service", "gate.cancel")
+    args = CallArgs(body={"lease_token": "lt-1"}, bindings={"principal_id": "p", "user_id": "u"}, bearer_token="tok-x")
+    call = build_call(op, _base(), args, BearerAuth("tok-given"))
+    assert call.attempt_headers()["Authorization"] == "Bearer tok-given"

@@ -35,7 +35,7 @@ class OfflineHost:
         )
 
     def _execute(self, op: Operation[Any], args: CallArgs) -> Result[Any]:
-        call = build_call(op, self._base, args)
+        call = build_call(op, self._base, args, self._base.auth)  # never sent: no credentials to pick
         from .._generated.models.gate import CommitResponse
 
         return Result(data=CommitResponse(amount_xusd="0"), operation=op.name, idempotency_key=call.idempotency_key)
