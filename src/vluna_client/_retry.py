@@ -22,13 +22,16 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import attrs
 
 from ._errors import ConfigurationError
 from ._repr import fields_repr
 from ._timeout import MAX_TIMEOUT, Timeout
+
+if TYPE_CHECKING:
+    from ._operation import RetryRule
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -144,7 +147,7 @@ class Retrier:
     rng: random.Random = attrs.field(factory=random.SystemRandom)
     __repr__ = fields_repr
 
-    def start(self, rule: str, timeout: Timeout) -> RetryRun:
+    def start(self, rule: RetryRule, timeout: Timeout) -> RetryRun:
         """Begin one call under ``rule`` (``read``, ``idempotent``, ``answered`` or ``unsent``)."""
         return RetryRun(self, rule, timeout)
 
@@ -169,10 +172,10 @@ class RetryRun:
 
     __slots__ = ("_retrier", "_started", "attempt", "may_have_applied", "rule", "timeout")
 
-    def __init__(self, retrier: Retrier, rule: str, timeout: Timeout) -> None:
+    def __init__(self, retrier: Retrier, rule: RetryRule, timeout: Timeout) -> None:
         self._retrier = retrier
         self._started = retrier.clock()
-        self.rule = rule
+        self.rule: RetryRule = rule
         budget = retrier.policy.max_elapsed
         if timeout.connect + timeout.read > budget:
             # max_elapsed bounds the whole call, the first attempt included.
