@@ -11,8 +11,8 @@ enum members), so it shows what a user really gets, whatever the generator does 
 
 Commands::
 
-    python -m codegen.api_surface dump --src DIR [--out FILE]   # snapshot the vluna_client importable from DIR
-    python -m codegen.api_surface diff BEFORE AFTER              # one line per change; exit 1 if there is any
+    PYTHONPATH=DIR python -m codegen.api_surface dump --src DIR [--out FILE]   # snapshot DIR's vluna_client
+    python -m codegen.api_surface diff BEFORE AFTER   # one line per change; exit 1 if there is any
 
 Every change is classified ``breaking:`` (code written against BEFORE may fail with AFTER) or ``additive:``.
 """
@@ -41,7 +41,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     dump = sub.add_parser("dump", help="snapshot the package found in --src")
-    dump.add_argument("--src", type=Path, required=True, help="the directory that holds vluna_client/")
+    dump.add_argument(
+        "--src", type=Path, required=True, help="the directory that holds vluna_client/ (also on PYTHONPATH)"
+    )
     dump.add_argument("--out", type=Path, help="write here instead of stdout")
     diff = sub.add_parser("diff", help="classify the changes from BEFORE to AFTER; exit 1 if any")
     diff.add_argument("before", type=Path)
@@ -49,8 +51,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "dump":
-        sys.path.insert(0, str(args.src.resolve()))
-        import vluna_client
+        import vluna_client  # from PYTHONPATH; the check below makes sure it is the copy under --src
 
         where = Path(vluna_client.__file__).resolve()
         if args.src.resolve() not in where.parents:

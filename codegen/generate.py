@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import re
 import shutil
 import subprocess
@@ -66,9 +67,9 @@ def generate(out: Path, docs: Path, surface: Path | None = None) -> None:
         write_surface(out, surface)
 
 
-def _run(cmd: list[str]) -> None:
+def _run(cmd: list[str], env: dict[str, str] | None = None) -> None:
     # From the checkout's root, so ``python -m codegen.<module>`` finds this package.
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"codegen: command failed: {' '.join(cmd[:3])} ...")
@@ -310,7 +311,8 @@ def write_surface(out: Path, surface: Path) -> None:
         ignore = shutil.ignore_patterns("__pycache__", "_generated")
         shutil.copytree(ROOT / "src" / "vluna_client", pkg, ignore=ignore)
         shutil.copytree(out, pkg / "_generated", ignore=shutil.ignore_patterns("__pycache__"))
-        _run([sys.executable, "-B", "-m", "codegen.api_surface", "dump", "--src", tmp, "--out", str(surface)])
+        env = {**os.environ, "PYTHONPATH": tmp}  # the copy is what `import vluna_client` finds; dump checks it
+        _run([sys.executable, "-B", "-m", "codegen.api_surface", "dump", "--src", tmp, "--out", str(surface)], env)
 
 
 if __name__ == "__main__":
