@@ -110,7 +110,7 @@ def generate_models(out: Path) -> None:
                 str(TEMPLATES / "models"),
                 "--additional-imports",
                 "typing.Any,attrs.define,attrs.field,vluna_client._open_enum.OpenEnum,vluna_client._redact.redacted,"
-                "vluna_client._repr.fields_repr",
+                "vluna_client._attrs_methods.fields_eq,vluna_client._attrs_methods.fields_repr",
                 "--custom-file-header",
                 HEADER,
                 "--formatters",

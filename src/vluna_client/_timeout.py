@@ -10,8 +10,8 @@ from typing import Union
 
 import attrs
 
+from ._attrs_methods import fields_eq, fields_hash, fields_repr
 from ._errors import ConfigurationError
-from ._repr import fields_repr
 
 #: The longest connect or read timeout the client accepts, in seconds. A longer wait would hold a worker for more
 #: than ten minutes on one answer; an infinite or huge one used to crash deep inside the socket layer after a write
@@ -40,7 +40,7 @@ def _seconds(value: object, name: str) -> float:
     return float(value)
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Timeout:
     """Connect and read timeouts in seconds; each finite, more than 0 and at most :data:`MAX_TIMEOUT` (600).
 
@@ -54,7 +54,11 @@ class Timeout:
 
     connect: float = attrs.field(default=5.0)
     read: float = attrs.field(default=30.0)
+
+    # What attrs would compile for this class, shared instead (see _attrs_methods).
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = fields_hash
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "connect", _seconds(self.connect, "timeout connect"))

@@ -6,13 +6,13 @@ from typing import Any, Optional, Union
 
 from attrs import define, field
 
+from vluna_client._attrs_methods import fields_eq, fields_repr
 from vluna_client._open_enum import OpenEnum
-from vluna_client._repr import fields_repr
 
 from . import common
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class ConversionSnapshot:
     """The rate used to value XUSD in USD."""
 
@@ -21,6 +21,8 @@ class ConversionSnapshot:
     """A decimal string, for example `0.000001`."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Status(OpenEnum):
@@ -76,7 +78,7 @@ class ScopeKind(OpenEnum):
     NONE_TYPE_NONE = None
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class FeatureFamilyRef:
     """A group of features that a product or price unlocks."""
 
@@ -86,6 +88,8 @@ class FeatureFamilyRef:
     metadata: Optional[dict[str, Any]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Action(OpenEnum):
@@ -96,7 +100,7 @@ class Action(OpenEnum):
     ADD_SEATS = "add_seats"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class SubscriptionState:
     """
     How a price relates to the billing account's current subscriptions, to choose the right button:
@@ -114,9 +118,11 @@ class SubscriptionState:
     """The active subscription in the same group, if any."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingGrantBinding:
     """A grant program a price issues credit from."""
 
@@ -125,9 +131,11 @@ class BillingGrantBinding:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingCatalogGatingMetadata:
     """Gating settings attached to a price."""
 
@@ -136,9 +144,11 @@ class BillingCatalogGatingMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CatalogPriceMetadata:
     """Settings attached to a price; other keys may be present."""
 
@@ -149,6 +159,8 @@ class CatalogPriceMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class RecurringInterval(OpenEnum):
@@ -159,7 +171,7 @@ class RecurringInterval(OpenEnum):
     NONE_TYPE_NONE = None
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CatalogPrice:
     """One way to buy a product (currency, amount, billing period)."""
 
@@ -179,6 +191,8 @@ class CatalogPrice:
     subscription_state: Optional[SubscriptionState] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Kind2(OpenEnum):
@@ -196,7 +210,7 @@ class Status2(OpenEnum):
     DRAFT = "draft"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CatalogProduct:
     """A product of the realm's catalog (a subscription plan or a credit pack)."""
 
@@ -222,9 +236,11 @@ class CatalogProduct:
     subscription_state: Optional[SubscriptionState] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CheckoutSessionItem:
     """One thing to buy; give `catalog_price_id` or `price_id`."""
 
@@ -235,9 +251,11 @@ class CheckoutSessionItem:
     quantity: Optional[int] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CreateCheckoutSessionResponse:
     """The ``CreateCheckoutSessionResponse`` object of the Vluna API."""
 
@@ -245,9 +263,11 @@ class CreateCheckoutSessionResponse:
     """Redirect the customer here (a portal URL when `meta.conflict` is true)."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CreatePortalSessionResponse:
     """The ``CreatePortalSessionResponse`` object of the Vluna API."""
 
@@ -255,6 +275,8 @@ class CreatePortalSessionResponse:
     """Redirect the customer here."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Status3(OpenEnum):
@@ -267,7 +289,7 @@ class Status3(OpenEnum):
     VOID = "void"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class Invoice:
     """An invoice of the billing account; amounts are integers in minor units of `currency`."""
 
@@ -284,6 +306,8 @@ class Invoice:
     updated_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class LineKind(OpenEnum):
@@ -297,7 +321,7 @@ class LineKind(OpenEnum):
     OTHER = "other"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class InvoiceLineItem:
     """One line of an invoice; amounts in minor units."""
 
@@ -311,9 +335,11 @@ class InvoiceLineItem:
     catalog_price: Optional[CatalogPrice] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class InvoiceDetail:
     """An invoice with its totals, dates and lines; amounts in minor units of `currency`."""
 
@@ -340,6 +366,8 @@ class InvoiceDetail:
     line_items: Optional[list[InvoiceLineItem]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Status5(OpenEnum):
@@ -350,7 +378,7 @@ class Status5(OpenEnum):
     FAILED = "failed"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class Payment:
     """A payment of the billing account; `amount` in minor units of `currency`."""
 
@@ -365,9 +393,11 @@ class Payment:
     updated_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class SubscriptionItem:
     """One priced item of a subscription."""
 
@@ -380,6 +410,8 @@ class SubscriptionItem:
     catalog_price: Optional[CatalogPrice] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Status6(OpenEnum):
@@ -392,7 +424,7 @@ class Status6(OpenEnum):
     UNPAID = "unpaid"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class Subscription:
     """A subscription of the billing account."""
 
@@ -412,6 +444,8 @@ class Subscription:
     quantity: Optional[int] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 BillingLabelsMap = dict[str, Union[str, float, bool]]
@@ -424,7 +458,7 @@ class SemanticKind(OpenEnum):
     OUTCOME = "outcome"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingEventIngestRequest:
     """One business event."""
 
@@ -440,6 +474,8 @@ class BillingEventIngestRequest:
     labels: Optional[BillingLabelsMap] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class SemanticKind1(OpenEnum):
@@ -449,7 +485,7 @@ class SemanticKind1(OpenEnum):
     OUTCOME = "outcome"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingEvent:
     """A stored business event."""
 
@@ -465,9 +501,11 @@ class BillingEvent:
     labels: Optional[BillingLabelsMap] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingError:
     """Why one event of a batch was not stored."""
 
@@ -477,6 +515,8 @@ class BillingError:
     details: Optional[dict[str, Any]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Status7(OpenEnum):
@@ -488,7 +528,7 @@ class Status7(OpenEnum):
     FAILED = "failed"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingEventBatchItemResult:
     """The outcome of one event of a batch."""
 
@@ -500,9 +540,11 @@ class BillingEventBatchItemResult:
     error: Optional[BillingError] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingEventBatchResponse:
     """The ``BillingEventBatchResponse`` object of the Vluna API."""
 
@@ -513,9 +555,11 @@ class BillingEventBatchResponse:
     """Invalid plus failed events."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CurrencyAmounts:
     """One amount in XUSD and its value in US dollars."""
 
@@ -527,9 +571,11 @@ class CurrencyAmounts:
     """
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class LedgerGrantView:
     """One grant of credit that makes up the balance."""
 
@@ -552,9 +598,11 @@ class LedgerGrantView:
     display_hint: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class WalletBalanceWithBreakdownResponse:
     """A user's spendable balance, what is still unsettled, and the grants behind it."""
 
@@ -566,9 +614,11 @@ class WalletBalanceWithBreakdownResponse:
     grants: Optional[list[LedgerGrantView]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class WalletConsumeResponse:
     """The wallet after a consume."""
 
@@ -581,9 +631,11 @@ class WalletConsumeResponse:
     """True when the Idempotency-Key had already been used, so nothing was taken this time."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class WalletAdjustmentOrigin:
     """Where an adjustment comes from; stored as labels of the ledger entry."""
 
@@ -593,9 +645,11 @@ class WalletAdjustmentOrigin:
     labels: Optional[common.Labels] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class WalletBalanceResponse:
     """The wallet ledger balance of a user."""
 
@@ -605,9 +659,11 @@ class WalletBalanceResponse:
     balance: common.IntString
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class Budget:
     """A spending cap in XUSD for one billing user."""
 
@@ -630,9 +686,11 @@ class Budget:
     window_end: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BudgetList:
     """One page of budgets."""
 
@@ -641,9 +699,11 @@ class BudgetList:
     """Pass back as `cursor` for the next page; absent on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BudgetOpResponse:
     """A budget's consumption after an operation."""
 
@@ -653,3 +713,5 @@ class BudgetOpResponse:
     """Absent when the budget is unlimited."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

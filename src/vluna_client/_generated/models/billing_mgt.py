@@ -6,13 +6,13 @@ from typing import Any, Optional
 
 from attrs import define, field
 
+from vluna_client._attrs_methods import fields_eq, fields_repr
 from vluna_client._open_enum import OpenEnum
-from vluna_client._repr import fields_repr
 
 from . import common
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingAccountSeatSummary:
     """Seat limit of an account and how many of its billing users are in each state."""
 
@@ -30,9 +30,11 @@ class BillingAccountSeatSummary:
     """True when more users are active than the limit allows (after the limit was lowered)."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingAccountBillingDetailsAddress:
     """A postal address for invoices."""
 
@@ -45,9 +47,11 @@ class BillingAccountBillingDetailsAddress:
     postal_code: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingAccountTaxId:
     """A tax registration number of the customer."""
 
@@ -58,9 +62,11 @@ class BillingAccountTaxId:
     status: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingAccountTaxIdMasked:
     """A stored tax number with all but its last four characters replaced by `*`."""
 
@@ -70,6 +76,8 @@ class BillingAccountTaxIdMasked:
     status: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class EntityType(OpenEnum):
@@ -90,7 +98,7 @@ class LastUpdatedBy(OpenEnum):
     SYSTEM = "system"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingAccountBillingDetailsMasked:
     """The invoicing details of an account, with tax numbers masked."""
 
@@ -108,6 +116,8 @@ class BillingAccountBillingDetailsMasked:
     source_updated_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class BillingUserStatus(OpenEnum):
@@ -118,7 +128,7 @@ class BillingUserStatus(OpenEnum):
     DELETED = "deleted"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingUser:
     """One end user of yours inside a billing account."""
 
@@ -140,9 +150,11 @@ class BillingUser:
     """Read from `metadata.email`."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingUserList:
     """One page of billing users."""
 
@@ -151,9 +163,11 @@ class BillingUserList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingUserSummaryCounts:
     """The ``BillingUserSummaryCounts`` object of the Vluna API."""
 
@@ -161,6 +175,8 @@ class BillingUserSummaryCounts:
     total: int
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class BillingUserActivityKind(OpenEnum):
@@ -174,7 +190,7 @@ class BillingUserActivityKind(OpenEnum):
     BUDGET = "budget"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingUserActivityItem:
     """One entry of a user's time line."""
 
@@ -191,9 +207,11 @@ class BillingUserActivityItem:
     feature_code: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingUserActivityList:
     """One page of a user's time line."""
 
@@ -202,6 +220,8 @@ class BillingUserActivityList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class BillingContractStatus(OpenEnum):
@@ -211,7 +231,7 @@ class BillingContractStatus(OpenEnum):
     DISABLED = "disabled"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingContract:
     """A commercial agreement with one billing account, starting at `effective_at`."""
 
@@ -225,9 +245,11 @@ class BillingContract:
     name: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingContractList:
     """One page of contracts."""
 
@@ -236,6 +258,8 @@ class BillingContractList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class ContractTermKind(OpenEnum):
@@ -245,7 +269,7 @@ class ContractTermKind(OpenEnum):
     E2R_PARAM = "e2r_param"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class ContractTerm:
     """
     One version of a contract term: a price or a parameter that rating policies read. Identified by
@@ -261,9 +285,11 @@ class ContractTerm:
     """Any JSON value (object, array, string, number, boolean or null)."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class ContractTermList:
     """The matching terms of a contract (not paginated)."""
 
@@ -272,6 +298,8 @@ class ContractTermList:
     """Always null."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class EventRatingPolicyStatus(OpenEnum):
@@ -289,7 +317,7 @@ class EventRatingPolicyVersionStatus(OpenEnum):
     DEPRECATED = "deprecated"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class EventRatingPolicy:
     """A named set of rules that turns billing events into ratings; the rules live in its versions."""
 
@@ -302,9 +330,11 @@ class EventRatingPolicy:
     updated_at: str
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class EventRatingPolicyVersion:
     """One version of a policy's DSL document. Only drafts can change."""
 
@@ -319,9 +349,11 @@ class EventRatingPolicyVersion:
     updated_at: str
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class EventRatingPolicyVersionValidationError:
     """One problem found in a DSL document."""
 
@@ -334,9 +366,11 @@ class EventRatingPolicyVersionValidationError:
     details: Optional[dict[str, Any]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class EventRatingPolicyVersionValidationResult:
     """The ``EventRatingPolicyVersionValidationResult`` object of the Vluna API."""
 
@@ -348,27 +382,33 @@ class EventRatingPolicyVersionValidationResult:
     """What the document uses (features, meters, required contract term keys, ...)."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class EventRatingPolicyDeleteResult:
     """The ``EventRatingPolicyDeleteResult`` object of the Vluna API."""
 
     deleted: bool
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class EventRatingPolicyVersionDeleteResult:
     """The ``EventRatingPolicyVersionDeleteResult`` object of the Vluna API."""
 
     deleted: bool
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class EventRatingPolicyList:
     """One page of policies."""
 
@@ -377,9 +417,11 @@ class EventRatingPolicyList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class EventRatingPolicyVersionList:
     """One page of policy versions."""
 
@@ -388,9 +430,11 @@ class EventRatingPolicyVersionList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class FeatureFamilyMetadata:
     """Free-form annotations of a feature family."""
 
@@ -400,9 +444,11 @@ class FeatureFamilyMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class FeatureFamily:
     """A group of features that plans can entitle as a whole."""
 
@@ -420,9 +466,11 @@ class FeatureFamily:
     description: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class FeatureFamilyList:
     """One page of feature families."""
 
@@ -431,9 +479,11 @@ class FeatureFamilyList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class FeatureFamilyDeleteResult:
     """`deleted` when the family is gone, `soft_deleted` when it was only set inactive."""
 
@@ -441,6 +491,8 @@ class FeatureFamilyDeleteResult:
     soft_deleted: bool
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class MeterRounding(OpenEnum):
@@ -459,7 +511,7 @@ class MeterSemanticKind(OpenEnum):
     OUTCOME = "outcome"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class MeterMetadata:
     """Free-form annotations of a meter."""
 
@@ -469,9 +521,11 @@ class MeterMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class FeatureMetadata:
     """Free-form annotations of a feature."""
 
@@ -481,6 +535,8 @@ class FeatureMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class MissingPriceReason(OpenEnum):
@@ -491,7 +547,7 @@ class MissingPriceReason(OpenEnum):
     BOTH = "both"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class FeatureDeleteResult:
     """`deleted` when the feature is gone, `soft_deleted` when it was only set inactive."""
 
@@ -499,6 +555,8 @@ class FeatureDeleteResult:
     soft_deleted: bool
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class BillingPlanKind(OpenEnum):
@@ -516,7 +574,7 @@ class BillingPlanEntitlementEffect(OpenEnum):
     DENY = "deny"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class PlanBillingDefaultsPeriod:
     """How billing periods of this plan are laid out by default."""
 
@@ -526,9 +584,11 @@ class PlanBillingDefaultsPeriod:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class PlanBillingDefaults:
     """The ``PlanBillingDefaults`` object of the Vluna API."""
 
@@ -537,9 +597,11 @@ class PlanBillingDefaults:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPlanMetadata:
     """Plan settings the runtime reads, plus any annotations of yours."""
 
@@ -552,9 +614,11 @@ class BillingPlanMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPlan:
     """A commercial plan, with the features it entitles and what it grants."""
 
@@ -573,9 +637,11 @@ class BillingPlan:
     """Families with an entitlement."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPlanList:
     """One page of billing plans."""
 
@@ -584,9 +650,11 @@ class BillingPlanList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPlanEntitlement:
     """Allows or denies one feature or one whole feature family to holders of a plan."""
 
@@ -601,9 +669,11 @@ class BillingPlanEntitlement:
     feature_code: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPlanEntitlementInput:
     """Name exactly one of `feature_code` or `feature_family_code`."""
 
@@ -612,9 +682,11 @@ class BillingPlanEntitlementInput:
     effect: Optional[BillingPlanEntitlementEffect] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPlanEntitlementList:
     """One page of plan entitlements."""
 
@@ -623,6 +695,8 @@ class BillingPlanEntitlementList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class BillingPlanAssignmentScope(OpenEnum):
@@ -654,7 +728,7 @@ class BillingPlanAssignmentSourceKind(OpenEnum):
     OPS_CAMPAIGN = "ops.campaign"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPeriodOverride:
     """The ``BillingPeriodOverride`` object of the Vluna API."""
 
@@ -664,9 +738,11 @@ class BillingPeriodOverride:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingOverrides:
     """The ``BillingOverrides`` object of the Vluna API."""
 
@@ -675,9 +751,11 @@ class BillingOverrides:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPlanAssignmentMetadata:
     """
     Source annotations and billing overrides of an assignment. Gate bundle keys (`gate_bundle_key`,
@@ -690,9 +768,11 @@ class BillingPlanAssignmentMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPlanAssignment:
     """A plan given to an account or to one user for a time window."""
 
@@ -716,9 +796,11 @@ class BillingPlanAssignment:
     """Null for an open-ended assignment."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingPlanAssignmentList:
     """One page of plan assignments."""
 
@@ -727,9 +809,11 @@ class BillingPlanAssignmentList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingAccount:
     """One paying customer of the realm, identified by your principal id."""
 
@@ -749,9 +833,11 @@ class BillingAccount:
     """Present only with `expand=billing_details` on the list; null when none are stored."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingAccountList:
     """One page of billing accounts."""
 
@@ -760,9 +846,11 @@ class BillingAccountList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingUserWalletGrant:
     """One grant of credit in a user's wallet, amounts in XUSD."""
 
@@ -778,9 +866,11 @@ class BillingUserWalletGrant:
     window_end: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingUserWallet:
     """
     A billing user's money: the ledger balance (negative when usage is owed), the totals of its grants
@@ -799,9 +889,11 @@ class BillingUserWallet:
     grants: list[BillingUserWalletGrant]
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingUserSummaryUsage:
     """Rated usage of the last 30 days, in XUSD."""
 
@@ -813,9 +905,11 @@ class BillingUserSummaryUsage:
     """How many ratings were recorded."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BillingUserSummary:
     """An overview of one billing user."""
 
@@ -828,9 +922,11 @@ class BillingUserSummary:
     last_activity_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class MeterPrice:
     """
     The current price of a meter in XUSD (1 XUSD = 10^-6 USD): the sale price, split into a base and a
@@ -849,9 +945,11 @@ class MeterPrice:
     effective_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class MeterPriceInput:
     """
     A new price for a meter, in XUSD integer strings (convert user-facing prices first: 1 USD = 1000000
@@ -872,9 +970,11 @@ class MeterPriceInput:
     effective_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class MeterInput:
     """A meter to create or update as part of a feature."""
 
@@ -895,9 +995,11 @@ class MeterInput:
     meter_prices: Optional[MeterPriceInput] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class Meter:
     """A measured quantity that usage is reported and priced in."""
 
@@ -918,9 +1020,11 @@ class Meter:
     """Absent when the meter has no price."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class MeterList:
     """One page of meters."""
 
@@ -929,9 +1033,11 @@ class MeterList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class Feature:
     """Something billable your product does, measured by one or more meters."""
 
@@ -954,9 +1060,11 @@ class Feature:
     meters: Optional[list[Meter]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class FeatureList:
     """One page of features."""
 
@@ -965,3 +1073,5 @@ class FeatureList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

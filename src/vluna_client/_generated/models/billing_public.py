@@ -6,10 +6,10 @@ from typing import Any
 
 from attrs import define, field
 
-from vluna_client._repr import fields_repr
+from vluna_client._attrs_methods import fields_eq, fields_repr
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class ConsentRecordResponse:
     """The request body echoed back, with `saved` added."""
 
@@ -19,3 +19,5 @@ class ConsentRecordResponse:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

@@ -6,8 +6,8 @@ from typing import Any, Literal, Optional
 
 from attrs import define, field
 
+from vluna_client._attrs_methods import fields_eq, fields_repr
 from vluna_client._open_enum import OpenEnum
-from vluna_client._repr import fields_repr
 
 IntString = str
 
@@ -30,7 +30,7 @@ class Rounding(OpenEnum):
     CEIL = "ceil"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class Hint:
     """
     A machine-readable signal attached to a response (quota left, rate window, pricing drift, budget
@@ -46,9 +46,11 @@ class Hint:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class ErrorObject:
     """A per-item failure inside a batch result."""
 
@@ -60,9 +62,11 @@ class ErrorObject:
     """Seconds to wait before retrying, when the server says so."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class PaginationMeta:
     """Cursor pagination state for list responses whose `data` is an array."""
 
@@ -72,9 +76,11 @@ class PaginationMeta:
     limit: Optional[int] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class Envelope:
     """
     Every JSON answer is wrapped: `ok` tells success, `code` is `OK` or an error code, `data` is the
@@ -89,9 +95,11 @@ class Envelope:
     meta: Optional[dict[str, Any]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class PageEnvelope:
     """An envelope whose `data` is one page of a list and whose `meta` says how to get the next one."""
 
@@ -102,9 +110,11 @@ class PageEnvelope:
     meta: Optional[PaginationMeta] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class Meta:
     """The ``Meta`` object of the Vluna API."""
 
@@ -113,9 +123,11 @@ class Meta:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class ErrorEnvelope:
     """The body of a failed call."""
 
@@ -126,3 +138,5 @@ class ErrorEnvelope:
     meta: Optional[Meta] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

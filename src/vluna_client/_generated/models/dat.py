@@ -6,9 +6,9 @@ from typing import Optional
 
 from attrs import define, field
 
+from vluna_client._attrs_methods import fields_eq, fields_repr
 from vluna_client._open_enum import OpenEnum
 from vluna_client._redact import redacted
-from vluna_client._repr import fields_repr
 
 
 class DatBindingType(OpenEnum):
@@ -32,7 +32,7 @@ class DatScope(OpenEnum):
     MCP_WRITE = "mcp:write"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class DatBootstrapToken:
     """A bootstrap token as stored by the server."""
 
@@ -60,18 +60,22 @@ class DatBootstrapToken:
     """The last time the token authenticated a call."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class DatBootstrapTokenList:
     """The ``DatBootstrapTokenList`` object of the Vluna API."""
 
     items: list[DatBootstrapToken]
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class DatBootstrapTokenSecret:
     """The ``DatBootstrapTokenSecret`` object of the Vluna API."""
 
@@ -81,9 +85,11 @@ class DatBootstrapTokenSecret:
     token_masked: str
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class DatBootstrapTokenRevokeResult:
     """The ``DatBootstrapTokenRevokeResult`` object of the Vluna API."""
 
@@ -92,9 +98,11 @@ class DatBootstrapTokenRevokeResult:
     token_id: str
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class DatSessionIssueResponse:
     """A session token and what it grants."""
 
@@ -118,9 +126,11 @@ class DatSessionIssueResponse:
     """The realm the session is bound to; send it as X-Realm-Id."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class DatSessionIntrospection:
     """Whether the session token is valid; the claims are present only when it is."""
 
@@ -140,9 +150,11 @@ class DatSessionIntrospection:
     expires_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class DatSessionRevokeResult:
     """The ``DatSessionRevokeResult`` object of the Vluna API."""
 
@@ -151,3 +163,5 @@ class DatSessionRevokeResult:
     jti: str
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

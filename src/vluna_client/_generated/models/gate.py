@@ -6,13 +6,13 @@ from typing import Any, Optional
 
 from attrs import define
 
+from vluna_client._attrs_methods import fields_eq, fields_repr
 from vluna_client._open_enum import OpenEnum
-from vluna_client._repr import fields_repr
 
 from . import common
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class AuthorizeResponse:
     """An open lease."""
 
@@ -31,9 +31,11 @@ class AuthorizeResponse:
     """End of the current quota window."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class MeterCommit:
     """Usage of one priced meter."""
 
@@ -46,9 +48,11 @@ class MeterCommit:
     client_unit_price_xusd: Optional[common.NonNegativeIntString] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BatchCommitItem:
     """One commit inside a batch, with its own idempotency key."""
 
@@ -62,6 +66,8 @@ class BatchCommitItem:
     meters: Optional[list[MeterCommit]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Source(OpenEnum):
@@ -72,7 +78,7 @@ class Source(OpenEnum):
     AGGREGATE = "aggregate"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class PricingProvenance:
     """Where a price came from."""
 
@@ -80,9 +86,11 @@ class PricingProvenance:
     inputs: Optional[dict[str, Any]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class PricingSnapshot:
     """The price a line was rated with, frozen at commit time."""
 
@@ -100,9 +108,11 @@ class PricingSnapshot:
     effective_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CommitLine:
     """The priced usage of one meter."""
 
@@ -121,9 +131,11 @@ class CommitLine:
     cost_fingerprint: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CommitResponse:
     """The authoritative priced result of a commit or an ingest, in XUSD (1 XUSD = 10^-6 USD)."""
 
@@ -136,6 +148,8 @@ class CommitResponse:
     lines: Optional[list[CommitLine]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Status(OpenEnum):
@@ -147,7 +161,7 @@ class Status(OpenEnum):
     FAILED = "failed"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BatchCommitItemResult:
     """The ``BatchCommitItemResult`` object of the Vluna API."""
 
@@ -158,9 +172,11 @@ class BatchCommitItemResult:
     error: Optional[common.ErrorObject] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class BatchCommitResponse:
     """The ``BatchCommitResponse`` object of the Vluna API."""
 
@@ -169,9 +185,11 @@ class BatchCommitResponse:
     failed_count: int
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class CancelResponse:
     """The ``CancelResponse`` object of the Vluna API."""
 
@@ -181,6 +199,8 @@ class CancelResponse:
     trace_id: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class SubjectScope(OpenEnum):
@@ -190,7 +210,7 @@ class SubjectScope(OpenEnum):
     ACCOUNT = "account"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class UsageWindow:
     """One quota or rate window and how much of it is used."""
 
@@ -201,9 +221,11 @@ class UsageWindow:
     used_minor: Optional[common.IntString] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class FeatureLimit:
     """The ``FeatureLimit`` object of the Vluna API."""
 
@@ -215,9 +237,11 @@ class FeatureLimit:
     meters: Optional[list[str]] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class MeterPriceView:
     """The current price of a meter."""
 
@@ -232,6 +256,8 @@ class MeterPriceView:
     cost_rounding: Optional[common.Rounding] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Basis(OpenEnum):
@@ -241,7 +267,7 @@ class Basis(OpenEnum):
     BUDGET = "budget"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class MeterCoverage:
     """An advisory estimate of how much of a meter the balance or budget still pays for."""
 
@@ -255,9 +281,11 @@ class MeterCoverage:
     budget_id: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class MeterLimit:
     """The ``MeterLimit`` object of the Vluna API."""
 
@@ -271,3 +299,5 @@ class MeterLimit:
     coverage: Optional[MeterCoverage] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

@@ -6,8 +6,8 @@ from typing import Any, Optional
 
 from attrs import define, field
 
+from vluna_client._attrs_methods import fields_eq, fields_repr
 from vluna_client._open_enum import OpenEnum
-from vluna_client._repr import fields_repr
 
 
 class GatePolicyKind(OpenEnum):
@@ -47,7 +47,7 @@ class GatePolicyBundleStatus(OpenEnum):
 GatePolicyBundleMetadata = dict[str, Any]
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GatePolicyParams:
     """Extra runtime parameters of a policy."""
 
@@ -58,9 +58,11 @@ class GatePolicyParams:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GatePolicyMetadata:
     """Free-form data kept with the policy; a few keys are read by the gate."""
 
@@ -75,9 +77,11 @@ class GatePolicyMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GatePolicy:
     """A quota or rate rule of a bundle."""
 
@@ -112,9 +116,11 @@ class GatePolicy:
     """
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GatePolicyList:
     """One page of policies."""
 
@@ -123,9 +129,11 @@ class GatePolicyList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GatePolicyDeleteResult:
     """The ``GatePolicyDeleteResult`` object of the Vluna API."""
 
@@ -133,9 +141,11 @@ class GatePolicyDeleteResult:
     """Always true on success."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GatePolicyBundle:
     """A named group of gate policies."""
 
@@ -151,9 +161,11 @@ class GatePolicyBundle:
     """A display name; the server sends null when none was set."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GatePolicyBundleList:
     """One page of bundles."""
 
@@ -162,9 +174,11 @@ class GatePolicyBundleList:
     """Pass back as `cursor` for the next page; null on the last page."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GatePolicyBundleDeleteResult:
     """The ``GatePolicyBundleDeleteResult`` object of the Vluna API."""
 
@@ -172,3 +186,5 @@ class GatePolicyBundleDeleteResult:
     """Always true on success."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

@@ -6,8 +6,8 @@ from typing import Optional, Union
 
 from attrs import define, field
 
+from vluna_client._attrs_methods import fields_eq, fields_repr
 from vluna_client._open_enum import OpenEnum
-from vluna_client._repr import fields_repr
 
 from . import common
 
@@ -43,7 +43,7 @@ class GateOpsUsageReportAggregate(OpenEnum):
     GROUP_TOTAL = "group_total"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateReportTimeRange:
     """The reported period and its bucket size. Both instants are UTC and must end in `Z`."""
 
@@ -54,6 +54,8 @@ class GateReportTimeRange:
     granularity: GateReportGranularity
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class GateOpsUsageReportDimensionKey(OpenEnum):
@@ -84,7 +86,7 @@ class GateOpsUsageReportMetricKey(OpenEnum):
     DISTINCT_BILLING_USER_COUNT = "distinct_billing_user_count"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsUsageReportDimensionFilter:
     """Keep only rows whose dimension equals `value` (`eq`) or is one of the listed values (`in`)."""
 
@@ -94,9 +96,11 @@ class GateOpsUsageReportDimensionFilter:
     """One value for `eq`, a list of values for `in`."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsUsageReportMetricFilter:
     """Keep only groups whose metric compares true against `value`."""
 
@@ -106,9 +110,11 @@ class GateOpsUsageReportMetricFilter:
     """The threshold, as an integer or decimal string."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsUsageReportRow:
     """
     One bucket of one group. Only the dimensions in `group_by` and the requested metrics are filled in.
@@ -138,9 +144,11 @@ class GateOpsUsageReportRow:
     distinct_billing_user_count: Optional[int] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsUsageReportResult:
     """The usage report rows, with comparison figures when `compare` was asked for."""
 
@@ -161,9 +169,11 @@ class GateOpsUsageReportResult:
     """Metric name to the change in percent; null when no percentage can be computed."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsUsageReportCursorHint:
     """The query shape the cursor belongs to; send the same shape with it."""
 
@@ -173,9 +183,11 @@ class GateOpsUsageReportCursorHint:
     aggregate: Optional[GateOpsUsageReportAggregate] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsUsageReportMeta:
     """Paging state of a usage report."""
 
@@ -186,6 +198,8 @@ class GateOpsUsageReportMeta:
     cursor_hint: Optional[GateOpsUsageReportCursorHint] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class GateOpsSettlementReportDimensionKey(OpenEnum):
@@ -214,7 +228,7 @@ class GateOpsSettlementReportMetricKey(OpenEnum):
     SETTLEMENT_COUNT = "settlement_count"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsSettlementReportDimensionFilter:
     """Keep only rows whose dimension equals `value` (`eq`) or is one of the listed values (`in`)."""
 
@@ -224,9 +238,11 @@ class GateOpsSettlementReportDimensionFilter:
     """One value for `eq`, a list of values for `in`."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsSettlementReportMetricFilter:
     """Keep only groups whose metric compares true against `value`."""
 
@@ -236,9 +252,11 @@ class GateOpsSettlementReportMetricFilter:
     """The threshold, as an integer or decimal string."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsSettlementReportRow:
     """One bucket of one group; only the grouped dimensions and requested metrics are filled in."""
 
@@ -262,9 +280,11 @@ class GateOpsSettlementReportRow:
     settlement_count: Optional[int] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsSettlementReportResult:
     """The settlement report rows."""
 
@@ -274,9 +294,11 @@ class GateOpsSettlementReportResult:
     rows: list[GateOpsSettlementReportRow]
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsSettlementReportCursorHint:
     """The query shape the cursor belongs to; send the same shape with it."""
 
@@ -285,9 +307,11 @@ class GateOpsSettlementReportCursorHint:
     metrics: list[GateOpsSettlementReportMetricKey]
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GateOpsSettlementReportMeta:
     """Paging state of a settlement report."""
 
@@ -298,3 +322,5 @@ class GateOpsSettlementReportMeta:
     cursor_hint: Optional[GateOpsSettlementReportCursorHint] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

@@ -6,10 +6,10 @@ from typing import Optional
 
 from attrs import define
 
-from vluna_client._repr import fields_repr
+from vluna_client._attrs_methods import fields_eq, fields_repr
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class HealthStatus:
     """The ``HealthStatus`` object of the Vluna API."""
 
@@ -19,3 +19,5 @@ class HealthStatus:
     """`healthy` when the process is serving."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

@@ -6,13 +6,13 @@ from typing import Any, Optional, Union
 
 from attrs import define, field
 
+from vluna_client._attrs_methods import fields_eq, fields_repr
 from vluna_client._open_enum import OpenEnum
-from vluna_client._repr import fields_repr
 
 from . import common
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsEventLabel:
     """One label of a usage event; exactly one `value_*` is normally set."""
 
@@ -24,6 +24,8 @@ class OpsEventLabel:
     """The server currently sends null for a stored 0."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class SemanticKind(OpenEnum):
@@ -33,7 +35,7 @@ class SemanticKind(OpenEnum):
     OUTCOME = "outcome"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsEvent:
     """A usage event as stored, before pricing."""
 
@@ -53,6 +55,8 @@ class OpsEvent:
     """Present only with `expand=labels`."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class RatingKind(OpenEnum):
@@ -69,7 +73,7 @@ class Direction(OpenEnum):
     CREDIT = "credit"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsRatedRecord:
     """One priced meter line of a rating, with the price and cost it was rated at."""
 
@@ -95,6 +99,8 @@ class OpsRatedRecord:
     created_at: str
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class FundingKind(OpenEnum):
@@ -135,7 +141,7 @@ class AttributionKind(OpenEnum):
     SUBSCRIPTION = "subscription"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsAttribution:
     """Links a rating to the plan, plan assignment or subscription it was billed under."""
 
@@ -150,6 +156,8 @@ class OpsAttribution:
     attribution_ref: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Kind(OpenEnum):
@@ -168,7 +176,7 @@ class Status(OpenEnum):
     RESOLVED = "resolved"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class ReconciliationSummary:
     """One difference found between Vluna's records and the payment provider's."""
 
@@ -182,9 +190,11 @@ class ReconciliationSummary:
     resolved_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class ReconciliationList:
     """One page of reconciliation diffs, as the server sends it."""
 
@@ -192,6 +202,8 @@ class ReconciliationList:
     next_cursor: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Granularity(OpenEnum):
@@ -201,7 +213,7 @@ class Granularity(OpenEnum):
     MONTH = "month"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsRevenueReportTimeRange:
     """The reporting window and bucket size."""
 
@@ -212,9 +224,11 @@ class OpsRevenueReportTimeRange:
     granularity: Granularity
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsRevenueReportRow:
     """
     One bucket (and group) of the report. Amounts are integer strings in the currency's minor units.
@@ -236,9 +250,11 @@ class OpsRevenueReportRow:
     line_total_minor: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsGrantBinding:
     """Names a grant programme to issue with a product, price or campaign; other keys are kept as given."""
 
@@ -247,9 +263,11 @@ class OpsGrantBinding:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsCatalogGatingMetadata:
     """Which gate policy bundle buying this price unlocks; other keys are kept as given."""
 
@@ -258,9 +276,11 @@ class OpsCatalogGatingMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsCatalogProductMetadata:
     """Free-form product metadata with a few keys the server understands."""
 
@@ -272,9 +292,11 @@ class OpsCatalogProductMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsCatalogPriceMetadata:
     """Free-form price metadata with a few keys the server understands."""
 
@@ -286,6 +308,8 @@ class OpsCatalogPriceMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Kind4(OpenEnum):
@@ -318,25 +342,29 @@ class RecurringInterval(OpenEnum):
     NONE_TYPE_NONE = None
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsCatalogProductDeleteResult:
     """The ``OpsCatalogProductDeleteResult`` object of the Vluna API."""
 
     archived: bool
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsCatalogPriceDeleteResult:
     """The ``OpsCatalogPriceDeleteResult`` object of the Vluna API."""
 
     archived: bool
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantProgramEligibilityPayload:
     """Who may receive the programme; the keys depend on `eligibility_kind`."""
 
@@ -346,6 +374,8 @@ class GrantProgramEligibilityPayload:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Cadence(OpenEnum):
@@ -392,7 +422,7 @@ class AccrualMode(OpenEnum):
     EARN_DAILY = "earn_daily"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantProgram:
     """A recipe for issuing credit grants (amount, cadence, window, priority)."""
 
@@ -424,9 +454,11 @@ class GrantProgram:
     updated_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantProgramList:
     """The ``GrantProgramList`` object of the Vluna API."""
 
@@ -435,9 +467,11 @@ class GrantProgramList:
     """Not in the contract; followed when a deployment sends it."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantCampaignMetadata:
     """Free-form campaign metadata; `grants` names the programmes the campaign hands out."""
 
@@ -446,6 +480,8 @@ class GrantCampaignMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Status16(OpenEnum):
@@ -457,7 +493,7 @@ class Status16(OpenEnum):
     ENDED = "ended"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantCampaign:
     """The ``GrantCampaign`` object of the Vluna API."""
 
@@ -475,9 +511,11 @@ class GrantCampaign:
     metadata: Optional[GrantCampaignMetadata] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantCampaignList:
     """The ``GrantCampaignList`` object of the Vluna API."""
 
@@ -486,9 +524,11 @@ class GrantCampaignList:
     """Not in the contract; followed when a deployment sends it."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantCampaignDeleteResult:
     """The ``GrantCampaignDeleteResult`` object of the Vluna API."""
 
@@ -497,9 +537,11 @@ class GrantCampaignDeleteResult:
     """True when the campaign was only ended because assignments refer to it."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantAssignmentMetadata:
     """Free-form assignment metadata; `grant_override` adjusts what this assignment issues."""
 
@@ -508,6 +550,8 @@ class GrantAssignmentMetadata:
     """Keys the server sent beyond the ones listed above, kept as they came."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class SourceKind(OpenEnum):
@@ -532,7 +576,7 @@ class Status19(OpenEnum):
     EXPIRED = "expired"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantAssignment:
     """A grant programme attached to one billing user, with where the entitlement came from."""
 
@@ -553,9 +597,11 @@ class GrantAssignment:
     updated_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantAssignmentList:
     """The ``GrantAssignmentList`` object of the Vluna API."""
 
@@ -564,6 +610,8 @@ class GrantAssignmentList:
     """Not in the contract; followed when a deployment sends it."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 # Flat metadata whose values are strings, numbers or booleans.
@@ -605,7 +653,7 @@ class ClosureKind(OpenEnum):
     NONE = "none"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class LedgerGrantAdminView:
     """One issued grant (a lot of credit) with its balances and lifecycle, for support and operations."""
 
@@ -650,9 +698,11 @@ class LedgerGrantAdminView:
     updated_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class LedgerGrantAdminList:
     """The ``LedgerGrantAdminList`` object of the Vluna API."""
 
@@ -661,6 +711,8 @@ class LedgerGrantAdminList:
     """Not in the contract; followed when a deployment sends it."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Kind8(OpenEnum):
@@ -672,7 +724,7 @@ class Kind8(OpenEnum):
     WALLET_CASH = "wallet.cash"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantCreateSource:
     """Where the grant comes from."""
 
@@ -682,6 +734,8 @@ class GrantCreateSource:
     note: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
 class Status21(OpenEnum):
@@ -700,7 +754,7 @@ class SourceKind2(OpenEnum):
     MANUAL_ADJUSTMENT = "manual_adjustment"
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantConsumptionEntry:
     """One amount spent from (or reserved on) a grant."""
 
@@ -719,9 +773,11 @@ class GrantConsumptionEntry:
     metadata: Optional[GrantMetadataMap] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class GrantConsumptionEntryList:
     """The ``GrantConsumptionEntryList`` object of the Vluna API."""
 
@@ -730,9 +786,11 @@ class GrantConsumptionEntryList:
     """Not in the contract; followed when a deployment sends it."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsRating:
     """
     The priced result of one commit or ingest, in canonical units; `direction=credit` rows reverse an
@@ -764,9 +822,11 @@ class OpsRating:
     """Present only when expanded."""
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsAllocation:
     """
     How (part of) a rating was funded: from which grant, cash or credit, how much was applied and where
@@ -822,9 +882,11 @@ class OpsAllocation:
     rating: Optional[OpsRating] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsCatalogProduct:
     """A sellable product of the realm's catalog, mirrored from the payment provider."""
 
@@ -850,9 +912,11 @@ class OpsCatalogProduct:
     default_price: Optional[OpsCatalogPrice] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class OpsCatalogPrice:
     """A price of a catalog product, one-time or recurring."""
 
@@ -879,3 +943,5 @@ class OpsCatalogPrice:
     product: Optional[OpsCatalogProduct] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)

@@ -6,11 +6,11 @@ from typing import Optional
 
 from attrs import define, field
 
+from vluna_client._attrs_methods import fields_eq, fields_repr
 from vluna_client._redact import redacted
-from vluna_client._repr import fields_repr
 
 
-@define(kw_only=True, repr=False)
+@define(kw_only=True, repr=False, eq=False)
 class PlatformTokenIssueResponse:
     """The ``PlatformTokenIssueResponse`` object of the Vluna API."""
 
@@ -26,3 +26,5 @@ class PlatformTokenIssueResponse:
     expires_at: Optional[str] = None
 
     __repr__ = fields_repr
+    __eq__ = fields_eq
+    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
