@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 # The file's shape is declared once, beside the emulator that reads it (and checks it on load against the same types).
+from vluna_client._config import SURFACE_PREFIX
 from vluna_client.testing._spec_data.spec_types import (
     Auth,
     Bindings,
@@ -40,7 +41,7 @@ __all__ = ["EmulatorData", "EmulatorOperation", "EmulatorRoute", "build", "main"
 OUT = ROOT / "src" / "vluna_client" / "testing" / "_spec_data" / "operations.json"
 
 DROP_KEYS = {"description", "summary", "example", "examples", "title", "externalDocs", "deprecated"}
-PREFIXES = ("/mgt/v1", "/api/v1")
+PREFIXES = tuple(SURFACE_PREFIX.values())  # the clients' path prefixes, from the runtime's table
 # A status change an action verb makes on its resource (only when the action answers the resource itself).
 VERB_STATUS = {"close": "closed", "disable": "disabled", "restore": "active", "revoke": "revoked"}
 

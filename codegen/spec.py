@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
+from vluna_client._config import SURFACE_PREFIX
 from vluna_client._headers import ALL_BINDING_HEADERS
 
 from .config import AREA_MIXINS
@@ -44,7 +45,8 @@ __all__ = ["ROOT", "SPEC_DIR", "SpecError", "load_api"]
 # raw headers.
 KEYWORD_OF_HEADER = {header: keyword for keyword, header in ALL_BINDING_HEADERS.items()}
 RESERVED_KWARGS = {"idempotency_key", "timeout", "bearer_token", "self"}
-SURFACES: dict[str, Client] = {"/mgt/v1/": "service", "/api/v1/": "bearer"}
+# A path under a client's prefix (the runtime's table) is served to that client; any other path at the root.
+SURFACES: dict[str, Client] = {prefix + "/": client for client, prefix in SURFACE_PREFIX.items()}
 
 
 def load_api(spec_dir: Path = SPEC_DIR, area_mixins: Mapping[AreaKey, tuple[MixinSpec, ...]] = AREA_MIXINS) -> ApiSpec:
@@ -340,7 +342,7 @@ def _route(path: str) -> tuple[Surface, str, list[Client]]:
     """The surface, the path relative to the client's base URL, and the clients that serve it."""
     clients = [c for prefix, c in SURFACES.items() if path.startswith(prefix)]
     surface: Surface = clients[0] if clients else "root"
-    rel = path[len("/mgt/v1") :] if surface == "service" else path[len("/api/v1") :] if surface == "bearer" else path
+    rel = path if surface == "root" else path[len(SURFACE_PREFIX[surface]) :]
     return surface, rel, clients or ["service", "bearer"]
 
 
