@@ -15,7 +15,7 @@ from ._result import Pagination, Result
 T = TypeVar("T")
 
 
-@attrs.frozen
+@attrs.frozen(repr=False, eq=False)  # Result's shared repr, equality and hash (see _attrs_methods)
 class Page(Result[list[T]]):
     """One page of a cursor-paginated list; ``data`` holds its items.
 

@@ -16,27 +16,28 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import vluna_client
 import vluna_client._generated.models as models_package
 from vluna_client._attrs_methods import fields_eq, fields_hash, fields_repr
-from vluna_client._errors import PendingWrite
 from vluna_client._result import Hint, Result
 from vluna_client._retry import Retrier, RetryPolicy
 from vluna_client._timeout import Timeout
 
-CORE = [Hint, Result, RetryPolicy, Retrier, Timeout, PendingWrite]
 
-
-def _model_classes() -> list[type]:
-    found = []
-    for info in pkgutil.iter_modules(models_package.__path__):
-        module = importlib.import_module(f"{models_package.__name__}.{info.name}")
-        found += [
-            v for v in vars(module).values() if isinstance(v, type) and attrs.has(v) and v.__module__ == module.__name__
-        ]
+def _attrs_classes(package: Any) -> list[type]:
+    """The attrs classes the (non-package) modules of ``package`` define."""
+    found: list[type] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.ispkg:
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        own = [v for v in vars(module).values() if isinstance(v, type) and v.__module__ == module.__name__]
+        found += [cls for cls in own if attrs.has(cls)]
     return found
 
 
-CLASSES = CORE + _model_classes()
+CORE = _attrs_classes(vluna_client)
+CLASSES = CORE + _attrs_classes(models_package)
 
 
 def _frozen(cls: type) -> bool:
@@ -60,7 +61,10 @@ def _filled(cls: Any, values: list[Any]) -> Any:
 
 
 def test_the_classes_were_found() -> None:
-    assert len(CLASSES) > 100  # every generated model, not only the core's few
+    assert {"Hint", "Result", "Page", "RetryPolicy", "Retrier", "Timeout", "PendingWrite", "LeaseTerms"} <= {
+        cls.__name__ for cls in CORE
+    }
+    assert len(CLASSES) > 100  # every generated model too
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
@@ -71,14 +75,10 @@ def test_every_attrs_class_shares_the_methods(cls: type) -> None:
     assert cls.__hash__ in (fields_hash, None)
 
 
-def test_the_frozen_core_classes_hash_and_the_mutable_ones_do_not() -> None:
-    assert [cls.__name__ for cls in CLASSES if cls.__hash__ is fields_hash] == [
-        "Hint",
-        "Result",
-        "RetryPolicy",
-        "Timeout",
-        "PendingWrite",
-    ]
+def test_the_frozen_classes_hash_and_the_mutable_ones_do_not() -> None:
+    for cls in CLASSES:
+        frozen = cls.__setattr__ is not object.__setattr__  # attrs gives a frozen class a refusing __setattr__
+        assert cls.__hash__ is (fields_hash if frozen else None), cls
     with pytest.raises(TypeError, match="unhashable"):
         hash(Retrier(RetryPolicy()))
 
