@@ -31,8 +31,8 @@ class Frozen:
     """Immutable once built; equal when of the same class with equal fields; pickled as its fields.
 
     A subclass lists its fields in ``_fields``, makes them its ``__slots__`` and sets them in ``__init__`` with
-    :func:`set_slot`. Fields named
-    in ``_hidden`` show as :func:`~vluna_client._redact.redacted` in the repr (credentials).
+    :func:`set_slot`. Fields named in ``_hidden`` (credentials) show as :func:`~vluna_client._redact.redacted` in
+    the repr.
     """
 
     __slots__ = ()
