@@ -98,7 +98,7 @@ def main() -> None:
     base = import_time("requests")
     ours = import_time("vluna_client")
     print(f"import requests      {base * 1000:7.1f} ms")
-    print(f"import vluna_client  {ours * 1000:7.1f} ms  (includes requests, attrs, cattrs)")
+    print(f"import vluna_client  {ours * 1000:7.1f} ms  (the namespace alone: clients, attrs and requests load on use)")
     print("first use of each area (imports its endpoint and model modules):")
     areas = sorted({(client, area) for client, area, *_ in OPERATIONS})
     for client, area in areas:
