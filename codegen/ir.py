@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Optional, get_args
 
-from vluna_client import _operation
+from vluna_client import _config, _operation
 
 __all__ = [
     "CLIENT_CLASSES",
@@ -34,7 +34,8 @@ __all__ = [
     "Surface",
 ]
 
-Client = Literal["service", "bearer"]
+# The clients a path is served by: the runtime's own list, the one its URL prefixes are keyed by.
+Client = _config.Surface
 # Where a keyword travels: a path or query parameter, a top-level body property, or the whole (free-form) body.
 Location = Literal["path", "query", "body", "whole_body"]
 # The states the generated Operation takes are the runtime's own types: a spec can only ask for what the core does.

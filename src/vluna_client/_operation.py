@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Generic, Literal, Optional, TypeVar, get_args
 
+from ._config import Surface as ClientSurface
 from ._frozen import Frozen, set_slot
 from ._result import Pagination as Pagination
 
@@ -18,8 +19,9 @@ _NO_RENAMES: Mapping[str, str] = MappingProxyType({})
 # Where a keyword argument goes. "merged" is a query parameter or body property that shares a binding's keyword
 # (billing_account_id): the one value is sent both as the binding header and in the query or body.
 Location = Literal["path", "query", "body", "whole_body", "binding", "merged"]
-# Which base URL a path is relative to: /mgt/v1, /api/v1, or the server's root (/health).
-Surface = Literal["service", "bearer", "root"]
+# Which base URL a path is relative to: a client's (/mgt/v1, /api/v1; _config owns that list), or the server's root
+# (/health).
+Surface = Literal[ClientSurface, "root"]
 # When a failed attempt may be repeated (the spec's x-vluna-retry); see Operation.retry.
 RetryRule = Literal["read", "idempotent", "answered", "unsent"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
