@@ -10,16 +10,21 @@ called and behave as attrs' own would:
   repr function when it has one; ``...`` for an object met again while it is being shown.
 * ``fields_eq``: equal when of the very same class with equal fields (those declared ``eq=False`` left out); any
   other object gives ``NotImplemented``.
-* ``fields_hash``: the hash of the class and the compared fields, for the frozen classes. A mutable class sets
-  ``__hash__ = None`` as attrs does, since a value that changes must not sit in a set or be a dict key.
+* ``fields_hash``: the hash of the class and the compared fields, for the frozen classes. A mutable class gets
+  ``__hash__ = None`` as attrs gives it, since a value that changes must not sit in a set or be a dict key.
+
+A hand-written class takes them with :func:`shared_methods` above its attrs decorator; a generated model, which is
+always mutable, names them in its body.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import attrs
+
+C = TypeVar("C", bound=type)
 
 # The ids of the objects being shown on this thread, so that an object that (indirectly) holds itself prints
 # "..." instead of recursing without end.
@@ -69,3 +74,19 @@ def fields_hash(self: Any) -> int:
         if field.hash is True or (field.hash is None and field.eq)
     )
     return hash((type(self), *hashed))
+
+
+def shared_methods(*, frozen: bool) -> Callable[[C], C]:
+    """Give an attrs class declared ``repr=False, eq=False`` the shared repr and equality, and the hash if frozen.
+
+    Placed above the attrs decorator; ``frozen`` repeats that decorator's choice (a mutable class is left
+    unhashable, as attrs leaves it). ``tests/unit/test_attrs_methods.py`` checks the two agree for every class.
+    """
+
+    def share(cls: C) -> C:
+        setattr(cls, "__repr__", fields_repr)  # noqa: B010  (a plain assignment to a type's method does not type-check)
+        setattr(cls, "__eq__", fields_eq)  # noqa: B010
+        setattr(cls, "__hash__", fields_hash if frozen else None)  # noqa: B010
+        return cls
+
+    return share

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Optional, Protocol, Un
 
 import attrs
 
-from ._attrs_methods import fields_eq, fields_hash, fields_repr
+from ._attrs_methods import shared_methods
 from ._errors import (
     AuthenticationError,
     ConfigurationError,
@@ -71,6 +71,7 @@ _ROW_FIELDS = (
 )
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(kw_only=True, repr=False, eq=False)
 class IngestRow:
     """One usage record for :meth:`GateBulkMixin.ingest_many` (a plain mapping with these keys works too).
@@ -100,11 +101,6 @@ class IngestRow:
     budget_id: Optional[str] = None
     ref: Any = None
 
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
-
     @classmethod
     def coerce(cls, row: Union[IngestRow, Mapping[str, Any]]) -> IngestRow:
         """An :class:`IngestRow` from itself or a mapping with the same keys.
@@ -127,6 +123,7 @@ class IngestRow:
         return self.id if self.ref is None else self.ref
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(kw_only=True, repr=False, eq=False)
 class InvalidRow:
     """An input row already known to be unusable, handed to :meth:`GateBulkMixin.ingest_many` in its place.
@@ -145,12 +142,8 @@ class InvalidRow:
     ref: Any = None
     field: Optional[str] = None
 
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
-
+@shared_methods(frozen=True)
 @attrs.frozen(kw_only=True, repr=False, eq=False)
 class IngestOutcome:
     """What happened to one row.
@@ -176,11 +169,6 @@ class IngestOutcome:
     error: Optional[VlunaError] = None
     duplicate_of: Any = None
 
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
-
     @property
     def amount_xusd(self) -> Optional[str]:
         """The priced amount as an integer string (1 xusd = 1e-6 USD), when recorded."""
@@ -192,6 +180,7 @@ class IngestOutcome:
         return self.status == "recorded"
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(kw_only=True, repr=False, eq=False)
 class IngestProgress:
     """Counters of a running :meth:`GateBulkMixin.ingest_many`, handed to ``on_progress``.
@@ -223,11 +212,6 @@ class IngestProgress:
     elapsed: float
     invalid: int = 0
     duplicate: int = 0
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
     @property
     def rows_per_second(self) -> float:
@@ -270,6 +254,7 @@ class StopSignal(Protocol):
     def is_set(self) -> bool: ...
 
 
+@shared_methods(frozen=False)
 @attrs.define(repr=False, eq=False)
 class _Slot:
     """One row on its way through the job."""
@@ -280,11 +265,6 @@ class _Slot:
     future: Optional[Future[Result[CommitResponse]]] = None
     outcome: Optional[IngestOutcome] = None
     rate_limited: int = 0
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
     @property
     def ref(self) -> Any:
@@ -457,6 +437,7 @@ def default_keys(namespace: str, realm_id: Optional[str]) -> KeyFunction:
     return make
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(repr=False, eq=False)
 class _Hooks:
     on_progress: Optional[Callable[[IngestProgress], None]]
@@ -464,11 +445,6 @@ class _Hooks:
     on_settled: Optional[SettledHook]
     stop: Optional[StopSignal]
     stop_grace: float
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
 
 def _digest(text: str) -> int:
@@ -617,6 +593,7 @@ Reason = Callable[[IngestOutcome], Optional[str]]
 """``outcome -> reason``, for :class:`OutcomeTally`: a short countable reason, or ``None`` to count none."""
 
 
+@shared_methods(frozen=False)
 @attrs.define(repr=False, eq=False)
 class OutcomeTally:
     """Outcomes of ``ingest_many`` counted by status, with the recorded rows' priced sum.
@@ -629,11 +606,6 @@ class OutcomeTally:
     statuses: dict[str, int] = attrs.field(factory=dict)
     priced_xusd: int = 0
     reasons: dict[str, int] = attrs.field(factory=dict)
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
     def add(self, outcome: IngestOutcome) -> None:
         """Count one outcome."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import attrs
 
-from ._attrs_methods import fields_eq, fields_hash, fields_repr
+from ._attrs_methods import shared_methods
 
 if TYPE_CHECKING:
     from ._result import Hint
@@ -376,6 +376,7 @@ class LeaseRecoveredError(VlunaError):
 RECORD_VERSION = 1
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(repr=False, eq=False)
 class PendingWrite:
     """A write that may or may not have been applied, with everything needed to send it again identically.
@@ -402,11 +403,6 @@ class PendingWrite:
     query: Mapping[str, Any] = attrs.field(factory=dict)
     body: Any = None
     bindings: Mapping[str, Any] = attrs.field(factory=dict)
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain JSON types (what a task queue or a database column can hold)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, Protocol, Union
 
 import attrs
 
-from ._attrs_methods import fields_eq, fields_hash, fields_repr
+from ._attrs_methods import shared_methods
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -102,6 +102,7 @@ class LeaseGate(Protocol):
         ...
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(kw_only=True, repr=False, eq=False)
 class LeaseTerms:
     """What a lease is opened for: the arguments of :meth:`ServiceClient.lease`, declared once.
@@ -131,11 +132,6 @@ class LeaseTerms:
     labels: Optional[Mapping[str, str]] = None
     idempotency_key: Optional[str] = None
     timeout: TimeoutTypes = None
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
 
 class Lease:

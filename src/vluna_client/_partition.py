@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 import attrs
 
-from ._attrs_methods import fields_eq, fields_hash, fields_repr
+from ._attrs_methods import shared_methods
 from ._bulk import DEFAULT_NAMESPACE, IngestOutcome, IngestRow, InvalidRow, OutcomeTally
 from ._errors import APIError
 
@@ -26,6 +26,7 @@ def _frozen_counts(value: Mapping[str, int]) -> dict[str, int]:
     return dict(value)
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(kw_only=True, repr=False, eq=False)
 class PartitionCounts:
     """What one partition's rows came to; ``a + b`` (and ``sum(...)``) adds partitions up.
@@ -56,11 +57,6 @@ class PartitionCounts:
     duplicate: int = 0
     priced_xusd: int = 0
     reasons: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen_counts)
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
     @property
     def settled(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any, Generic, Literal, Optional, TypeVar
 
 import attrs
 
-from ._attrs_methods import fields_eq, fields_hash, fields_repr
+from ._attrs_methods import shared_methods
 
 T = TypeVar("T")
 
@@ -16,6 +16,7 @@ T = TypeVar("T")
 Pagination = Literal["meta", "items"]
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(repr=False, eq=False)
 class Hint:
     """A machine-readable signal from the server, e.g. ``quota.remaining`` or ``rate.limit``.
@@ -26,11 +27,6 @@ class Hint:
 
     type: str
     fields: Mapping[str, Any] = attrs.field(factory=dict)
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
     @classmethod
     def from_wire(cls, raw: Any) -> Hint:
@@ -48,6 +44,7 @@ class Hint:
         return self.fields[key]
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(repr=False, eq=False)
 class Result(Generic[T]):
     """A successful answer.
@@ -71,11 +68,6 @@ class Result(Generic[T]):
     idempotency_key: Optional[str] = None
     request_id: Optional[str] = None
     _raw: Any = attrs.field(default=None, repr=False, eq=False)
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
     @property
     def raw(self) -> Any:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import attrs
 
-from ._attrs_methods import fields_eq, fields_hash, fields_repr
+from ._attrs_methods import shared_methods
 from ._errors import ConfigurationError
 from ._timeout import MAX_TIMEOUT, Timeout
 
@@ -65,6 +65,7 @@ def _attempts(_instance: Any, attribute: Any, value: Any) -> None:
         raise ConfigurationError("RetryPolicy.max_attempts must be an integer from 1 to 100")
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(repr=False, eq=False)
 class RetryPolicy:
     """How the client retries a failed attempt.
@@ -93,11 +94,6 @@ class RetryPolicy:
     retry_statuses: frozenset[int] = attrs.field(default=RETRY_STATUSES, converter=_statuses)
     respect_retry_after: bool = True
     max_retry_wait: float = attrs.field(default=10.0, validator=_bounded_seconds(positive=False, most=MAX_TIMEOUT))
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
     def backoff(self, retry_number: int, rng: random.Random) -> float:
         """Full-jitter exponential backoff for the n-th retry (1-based)."""
@@ -131,6 +127,7 @@ _REPEAT_AFTER_LOST = frozenset({"read", "idempotent"})
 _SHORTEST_USEFUL_READ = 1.0
 
 
+@shared_methods(frozen=False)
 @attrs.define(repr=False, eq=False)
 class Retrier:
     """Drives the attempts of one call after another: what may be repeated, how long to wait first.
@@ -149,11 +146,6 @@ class Retrier:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = attrs.field(factory=random.SystemRandom)
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = None  # type: ignore[assignment]  # mutable, so unhashable (as attrs makes it)
 
     def start(self, rule: RetryRule, timeout: Timeout) -> RetryRun:
         """Begin one call under ``rule`` (``read``, ``idempotent``, ``answered`` or ``unsent``)."""

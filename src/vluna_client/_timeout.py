@@ -10,7 +10,7 @@ from typing import Union
 
 import attrs
 
-from ._attrs_methods import fields_eq, fields_hash, fields_repr
+from ._attrs_methods import shared_methods
 from ._errors import ConfigurationError
 
 #: The longest connect or read timeout the client accepts, in seconds. A longer wait would hold a worker for more
@@ -40,6 +40,7 @@ def _seconds(value: object, name: str) -> float:
     return float(value)
 
 
+@shared_methods(frozen=True)
 @attrs.frozen(repr=False, eq=False)
 class Timeout:
     """Connect and read timeouts in seconds; each finite, more than 0 and at most :data:`MAX_TIMEOUT` (600).
@@ -54,11 +55,6 @@ class Timeout:
 
     connect: float = attrs.field(default=5.0)
     read: float = attrs.field(default=30.0)
-
-    # What attrs would compile for this class, shared instead (see _attrs_methods).
-    __repr__ = fields_repr
-    __eq__ = fields_eq
-    __hash__ = fields_hash
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "connect", _seconds(self.connect, "timeout connect"))
